@@ -1,0 +1,1 @@
+"""What runs inside AWS Lambda (and inside ``tierup dev``). Never imports aws_cdk or the CLI."""

@@ -1,0 +1,1 @@
+"""Adapters: each implements one port of ``functions.core.ports`` against real I/O."""

@@ -1,0 +1,1 @@
+"""DynamoDB adapters: table creation from ``functions.core.tables`` and one store per concern."""

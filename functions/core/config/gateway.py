@@ -1,0 +1,22 @@
+"""The gateway's own limits (``[gateway]``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ._base import Section
+
+
+class GatewayConfig(Section):
+    #: request bodies over this are refused with 413
+    max_body_bytes: int = Field(default=1024 * 1024, alias="max-body-bytes", gt=0)
+    #: requests one instance serves at once before it queues (backpressure)
+    max_in_flight: int = Field(default=256, alias="max-in-flight", gt=0)
+    #: longest a request waits for an in-flight slot before a 503
+    max_wait_ms: int = Field(default=2000, alias="max-wait-ms", ge=0)
+    #: Lambda reserved concurrency for the gateway function (None: unreserved)
+    reserved_concurrency: int | None = Field(default=None, alias="reserved-concurrency", ge=0)
+    #: seconds an API-key lookup is cached in-process (revocation takes effect within this)
+    key_cache_s: float = Field(default=30.0, alias="key-cache-s", ge=0)
+    #: seconds before a provider call is abandoned with 504
+    provider_timeout_s: float = Field(default=120.0, alias="provider-timeout-s", gt=0)

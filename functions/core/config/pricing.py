@@ -1,0 +1,34 @@
+"""Prices: per-token model prices and per-second GPU prices, with GPU capacity."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ._base import Section
+
+
+class ModelPrice(Section):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(alias="input-per-mtok", ge=0)
+    output_per_mtok: float = Field(alias="output-per-mtok", ge=0)
+
+
+class GpuPrice(Section):
+    """A GPU type: its price while a container lives and what one replica can serve."""
+
+    usd_per_second: float = Field(alias="usd-per-second", gt=0)
+    #: prompt tokens/s one replica prefills at the route's latency target
+    prefill_tokens_per_s: float = Field(default=20000.0, alias="prefill-tokens-per-s", gt=0)
+    #: output tokens/s one replica decodes (all sequences together) at the latency target
+    decode_tokens_per_s: float = Field(default=2500.0, alias="decode-tokens-per-s", gt=0)
+    #: seconds from ``min_containers`` raised to a replica answering health checks
+    warmup_s: float = Field(default=120.0, alias="warmup-s", ge=0)
+
+
+class PricingConfig(Section):
+    models: dict[str, ModelPrice] = Field(default_factory=dict)
+    gpus: dict[str, GpuPrice] = Field(default_factory=dict)
+
+    def model_price(self, model_id: str | None) -> ModelPrice | None:
+        return self.models.get(model_id) if model_id else None

@@ -1,0 +1,44 @@
+"""Routes: what clients name in the OpenAI ``model`` field, and the model each tier runs for it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ._base import Section
+from .cache import RouteCacheConfig
+
+Tier = Literal["serverless", "serverless-gpu", "reserved", "overflow"]
+TIERS: tuple[Tier, ...] = ("serverless", "serverless-gpu", "reserved", "overflow")
+
+
+class RouteConfig(Section):
+    """One client-facing route; ``[routes.NAME]`` in tierup.toml."""
+
+    kind: Literal["chat", "embedding"] = "chat"
+    #: Bedrock model id (the ``serverless`` tier), e.g. ``meta.llama3-1-8b-instruct-v1:0``
+    serverless: str | None = None
+    #: Hugging Face model served by vLLM on Modal (``serverless-gpu`` and ``reserved`` tiers)
+    serverless_gpu: str | None = Field(default=None, alias="serverless-gpu")
+    #: model name at the optional overflow provider (any OpenAI-compatible API)
+    overflow: str | None = None
+    #: tier new traffic starts on; the policy may promote the route to ``reserved``
+    start_tier: Literal["serverless", "serverless-gpu"] = Field(default="serverless", alias="start-tier")
+    #: hard ceiling on ``max_tokens`` a client may ask for
+    max_tokens: int = Field(default=4096, alias="max-tokens", gt=0)
+    #: used when the client sends no ``max_tokens``
+    default_max_tokens: int = Field(default=512, alias="default-max-tokens", gt=0)
+    #: Modal GPU type for this route's GPU function (a key of ``[pricing.gpus]``)
+    gpu: str = "L40S"
+    #: most GPU containers the route may ever run (Modal ``max_containers``)
+    max_replicas: int = Field(default=4, alias="max-replicas", ge=1)
+    cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
+
+    def model_for(self, tier: Tier) -> str | None:
+        """The provider model id this route uses on ``tier`` (reserved runs the GPU model)."""
+        if tier == "serverless":
+            return self.serverless
+        if tier in ("serverless-gpu", "reserved"):
+            return self.serverless_gpu
+        return self.overflow

@@ -1,0 +1,154 @@
+"""The one error tree of tierup, and how each error maps to HTTP.
+
+Every error the gateway, the CLI or a Lambda handler raises on purpose is a ``TierupError``.
+Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``raise ... from``.
+
+    TierupError
+    ├── ConfigError                    a bad tierup.toml; names the offending key
+    ├── RequestError            400    the client's request is wrong
+    │   ├── BodyTooLargeError   413
+    │   ├── PromptTooLargeError 400    can never fit the plan or route, so not a 429
+    │   ├── NotFoundError       404    unknown path or route
+    │   └── MethodNotAllowedError 405
+    ├── AuthenticationError     401
+    ├── PermissionDeniedError   403
+    ├── RateLimitError          429    carries x-ratelimit-* and Retry-After headers
+    │   └── OverloadedError     429/503  backpressure: the instance is full
+    ├── BudgetExceededError     503    a kill switch or spend cap names the budget
+    └── ProviderError           502    the model provider failed
+        ├── ProviderBadRequestError   400
+        ├── ProviderAccessDeniedError 403
+        ├── ProviderThrottledError    429
+        ├── ProviderUnavailableError  503
+        └── ProviderTimeoutError      504
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+
+class TierupError(Exception):
+    """Base of every error tierup raises on purpose."""
+
+    status = 500
+    error_type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, code: str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    def to_openai(self) -> dict:
+        """The body OpenAI's clients expect: ``{"error": {message, type, param, code}}``."""
+        return {"error": {"message": self.message, "type": self.error_type,
+                          "param": self.param, "code": self.code}}
+
+
+class ConfigError(TierupError):
+    """The config is invalid; ``key`` is the dotted path of the offending entry."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message, code="invalid_config")
+        self.key = key
+
+
+class RequestError(TierupError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class BodyTooLargeError(RequestError):
+    status = 413
+    code = "body_too_large"
+
+
+class PromptTooLargeError(RequestError):
+    code = "prompt_too_large"
+
+
+class NotFoundError(RequestError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowedError(RequestError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class AuthenticationError(TierupError):
+    status = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(TierupError):
+    status = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class RateLimitError(TierupError):
+    status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class OverloadedError(RateLimitError):
+    """Backpressure: refused fast, before any provider or DynamoDB call."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, status: int = 429, retry_after_s: float = 1.0) -> None:
+        super().__init__(message, headers={"retry-after": str(max(1, round(retry_after_s)))})
+        self.status = status
+
+
+class BudgetExceededError(TierupError):
+    status = 503
+    error_type = "budget_exceeded"
+    code = "budget_exceeded"
+
+
+class ProviderError(TierupError):
+    status = 502
+    error_type = "provider_error"
+    code = "provider_error"
+    #: a provider error after which another tier may be tried
+    retryable = True
+
+
+class ProviderBadRequestError(ProviderError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "provider_rejected_request"
+    retryable = False
+
+
+class ProviderAccessDeniedError(ProviderError):
+    status = 403
+    error_type = "permission_error"
+    code = "provider_access_denied"
+
+
+class ProviderThrottledError(ProviderError):
+    status = 429
+    error_type = "rate_limit_error"
+    code = "provider_throttled"
+
+
+class ProviderUnavailableError(ProviderError):
+    status = 503
+    code = "provider_unavailable"
+
+
+class ProviderTimeoutError(ProviderError):
+    status = 504
+    code = "provider_timeout"

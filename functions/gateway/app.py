@@ -1,0 +1,214 @@
+"""The ASGI app: the OpenAI-compatible endpoints, from bytes in to bytes out.
+
+Order of checks: body size (413), API key (401, before anything about the body is revealed),
+JSON and schema (400), route (404), limits (400), then the pipeline (quota, cache, provider).
+Every response carries ``x-request-id``; every error is OpenAI's error JSON; nothing the client
+sends can produce a 500 or a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from pydantic import ValidationError
+
+from ..core.chat import ChatRequest, EmbeddingRequest, StreamDelta
+from ..core.config import RouteConfig, TierupConfig
+from ..core.context import RequestContext, Tenant
+from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from .auth import Authenticator
+from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
+from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
+from .pipeline import Pipeline
+
+log = logging.getLogger("tierup.gateway")
+
+Hook = Callable[[], Awaitable[None]]
+
+
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """A one-line message naming the offending field, and that field as OpenAI's ``param``."""
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return f"request body is not valid JSON: {first['msg']}", None
+    param = ".".join(str(part) for part in first["loc"]) or None
+    if first["type"] == "model_type" and not first["loc"]:
+        return "request body must be a JSON object", None
+    return f"{param}: {first['msg']}" if param else first["msg"], param
+
+
+class GatewayApp:
+    def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
+                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None) -> None:
+        self._config = config
+        self._auth = auth
+        self._pipeline = pipeline
+        self._on_startup = on_startup or []
+        self._on_shutdown = on_shutdown or []
+        self._max_body = config.gateway.max_body_bytes
+        self._created = int(time.time())
+        self._routes = {
+            ("POST", "/v1/chat/completions"): self._chat,
+            ("POST", "/v1/embeddings"): self._embeddings,
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/health"): self._health,
+        }
+        self._paths = {path for _, path in self._routes}
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self._on_startup:
+                        await hook()
+                except Exception as exc:
+                    log.exception("gateway start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self._on_shutdown:
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("gateway shutdown hook failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope, receive, send) -> None:
+        request_id = new_request_id()
+        path = scope["path"].rstrip("/") or "/"
+        handler = self._routes.get((scope["method"], path))
+        try:
+            if handler is None:
+                if path in self._paths:
+                    raise MethodNotAllowedError(f"{scope['method']} is not allowed on {path}")
+                raise NotFoundError(f"unknown path {path}")
+            await handler(scope, receive, send, request_id)
+        except TierupError as exc:
+            await send_json(send, exc.status, orjson.dumps(exc.to_openai()),
+                            {**exc.headers, "x-request-id": request_id})
+        except ConnectionResetError:
+            return
+        except Exception:
+            log.exception("unexpected error", extra={"request_id": request_id})
+            body = TierupError("internal error; quote the request id when reporting it").to_openai()
+            await send_json(send, 500, orjson.dumps(body), {"x-request-id": request_id})
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _authenticated_body(self, scope, receive) -> tuple[dict[str, str], Tenant, bytes]:
+        headers = header_map(scope)
+        body = await read_body(receive, self._max_body, headers.get("content-length"))
+        tenant = await self._auth.authenticate(headers.get("authorization"))
+        return headers, tenant, body
+
+    def _route(self, name: str, kind: str) -> RouteConfig:
+        route = self._config.routes.get(name)
+        if route is None:
+            raise NotFoundError(f"the model {name!r} does not exist; GET /v1/models lists the routes",
+                                code="model_not_found", param="model")
+        if route.kind != kind:
+            raise RequestError(f"route {name!r} serves {route.kind} requests, not {kind}", param="model")
+        return route
+
+    @staticmethod
+    def _parse(model, body: bytes):
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            message, param = validation_message(exc)
+            raise RequestError(message, param=param) from None
+
+    # -- endpoints ----------------------------------------------------------------------
+
+    async def _health(self, scope, receive, send, request_id: str) -> None:
+        await send_json(send, 200, b'{"status":"ok"}', {"x-request-id": request_id})
+
+    async def _models(self, scope, receive, send, request_id: str) -> None:
+        await self._auth.authenticate(header_map(scope).get("authorization"))
+        await send_json(send, 200, models_json(list(self._config.routes), self._created),
+                        {"x-request-id": request_id})
+
+    async def _embeddings(self, scope, receive, send, request_id: str) -> None:
+        headers, tenant, body = await self._authenticated_body(scope, receive)
+        request: EmbeddingRequest = self._parse(EmbeddingRequest, body)
+        route = self._route(request.model, "embedding")
+        ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
+                             kind="embedding", embedding=request, headers=headers)
+        ctx.response_headers["x-request-id"] = request_id
+        try:
+            result = await self._pipeline.embed(ctx)
+        except TierupError as exc:
+            exc.headers = {**ctx.response_headers, **exc.headers}
+            raise
+        await send_json(send, 200, embeddings_json(request.model, result, request.encoding_format),
+                        ctx.response_headers)
+
+    async def _chat(self, scope, receive, send, request_id: str) -> None:
+        headers, tenant, body = await self._authenticated_body(scope, receive)
+        request: ChatRequest = self._parse(ChatRequest, body)
+        route = self._route(request.model, "chat")
+        asked = request.requested_max_tokens
+        if asked is not None and asked > route.max_tokens:
+            raise RequestError(f"max_tokens {asked} is over route {request.model!r}'s limit of "
+                               f"{route.max_tokens}", param="max_tokens", code="max_tokens_too_large")
+        ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
+                             kind="chat", chat=request, headers=headers,
+                             max_tokens=asked or route.default_max_tokens)
+        ctx.response_headers["x-request-id"] = request_id
+        try:
+            if request.stream:
+                await self._chat_stream(ctx, receive, send)
+                return
+            completion = await self._pipeline.chat(ctx)
+        except TierupError as exc:
+            exc.headers = {**ctx.response_headers, **exc.headers}
+            raise
+        self._mark(ctx, completion.simulated)
+        await send_json(send, 200, completion_json(request_id, request.model, completion), ctx.response_headers)
+
+    @staticmethod
+    def _mark(ctx: RequestContext, simulated: bool) -> None:
+        ctx.response_headers["x-tierup-cache"] = ctx.cache_status
+        if simulated:
+            ctx.response_headers["x-tierup-simulated"] = "true"
+
+    async def _chat_stream(self, ctx: RequestContext, receive, send) -> None:
+        """Relay a stream. The first piece is awaited before the 200 goes out, so a refusal or a
+        provider that fails at once still gets a proper error status; later failures end the
+        stream with an error event. A client that goes away stops the provider call."""
+        deltas = await self._pipeline.chat_stream(ctx)
+        try:
+            first = await anext(deltas)
+        except StopAsyncIteration:
+            first = StreamDelta(finish_reason="stop")
+        simulated = bool(ctx.state.get("simulated"))
+        self._mark(ctx, simulated)
+        writer = ChunkWriter(ctx.request_id, ctx.route_name, simulated, ctx.chat.include_usage)
+        await start_stream(send, ctx.response_headers)
+        disconnected = asyncio.ensure_future(receive())
+        try:
+            await send_chunk(send, writer.render(first))
+            async for delta in deltas:
+                if disconnected.done():
+                    return
+                await send_chunk(send, writer.render(delta))
+            await send_chunk(send, writer.done(), more=False)
+        except TierupError as exc:
+            await send_chunk(send, writer.error(exc.to_openai()) + writer.done(), more=False)
+        finally:
+            disconnected.cancel()
+            await deltas.aclose()

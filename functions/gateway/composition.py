@@ -1,0 +1,93 @@
+"""The composition root: the one place where the gateway's parts are built and wired.
+
+Environment (all optional):
+    TIERUP_CONFIG          path of tierup.toml (default ./tierup.toml)
+    TIERUP_PROVIDER        ``simulated`` serves every tier from the simulated provider (tierup dev)
+    TIERUP_AWS_ENDPOINT    DynamoDB/SNS/CloudWatch endpoint (moto server locally)
+    TIERUP_TABLE_<NAME>    physical table names (set by the CDK stack)
+    AWS_REGION             region for DynamoDB and the default Bedrock region
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+
+from ..adapters.aws import AwsClients
+from ..adapters.dynamodb.keys import DynamoKeyStore
+from ..adapters.simulated import SimulatedProvider
+from ..core.config import Tier, TierupConfig, load_config
+from ..core.ports import ChatProvider, Guard, KeyStore, UsageRecorder
+from ..core.pricing import token_cost_usd
+from ..core.tables import KEYS, table_name
+from ..core.tokens import warm_up as warm_up_tokenizer
+from .app import GatewayApp
+from .auth import Authenticator
+from .pipeline import Pipeline
+from .routing import ProviderRegistry, StaticRouter
+
+
+@dataclass
+class Runtime:
+    """What the gateway's parts share: config, environment and AWS clients."""
+
+    config: TierupConfig
+    environ: dict = field(default_factory=lambda: dict(os.environ))
+    aws: AwsClients | None = None
+
+    def __post_init__(self) -> None:
+        if self.aws is None:
+            self.aws = AwsClients.from_env(self.environ)
+
+    def table(self, spec) -> str:
+        return table_name(spec, self.config.project, self.environ)
+
+    def dynamodb(self):
+        return self.aws.client("dynamodb")
+
+
+def provider_factory(runtime: Runtime, override: str | None):
+    config = runtime.config
+    simulated = SimulatedProvider(config.simulated)
+
+    def build(tier: Tier, route: str) -> ChatProvider | None:
+        endpoint = config.tiers[tier]
+        kind = override or endpoint.provider
+        if kind == "simulated":
+            return simulated
+        if kind == "bedrock":
+            from ..adapters.bedrock import BedrockProvider
+
+            return BedrockProvider(runtime.aws.client("bedrock-runtime", endpoint.region))
+        from ..adapters.openai_compat import OpenAICompatibleProvider
+
+        api_key = runtime.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
+        return OpenAICompatibleProvider((endpoint.base_url or "").replace("{route}", route), api_key,
+                                        timeout_s=config.gateway.provider_timeout_s, name=f"{tier} ({route})")
+
+    return build
+
+
+def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
+                  provider_override: str | None = None) -> GatewayApp:
+    config = runtime.config
+    override = provider_override or runtime.environ.get("TIERUP_PROVIDER") or None
+    key_store = key_store or DynamoKeyStore(runtime.dynamodb, runtime.table(KEYS))
+    registry = ProviderRegistry(config, provider_factory(runtime, override))
+    guards: list[Guard] = []
+    recorders: list[UsageRecorder] = []
+    pipeline = Pipeline(guards=guards, router=StaticRouter(registry), recorders=recorders,
+                        cost=lambda model, usage: token_cost_usd(config.pricing, model, usage))
+
+    async def warm_up() -> None:
+        await asyncio.to_thread(warm_up_tokenizer)
+        await asyncio.to_thread(runtime.dynamodb)
+
+    return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
+                      on_startup=[warm_up], on_shutdown=[registry.close])
+
+
+def create_app() -> GatewayApp:
+    """The app as uvicorn and Lambda Web Adapter load it: config and wiring from the environment."""
+    return build_gateway(Runtime(config=load_config()))

@@ -1,0 +1,222 @@
+"""The request path after parsing and authentication: guards, cache, routing, provider, settle.
+
+    admit guards in order  ->  cache lookup  ->  targets in order (fallback on provider error)
+    ->  settle: guards released in reverse order, usage recorded once
+
+Every admitted request releases every guard exactly once, whatever happens (provider error,
+client gone mid-stream, cancellation). Every request, admitted or refused, is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
+from ..core.context import RequestContext
+from ..core.errors import NotFoundError, ProviderError, TierupError
+from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
+
+CostFn = Callable[[str | None, Usage], float]
+
+
+class Pipeline:
+    def __init__(self, *, guards: list[Guard], router: Router, recorders: list[UsageRecorder],
+                 cost: CostFn, cache: ResponseCache | None = None) -> None:
+        self._guards = guards
+        self._router = router
+        self._recorders = recorders
+        self._cost = cost
+        self._cache = cache
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    async def _admit(self, ctx: RequestContext) -> list[Guard]:
+        admitted: list[Guard] = []
+        try:
+            for guard in self._guards:
+                await guard.admit(ctx)
+                admitted.append(guard)
+        except BaseException:
+            await self._release(ctx, admitted)
+            raise
+        return admitted
+
+    async def _release(self, ctx: RequestContext, admitted: list[Guard]) -> None:
+        for guard in reversed(admitted):
+            try:
+                await guard.release(ctx)
+            except Exception:  # a failing release must not hide the answer or skip the others
+                ctx.state.setdefault("release_errors", []).append(guard.name)
+
+    def _finish(self, ctx: RequestContext, error: BaseException | None) -> None:
+        if error is not None:
+            if isinstance(error, TierupError):
+                ctx.status = error.status
+                ctx.error_code = error.code
+                ctx.outcome = "refused" if ctx.tier is None and ctx.cache_status == "miss" else "error"
+            else:
+                ctx.status = 499
+                ctx.outcome = "client_closed"
+        if ctx.usage is not None:
+            ctx.cost_usd = 0.0 if ctx.cache_status.startswith("hit") else self._cost(ctx.model, ctx.usage)
+        for recorder in self._recorders:
+            recorder.record(ctx)
+
+    def _targets(self, ctx: RequestContext) -> list[Target]:
+        targets = self._router.targets(ctx)
+        if not targets:
+            raise NotFoundError(f"route {ctx.route_name!r} has no tier that can serve it now",
+                                code="route_unavailable")
+        return targets
+
+    def _call(self, ctx: RequestContext, target: Target) -> ProviderCall:
+        chat = ctx.chat
+        assert chat is not None
+        return ProviderCall(model=target.model, messages=chat.messages, max_tokens=ctx.max_tokens,
+                            temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences)
+
+    def _serve_from(self, ctx: RequestContext, target: Target) -> None:
+        ctx.tier = target.tier
+        ctx.model = target.model
+        ctx.state["simulated"] = getattr(target.provider, "simulated", False)
+        ctx.response_headers["x-tierup-tier"] = target.tier
+
+    # -- chat -----------------------------------------------------------------------------
+
+    async def chat(self, ctx: RequestContext) -> Completion:
+        error: BaseException | None = None
+        admitted: list[Guard] = []
+        try:
+            admitted = await self._admit(ctx)
+            completion = await self._cached(ctx)
+            if completion is None:
+                completion = await self._complete(ctx)
+                if self._cache is not None:
+                    await self._cache.store(ctx, completion)
+            ctx.usage = completion.usage
+            return completion
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await self._release(ctx, admitted)
+            self._finish(ctx, error)
+
+    async def _cached(self, ctx: RequestContext) -> Completion | None:
+        if self._cache is None:
+            return None
+        return await self._cache.lookup(ctx)
+
+    async def _complete(self, ctx: RequestContext) -> Completion:
+        last: ProviderError | None = None
+        for target in self._targets(ctx):
+            self._serve_from(ctx, target)
+            try:
+                completion = await target.provider.complete(self._call(ctx, target))
+            except ProviderError as exc:
+                self._router.report(target, ok=False)
+                last = exc
+                if not exc.retryable:
+                    raise
+                continue
+            self._router.report(target, ok=True)
+            return completion
+        assert last is not None
+        raise last
+
+    async def chat_stream(self, ctx: RequestContext) -> AsyncIterator[StreamDelta]:
+        """Admit first (errors surface before any byte is sent), then yield the answer's pieces."""
+        admitted = await self._admit_or_finish(ctx)
+        return self._stream_admitted(ctx, admitted)
+
+    async def _admit_or_finish(self, ctx: RequestContext) -> list[Guard]:
+        try:
+            return await self._admit(ctx)
+        except BaseException as exc:
+            self._finish(ctx, exc)
+            raise
+
+    async def _stream_admitted(self, ctx: RequestContext, admitted: list[Guard]) -> AsyncIterator[StreamDelta]:
+        error: BaseException | None = None
+        pieces: list[str] = []
+        try:
+            cached = await self._cached(ctx)
+            if cached is not None:
+                ctx.usage = cached.usage
+                yield StreamDelta(text=cached.text)
+                yield StreamDelta(finish_reason=cached.finish_reason, usage=cached.usage)
+                return
+            async for delta in self._stream_with_fallback(ctx):
+                if delta.text:
+                    pieces.append(delta.text)
+                if delta.usage is not None:
+                    ctx.usage = delta.usage
+                    if self._cache is not None and delta.finish_reason is not None:
+                        await self._cache.store(ctx, Completion(
+                            text="".join(pieces), finish_reason=delta.finish_reason,
+                            usage=delta.usage, model=ctx.model or ""))
+                yield delta
+        except BaseException as exc:
+            error = exc
+            if ctx.usage is None and ctx.tier is not None:
+                # The answer was cut short: count what was produced so nothing goes unbilled.
+                from ..core.tokens import count_chat_tokens, count_tokens
+                assert ctx.chat is not None
+                ctx.usage = Usage(prompt_tokens=count_chat_tokens(m.text for m in ctx.chat.messages),
+                                  completion_tokens=count_tokens("".join(pieces)))
+            raise
+        finally:
+            await self._release(ctx, admitted)
+            self._finish(ctx, error)
+
+    async def _stream_with_fallback(self, ctx: RequestContext) -> AsyncIterator[StreamDelta]:
+        last: ProviderError | None = None
+        for target in self._targets(ctx):
+            self._serve_from(ctx, target)
+            started = False
+            try:
+                async for delta in target.provider.stream(self._call(ctx, target)):
+                    started = True
+                    yield delta
+            except ProviderError as exc:
+                self._router.report(target, ok=False)
+                if started or not exc.retryable:
+                    raise
+                last = exc
+                continue
+            self._router.report(target, ok=True)
+            return
+        assert last is not None
+        raise last
+
+    # -- embeddings -----------------------------------------------------------------------
+
+    async def embed(self, ctx: RequestContext) -> Embeddings:
+        error: BaseException | None = None
+        admitted: list[Guard] = []
+        try:
+            admitted = await self._admit(ctx)
+            assert ctx.embedding is not None
+            last: ProviderError | None = None
+            for target in self._targets(ctx):
+                self._serve_from(ctx, target)
+                try:
+                    result = await target.provider.embed(target.model, ctx.embedding.inputs,
+                                                         ctx.embedding.dimensions)
+                except ProviderError as exc:
+                    self._router.report(target, ok=False)
+                    last = exc
+                    if not exc.retryable:
+                        raise
+                    continue
+                self._router.report(target, ok=True)
+                ctx.usage = result.usage
+                return result
+            assert last is not None
+            raise last
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await self._release(ctx, admitted)
+            self._finish(ctx, error)

@@ -1,0 +1,45 @@
+"""Helpers for tests: configs derived from the example tierup.toml, and an openai client."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+import uuid
+from pathlib import Path
+
+from functions.core.config import TierupConfig, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = ROOT / "tierup.toml"
+
+#: the simulated provider at full speed, so tests wait on nothing but the code under test
+FAST_SIMULATED = {"ttft-ms": 0, "tokens-per-s": 1_000_000, "answer-tokens": 16}
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def example_config_data() -> dict:
+    return tomllib.loads(EXAMPLE_CONFIG.read_text())
+
+
+def make_config(overrides: dict | None = None, *, fast: bool = True) -> TierupConfig:
+    """The example config, with a unique project name (so tables never collide) and overrides."""
+    data = example_config_data()
+    data["project"] = "t" + uuid.uuid4().hex[:10]
+    if fast:
+        data["simulated"] = dict(FAST_SIMULATED)
+    return parse_config(deep_merge(data, overrides or {}))
+
+
+def openai_client(base_url: str, key: str, **kwargs):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, **kwargs)

@@ -1,0 +1,34 @@
+"""What every command shares: the ``--config`` option and the runtime it loads."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import typer
+from rich.console import Console
+
+from functions.core.config import load_config
+from functions.core.errors import ConfigError
+from functions.gateway.composition import Runtime
+
+from ..local_stack import LOCAL_CREDENTIALS
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="tierup.toml to use (default: $TIERUP_CONFIG, ./tierup.toml)")
+
+
+def load_runtime(config_path: str | None) -> Runtime:
+    """Load and validate the config, or exit 2 with the offending key named."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        err_console.print(f"[red]config error[/red] {exc.message}")
+        raise typer.Exit(2) from None
+    endpoint = os.environ.get("TIERUP_AWS_ENDPOINT")
+    if endpoint and urlparse(endpoint).hostname in ("127.0.0.1", "localhost"):
+        for name, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+    return Runtime(config=config)
