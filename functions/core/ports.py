@@ -86,3 +86,53 @@ class KeyStore(Protocol):
         """Revoke every key whose id (hash prefix) is ``key_id``; return how many."""
 
     def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
+
+
+# -- shared between quotas, budgets and the traffic policy -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteUsage:
+    """One minute of one scope's usage (a route or a tenant), as the ledger aggregates it."""
+
+    minute: int  # epoch seconds // 60
+    scope: str  # "route:chat" or "tenant:acme"
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    refused: int = 0
+    #: requests served per tier, e.g. {"serverless": 10, "reserved": 50}
+    by_tier: dict | None = None
+
+
+class UsageAggregates(Protocol):
+    """Per-minute usage aggregates, read by the traffic policy and the budget guardrails."""
+
+    def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]: ...
+
+
+class CounterStore(Protocol):
+    """Numeric counters with limits, updated atomically (DynamoDB conditional writes).
+
+    ``try_add`` adds ``amount`` only if the total stays within ``limit`` and returns
+    ``(admitted, total_after_or_current)``; ``add`` adds unconditionally (settling, refunds).
+    Counters expire at ``expires_at`` (epoch seconds); an expired counter reads as 0.
+    """
+
+    def try_add(self, key: str, amount: float, limit: float, expires_at: int) -> tuple[bool, float]: ...
+
+    def add(self, key: str, amount: float, expires_at: int) -> float: ...
+
+    def read(self, keys: list[str]) -> dict[str, float]: ...
+
+
+class GpuControl(Protocol):
+    """Control of the Modal GPU functions (one per route). Synchronous; run off the event loop."""
+
+    def set_min_replicas(self, route: str, replicas: int) -> None:
+        """Keep at least ``replicas`` containers warm (Modal ``update_autoscaler(min_containers=)``)."""
+
+    def ready_replicas(self, route: str) -> int:
+        """Replicas up and answering the health probe now."""

@@ -18,7 +18,7 @@ from ..adapters.aws import AwsClients
 from ..adapters.dynamodb.keys import DynamoKeyStore
 from ..adapters.simulated import SimulatedProvider
 from ..core.config import Tier, TierupConfig, load_config
-from ..core.ports import ChatProvider, Guard, KeyStore, UsageRecorder
+from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
 from ..core.pricing import token_cost_usd
 from ..core.tables import KEYS, table_name
 from ..core.tokens import warm_up as warm_up_tokenizer
@@ -45,6 +45,28 @@ class Runtime:
 
     def dynamodb(self):
         return self.aws.client("dynamodb")
+
+
+@dataclass
+class GatewayParts:
+    """The pipeline's parts, filled in stage by stage; guards run in the order listed here."""
+
+    router: Router
+    #: kill-switch flags: 503 naming the budget
+    kill_switch_guards: list[Guard] = field(default_factory=list)
+    #: in-flight limit with a bounded wait: fast 429/503, before any I/O
+    admission_guards: list[Guard] = field(default_factory=list)
+    #: plan quotas reserved atomically: 429 with x-ratelimit-* headers
+    quota_guards: list[Guard] = field(default_factory=list)
+    #: spend caps from [budgets]
+    budget_guards: list[Guard] = field(default_factory=list)
+    recorders: list[UsageRecorder] = field(default_factory=list)
+    cache: ResponseCache | None = None
+    on_startup: list = field(default_factory=list)
+    on_shutdown: list = field(default_factory=list)
+
+    def ordered_guards(self) -> list[Guard]:
+        return [*self.kill_switch_guards, *self.admission_guards, *self.quota_guards, *self.budget_guards]
 
 
 def provider_factory(runtime: Runtime, override: str | None):
@@ -75,17 +97,19 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     override = provider_override or runtime.environ.get("TIERUP_PROVIDER") or None
     key_store = key_store or DynamoKeyStore(runtime.dynamodb, runtime.table(KEYS))
     registry = ProviderRegistry(config, provider_factory(runtime, override))
-    guards: list[Guard] = []
-    recorders: list[UsageRecorder] = []
-    pipeline = Pipeline(guards=guards, router=StaticRouter(registry), recorders=recorders,
-                        cost=lambda model, usage: token_cost_usd(config.pricing, model, usage))
+    parts = GatewayParts(router=StaticRouter(registry))
 
     async def warm_up() -> None:
         await asyncio.to_thread(warm_up_tokenizer)
         await asyncio.to_thread(runtime.dynamodb)
 
+    parts.on_startup.append(warm_up)
+    parts.on_shutdown.append(registry.close)
+    pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
+                        cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
+                        cache=parts.cache)
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
-                      on_startup=[warm_up], on_shutdown=[registry.close])
+                      on_startup=parts.on_startup, on_shutdown=parts.on_shutdown)
 
 
 def create_app() -> GatewayApp:

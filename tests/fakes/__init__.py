@@ -1,0 +1,1 @@
+"""In-memory fakes of the core's ports, for unit tests (never for `tierup dev` or functional tests)."""
