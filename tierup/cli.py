@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from .commands import check, dev, keys
+from .commands import cache, check, dev, keys
 
 app = typer.Typer(help="tierup: serverless-first LLM gateway with quotas, budgets and a GPU escape hatch.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-for command in (check, dev, keys):
+for command in (cache, check, dev, keys):
     command.register(app)
 
 

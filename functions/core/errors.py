@@ -5,6 +5,7 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
 
     TierupError
     ├── ConfigError                    a bad tierup.toml; names the offending key
+    ├── DeployError                    building the AWS stack failed (the Lambda bundle, infra/)
     ├── RequestError            400    the client's request is wrong
     │   ├── BodyTooLargeError   413
     │   ├── PromptTooLargeError 400    can never fit the plan or route, so not a 429
@@ -15,6 +16,9 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
     ├── RateLimitError          429    carries x-ratelimit-* and Retry-After headers
     │   └── OverloadedError     429/503  backpressure: the instance is full
     ├── BudgetExceededError     503    a kill switch or spend cap names the budget
+    ├── CacheError              503    the response cache's store or embedder failed; the cache
+    │                                  turns it into a miss, so it never reaches a client
+    ├── GpuControlError                Modal refused or failed a control call (autoscaler, stats)
     └── ProviderError           502    the model provider failed
         ├── ProviderBadRequestError   400
         ├── ProviderAccessDeniedError 403
@@ -56,6 +60,12 @@ class ConfigError(TierupError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}" if key else message, code="invalid_config")
         self.key = key
+
+
+class DeployError(TierupError):
+    """Building the deployment failed (e.g. pip could not install the Lambda bundle's wheels)."""
+
+    code = "deploy_failed"
 
 
 class RequestError(TierupError):
@@ -115,6 +125,18 @@ class BudgetExceededError(TierupError):
     status = 503
     error_type = "budget_exceeded"
     code = "budget_exceeded"
+
+
+class CacheError(TierupError):
+    status = 503
+    error_type = "cache_error"
+    code = "cache_unavailable"
+
+
+class GpuControlError(TierupError):
+    """A Modal control call (autoscaler update, container stats) failed; the policy retries later."""
+
+    code = "gpu_control_failed"
 
 
 class ProviderError(TierupError):

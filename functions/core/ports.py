@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .chat import Completion, Embeddings, ProviderCall, StreamDelta
 from .config import Tier
 from .context import RequestContext
 from .keys import ApiKeyRecord
+from .route_table import RouteEntry
 
 
 class ChatProvider(Protocol):
@@ -73,6 +74,53 @@ class ResponseCache(Protocol):
     async def lookup(self, ctx: RequestContext) -> Completion | None: ...
 
     async def store(self, ctx: RequestContext, completion: Completion) -> None: ...
+
+
+class Embedder(Protocol):
+    """Text to unit vectors (the semantic cache's questions). Synchronous: run it off the loop."""
+
+    name: str
+    dimensions: int
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BucketItem:
+    """One semantic-cache entry as listed in an LSH bucket: enough to rank it without its answer."""
+
+    entry_key: str
+    vector: bytes  # int8-quantised unit vector
+    question: str
+    expires_at: int
+
+
+class CacheStore(Protocol):
+    """The response cache's items (DynamoDB ``cache`` table). Synchronous: run it off the loop.
+
+    Answers live under their entry key; semantic entries are also listed, with their vector, in
+    one LSH bucket per table. Readers must ignore items whose ``expires_at`` has passed.
+    """
+
+    def get_answer(self, entry_key: str) -> tuple[bytes, str, int] | None:
+        """(body, question, expires_at) of an entry, or None."""
+
+    def put_answer(self, entry_key: str, body: bytes, question: str, expires_at: int, *,
+                   scope: str, route: str) -> None: ...
+
+    def put_bucket_items(self, bucket_keys: list[str], item: BucketItem, *, scope: str, route: str) -> None: ...
+
+    def query_bucket(self, bucket_key: str, limit: int) -> list[BucketItem]:
+        """The newest ``limit`` items of one bucket."""
+
+    def add_stats(self, route: str, day: str, counts: dict[str, float]) -> None: ...
+
+    def read_stats(self, route: str | None = None) -> dict[str, dict[str, float]]:
+        """Counters per route (summed over days)."""
+
+    def purge(self, scope: str | None = None, route: str | None = None, *, dry_run: bool = False) -> int:
+        """Delete items (answers and bucket listings) of a tenant scope and/or route; return how
+        many (with ``dry_run``, only count them)."""
 
 
 class KeyStore(Protocol):
@@ -136,3 +184,73 @@ class GpuControl(Protocol):
 
     def ready_replicas(self, route: str) -> int:
         """Replicas up and answering the health probe now."""
+
+
+class RouteTableStore(Protocol):
+    """The route table (where each route's traffic goes), written by the promotion executor and
+    read, cached, by the gateway's router. Synchronous; run off the event loop."""
+
+    def read_routes(self) -> dict[str, RouteEntry]: ...
+
+    def write_route(self, entry: RouteEntry) -> None: ...
+
+
+class PolicyJournal(Protocol):
+    """What the traffic policy remembers between runs, and the record of every decision."""
+
+    def load_states(self) -> dict[str, dict]:
+        """Each route's ``RoutePolicyState`` as a plain dict (``dataclasses.asdict``)."""
+
+    def save_state(self, route: str, state: dict) -> None: ...
+
+    def record_decision(self, route: str, at_s: float, record: dict) -> None:
+        """Keep one decision (reason, projected savings, plan, outcome) for later reading."""
+
+    def recent_decisions(self, route: str, limit: int = 20) -> list[dict]:
+        """The route's latest decisions, newest first."""
+
+
+# -- budget guardrails ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from .killswitch import AuditEntry, KillSwitchFlag
+
+
+class GuardrailStore(Protocol):
+    """Kill-switch flags, once-only markers and the audit trail (DynamoDB ``state`` table).
+
+    Synchronous: run it off the event loop.
+    """
+
+    def flags(self) -> list["KillSwitchFlag"]: ...
+
+    def put_flag(self, flag: "KillSwitchFlag") -> None: ...
+
+    def add_applied(self, scope: str, step_id: str) -> None:
+        """Record on a scope's flag that one of its steps is done."""
+
+    def delete_flag(self, scope: str) -> bool: ...
+
+    def mark_once(self, marker: str, expires_at: int) -> bool:
+        """True for exactly one caller per marker across every instance (a conditional put)."""
+
+    def append_audit(self, entry: "AuditEntry") -> None: ...
+
+    def audit_trail(self, limit: int = 50) -> list["AuditEntry"]:
+        """The newest entries first."""
+
+
+class AlertPublisher(Protocol):
+    """Publishes one alert (SNS topic: email subscribers read ``body``; attributes are for code)."""
+
+    def publish(self, subject: str, body: str, attributes: dict[str, str]) -> None: ...
+
+
+class ConcurrencyControl(Protocol):
+    """A Lambda function's reserved concurrency (the gateway's hard stop)."""
+
+    def reserved_concurrency(self, function: str) -> int | None:
+        """None when the function has no reserved concurrency."""
+
+    def set_reserved_concurrency(self, function: str, value: int | None) -> None:
+        """``None`` removes the reservation."""

@@ -25,7 +25,9 @@ from ..core.tokens import warm_up as warm_up_tokenizer
 from .app import GatewayApp
 from .auth import Authenticator
 from .pipeline import Pipeline
+from .response_cache import wire_cache
 from .routing import ProviderRegistry, StaticRouter
+from .table_router import wire_table_router
 
 
 @dataclass
@@ -92,12 +94,16 @@ def provider_factory(runtime: Runtime, override: str | None):
 
 
 def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
-                  provider_override: str | None = None) -> GatewayApp:
+                  provider_override: str | None = None,
+                  extra_recorders: tuple[UsageRecorder, ...] = ()) -> GatewayApp:
+    """``extra_recorders`` also see every request (``tierup dev``'s policy loop watches usage so)."""
     config = runtime.config
     override = provider_override or runtime.environ.get("TIERUP_PROVIDER") or None
     key_store = key_store or DynamoKeyStore(runtime.dynamodb, runtime.table(KEYS))
     registry = ProviderRegistry(config, provider_factory(runtime, override))
     parts = GatewayParts(router=StaticRouter(registry))
+    wire_table_router(runtime, parts, registry)
+    parts.recorders.extend(extra_recorders)
 
     async def warm_up() -> None:
         await asyncio.to_thread(warm_up_tokenizer)
@@ -105,6 +111,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
 
     parts.on_startup.append(warm_up)
     parts.on_shutdown.append(registry.close)
+    wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
                         cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
                         cache=parts.cache)

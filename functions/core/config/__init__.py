@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from ..errors import ConfigError
 from ._base import Section
 from .budgets import BudgetCap, BudgetsConfig
-from .cache import RouteCacheConfig
+from .cache import CacheConfig, RouteCacheConfig
 from .gateway import GatewayConfig
 from .plans import PlanConfig, TenantConfig
 from .policy import PolicyConfig
@@ -27,7 +27,7 @@ from .providers import SimulatedConfig, TierEndpoint
 from .routes import TIERS, RouteConfig, Tier
 
 __all__ = [
-    "TIERS", "BudgetCap", "BudgetsConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
+    "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
     "PolicyConfig", "PricingConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
     "TenantConfig", "Tier", "TierEndpoint", "TierupConfig", "load_config", "parse_config",
 ]
@@ -47,6 +47,7 @@ class TierupConfig(Section):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> "TierupConfig":

@@ -1,6 +1,8 @@
-"""Response-cache settings, per route (``[routes.NAME.cache]``)."""
+"""Response-cache settings: per route (``[routes.NAME.cache]``) and for the whole gateway (``[cache]``)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -14,7 +16,37 @@ class RouteCacheConfig(Section):
     ttl_s: int = Field(default=3600, alias="ttl-s", gt=0)
     #: cache answers of non-deterministic requests (temperature > 0) too
     cache_nondeterministic: bool = Field(default=False, alias="cache-nondeterministic")
-    #: cosine similarity at or above which a semantic hit is served
+    #: cosine similarity at or above which a semantic hit is served (tuned for the local
+    #: all-MiniLM-L6-v2 on QQP; bench/semantic_cache.py measures the trade-off)
     similarity_threshold: float = Field(default=0.9, alias="similarity-threshold", gt=0, le=1)
+    #: refuse semantic hits whose numbers, dates, negations or names differ from the cached question
+    near_miss_guards: bool = Field(default=True, alias="near-miss-guards")
     #: share cached answers across tenants (only for routes whose answers hold no tenant data)
     share_across_tenants: bool = Field(default=False, alias="share-across-tenants")
+    #: a hit counts its original tokens against the tenant's quota (default: hits are free)
+    charge_hits: bool = Field(default=False, alias="charge-hits")
+
+
+class CacheConfig(Section):
+    """``[cache]``: what every route's cache shares."""
+
+    #: where question embeddings come from: ``auto`` is ``local`` under the simulated provider
+    #: (``tierup dev``, tests) and ``titan`` otherwise
+    embedder: Literal["auto", "local", "titan"] = "auto"
+    titan_model: str = Field(default="amazon.titan-embed-text-v2:0", alias="titan-model")
+    #: Titan v2 output size (256, 512 or 1024): smaller vectors make smaller cache items
+    titan_dimensions: Literal[256, 512, 1024] = Field(default=512, alias="titan-dimensions")
+    #: Bedrock region for Titan (default: the gateway's region)
+    titan_region: str | None = Field(default=None, alias="titan-region")
+    #: exact answers kept in each instance's memory in front of DynamoDB
+    l1_entries: int = Field(default=2048, alias="l1-entries", ge=0)
+    #: longest an in-memory answer is served; bounds how stale a purge can leave an instance
+    l1_ttl_s: int = Field(default=60, alias="l1-ttl-s", ge=0)
+    #: LSH: hash tables (each lookup queries one bucket per table)
+    lsh_tables: int = Field(default=8, alias="lsh-tables", ge=1, le=32)
+    #: LSH: bits per bucket id (2^bits buckets per table and scope)
+    lsh_bits: int = Field(default=10, alias="lsh-bits", ge=1, le=24)
+    #: newest items read per bucket: items read per lookup are at most lsh-tables x this
+    bucket_read_limit: int = Field(default=16, alias="bucket-read-limit", ge=1, le=1000)
+    #: answers are zlib-compressed above this size (bytes)
+    compress_over_bytes: int = Field(default=4096, alias="compress-over-bytes", ge=0)

@@ -19,3 +19,18 @@ class PolicyConfig(Section):
     hysteresis: float = Field(default=0.1, ge=0, lt=1)
     #: target utilisation of reserved replicas (headroom for bursts; the rest spills)
     target_utilisation: float = Field(default=0.8, alias="target-utilisation", gt=0, le=1)
+    #: minutes of per-route usage the policy reads each run; a day and more enables time-of-day
+    #: seasonality in the forecast
+    history_minutes: int = Field(default=1500, alias="history-minutes", ge=30)
+    #: minutes of recent usage that set the forecast's level, trend and burstiness
+    recent_minutes: int = Field(default=20, alias="recent-minutes", ge=3)
+    #: seconds a demoted route's capacity is kept after traffic flips away, so in-flight requests finish
+    drain_grace_s: float = Field(default=60.0, alias="drain-grace-s", ge=0)
+    #: days each recorded decision is kept in the state table (DynamoDB TTL)
+    decision_ttl_days: int = Field(default=30, alias="decision-ttl-days", gt=0)
+    #: seconds the gateway caches the route table (refreshed in the background, never per request)
+    route_table_refresh_s: float = Field(default=5.0, alias="route-table-refresh-s", gt=0)
+    #: consecutive failures of the reserved tier that open its circuit breaker (traffic spills)
+    breaker_failures: int = Field(default=3, alias="breaker-failures", gt=0)
+    #: seconds an open breaker waits before letting one trial request through (half-open)
+    breaker_cooloff_s: float = Field(default=30.0, alias="breaker-cooloff-s", gt=0)

@@ -24,6 +24,11 @@ class GpuPrice(Section):
     decode_tokens_per_s: float = Field(default=2500.0, alias="decode-tokens-per-s", gt=0)
     #: seconds from ``min_containers`` raised to a replica answering health checks
     warmup_s: float = Field(default=120.0, alias="warmup-s", ge=0)
+    #: requests one replica serves at once at the latency target (vLLM ``max_num_seqs``); the
+    #: gateway spills a promoted route to its start tier past ``replicas`` times this
+    max_concurrent_requests: int = Field(default=64, alias="max-concurrent-requests", gt=0)
+    #: seconds a scale-to-zero container lingers after its last request (Modal ``scaledown_window``)
+    idle_s: float = Field(default=60.0, alias="idle-s", ge=0)
 
 
 class PricingConfig(Section):

@@ -1,0 +1,258 @@
+"""What the gateway adds: latency and throughput through tierup vs. straight to the upstream.
+
+    .venv/bin/python bench/gateway_overhead.py [--rounds 3] [--duration 5] [--concurrency 1 16 64]
+
+A fast fake OpenAI-compatible upstream (``upstream.py`` of the shared harness in
+``../shared/bench/gateway_overhead``) answers both paths. For each round and each cell (json or
+stream x concurrency), the shared closed-loop load generator (``load.py``) runs once straight to
+the upstream and once through the gateway, interleaved, so that the machine's drift hits both.
+The gateway runs as production runs it (``bench/gateway_process.py``: uvicorn, one worker, uvloop
++ httptools) alone on CPU 0; upstream, load generator and moto server share CPU 1.
+
+The config is the example tierup.toml with the ``chat`` route's start tier pointed at the
+upstream (``provider = "openai"``), a benchmark tenant on an unlimited plan and the response cache
+off for the route (the load generator repeats one request, so a cache would measure itself, not
+the path). Everything else (guards, router, recorders) is what ``build_gateway`` wires.
+
+Reported per cell: medians over rounds of requests/s, latency p50/p99 and stream TTFB, the added
+latency (gateway - direct), and the gateway's own CPU time per request (from /proc, the figure
+least disturbed by a noisy machine). Prints a markdown table; writes bench/results/gateway_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.gateway_process import GatewayProcess, gateway_environment, health_ok, toml_text  # noqa: E402
+
+HARNESS = ROOT.parent / "shared" / "bench" / "gateway_overhead"
+RESULTS = ROOT / "bench" / "results" / "gateway_overhead.json"
+GATEWAY_CPU, LOAD_CPU = 0, 1
+ROUTE = "chat"
+TENANT, PLAN = "bench", "bench"
+
+#: added latency at concurrency 1 and one-core throughput at concurrency 64 the gateway must meet
+TARGETS = {"added_p50_ms_c1": 1.5, "added_p99_ms_c1": 5.0, "json_rps_c64": 1000, "stream_rps_c64": 400}
+
+
+def bench_config(upstream_url: str) -> dict:
+    from tests.support import deep_merge, example_config_data
+
+    data = example_config_data()
+    data["project"] = "bench" + os.urandom(3).hex()
+    start_tier = data["routes"][ROUTE].get("start-tier", "serverless")
+    return deep_merge(data, {
+        "tiers": {start_tier: {"provider": "openai", "base-url": f"{upstream_url}/v1", "region": None},
+                  "overflow": {"enabled": False}},
+        "routes": {ROUTE: {"cache": {"exact": False, "semantic": False}}},
+        "plans": {PLAN: {}},  # no limit set: unlimited
+        "tenants": {TENANT: {"plan": PLAN}},
+    })
+
+
+def run_load(url: str, key: str, mode: str, concurrency: int, duration: float, warmup: float) -> dict:
+    command = ["taskset", "-c", str(LOAD_CPU), sys.executable, str(HARNESS / "load.py"), "--url", url,
+               "--key", key, "--model", ROUTE, "--mode", mode, "-c", str(concurrency),
+               "-d", str(duration), "-w", str(warmup)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True,
+                         timeout=duration + warmup + 60)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(rows: list[dict], *path: str) -> float | None:
+    values = []
+    for row in rows:
+        for key in path:
+            row = row.get(key) if isinstance(row, dict) else None
+        if row is not None:
+            values.append(row)
+    return statistics.median(values) if values else None
+
+
+def summarise(cells: dict) -> list[dict]:
+    summary = []
+    for (mode, conc), runs in cells.items():
+        direct, gateway = runs["direct"], runs["gateway"]
+        row = {"mode": mode, "concurrency": conc,
+               "direct_rps": median(direct, "rps"), "gateway_rps": median(gateway, "rps"),
+               "direct_p50_ms": median(direct, "latency_ms", "p50"),
+               "gateway_p50_ms": median(gateway, "latency_ms", "p50"),
+               "direct_p99_ms": median(direct, "latency_ms", "p99"),
+               "gateway_p99_ms": median(gateway, "latency_ms", "p99"),
+               "gateway_cpu_ms_per_request": median(gateway, "gateway_cpu_ms_per_request"),
+               "gateway_cpu0_busy_pct": median(gateway, "cpu_busy_pct", "cpu0"),
+               "errors_direct": sum(r["errors"] for r in direct),
+               "errors_gateway": sum(r["errors"] for r in gateway),
+               "gateway_rps_per_round": [r["rps"] for r in gateway],
+               "direct_rps_per_round": [r["rps"] for r in direct]}
+        row["added_p50_ms"] = row["gateway_p50_ms"] - row["direct_p50_ms"]
+        row["added_p99_ms"] = row["gateway_p99_ms"] - row["direct_p99_ms"]
+        if mode == "stream":
+            row["direct_ttfb_p50_ms"] = median(direct, "ttfb_ms", "p50")
+            row["gateway_ttfb_p50_ms"] = median(gateway, "ttfb_ms", "p50")
+            row["added_ttfb_p50_ms"] = row["gateway_ttfb_p50_ms"] - row["direct_ttfb_p50_ms"]
+        summary.append(row)
+    return summary
+
+
+def noise(summary: list[dict]) -> float:
+    """Largest spread of the gateway's rps across rounds of one cell (max/min): the machine's noise."""
+    spreads = [max(r["gateway_rps_per_round"]) / max(min(r["gateway_rps_per_round"]), 1e-9)
+               for r in summary if r["gateway_rps_per_round"]]
+    return max(spreads) if spreads else 1.0
+
+
+def verdicts(summary: list[dict]) -> dict:
+    cell = {(r["mode"], r["concurrency"]): r for r in summary}
+    found = {}
+    if ("json", 1) in cell:
+        found["added_p50_ms_c1"] = cell["json", 1]["added_p50_ms"]
+        found["added_p99_ms_c1"] = cell["json", 1]["added_p99_ms"]
+    if ("json", 64) in cell:
+        found["json_rps_c64"] = cell["json", 64]["gateway_rps"]
+    if ("stream", 64) in cell:
+        found["stream_rps_c64"] = cell["stream", 64]["gateway_rps"]
+    return {name: {"measured": value, "target": TARGETS[name],
+                   "met": value <= TARGETS[name] if name.startswith("added") else value >= TARGETS[name]}
+            for name, value in found.items()}
+
+
+def print_table(summary: list[dict], rounds: int, spread: float) -> None:
+    f = lambda x: "-" if x is None else (f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}")  # noqa: E731
+    print("| mode | conc | direct rps | gateway rps | direct p50 ms | gateway p50 ms | added p50 ms "
+          "| direct p99 ms | gateway p99 ms | added p99 ms | added ttfb p50 ms | gateway CPU ms/req "
+          "| CPU0 busy % | errors d/g |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in summary:
+        print(f"| {r['mode']} | {r['concurrency']} | {f(r['direct_rps'])} | {f(r['gateway_rps'])} "
+              f"| {f(r['direct_p50_ms'])} | {f(r['gateway_p50_ms'])} | {f(r['added_p50_ms'])} "
+              f"| {f(r['direct_p99_ms'])} | {f(r['gateway_p99_ms'])} | {f(r['added_p99_ms'])} "
+              f"| {f(r.get('added_ttfb_p50_ms'))} | {f(r['gateway_cpu_ms_per_request'])} "
+              f"| {f(r['gateway_cpu0_busy_pct'])} | {r['errors_direct']}/{r['errors_gateway']} |")
+    print(f"\nMedians over {rounds} interleaved round(s). Gateway rps spread across rounds "
+          f"(max/min, worst cell): {spread:.2f}x.")
+
+
+@contextmanager
+def bench_stack(tmp: Path):
+    """Fake upstream and moto server on CPU 1, the gateway on CPU 0: yields (upstream URL, gateway, key)."""
+    from functions.core.config import parse_config
+    from functions.gateway.composition import Runtime
+    from tierup.local_stack import LOCAL_CREDENTIALS, create_key, free_port, moto_server, prepare_tables
+
+    os.sched_setaffinity(0, {LOAD_CPU})  # moto server (a thread of this process) stays off CPU 0
+    os.environ.update(LOCAL_CREDENTIALS)  # boto3 in this process talks to moto server only
+    upstream_port = free_port()
+    upstream_url = f"http://127.0.0.1:{upstream_port}"
+    upstream = subprocess.Popen(["taskset", "-c", str(LOAD_CPU), sys.executable, str(HARNESS / "upstream.py"),
+                                 "--port", str(upstream_port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        while not health_ok(upstream_url):
+            if upstream.poll() is not None:
+                raise RuntimeError("the fake upstream did not start")
+            time.sleep(0.05)
+        with moto_server() as endpoint:
+            data = bench_config(upstream_url)
+            config_path = tmp / "tierup.toml"
+            config_path.write_text(toml_text(data))
+            env = gateway_environment(config_path, endpoint)
+            runtime = Runtime(config=parse_config(data), environ=env)
+            prepare_tables(runtime)
+            key = create_key(runtime, TENANT, PLAN, label="benchmark")
+            with GatewayProcess(env, cpu=GATEWAY_CPU, log_path=tmp / "gateway.log") as gateway:
+                yield upstream_url, gateway, key
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+
+
+def profile(gateway: GatewayProcess, key: str, mode: str, seconds: float) -> None:
+    """Sample the gateway with py-spy under load at concurrency 16; write a speedscope profile."""
+    out = RESULTS.parent / f"gateway_profile_{mode}.speedscope.json"
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(gateway.pid), "--duration", str(int(seconds)),
+                            "--rate", "250", "--format", "speedscope", "--output", str(out), "--nonblocking"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run_load(f"{gateway.url}/v1", key, mode, 16, seconds, 0.5)
+    spy.wait(timeout=60)
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per cell")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
+    parser.add_argument("--profile", choices=["json", "stream"],
+                        help="instead of measuring, record a py-spy profile of the gateway under this load")
+    args = parser.parse_args()
+
+    if not (HARNESS / "load.py").exists():
+        print(f"SKIPPED: the shared gateway-overhead harness is absent ({HARNESS}); it provides the "
+              "fake upstream (upstream.py) and the load generator (load.py) this benchmark drives.")
+        return 0
+    if len(os.sched_getaffinity(0)) < 2:
+        print("SKIPPED: needs 2 CPUs (gateway on one, upstream + load generator on the other)")
+        return 0
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, bench_stack(Path(tmp)) as (upstream_url, gateway, key):
+        if args.profile:
+            run_load(f"{gateway.url}/v1", key, args.profile, 16, 2.0, 0.0)
+            profile(gateway, key, args.profile, args.duration)
+            return 0
+        return measure(args, upstream_url, gateway, key, Path(tmp))
+
+
+def measure(args, upstream_url: str, gateway: GatewayProcess, key: str, tmp: Path) -> int:
+    cells: dict = {(m, c): {"direct": [], "gateway": []} for c in args.concurrency for m in args.modes}
+    direct_url, gateway_url = f"{upstream_url}/v1", f"{gateway.url}/v1"
+    for url, k in ((direct_url, "none"), (gateway_url, key)):  # pre-warm both paths, discarded
+        for mode in args.modes:
+            run_load(url, k, mode, 16, 2.0, 0.0)
+    for round_no in range(1, args.rounds + 1):
+        for (mode, conc), runs in cells.items():
+            runs["direct"].append(run_load(direct_url, "none", mode, conc, args.duration, args.warmup))
+            before = gateway.cpu_seconds()
+            result = run_load(gateway_url, key, mode, conc, args.duration, args.warmup)
+            # CPU over warm-up + window, per request answered in the window scaled to both
+            total = result["requests"] * (args.duration + args.warmup) / args.duration
+            result["gateway_cpu_ms_per_request"] = (gateway.cpu_seconds() - before) * 1000 / max(total, 1)
+            runs["gateway"].append(result)
+            print(f"round {round_no} {mode:6} c={conc:<3} direct {runs['direct'][-1]['rps']:8.1f} rps"
+                  f"  gateway {result['rps']:8.1f} rps", file=sys.stderr, flush=True)
+    log_tail = (tmp / "gateway.log").read_text(errors="replace")[-2000:]
+
+    summary = summarise(cells)
+    spread = noise(summary)
+    print_table(summary, args.rounds, spread)
+    checks = verdicts(summary)
+    for name, check in checks.items():
+        print(f"- {name}: {check['measured']:.2f} (target {check['target']}): "
+              f"{'met' if check['met'] else 'NOT met'}")
+    RESULTS.write_text(json.dumps({
+        "benchmark": "gateway_overhead", "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
+                     "gateway_cpu": GATEWAY_CPU, "load_cpu": LOAD_CPU, "harness": str(HARNESS.name)},
+        "summary": summary, "targets": checks, "gateway_rps_spread": spread,
+        "raw": [{"mode": m, "concurrency": c, **runs} for (m, c), runs in cells.items()],
+        "gateway_log_tail": log_tail,
+    }, indent=1))
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Bedrock's errors translated into tierup's tree: the one place that knows Bedrock error codes.
+
+Errors reach the provider three ways: a ``ClientError`` when the call is made, an
+``EventStreamError`` (a ``ClientError`` whose code is the event name, e.g.
+``throttlingException``) while a ``ConverseStream`` answer is read, and transport errors
+(timeouts, lost connections). Bedrock's own message is passed on only for a rejected request,
+which the client can fix; other messages can name the account's roles, so they stay in the
+chained exception for the logs.
+
+botocore is imported only when an error is being translated.
+"""
+
+from __future__ import annotations
+
+from ..core.errors import (ProviderAccessDeniedError, ProviderBadRequestError, ProviderError,
+                           ProviderThrottledError, ProviderTimeoutError, ProviderUnavailableError)
+
+#: Bedrock error code -> tierup error; codes not listed (ModelErrorException,
+#: InternalServerException, ModelStreamErrorException, ...) are a plain ``ProviderError`` (502)
+ERROR_CODES: dict[str, type[ProviderError]] = {
+    "ValidationException": ProviderBadRequestError,
+    "AccessDeniedException": ProviderAccessDeniedError,
+    "ThrottlingException": ProviderThrottledError,
+    "ServiceQuotaExceededException": ProviderThrottledError,
+    "ModelTimeoutException": ProviderTimeoutError,
+    "ServiceUnavailableException": ProviderUnavailableError,
+    "ModelNotReadyException": ProviderUnavailableError,
+}
+
+
+def error_for_code(code: str, message: str = "") -> ProviderError:
+    """The tierup error for a Bedrock error code (stream events spell it ``throttlingException``)."""
+    code = code[:1].upper() + code[1:]
+    error_class = ERROR_CODES.get(code, ProviderError)
+    if error_class is ProviderBadRequestError:
+        return ProviderBadRequestError(f"Bedrock rejected the request: {message or code}")
+    return error_class(f"Bedrock failed the request ({code})")
+
+
+def error_from_event(event: dict) -> ProviderError | None:
+    """The error an in-stream exception event carries (``{"throttlingException": {...}}``), if any."""
+    for name, body in event.items():
+        if name.endswith("Exception"):
+            return error_for_code(name, (body or {}).get("message", ""))
+    return None
+
+
+def translate_bedrock_error(exc: BaseException) -> ProviderError:
+    """The tierup error for any exception raised by a Bedrock call; raise it ``from exc``."""
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return error_for_code(error.get("Code") or "Unknown", error.get("Message") or "")
+    if isinstance(exc, (ReadTimeoutError, Urllib3ReadTimeoutError, TimeoutError)):
+        return ProviderTimeoutError("Bedrock timed out")
+    # EndpointConnectionError (a connect timeout included), a connection closed mid-stream,
+    # a malformed event stream
+    return ProviderError(f"Bedrock call failed ({type(exc).__name__})")

@@ -1,0 +1,137 @@
+"""Forecast a route's demand over the next minutes from its per-minute usage.
+
+Leading indicators only: request and token rates, their trend, and (once a day of history
+exists) the time-of-day shape of yesterday. GPU utilisation is never an input: it lags.
+
+The forecast is a *level* (mean rates over the horizon) and a set of *scenarios*: the recent
+minutes' loads rescaled to that level, so that the cost model prices burstiness (a bursty route
+spills more at the same mean) without assuming a distribution.
+
+Pure: numpy arrays in, numbers out. No I/O, no clock (``now_minute`` is an argument).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ports import MinuteUsage
+
+MINUTES_PER_DAY = 1440
+#: yesterday's shape may at most double or halve today's level: a one-off event yesterday must not
+#: make today's decision extreme
+_SEASONAL_RATIO_BOUNDS = (0.5, 2.0)
+#: the trend is extrapolated over at most this many minutes; beyond it a ramp is a guess
+_TREND_REACH_MIN = 10
+
+
+@dataclass(frozen=True)
+class MinuteSeries:
+    """Dense per-minute totals for minutes ``[start_minute, start_minute + len)``, oldest first."""
+
+    start_minute: int
+    requests: np.ndarray
+    prompt_tokens: np.ndarray
+    completion_tokens: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+def series_from_history(history: list[MinuteUsage], start_minute: int, end_minute: int) -> MinuteSeries:
+    """Lay ``history`` (sorted by minute, gaps = no traffic) on the dense range [start, end).
+
+    Only the entries in range are touched (bisection), so a long history costs little.
+    """
+    length = max(0, end_minute - start_minute)
+    requests = np.zeros(length)
+    prompt = np.zeros(length)
+    completion = np.zeros(length)
+    first = bisect_left(history, start_minute, key=lambda usage: usage.minute)
+    for usage in history[first:]:
+        offset = usage.minute - start_minute
+        if offset >= length:
+            break
+        requests[offset] += usage.requests
+        prompt[offset] += usage.prompt_tokens
+        completion[offset] += usage.completion_tokens
+    return MinuteSeries(start_minute, requests, prompt, completion)
+
+
+@dataclass(frozen=True)
+class DemandForecast:
+    """Mean rates expected over the horizon, and per-minute scenarios around them."""
+
+    rps: float
+    prompt_tps: float
+    completion_tps: float
+    #: multipliers of the mean: each is one plausible minute (mean 1 over the scenarios)
+    burst_factors: np.ndarray
+    #: how the level was reached, for the decision's reason
+    method: str
+
+
+def _level(values: np.ndarray) -> float:
+    """Mean of the recent minutes, ignoring the single highest: one spike minute is not a level."""
+    if len(values) <= 2:
+        return float(values.mean()) if len(values) else 0.0
+    return float((values.sum() - values.max()) / (len(values) - 1))
+
+
+def _trend_per_minute(values: np.ndarray) -> float:
+    """Least-squares slope of the recent minutes (units per minute)."""
+    if len(values) < 3:
+        return 0.0
+    x = np.arange(len(values), dtype=float)
+    x -= x.mean()
+    return float((x * (values - values.mean())).sum() / (x * x).sum())
+
+
+def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizon_minutes: int,
+                    lead_minutes: int) -> DemandForecast:
+    """Mean rates over the ``horizon_minutes`` that start ``lead_minutes`` from now.
+
+    ``recent`` ends at the current minute; ``yesterday`` (optional) covers the same span a day
+    earlier plus the horizon ahead, i.e. ``len(recent) + lead_minutes + horizon_minutes`` minutes.
+    """
+    n = len(recent)
+    if n == 0:
+        return DemandForecast(0.0, 0.0, 0.0, np.ones(1), "no history")
+    level = _level(recent.requests)
+    scale = level / recent.requests.mean() if recent.requests.mean() > 0 else 1.0
+    # Extrapolate the trend to the middle of the horizon, damped to a bounded reach.
+    reach = min(lead_minutes + horizon_minutes / 2 + n / 2, _TREND_REACH_MIN + n / 2)
+    slope = _trend_per_minute(recent.requests)
+    trended = max(0.0, level + slope * reach)
+    # Never trust a falling trend to below half the level, nor a rising one beyond double.
+    trended = min(max(trended, 0.5 * level), 2.0 * level) if level > 0 else trended
+    method = "recent level and trend"
+    expected = trended
+    if yesterday is not None and len(yesterday) >= n + lead_minutes + horizon_minutes:
+        then = yesterday.requests[:n].mean()
+        ahead = yesterday.requests[n + lead_minutes:n + lead_minutes + horizon_minutes].mean()
+        if then > 0 and ahead > 0:
+            ratio = float(np.clip(ahead / then, *_SEASONAL_RATIO_BOUNDS))
+            expected = 0.5 * trended + 0.5 * level * ratio
+            method = "recent level, trend and yesterday's shape"
+    factor = expected / level if level > 0 else 0.0
+    prompt_tps = recent.prompt_tokens.mean() * scale * factor / 60.0
+    completion_tps = recent.completion_tokens.mean() * scale * factor / 60.0
+    if level <= 0 and expected <= 0:
+        # Nothing but (at most) a single request minute: take the plain mean.
+        prompt_tps = recent.prompt_tokens.mean() / 60.0
+        completion_tps = recent.completion_tokens.mean() / 60.0
+        expected = recent.requests.mean()
+    burst = _burst_factors(recent)
+    return DemandForecast(expected / 60.0, float(prompt_tps), float(completion_tps), burst, method)
+
+
+def _burst_factors(recent: MinuteSeries) -> np.ndarray:
+    """Each recent minute's token volume relative to the recent mean (mean 1)."""
+    tokens = recent.prompt_tokens + recent.completion_tokens
+    mean = tokens.mean()
+    if mean <= 0:
+        return np.ones(1)
+    return tokens / mean

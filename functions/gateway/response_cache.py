@@ -1,0 +1,288 @@
+"""The response cache the pipeline calls: in-process LRU, then DynamoDB exact, then semantic.
+
+    lookup:  plan (route config, determinism, opt-outs)  ->  L1 exact  ->  L2 exact
+             ->  semantic: embed the question, read one LSH bucket per table (bounded),
+                 rank by cosine, refuse near-misses, fetch the best answer
+    store:   exact answer (L1 + L2); semantic answer + one bucket listing per LSH table
+
+A hit is served at no token cost (``Usage(0, 0, cached_tokens=N)``, so the quota guards refund
+their reservation) unless the route says ``charge-hits``; what it saved goes in
+``ctx.state["cache_saved"]``. The cache never fails a request: a store or embedder error is
+logged and treated as a miss. It never serves an expired answer, whatever DynamoDB still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..core.cache.entries import CachedAnswer, decode_completion, encode_completion
+from ..core.cache.keys import CacheKeys, CachePlan, cache_keys, plan_cache
+from ..core.cache.lsh import HyperplaneLSH, cosine, dequantise, quantise
+from ..core.cache.near_miss import near_miss_reasons
+from ..core.chat import Completion, Usage
+from ..core.config import TierupConfig
+from ..core.context import RequestContext
+from ..core.ports import BucketItem, CacheStore, Embedder
+from ..core.pricing import token_cost_usd
+
+log = logging.getLogger("tierup.cache")
+
+#: per-instance hit/miss counters are written to the store at most this often
+STATS_FLUSH_S = 10.0
+
+
+@dataclass(slots=True)
+class _Request:
+    """What lookup learnt that store reuses (the keys, and the question's vector if computed)."""
+
+    plan: CachePlan
+    keys: CacheKeys
+    vector: list[float] | None = None
+
+
+class StatsCounter:
+    """Hit/miss/saved counters per route, summed in memory and added to the store in batches."""
+
+    def __init__(self, store: CacheStore, clock=time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._pending: dict[str, dict[str, float]] = {}
+        self._last_flush = clock()
+        self._tasks: set[asyncio.Task] = set()
+
+    def count(self, route: str, status: str, saved_tokens: int = 0, saved_usd: float = 0.0) -> None:
+        row = self._pending.setdefault(route, {})
+        name = status.replace("-", "_")
+        row[name] = row.get(name, 0) + 1
+        if saved_tokens:
+            row["tokens_saved"] = row.get("tokens_saved", 0) + saved_tokens
+            row["usd_saved"] = row.get("usd_saved", 0.0) + saved_usd
+        if self._clock() - self._last_flush >= STATS_FLUSH_S:
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._last_flush = self._clock()
+        day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
+        for route, counts in pending.items():
+            try:
+                await asyncio.to_thread(self._store.add_stats, route, day, counts)
+            except Exception:
+                log.warning("cache stats for route %s were not saved", route, exc_info=True)
+
+
+class TieredResponseCache:
+    """The ``ResponseCache`` port."""
+
+    def __init__(self, config: TierupConfig, store: CacheStore, embedder: Embedder | None = None,
+                 clock=time.time) -> None:
+        self._config = config
+        self._settings = config.cache
+        self._store = store
+        self._embedder = embedder
+        self._clock = clock
+        self._lsh: HyperplaneLSH | None = None
+        self._l1: OrderedDict[str, tuple[float, CachedAnswer]] = OrderedDict()
+        self.stats = StatsCounter(store, clock)
+
+    # -- lookup -----------------------------------------------------------------------------
+
+    async def lookup(self, ctx: RequestContext) -> Completion | None:
+        if ctx.kind != "chat" or ctx.chat is None:
+            return None
+        plan = plan_cache(ctx.route, ctx.chat, ctx.headers)
+        if plan.semantic and self._embedder is None:
+            plan = CachePlan(plan.lookup, plan.store, plan.exact, semantic=False)
+        if not plan.active:
+            return self._bypass(ctx)
+        request = _Request(plan, cache_keys(ctx.route_name, ctx.route, ctx.tenant.tenant_id, ctx.chat,
+                                            ctx.max_tokens))
+        ctx.state["cache"] = request
+        if not plan.lookup:
+            return self._bypass(ctx)
+        try:
+            answer, status = await self._find(ctx, request)
+        except Exception:
+            log.warning("cache lookup failed; serving as a miss", exc_info=True)
+            answer, status = None, "miss"
+        if answer is None:
+            ctx.cache_status = "miss"
+            self.stats.count(ctx.route_name, "miss")
+            return None
+        return self._serve(ctx, answer.completion, status)
+
+    def _bypass(self, ctx: RequestContext) -> None:
+        ctx.cache_status = "bypass"
+        self.stats.count(ctx.route_name, "bypass")
+        return None
+
+    async def _find(self, ctx: RequestContext, request: _Request) -> tuple[CachedAnswer | None, str]:
+        if request.plan.exact:
+            answer = await self._exact(request.keys.exact)
+            if answer is not None:
+                return answer, "hit-exact"
+        if request.plan.semantic:
+            answer = await self._semantic(ctx, request)
+            if answer is not None:
+                return answer, "hit-semantic"
+        return None, "miss"
+
+    async def _exact(self, key: str) -> CachedAnswer | None:
+        now = self._clock()
+        held = self._l1.get(key)
+        if held is not None:
+            if held[0] > now:
+                self._l1.move_to_end(key)
+                return held[1]
+            del self._l1[key]
+        answer = await self._fetch("x#" + key)
+        if answer is not None:
+            self._remember(key, answer)
+        return answer
+
+    async def _fetch(self, entry_key: str) -> CachedAnswer | None:
+        found = await asyncio.to_thread(self._store.get_answer, entry_key)
+        if found is None:
+            return None
+        body, question, expires_at = found
+        answer = CachedAnswer(decode_completion(body), question, 0.0, expires_at)
+        return answer if answer.fresh(self._clock()) else None
+
+    def _remember(self, key: str, answer: CachedAnswer) -> None:
+        if self._settings.l1_entries == 0 or self._settings.l1_ttl_s == 0:
+            return
+        self._l1[key] = (min(answer.expires_at, self._clock() + self._settings.l1_ttl_s), answer)
+        self._l1.move_to_end(key)
+        while len(self._l1) > self._settings.l1_entries:
+            self._l1.popitem(last=False)
+
+    async def _semantic(self, ctx: RequestContext, request: _Request) -> CachedAnswer | None:
+        keys, settings = request.keys, ctx.route.cache
+        request.vector = await self._embed(keys.question)
+        bucket_keys = self._bucket_keys(keys.semantic_scope, request.vector)
+        limit = self._settings.bucket_read_limit
+        listed = await asyncio.gather(*(asyncio.to_thread(self._store.query_bucket, k, limit) for k in bucket_keys))
+        ctx.state["cache_items_read"] = sum(len(items) for items in listed)
+        now = self._clock()
+        candidates: dict[str, tuple[float, BucketItem]] = {}
+        for item in (i for items in listed for i in items):
+            if item.entry_key not in candidates and item.expires_at > now:
+                candidates[item.entry_key] = (cosine(request.vector, dequantise(item.vector)), item)
+        for score, item in sorted(candidates.values(), key=lambda c: -c[0]):
+            if score < settings.similarity_threshold:
+                break
+            if settings.near_miss_guards and near_miss_reasons(keys.question, item.question):
+                continue
+            answer = await self._fetch(item.entry_key)
+            if answer is not None and answer.completion.usage.completion_tokens <= ctx.max_tokens:
+                ctx.state["cache_similarity"] = round(score, 4)
+                return answer
+        return None
+
+    async def _embed(self, text: str) -> list[float]:
+        assert self._embedder is not None
+        return (await asyncio.to_thread(self._embedder.embed, [text]))[0]
+
+    def _bucket_keys(self, semantic_scope: str, vector: list[float]) -> list[str]:
+        if self._lsh is None or self._lsh.dimensions != len(vector):
+            self._lsh = HyperplaneLSH(len(vector), self._settings.lsh_tables, self._settings.lsh_bits)
+        return [f"b#{semantic_scope}#{table}#{bucket:x}" for table, bucket in enumerate(self._lsh.buckets(vector))]
+
+    def _serve(self, ctx: RequestContext, cached: Completion, status: str) -> Completion:
+        usage = cached.usage
+        model = ctx.route.model_for(ctx.route.start_tier)
+        saved_usd = token_cost_usd(self._config.pricing, model, usage)
+        ctx.cache_status = status
+        ctx.model = cached.model
+        ctx.state["simulated"] = cached.simulated
+        ctx.state["cache_saved"] = {"tokens": usage.total_tokens, "usd": saved_usd}
+        self.stats.count(ctx.route_name, status, usage.total_tokens, saved_usd)
+        if ctx.route.cache.charge_hits:
+            served = Usage(usage.prompt_tokens, usage.completion_tokens, cached_tokens=usage.prompt_tokens)
+        else:
+            served = Usage(prompt_tokens=0, completion_tokens=0, cached_tokens=usage.total_tokens)
+        return Completion(text=cached.text, finish_reason=cached.finish_reason, usage=served,
+                          model=cached.model, simulated=cached.simulated)
+
+    # -- store ------------------------------------------------------------------------------
+
+    async def store(self, ctx: RequestContext, completion: Completion) -> None:
+        request: _Request | None = ctx.state.get("cache")
+        if request is None or not request.plan.store or ctx.cache_status.startswith("hit"):
+            return
+        try:
+            await self._store_answer(ctx, request, completion)
+        except Exception:
+            log.warning("cache store failed; the answer was served uncached", exc_info=True)
+
+    async def _store_answer(self, ctx: RequestContext, request: _Request, completion: Completion) -> None:
+        body = encode_completion(completion, self._settings.compress_over_bytes)
+        if body is None:
+            ctx.state["cache_skipped"] = "too_large"
+            return
+        keys, route = request.keys, ctx.route_name
+        now = self._clock()
+        expires_at = int(now) + ctx.route.cache.ttl_s
+        if request.plan.exact:
+            await asyncio.to_thread(self._store.put_answer, "x#" + keys.exact, body, keys.question, expires_at,
+                                    scope=keys.scope, route=route)
+            self._remember(keys.exact, CachedAnswer(completion, keys.question, now, expires_at))
+        # A cut-off answer is only right for the same max_tokens: the exact key has it, a paraphrase may not.
+        if request.plan.semantic and completion.finish_reason == "stop":
+            vector = request.vector or await self._embed(keys.question)
+            entry_key = "s#" + hashlib.sha256(f"{keys.semantic_scope}\x00{keys.question}".encode()).hexdigest()[:40]
+            await asyncio.to_thread(self._store.put_answer, entry_key, body, keys.question, expires_at,
+                                    scope=keys.scope, route=route)
+            item = BucketItem(entry_key=entry_key, vector=quantise(vector), question=keys.question,
+                              expires_at=expires_at)
+            await asyncio.to_thread(self._store.put_bucket_items, self._bucket_keys(keys.semantic_scope, vector),
+                                    item, scope=keys.scope, route=route)
+
+
+# -- wiring -------------------------------------------------------------------------------------
+
+
+def choose_embedder(runtime, provider_override: str | None) -> Embedder | None:
+    """The embedder ``[cache] embedder`` names; None when no route uses the semantic cache."""
+    config = runtime.config
+    if not any(route.cache.semantic for route in config.routes.values()):
+        return None
+    choice = config.cache.embedder
+    if choice == "auto":
+        choice = "local" if provider_override == "simulated" else "titan"
+    if choice == "local":
+        from ..adapters.embeddings_local import shared_local_embedder
+
+        return shared_local_embedder()
+    from ..adapters.embeddings_titan import TitanEmbedder
+
+    client = runtime.aws.client("bedrock-runtime", config.cache.titan_region)
+    return TitanEmbedder(client, config.cache.titan_model, config.cache.titan_dimensions)
+
+
+def wire_cache(runtime, parts, provider_override: str | None = None) -> TieredResponseCache | None:
+    """Set ``parts.cache`` (the composition root calls this once); None if no route caches."""
+    from ..adapters.dynamodb.cache import DynamoCacheStore
+    from ..core.tables import CACHE
+
+    routes = runtime.config.routes.values()
+    if not any(r.kind == "chat" and (r.cache.exact or r.cache.semantic) for r in routes):
+        return None
+    embedder = choose_embedder(runtime, provider_override)
+    cache = TieredResponseCache(runtime.config, DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE)), embedder)
+    parts.cache = cache
+    load = getattr(embedder, "load", None)
+    if load is not None:
+        async def load_embedder() -> None:
+            await asyncio.to_thread(load)
+
+        parts.on_startup.append(load_embedder)
+    parts.on_shutdown.append(cache.stats.flush)
+    return cache

@@ -1,0 +1,103 @@
+"""The gateway's spend-cap stage: reserve a request's estimated cost against every cap it counts
+against (global, its route, its tenant; monthly and daily) before the provider is called, and
+settle with the actual cost after. A cap without room refuses with a 503 naming the budget and
+when it resets; crossing a threshold sends its alert; reaching a cap engages its kill switch.
+
+Estimates: prompt tokens (the real tokenizer) plus the request's ``max_tokens``, at the dearest
+per-token price among the route's models (``functions.core.spend_caps.estimate_cost_usd``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ..core.config import TierupConfig
+from ..core.context import RequestContext
+from ..core.errors import BudgetExceededError
+from ..core.pricing import token_cost_usd
+from ..core.spend_caps import SpendCap, caps_for_request, estimate_cost_usd, iso_utc, scope_label
+from ..core.tokens import count_chat_tokens, count_tokens
+from .budget_alerter import BudgetAlerter
+from .spend_leases import SpendLeases
+
+log = logging.getLogger("tierup.budgets")
+
+STATE_KEY = "budget"
+
+
+def prompt_tokens_of(ctx: RequestContext) -> int:
+    """Prompt tokens of a request, counted once and shared with other stages via ``ctx.state``."""
+    cached = ctx.state.get("prompt_tokens")
+    if cached is None:
+        if ctx.chat is not None:
+            cached = count_chat_tokens(m.text for m in ctx.chat.messages)
+        elif ctx.embedding is not None:
+            cached = sum(count_tokens(text) for text in ctx.embedding.inputs)
+        else:
+            cached = 0
+        ctx.state["prompt_tokens"] = cached
+    return cached
+
+
+def cap_refusal(cap: SpendCap, now: float) -> BudgetExceededError:
+    return BudgetExceededError(
+        f"budget exhausted: the {cap.describe()} has no room left for this request, so "
+        f"{scope_label(cap.scope)} is refused until the period resets at {iso_utc(cap.ends_at)}",
+        headers={"retry-after": str(max(1, int(cap.ends_at - now)))})
+
+
+class SpendCapGuard:
+    name = "budget"
+
+    def __init__(self, config: TierupConfig, leases: SpendLeases, alerter: BudgetAlerter, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._leases = leases
+        self._alerter = alerter
+        self._clock = clock
+
+    def estimate(self, ctx: RequestContext) -> float:
+        output = ctx.max_tokens if ctx.kind == "chat" else 0
+        return estimate_cost_usd(self._config, ctx.route_name, prompt_tokens_of(ctx), output)
+
+    async def admit(self, ctx: RequestContext) -> None:
+        now = self._clock()
+        caps = caps_for_request(self._config, ctx.route_name, ctx.tenant.tenant_id, now)
+        if not caps:
+            return
+        amount = self.estimate(ctx)
+        if amount <= 0:
+            return  # nothing priced per token on this route: nothing to cap
+        held: list[SpendCap] = []
+        for cap in caps:
+            reservation = await self._leases.reserve(cap, amount)
+            if reservation.wrote:
+                await self._announce(cap, reservation.total, reservation.reached)
+            if not reservation.admitted:
+                for other in held:
+                    self._leases.credit(other, amount)
+                raise cap_refusal(cap, now)
+            held.append(cap)
+        ctx.state[STATE_KEY] = (held, amount)
+
+    async def _announce(self, cap: SpendCap, total: float, reached: bool) -> None:
+        thresholds = self._alerter.crossed(cap, total, reached)
+        if thresholds:
+            await asyncio.to_thread(self._alerter.announce, cap, thresholds, total)
+
+    def actual_cost(self, ctx: RequestContext) -> float:
+        if ctx.usage is None or ctx.cache_status.startswith("hit"):
+            return 0.0
+        return token_cost_usd(self._config.pricing, ctx.model, ctx.usage)
+
+    async def release(self, ctx: RequestContext) -> None:
+        held = ctx.state.pop(STATE_KEY, None)
+        if held is None:
+            return
+        caps, amount = held
+        unused = amount - self.actual_cost(ctx)
+        for cap in caps:
+            await self._leases.settle(cap, unused)

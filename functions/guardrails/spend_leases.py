@@ -1,0 +1,133 @@
+"""Spend reserved against shared caps without a DynamoDB round trip per request: each instance
+leases dollar blocks from the cap's shared counter and hands them out to requests locally.
+
+    shared counter  C = settled cost + reservations in flight + unspent leases (all instances)
+
+A block is added to C only if C stays within the cap (``CounterStore.try_add``), so C never
+passes the cap through reservations. Its size is ``lease-fraction`` of the room left when it
+was taken, at most ``lease-max-usd`` and at least what the request needs, so blocks shrink to
+one request's estimate near the cap, where every reservation becomes one conditional write.
+On settling, an estimate's unused part returns to the local lease; a cost above the estimate is
+added to C at once. Hence:
+
+* spend beyond a cap is at most the sum of (actual - estimate) over requests in flight when it is
+  reached; the estimate (prompt + max_tokens at the dearest price of the route) is an upper bound
+  except for tokenizer differences of a few percent of the prompt;
+* the cap may be declared reached early by at most the unspent leases, at most
+  ``instances x lease-max-usd`` (leases are handed back when an instance shuts down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..core.config.budgets import BudgetsConfig
+from ..core.ports import CounterStore
+from ..core.spend_caps import SpendCap
+
+log = logging.getLogger("tierup.budgets")
+
+#: a cap found full is not asked again for this long (refunds or a raised cap may make room)
+EXHAUSTED_RECHECK_S = 5.0
+#: a cap counts as reached when less than this share of it is left
+REACHED_SLACK = 0.01
+
+
+@dataclass
+class Lease:
+    balance: float = 0.0
+    #: the shared counter's total at this instance's last write
+    seen_total: float = 0.0
+    exhausted_until: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    admitted: bool
+    #: the shared counter's total as last seen (after this instance's write, if one was made)
+    total: float
+    #: True when this reservation made a write (so the total is fresh: time to check thresholds)
+    wrote: bool = False
+    #: the cap has no room left for requests like this one
+    reached: bool = False
+
+
+class SpendLeases:
+    def __init__(self, counters: CounterStore, budgets: BudgetsConfig, *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._counters = counters
+        self._fraction = budgets.lease_fraction
+        self._max_block = budgets.lease_max_usd
+        self._monotonic = monotonic
+        self._leases: dict[str, Lease] = {}
+        self._caps: dict[str, SpendCap] = {}
+
+    def _lease(self, cap: SpendCap) -> Lease:
+        lease = self._leases.get(cap.counter_key)
+        if lease is None:
+            lease = self._leases[cap.counter_key] = Lease()
+            self._caps[cap.counter_key] = cap
+        return lease
+
+    def block_size(self, cap: SpendCap, lease: Lease, needed: float) -> float:
+        room = max(cap.limit_usd - lease.seen_total, 0.0)
+        return max(min(self._fraction * room, self._max_block), needed)
+
+    async def reserve(self, cap: SpendCap, amount: float) -> Reservation:
+        lease = self._lease(cap)
+        if lease.balance >= amount:
+            lease.balance -= amount
+            return Reservation(True, lease.seen_total)
+        if self._monotonic() < lease.exhausted_until:
+            return Reservation(False, lease.seen_total, reached=True)
+        async with lease.lock:
+            if lease.balance >= amount:  # another request leased a block while this one waited
+                lease.balance -= amount
+                return Reservation(True, lease.seen_total)
+            needed = amount - lease.balance
+            block = self.block_size(cap, lease, needed)
+            admitted, total = await asyncio.to_thread(
+                self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
+            if not admitted and block > needed:  # no room for a block: maybe for this request alone
+                block = needed
+                admitted, total = await asyncio.to_thread(
+                    self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
+            lease.seen_total = total
+            if admitted:
+                lease.balance += block - amount
+                return Reservation(True, total, wrote=True)
+            reached = cap.limit_usd - total <= max(REACHED_SLACK * cap.limit_usd, amount)
+            if reached:
+                lease.exhausted_until = self._monotonic() + EXHAUSTED_RECHECK_S
+            return Reservation(False, total, wrote=True, reached=reached)
+
+    def credit(self, cap: SpendCap, amount: float) -> None:
+        """Give back a reservation that was not used (another cap refused the request)."""
+        self._lease(cap).balance += amount
+
+    async def settle(self, cap: SpendCap, unused: float) -> None:
+        """``unused`` = estimate - actual cost: positive goes back to the lease, negative is owed."""
+        lease = self._lease(cap)
+        lease.balance += unused
+        if lease.balance < 0:
+            owed, lease.balance = -lease.balance, 0.0
+            lease.seen_total = await asyncio.to_thread(self._counters.add, cap.counter_key, owed, cap.expires_at)
+
+    def outstanding(self) -> float:
+        return sum(lease.balance for lease in self._leases.values())
+
+    async def hand_back(self) -> None:
+        """Return every unspent lease to its shared counter (at shutdown)."""
+        for key, lease in list(self._leases.items()):
+            if lease.balance > 0:
+                amount, lease.balance = lease.balance, 0.0
+                cap = self._caps[key]
+                try:
+                    await asyncio.to_thread(self._counters.add, key, -amount, cap.expires_at)
+                except Exception:
+                    log.exception("could not hand back a lease of $%.6f on %s", amount, key)

@@ -1,0 +1,56 @@
+"""The kill-switch Lambda function, subscribed to the alert topic.
+
+Parses each SNS record (a CloudWatch alarm, an AWS Budgets notification, or the gateway's own
+cap-reached alert; see ``functions.core.notifications``), then plans and applies the kill switch
+for the scope it names. Idempotent: a second delivery plans no steps. A failed step raises after
+every record is handled, so that Lambda's retry of the asynchronous invocation tries again.
+
+Environment: TIERUP_CONFIG, TIERUP_TABLE_STATE, TIERUP_GATEWAY_FUNCTION_NAME and, for
+drop-reserved, the Modal credentials the GPU control adapter needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from .core.config import load_config
+from .core.notifications import parse_event
+from .gateway.composition import Runtime
+from .guardrails.wiring import kill_switch_for
+
+log = logging.getLogger("tierup.killswitch")
+log.setLevel(logging.INFO)
+
+_runtime: Runtime | None = None
+
+
+def gpu_control(runtime: Runtime):
+    """Modal GPU control when the adapter and its credentials are available, else None (skipped)."""
+    try:
+        from .adapters.modal_control import gpu_control_from_env
+    except ImportError:
+        return None
+    return gpu_control_from_env(runtime)
+
+
+def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu=None) -> dict:
+    global _runtime
+    if runtime is None:
+        _runtime = _runtime or Runtime(config=load_config())
+        runtime = _runtime
+    kill_switch = kill_switch_for(runtime, gpu=gpu if gpu is not None else gpu_control(runtime),
+                                  control_lambda=True)
+    results, failed = [], []
+    for parsed in parse_event(event, runtime.config, time.time()):
+        if parsed.trigger is None:
+            log.info(json.dumps({"event": "killswitch-ignored", "note": parsed.note}))
+            results.append({"ignored": parsed.note})
+            continue
+        outcome = kill_switch.engage(parsed.trigger)
+        results.append(outcome.as_dict())
+        failed.extend(outcome.failed)
+    if failed:
+        raise RuntimeError(f"kill switch: {len(failed)} step(s) failed: {failed}")
+    return {"results": results}

@@ -1,0 +1,48 @@
+"""The CDK app: ``npx cdk synth`` / ``npx cdk deploy`` run this (see cdk.json).
+
+The config comes from ``-c config=PATH``, else ``TIERUP_CONFIG``, else ``./tierup.toml``; it is
+validated here, so a bad key fails the synth with the key's name, and the same file is bundled
+into every function. The account and region come from the CLI's credentials when present
+(``CDK_DEFAULT_*``); without them the stack synthesises environment-agnostic, offline.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # cdk.json runs this file as a script, not as a module
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+
+from aws_cdk import App, Environment  # noqa: E402  (after the jsii settings above)
+
+from functions.core.config import config_path, load_config  # noqa: E402
+from infra.bundling import lambda_bundle  # noqa: E402
+from infra.nag import check_with_cdk_nag  # noqa: E402
+from infra.stack import TierupStack  # noqa: E402
+
+
+def build_stack(app: App, config_file: str | os.PathLike | None = None) -> TierupStack:
+    """Load and validate the config, then add the tierup stack (and the cdk-nag checks) to ``app``."""
+    chosen = Path(config_file or app.node.try_get_context("config") or config_path())
+    config = load_config(chosen)
+    stack = TierupStack(app, config.project, config=config, code=lambda_bundle(ROOT, chosen),
+                        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+                                        region=os.environ.get("CDK_DEFAULT_REGION")))
+    check_with_cdk_nag(app, stack)
+    return stack
+
+
+def main() -> None:
+    app = App()
+    build_stack(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The operations dashboard: spend, requests, tokens, latency percentiles, cache hit rate, refusals
+and which tier serves each route, from the gateway's EMF metrics; plus the spend alarms' states.
+
+No I/O here; widgets only read metrics the gateway writes (``infra/metrics.py``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from constructs import Construct
+
+from .metrics import (CACHE_HITS, COMPLETION_TOKENS, COST, LATENCY, METRICS_NAMESPACE, PROMPT_TOKENS,
+                      REFUSALS, REQUESTS, ROUTE, TIER, route_metric, total_cost)
+
+WIDTH = 12  # two graphs per row (the grid is 24 wide)
+HOUR = Duration.hours(1)
+
+
+def _graph(title: str, metrics: list[cloudwatch.IMetric], unit: str) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=metrics, width=WIDTH, height=6,
+                                  left_y_axis=cloudwatch.YAxisProps(label=unit, show_units=False))
+
+
+class OperationsDashboard(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, project: str, routes: list[str],
+                 alarms: list[cloudwatch.IAlarm]) -> None:
+        super().__init__(scope, construct_id)
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{project}-operations")
+        hourly_cost = [route_metric(COST, route, period=HOUR) for route in routes]
+        self.dashboard.add_widgets(
+            _graph("Spend per hour", [total_cost(HOUR), *hourly_cost], "USD"),
+            _graph("Requests", [route_metric(REQUESTS, route) for route in routes], "requests"))
+        self.dashboard.add_widgets(
+            _graph("Prompt tokens", [route_metric(PROMPT_TOKENS, route) for route in routes], "tokens"),
+            _graph("Completion tokens", [route_metric(COMPLETION_TOKENS, route) for route in routes], "tokens"))
+        latency = [route_metric(LATENCY, route, statistic=stat).with_(label=f"{route} {stat}")
+                   for route in routes for stat in ("p50", "p95", "p99")]
+        self.dashboard.add_widgets(
+            _graph("Latency p50 / p95 / p99", latency, "ms"),
+            _graph("Cache hit rate", [self._hit_rate(index, route) for index, route in enumerate(routes)], "%"))
+        tiers = cloudwatch.MathExpression(
+            expression=f"SEARCH('{{{METRICS_NAMESPACE},{ROUTE},{TIER}}} MetricName=\"{REQUESTS}\"', 'Sum', 300)",
+            label="", period=Duration.minutes(5))
+        self.dashboard.add_widgets(
+            _graph("Refusals (quota, budget, overload)", [route_metric(REFUSALS, route) for route in routes],
+                   "requests"),
+            _graph("Requests by route and tier", [tiers], "requests"))
+        if alarms:
+            self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Spend alarms", alarms=alarms,
+                                                                    width=24, height=4))
+
+    @staticmethod
+    def _hit_rate(index: int, route: str) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression=f"IF(requests{index} > 0, 100 * hits{index} / requests{index}, 0)",
+            using_metrics={f"hits{index}": route_metric(CACHE_HITS, route),
+                           f"requests{index}": route_metric(REQUESTS, route)},
+            label=route, period=Duration.minutes(5))

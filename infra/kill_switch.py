@@ -1,0 +1,58 @@
+"""The kill-switch function, subscribed to the alert topic: on a cap alarm or budget notification it
+sets refusal flags, drops reserved GPUs to zero and, for a hard stop, sets the gateway function's
+reserved concurrency to zero.
+
+It may change the concurrency of the gateway function and of nothing else, write only the state
+table, and read the usage table. It has a reserved concurrency of its own, so a runaway gateway
+that exhausts the account's concurrency cannot keep the kill switch from running.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from .lambda_function import TierupFunction
+from .tables import TierupTables
+
+HANDLER = "functions.killswitch_handler.handler"
+#: setting flags and two control-plane calls; Modal's API is the slow one
+TIMEOUT = Duration.seconds(60)
+MEMORY_MB = 512
+RESERVED_CONCURRENCY = 2
+GATEWAY_CONCURRENCY_ACTIONS = ("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency",
+                               "lambda:DeleteFunctionConcurrency")
+
+
+class KillSwitch(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, project: str, code: lambda_.Code,
+                 tables: TierupTables, topic: sns.ITopic, gateway: lambda_.IFunction,
+                 modal_secret: secretsmanager.ISecret) -> None:
+        super().__init__(scope, construct_id)
+        self.tierup_function = TierupFunction(
+            self, "KillSwitch",
+            code=code,
+            handler=HANDLER,
+            description=f"{project} kill switch: refuse, drop reserved GPUs, stop the gateway",
+            memory_mb=MEMORY_MB,
+            timeout=TIMEOUT,
+            reserved_concurrency=RESERVED_CONCURRENCY,
+            environment={
+                **tables.environment("state", "usage"),
+                "TIERUP_GATEWAY_FUNCTION_NAME": gateway.function_name,
+                "TIERUP_ALERT_TOPIC_ARN": topic.topic_arn,
+                "TIERUP_MODAL_SECRET_ARN": modal_secret.secret_arn,
+            },
+        )
+        self.function = self.tierup_function.function
+        tables.grant_read_write(self.function, "state")
+        tables.grant_read(self.function, "usage")
+        modal_secret.grant_read(self.function)
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=list(GATEWAY_CONCURRENCY_ACTIONS), resources=[gateway.function_arn]))
+        topic.add_subscription(subscriptions.LambdaSubscription(self.function))

@@ -1,0 +1,48 @@
+"""One tierup Lambda function: its own role, its own log group with a retention, arm64, the shared
+bundle. The gateway, the policy and the kill switch are each one of these.
+
+Each function gets a role of its own with no managed policy: it may write to its own log group and
+nothing else until the construct that owns the function grants more (least privilege, and no
+``AWSLambdaBasicExecutionRole``, whose ``logs:*`` grant covers every log group in the account).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .bundling import BUNDLED_CONFIG, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+
+#: a month of logs is enough to investigate an incident; older spend lives in the usage table
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+class TierupFunction(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
+                 description: str, environment: dict[str, str], memory_mb: int, timeout: Duration,
+                 layers: list[lambda_.ILayerVersion] | None = None,
+                 reserved_concurrency: int | None = None) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION,
+                                       removal_policy=RemovalPolicy.DESTROY)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description=f"Runs: {description}")
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self, "Function",
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            code=code,
+            handler=handler,
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=memory_mb,
+            timeout=timeout,
+            layers=layers,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={"TIERUP_CONFIG": BUNDLED_CONFIG, **environment},
+        )

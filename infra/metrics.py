@@ -1,0 +1,36 @@
+"""The gateway's CloudWatch metrics as the stack reads them (alarms, dashboard).
+
+The gateway writes them as Embedded Metric Format log lines, so no ``PutMetricData`` call and no
+permission is needed: CloudWatch Logs extracts them. Per route they carry the dimension
+``Route``; ``CostUSD`` is also written with no dimension, as the total the spend alarms watch.
+``Requests`` is also written with ``Route`` and ``Tier``, which the dashboard's tier widget reads.
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+
+METRICS_NAMESPACE = "tierup"
+COST = "CostUSD"
+REQUESTS = "Requests"
+PROMPT_TOKENS = "PromptTokens"
+COMPLETION_TOKENS = "CompletionTokens"
+LATENCY = "Latency"
+CACHE_HITS = "CacheHits"
+REFUSALS = "Refusals"
+ROUTE = "Route"
+TIER = "Tier"
+
+
+def route_metric(name: str, route: str, *, statistic: str = "Sum",
+                 period: Duration = Duration.minutes(5)) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={ROUTE: route},
+                             statistic=statistic, period=period, label=route)
+
+
+def total_cost(period: Duration) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=COST, statistic="Sum",
+                             period=period, label="all routes")

@@ -1,0 +1,60 @@
+"""The tierup stack: composes the constructs and grants each function what it needs, nothing more.
+
+    gateway      reads keys; reads and writes usage, cache, state; invokes the configured Bedrock
+                 models; publishes to the alert topic (its own cap-reached alerts)
+    policy       reads and writes usage and state; reads the Modal token
+    kill switch  writes state, reads usage; reads the Modal token; sets the gateway's concurrency
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from functions.core.config import TierupConfig
+
+from .alert_topic import AlertTopic
+from .budget import MonthlyBudget
+from .dashboard import OperationsDashboard
+from .gateway import GatewayFunction
+from .kill_switch import KillSwitch
+from .modal_secret import ModalTokenSecret
+from .policy import TrafficPolicy
+from .spend_alarms import SpendAlarms
+from .tables import TierupTables
+
+
+class TierupStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TierupConfig, code: lambda_.Code,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, description=f"{config.project}: LLM gateway, quotas, "
+                         "budgets and GPU traffic policy", **kwargs)
+        project = config.project
+        self.tables = TierupTables(self, "Tables", project=project)
+        self.modal_secret = ModalTokenSecret(self, "ModalToken", project=project).secret
+
+        self.gateway = GatewayFunction(self, "Gateway", config=config, code=code,
+                                       environment=self.tables.environment())
+        self.tables.grant_read(self.gateway.function, "keys")
+        self.tables.grant_read_write(self.gateway.function, "usage", "cache", "state")
+
+        self.policy = TrafficPolicy(self, "Policy", config=config, code=code, environment={
+            **self.tables.environment("usage", "state"),
+            "TIERUP_MODAL_SECRET_ARN": self.modal_secret.secret_arn})
+        self.tables.grant_read_write(self.policy.function, "usage", "state")
+        self.modal_secret.grant_read(self.policy.function)
+
+        self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
+        self.gateway.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
+        self.alerts.grant_publish(self.gateway.function)
+        self.kill_switch = KillSwitch(self, "KillSwitch", project=project, code=code, tables=self.tables,
+                                      topic=self.alerts.topic, gateway=self.gateway.function,
+                                      modal_secret=self.modal_secret)
+
+        self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
+        if config.budgets.global_.monthly_usd:
+            MonthlyBudget(self, "Budget", config=config, topic=self.alerts.topic)
+        OperationsDashboard(self, "Dashboard", project=project, routes=sorted(config.routes),
+                            alarms=self.alarms.alarms)
+        CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)

@@ -1,0 +1,130 @@
+"""The response cache as a client sees it: the openai SDK against the gateway on moto server,
+with the local all-MiniLM-L6-v2 embedder for the semantic cache."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tierup.local_stack import create_key
+
+from ..support import openai_client
+
+SYSTEM = {"role": "system", "content": "You are a helpful support agent."}
+
+
+def ask(client, question: str, **kwargs):
+    raw = client.chat.completions.with_raw_response.create(
+        model="chat", messages=[SYSTEM, {"role": "user", "content": question}], temperature=0, **kwargs)
+    return raw.headers["x-tierup-cache"], raw.parse()
+
+
+@pytest.fixture
+def cached_gateway(make_runtime, serve):
+    """The gateway with exact and semantic caching on route ``chat``; keys for two tenants."""
+    from functions.gateway.composition import build_gateway
+
+    def start(cache: dict | None = None):
+        settings = {"exact": True, "semantic": True, "ttl-s": 3600, **(cache or {})}
+        runtime = make_runtime({"routes": {"chat": {"cache": settings}}})
+        url = serve(build_gateway(runtime))
+        return type("Cached", (), {"url": url, "runtime": runtime,
+                                   "acme": openai_client(url, create_key(runtime, "acme", "pro")),
+                                   "globex": openai_client(url, create_key(runtime, "globex", "pro"))})
+
+    return start
+
+
+def test_repeated_request_is_an_exact_hit_and_costs_no_tokens(cached_gateway):
+    gw = cached_gateway()
+    status, first = ask(gw.acme, "How do I reset my password?")
+    assert status == "miss" and first.usage.completion_tokens > 0
+    status, second = ask(gw.acme, "How do I reset my password?")
+    assert status == "hit-exact"
+    assert second.choices[0].message.content == first.choices[0].message.content
+    assert second.usage.prompt_tokens == 0 and second.usage.completion_tokens == 0
+    assert second.usage.prompt_tokens_details.cached_tokens == first.usage.total_tokens
+
+
+def test_same_request_from_another_tenant_is_a_miss(cached_gateway):
+    gw = cached_gateway()
+    assert ask(gw.acme, "What is on my invoice this month?")[0] == "miss"
+    assert ask(gw.globex, "What is on my invoice this month?")[0] == "miss"
+    assert ask(gw.globex, "What is on my invoice this month?")[0] == "hit-exact"
+
+
+def test_routes_that_opt_in_share_across_tenants(cached_gateway):
+    gw = cached_gateway({"share-across-tenants": True})
+    assert ask(gw.acme, "What are your opening hours?")[0] == "miss"
+    assert ask(gw.globex, "What are your opening hours?")[0] == "hit-exact"
+
+
+def test_expired_entry_is_a_miss(cached_gateway):
+    gw = cached_gateway({"ttl-s": 1, "semantic": False})
+    assert ask(gw.acme, "Which plan am I on?")[0] == "miss"
+    assert ask(gw.acme, "Which plan am I on?")[0] == "hit-exact"
+    time.sleep(2.1)  # moto, like DynamoDB, still holds the item: the reader must refuse it
+    assert ask(gw.acme, "Which plan am I on?")[0] == "miss"
+
+
+def test_paraphrase_hits_the_semantic_cache(cached_gateway):
+    gw = cached_gateway()
+    status, first = ask(gw.acme, "How can I cancel my subscription?")
+    assert status == "miss"
+    status, second = ask(gw.acme, "How do I cancel my subscription?")
+    assert status == "hit-semantic"
+    assert second.choices[0].message.content == first.choices[0].message.content
+
+
+@pytest.mark.parametrize("variant", [
+    "How can I not cancel my subscription?",
+    "How can I cancel my 2 subscriptions?",
+])
+def test_negated_or_number_changed_question_is_not_a_semantic_hit(cached_gateway, variant):
+    gw = cached_gateway()
+    assert ask(gw.acme, "How can I cancel my subscription?")[0] == "miss"
+    assert ask(gw.acme, variant)[0] == "miss"
+
+
+def test_semantic_cache_is_isolated_per_tenant(cached_gateway):
+    gw = cached_gateway()
+    assert ask(gw.acme, "How can I cancel my subscription?")[0] == "miss"
+    assert ask(gw.globex, "How do I cancel my subscription?")[0] == "miss"
+
+
+def test_stream_is_cached_once_complete_and_a_hit_is_served_as_a_stream(cached_gateway):
+    gw = cached_gateway()
+    messages = [SYSTEM, {"role": "user", "content": "Tell me about your refund policy."}]
+
+    def stream():
+        with gw.acme.chat.completions.with_streaming_response.create(
+                model="chat", messages=messages, temperature=0, stream=True,
+                stream_options={"include_usage": True}) as response:
+            chunks = list(response.parse())
+            return response.headers["x-tierup-cache"], chunks
+
+    status, chunks = stream()
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert status == "miss" and text
+    status, chunks = stream()
+    assert status == "hit-exact"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage.completion_tokens == 0
+
+
+def test_opt_outs_bypass_the_cache(cached_gateway):
+    gw = cached_gateway()
+    assert ask(gw.acme, "Where is my order?")[0] == "miss"
+    assert ask(gw.acme, "Where is my order?", extra_headers={"Cache-Control": "no-cache"})[0] == "bypass"
+    assert ask(gw.acme, "Where is my order?", extra_body={"tierup": {"cache": False}})[0] == "bypass"
+    assert ask(gw.acme, "Where is my order?")[0] == "hit-exact"
+
+
+def test_non_deterministic_requests_are_not_cached_unless_the_route_opts_in(cached_gateway):
+    gw = cached_gateway()
+    messages = [{"role": "user", "content": "Write me a poem."}]
+    for _ in range(2):
+        raw = gw.acme.chat.completions.with_raw_response.create(model="chat", messages=messages, temperature=0.7)
+        assert raw.headers["x-tierup-cache"] == "bypass"

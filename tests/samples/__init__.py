@@ -1,0 +1,1 @@
+"""Sample payloads in the shapes AWS sends them, for tests."""

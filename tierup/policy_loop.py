@@ -1,0 +1,135 @@
+"""The traffic policy inside ``tierup dev``: the policy Lambda's code, run by a background thread.
+
+On AWS an EventBridge schedule runs the policy every minute, and GPU warm-ups, holds and
+cooldowns last minutes. To watch a route get promoted and demoted on a laptop, the loop can run
+on an **accelerated clock**: at ``--clock-speed 60`` one real second is one policy minute. Rates
+stay real (a load of 20 req/s is 20 req/s on the policy's clock too); only durations shrink.
+
+The policy reads its usage from ``LocalUsageAggregates``, a recorder the gateway feeds in-process,
+bucketed by minute of the accelerated clock (the DynamoDB aggregates are per real minute, which
+an accelerated clock cannot split).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from functions.core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore
+from functions.promotion.cycle import PolicyCycle, RouteRun, route_scope
+
+log = logging.getLogger("tierup.dev.policy")
+
+
+class AcceleratedClock:
+    """Epoch seconds that advance ``speed`` times faster than real time, from now on."""
+
+    def __init__(self, speed: float = 1.0, real: Callable[[], float] = time.time) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.speed = speed
+        self._real = real
+        self._origin = real()
+
+    def __call__(self) -> float:
+        return self._origin + (self._real() - self._origin) * self.speed
+
+    def real_seconds(self, clock_seconds: float) -> float:
+        return clock_seconds / self.speed
+
+
+class LocalUsageAggregates:
+    """Per-route, per-minute usage on the accelerated clock: a ``UsageRecorder`` for the gateway
+    and a ``UsageAggregates`` for the policy. Each request counts ``speed`` times, so that rates
+    per clock-second equal real rates. Thread-safe (the gateway records on its event loop)."""
+
+    def __init__(self, clock: AcceleratedClock, keep_minutes: int) -> None:
+        self._clock = clock
+        self._keep = keep_minutes
+        self._lock = threading.Lock()
+        self._minutes: dict[tuple[str, int], dict] = {}
+
+    def record(self, ctx) -> None:
+        if ctx.usage is None or ctx.tier is None:
+            return  # refused or failed before any tier served it: no demand the GPUs would have served
+        weight = self._clock.speed
+        minute = int(self._clock() // 60)
+        key = (route_scope(ctx.route_name), minute)
+        with self._lock:
+            row = self._minutes.setdefault(key, {"requests": 0.0, "prompt_tokens": 0.0,
+                                                  "completion_tokens": 0.0, "cost_usd": 0.0, "by_tier": {}})
+            row["requests"] += weight
+            row["prompt_tokens"] += ctx.usage.prompt_tokens * weight
+            row["completion_tokens"] += ctx.usage.completion_tokens * weight
+            row["cost_usd"] += ctx.cost_usd * weight
+            row["by_tier"][ctx.tier] = row["by_tier"].get(ctx.tier, 0) + weight
+            for stale in [k for k in self._minutes if k[1] < minute - self._keep]:
+                del self._minutes[stale]
+
+    def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]:
+        with self._lock:
+            rows = [(minute, dict(row)) for (s, minute), row in self._minutes.items()
+                    if s == scope and since_minute <= minute <= until_minute]
+        return [MinuteUsage(minute=minute, scope=scope, requests=round(row["requests"]),
+                            prompt_tokens=round(row["prompt_tokens"]),
+                            completion_tokens=round(row["completion_tokens"]),
+                            cost_usd=row["cost_usd"], by_tier=dict(row["by_tier"]))
+                for minute, row in sorted(rows, key=lambda item: item[0])]
+
+
+class PolicyLoop:
+    """Runs one policy cycle every ``[policy] interval-s`` of the clock, in a daemon thread."""
+
+    def __init__(self, cycle: PolicyCycle, clock: AcceleratedClock, interval_s: float,
+                 on_run: Callable[[list[RouteRun]], None] | None = None) -> None:
+        self.cycle = cycle
+        self.clock = clock
+        self._interval_real_s = max(0.02, clock.real_seconds(interval_s))
+        self._on_run = on_run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run_forever, daemon=True, name="policy-loop")
+        self.runs = 0
+
+    def start(self) -> "PolicyLoop":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def run_once(self) -> list[RouteRun]:
+        runs = self.cycle.run(self.clock())
+        self.runs += 1
+        if self._on_run is not None:
+            self._on_run(runs)
+        return runs
+
+    def _run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the demo keeps going; the next run retries from the stored state
+                log.exception("policy run failed")
+            self._stop.wait(self._interval_real_s)
+
+
+def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggregates, *,
+                      gpu: GpuControl | None = None, table: RouteTableStore | None = None,
+                      journal: PolicyJournal | None = None,
+                      on_run: Callable[[list[RouteRun]], None] | None = None) -> PolicyLoop:
+    """The dev loop on the runtime's state table; the simulated GPU control unless one is given."""
+    from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
+    from functions.adapters.simulated_gpu import SimulatedGpuControl
+    from functions.core.tables import STATE
+
+    config = runtime.config
+    state_table = runtime.table(STATE)
+    cycle = PolicyCycle(config, usage=usage,
+                        table=table or DynamoRouteTable(runtime.dynamodb, state_table),
+                        journal=journal or DynamoPolicyJournal(runtime.dynamodb, state_table,
+                                                               config.policy.decision_ttl_days * 86400),
+                        gpu=gpu or SimulatedGpuControl(config, clock))
+    return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)
