@@ -18,21 +18,12 @@ import time
 from .core.config import load_config
 from .core.notifications import parse_event
 from .gateway.composition import Runtime
-from .guardrails.wiring import kill_switch_for
+from .guardrails.wiring import gpu_control, kill_switch_for
 
 log = logging.getLogger("tierup.killswitch")
 log.setLevel(logging.INFO)
 
 _runtime: Runtime | None = None
-
-
-def gpu_control(runtime: Runtime):
-    """Modal GPU control when the adapter and its credentials are available, else None (skipped)."""
-    try:
-        from .adapters.modal_control import gpu_control_from_env
-    except ImportError:
-        return None
-    return gpu_control_from_env(runtime)
 
 
 def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu=None) -> dict:

@@ -27,11 +27,17 @@ from infra.nag import check_with_cdk_nag  # noqa: E402
 from infra.stack import TierupStack  # noqa: E402
 
 
+#: the policy and the kill switch drive Modal; the gateway never imports its client
+CONTROL_EXTRAS = ("gpu",)
+
+
 def build_stack(app: App, config_file: str | os.PathLike | None = None) -> TierupStack:
     """Load and validate the config, then add the tierup stack (and the cdk-nag checks) to ``app``."""
     chosen = Path(config_file or app.node.try_get_context("config") or config_path())
     config = load_config(chosen)
-    stack = TierupStack(app, config.project, config=config, code=lambda_bundle(ROOT, chosen),
+    stack = TierupStack(app, config.project, config=config,
+                        gateway_code=lambda_bundle(ROOT, chosen),
+                        control_code=lambda_bundle(ROOT, chosen, extras=CONTROL_EXTRAS),
                         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
                                         region=os.environ.get("CDK_DEFAULT_REGION")))
     check_with_cdk_nag(app, stack)

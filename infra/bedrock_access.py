@@ -33,6 +33,16 @@ def invoked_models(config: TierupConfig) -> dict[str, str | None]:
     return models
 
 
+def cross_region_models(config: TierupConfig) -> list[str]:
+    """Base model ids reached through an inference profile (granted in every region)."""
+    found = []
+    for model_id in invoked_models(config):
+        prefix, _, base_model = model_id.partition(".")
+        if prefix in _PROFILE_PREFIXES and base_model:
+            found.append(base_model)
+    return sorted(found)
+
+
 def model_arns(model_id: str, region: str, account: str, partition: str = "aws") -> list[str]:
     prefix, _, base_model = model_id.partition(".")
     if prefix in _PROFILE_PREFIXES and base_model:

@@ -1,10 +1,12 @@
-"""The one Lambda bundle every tierup function runs from, built on this machine without Docker.
+"""The Lambda bundles tierup's functions run from, built on this machine without Docker.
 
 ``pip install --platform manylinux..._aarch64 --only-binary=:all:`` selects the Linux arm64 wheels
 for the Lambda runtime's Python whatever the host is, so a laptop (macOS included) builds a
-bundle that runs on Lambda; nothing is compiled and no target code runs here. The bundle holds
-the runtime dependencies of ``pyproject.toml`` ([project.dependencies], never the extras),
-``functions/``, the deployed ``tierup.toml`` and ``run.sh`` (the gateway's start script).
+bundle that runs on Lambda; nothing is compiled and no target code runs here. A bundle holds
+the runtime dependencies of ``pyproject.toml`` ([project.dependencies]) plus the extras it names,
+``functions/``, the deployed ``tierup.toml`` and ``run.sh`` (the gateway's start script). The
+gateway's bundle names no extra; the policy and the kill switch share one with the ``gpu`` extra
+(the Modal client, which the gateway never imports, so its bundle stays smaller).
 
 The asset's hash is computed here from exactly those inputs, so CDK never walks the repository
 and a changed config or dependency list yields a new bundle. With the CDK context
@@ -44,22 +46,27 @@ BUNDLED_CONFIG = "/var/task/tierup.toml"
 _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "run.sh")
 
 
-def runtime_requirements(pyproject: Path) -> list[str]:
-    """``[project.dependencies]`` of ``pyproject``: what the functions need at run time."""
+def runtime_requirements(pyproject: Path, extras: Sequence[str] = ()) -> list[str]:
+    """``[project.dependencies]`` of ``pyproject``, then those of each extra named."""
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        return list(data["project"]["dependencies"])
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        requirements = list(project["dependencies"])
+        for extra in extras:
+            requirements += project["optional-dependencies"][extra]
+        return requirements
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise DeployError(f"cannot read [project.dependencies] from {pyproject}: {exc}") from exc
+        raise DeployError(f"cannot read the Lambda dependencies from {pyproject}: {exc!r}") from exc
 
 
 @jsii.implements(ILocalBundling)
 class LocalPythonBundler:
     """CDK's local bundling hook: CDK calls ``try_bundle`` instead of starting a container."""
 
-    def __init__(self, root: Path, config_file: Path, *, pip_command: Sequence[str] | None = None) -> None:
+    def __init__(self, root: Path, config_file: Path, *, extras: Sequence[str] = (),
+                 pip_command: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         self.config_file = Path(config_file)
+        self.extras = tuple(extras)
         #: injectable so a test can bundle offline; by default the pip of the Python running CDK
         self.pip_command = list(pip_command or (sys.executable, "-m", "pip"))
 
@@ -68,7 +75,7 @@ class LocalPythonBundler:
         return [*self.pip_command, "install", "--quiet", "--disable-pip-version-check",
                 "--no-compile", *platforms, "--only-binary=:all:", "--python-version", PYTHON_VERSION,
                 "--implementation", "cp", "--target", output_dir,
-                *runtime_requirements(self.root / "pyproject.toml")]
+                *runtime_requirements(self.root / "pyproject.toml", self.extras)]
 
     def try_bundle(self, output_dir: str, options=None) -> bool:
         # ``options`` (the Docker image and command) has no use here: this bundler never fails
@@ -86,11 +93,11 @@ class LocalPythonBundler:
         return True
 
 
-def source_fingerprint(root: Path, config_file: Path) -> str:
+def source_fingerprint(root: Path, config_file: Path, extras: Sequence[str] = ()) -> str:
     """A hash of everything that goes into the bundle, so CDK need not fingerprint a directory."""
     digest = hashlib.sha256()
     digest.update(f"{PYTHON_VERSION}|{WHEEL_PLATFORMS}|".encode())
-    digest.update("\n".join(runtime_requirements(root / "pyproject.toml")).encode())
+    digest.update("\n".join(runtime_requirements(root / "pyproject.toml", extras)).encode())
     digest.update(Path(config_file).read_bytes())
     functions_dir = root / "functions"
     for path in sorted(functions_dir.rglob("*")):
@@ -100,12 +107,14 @@ def source_fingerprint(root: Path, config_file: Path) -> str:
     return digest.hexdigest()
 
 
-def lambda_bundle(root: Path, config_file: Path) -> lambda_.Code:
-    """The asset every function shares (one upload): dependencies, ``functions/``, config, run.sh."""
-    bundler = LocalPythonBundler(root, config_file)
+def lambda_bundle(root: Path, config_file: Path, *, extras: Sequence[str] = (),
+                  pip_command: Sequence[str] | None = None) -> lambda_.Code:
+    """One asset (one upload, shared by the functions given it): dependencies with ``extras``,
+    ``functions/``, the config and run.sh."""
+    bundler = LocalPythonBundler(root, config_file, extras=extras, pip_command=pip_command)
     return lambda_.Code.from_asset(
         os.fspath(root / "functions"),
-        asset_hash=source_fingerprint(root, config_file),
+        asset_hash=source_fingerprint(root, config_file, extras),
         asset_hash_type=AssetHashType.CUSTOM,
         bundling=BundlingOptions(image=LAMBDA_RUNTIME.bundling_image, local=bundler),
     )

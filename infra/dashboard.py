@@ -17,6 +17,10 @@ WIDTH = 12  # two graphs per row (the grid is 24 wide)
 HOUR = Duration.hours(1)
 
 
+def _per_route(name: str, route: str, **options) -> cloudwatch.Metric:
+    return route_metric(name, route, **options).with_(label=route)
+
+
 def _graph(title: str, metrics: list[cloudwatch.IMetric], unit: str) -> cloudwatch.GraphWidget:
     return cloudwatch.GraphWidget(title=title, left=metrics, width=WIDTH, height=6,
                                   left_y_axis=cloudwatch.YAxisProps(label=unit, show_units=False))
@@ -27,13 +31,13 @@ class OperationsDashboard(Construct):
                  alarms: list[cloudwatch.IAlarm]) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{project}-operations")
-        hourly_cost = [route_metric(COST, route, period=HOUR) for route in routes]
+        hourly_cost = [_per_route(COST, route, period=HOUR) for route in routes]
         self.dashboard.add_widgets(
-            _graph("Spend per hour", [total_cost(HOUR), *hourly_cost], "USD"),
-            _graph("Requests", [route_metric(REQUESTS, route) for route in routes], "requests"))
+            _graph("Spend per hour", [total_cost(HOUR).with_(label="all routes"), *hourly_cost], "USD"),
+            _graph("Requests", [_per_route(REQUESTS, route) for route in routes], "requests"))
         self.dashboard.add_widgets(
-            _graph("Prompt tokens", [route_metric(PROMPT_TOKENS, route) for route in routes], "tokens"),
-            _graph("Completion tokens", [route_metric(COMPLETION_TOKENS, route) for route in routes], "tokens"))
+            _graph("Prompt tokens", [_per_route(PROMPT_TOKENS, route) for route in routes], "tokens"),
+            _graph("Completion tokens", [_per_route(COMPLETION_TOKENS, route) for route in routes], "tokens"))
         latency = [route_metric(LATENCY, route, statistic=stat).with_(label=f"{route} {stat}")
                    for route in routes for stat in ("p50", "p95", "p99")]
         self.dashboard.add_widgets(
@@ -43,7 +47,7 @@ class OperationsDashboard(Construct):
             expression=f"SEARCH('{{{METRICS_NAMESPACE},{ROUTE},{TIER}}} MetricName=\"{REQUESTS}\"', 'Sum', 300)",
             label="", period=Duration.minutes(5))
         self.dashboard.add_widgets(
-            _graph("Refusals (quota, budget, overload)", [route_metric(REFUSALS, route) for route in routes],
+            _graph("Refusals (quota, budget, overload)", [_per_route(REFUSALS, route) for route in routes],
                    "requests"),
             _graph("Requests by route and tier", [tiers], "requests"))
         if alarms:

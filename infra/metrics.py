@@ -4,6 +4,8 @@ The gateway writes them as Embedded Metric Format log lines, so no ``PutMetricDa
 permission is needed: CloudWatch Logs extracts them. Per route they carry the dimension
 ``Route``; ``CostUSD`` is also written with no dimension, as the total the spend alarms watch.
 ``Requests`` is also written with ``Route`` and ``Tier``, which the dashboard's tier widget reads.
+Metrics here carry no label: an alarm on a labelled metric is written as a metric-math alarm,
+whose notification no longer names the metric.
 
 No I/O here.
 """
@@ -28,9 +30,9 @@ TIER = "Tier"
 def route_metric(name: str, route: str, *, statistic: str = "Sum",
                  period: Duration = Duration.minutes(5)) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={ROUTE: route},
-                             statistic=statistic, period=period, label=route)
+                             statistic=statistic, period=period)
 
 
 def total_cost(period: Duration) -> cloudwatch.Metric:
     return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=COST, statistic="Sum",
-                             period=period, label="all routes")
+                             period=period)

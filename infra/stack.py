@@ -26,20 +26,23 @@ from .tables import TierupTables
 
 
 class TierupStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: TierupConfig, code: lambda_.Code,
-                 **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: TierupConfig,
+                 gateway_code: lambda_.Code, control_code: lambda_.Code, **kwargs) -> None:
+        """``gateway_code`` runs the gateway; ``control_code`` (with the Modal client) runs the
+        policy and the kill switch."""
         super().__init__(scope, construct_id, description=f"{config.project}: LLM gateway, quotas, "
                          "budgets and GPU traffic policy", **kwargs)
         project = config.project
+        self.config = config
         self.tables = TierupTables(self, "Tables", project=project)
         self.modal_secret = ModalTokenSecret(self, "ModalToken", project=project).secret
 
-        self.gateway = GatewayFunction(self, "Gateway", config=config, code=code,
+        self.gateway = GatewayFunction(self, "Gateway", config=config, code=gateway_code,
                                        environment=self.tables.environment())
         self.tables.grant_read(self.gateway.function, "keys")
         self.tables.grant_read_write(self.gateway.function, "usage", "cache", "state")
 
-        self.policy = TrafficPolicy(self, "Policy", config=config, code=code, environment={
+        self.policy = TrafficPolicy(self, "Policy", config=config, code=control_code, environment={
             **self.tables.environment("usage", "state"),
             "TIERUP_MODAL_SECRET_ARN": self.modal_secret.secret_arn})
         self.tables.grant_read_write(self.policy.function, "usage", "state")
@@ -48,7 +51,7 @@ class TierupStack(Stack):
         self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
         self.gateway.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
         self.alerts.grant_publish(self.gateway.function)
-        self.kill_switch = KillSwitch(self, "KillSwitch", project=project, code=code, tables=self.tables,
+        self.kill_switch = KillSwitch(self, "KillSwitch", project=project, code=control_code, tables=self.tables,
                                       topic=self.alerts.topic, gateway=self.gateway.function,
                                       modal_secret=self.modal_secret)
 

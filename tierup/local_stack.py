@@ -54,6 +54,15 @@ def create_key(runtime, tenant_id: str, plan: str, label: str = "") -> str:
     return key
 
 
+def create_alert_topic(runtime) -> str:
+    """The budget-alert SNS topic on the local endpoint; sets ``TIERUP_ALERT_TOPIC_ARN`` on the runtime."""
+    from functions.guardrails.wiring import ALERT_TOPIC_ENV
+
+    arn = runtime.aws.client("sns").create_topic(Name=f"{runtime.config.project}-alerts")["TopicArn"]
+    runtime.environ[ALERT_TOPIC_ENV] = arn
+    return arn
+
+
 class GatewayServer:
     """The gateway under uvicorn in a background thread (tests, benchmarks, ``tierup dev``)."""
 

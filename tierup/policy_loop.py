@@ -133,3 +133,51 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
                                                                config.policy.decision_ttl_days * 86400),
                         gpu=gpu or SimulatedGpuControl(config, clock))
     return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)
+
+
+def accelerated_config(config, speed: float):
+    """The config as the dev gateway runs it on an accelerated clock: the gateway re-reads the
+    route table often enough to follow a policy that runs every ``interval-s / speed`` seconds."""
+    if speed <= 1:
+        return config
+    refresh = min(config.policy.route_table_refresh_s, max(0.2, config.policy.interval_s / speed / 2))
+    policy = config.policy.model_copy(update={"route_table_refresh_s": refresh})
+    return config.model_copy(update={"policy": policy})
+
+
+def describe_runs(runs: list[RouteRun], clock: AcceleratedClock) -> list[str]:
+    """One line per route whose plan did something, for the dev console."""
+    stamp = time.strftime("%H:%M", time.gmtime(clock()))
+    lines = []
+    for run in runs:
+        outcome = run.result.outcome
+        if outcome in ("unchanged", "draining") or (outcome == "warming" and run.result.applied == ()):
+            continue
+        lines.append(f"policy {stamp}  {run.route}: {outcome} "
+                     f"({run.decision['previous_replicas']}->{run.decision['replicas']} replicas) "
+                     f"{run.decision['reason']}")
+    return lines
+
+
+class DevPolicy:
+    """The policy loop as ``tierup dev`` runs it: simulated GPUs, usage seen in-process, and a
+    console line whenever a route starts warming, flips or releases capacity."""
+
+    def __init__(self, runtime, speed: float, echo: Callable[[str], None]) -> None:
+        self.clock = AcceleratedClock(speed)
+        self.usage = LocalUsageAggregates(self.clock, runtime.config.policy.history_minutes)
+        def report(runs: list[RouteRun]) -> None:
+            for line in describe_runs(runs, self.clock):
+                echo(line)
+
+        self.loop = build_policy_loop(runtime, self.clock, self.usage, on_run=report)
+
+    @property
+    def recorders(self) -> tuple:
+        return (self.usage,)
+
+    def start(self) -> None:
+        self.loop.start()
+
+    def stop(self) -> None:
+        self.loop.stop()

@@ -22,14 +22,24 @@ MEMO_ENTRIES = 4096
 class TitanEmbedder:
     """The ``Embedder`` port on ``amazon.titan-embed-text-v2:0``."""
 
-    def __init__(self, client, model_id: str = "amazon.titan-embed-text-v2:0", dimensions: int = 512) -> None:
+    def __init__(self, client=None, model_id: str = "amazon.titan-embed-text-v2:0", dimensions: int = 512, *,
+                 client_factory=None) -> None:
         self._client = client
+        #: makes the Bedrock client in ``load`` (a start-up hook), not while the app module imports:
+        #: importing boto3 and building a client costs about 0.3 s of cold start
+        self._client_factory = client_factory
         self.name = model_id
         self.dimensions = dimensions
         self._memo: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        if self._client is None and self._client_factory is not None:
+            self._client = self._client_factory()
+
     def _embed_one(self, text: str) -> list[float]:
+        if self._client is None:
+            self.load()
         with self._lock:
             if text in self._memo:
                 self._memo.move_to_end(text)

@@ -55,7 +55,7 @@ async def iterate_in_thread(open_iterable: Callable[[], Iterable[T]], *,
             return False
         return True
 
-    def close_once(iterable: Iterable[T]) -> None:
+    def close_quietly(iterable: Iterable[T]) -> None:
         if close is not None:
             try:
                 close(iterable)
@@ -78,7 +78,7 @@ async def iterate_in_thread(open_iterable: Callable[[], Iterable[T]], *,
                 hand_over(_ERROR, exc)
         finally:
             if iterable is not None:
-                close_once(iterable)
+                close_quietly(iterable)
 
     threading.Thread(target=read, name=thread_name, daemon=True).start()
     try:
@@ -94,4 +94,4 @@ async def iterate_in_thread(open_iterable: Callable[[], Iterable[T]], *,
         stopped.set()
         # A reader blocked on the socket only wakes when the stream is closed under it.
         for iterable in opened:
-            close_once(iterable)
+            close_quietly(iterable)

@@ -176,6 +176,38 @@ class CounterStore(Protocol):
     def read(self, keys: list[str]) -> dict[str, float]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HeldCounter:
+    """A quota counter as stored: ``used`` = ``settled`` + every holder's hold."""
+
+    used: float = 0.0
+    settled: float = 0.0
+    #: holder id -> (amount held, hold expiry in epoch seconds)
+    holds: dict | None = None
+
+
+class QuotaHoldStore(Protocol):
+    """Quota counters whose reservations are held per holder (a gateway instance) until an expiry
+    the holder renews, so that a dead holder's reservations can be reclaimed exactly once.
+
+    ``acquire`` adds ``amount`` to ``used`` and to the holder's hold only if ``used`` stays within
+    ``limit``: ``(admitted, used_after_or_current)``. ``settle`` releases ``release`` of the hold
+    and charges ``spend`` as settled (``used`` moves by ``spend - release``); if the hold was
+    reclaimed meanwhile, only ``spend`` is charged. ``reclaim_expired`` removes holds whose
+    expiry passed and returns their total to the counter. Synchronous: run it off the event loop.
+    """
+
+    def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
+                expires_at: int) -> tuple[bool, float]: ...
+
+    def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
+               expires_at: int) -> float: ...
+
+    def reclaim_expired(self, key: str, now: float) -> float: ...
+
+    def read_counters(self, keys: list[str]) -> dict[str, HeldCounter]: ...
+
+
 class GpuControl(Protocol):
     """Control of the Modal GPU functions (one per route). Synchronous; run off the event loop."""
 

@@ -116,6 +116,7 @@ class TieredResponseCache:
             ctx.cache_status = "miss"
             self.stats.count(ctx.route_name, "miss")
             return None
+        ctx.state["cache_question"] = answer.question
         return self._serve(ctx, answer.completion, status)
 
     def _bypass(self, ctx: RequestContext) -> None:
@@ -263,8 +264,8 @@ def choose_embedder(runtime, provider_override: str | None) -> Embedder | None:
         return shared_local_embedder()
     from ..adapters.embeddings_titan import TitanEmbedder
 
-    client = runtime.aws.client("bedrock-runtime", config.cache.titan_region)
-    return TitanEmbedder(client, config.cache.titan_model, config.cache.titan_dimensions)
+    return TitanEmbedder(model_id=config.cache.titan_model, dimensions=config.cache.titan_dimensions,
+                         client_factory=lambda: runtime.aws.client("bedrock-runtime", config.cache.titan_region))
 
 
 def wire_cache(runtime, parts, provider_override: str | None = None) -> TieredResponseCache | None:

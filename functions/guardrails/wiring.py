@@ -44,6 +44,16 @@ def alert_publisher(runtime) -> AlertPublisher:
     return SnsAlertPublisher(lambda: runtime.aws.client("sns"), topic)
 
 
+def gpu_control(runtime) -> GpuControl | None:
+    """Modal GPU control where its adapter and credentials are available, else None (the kill
+    switch then reports drop-reserved as skipped rather than pretending)."""
+    try:
+        from ..adapters.modal_control import gpu_control_from_env
+    except ImportError:
+        return None
+    return gpu_control_from_env(runtime)
+
+
 def kill_switch_for(runtime, *, gpu: GpuControl | None = None, control_lambda: bool = False) -> KillSwitch:
     """The kill switch with the ports this process may use: the gateway passes none (it only sets
     flags); the kill-switch function and the CLI pass GPU control and Lambda control."""

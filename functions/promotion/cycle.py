@@ -79,6 +79,10 @@ class PolicyCycle:
     def _run_route(self, name: str, entry: RouteEntry, state: RoutePolicyState, now_s: float) -> RouteRun:
         route = self._config.routes[name]
         decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config)
+        try:
+            entry = self._executor.reconcile(entry, now_s)
+        except Exception:  # the GPU control is unreachable: plan from the table as it stands
+            log.exception("could not check the reserved replicas of route %s", name)
         plan = plan_route(entry, decision.replicas, now_s, self._config.policy.drain_grace_s)
         if not plan.is_empty:
             log.info(json.dumps({"event": "promotion_plan", "at_s": now_s, **plan.to_dict()}))

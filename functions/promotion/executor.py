@@ -20,6 +20,10 @@ from ..core.route_table import RouteEntry
 
 log = logging.getLogger("tierup.promotion")
 
+#: a warm-up not done after this many times the GPU type's warm-up (plus the slack) is asked again
+WARMUP_RETRY_FACTOR = 3.0
+WARMUP_RETRY_SLACK_S = 120.0
+
 
 @dataclass(frozen=True)
 class PlanResult:
@@ -56,6 +60,36 @@ class PromotionExecutor:
         gpu = self._config.pricing.gpus.get(self._config.routes[route].gpu)
         return gpu.max_concurrent_requests if gpu else 1
 
+    def warmup_s(self, route: str) -> float:
+        gpu = self._config.pricing.gpus.get(self._config.routes[route].gpu)
+        return gpu.warmup_s if gpu else 0.0
+
+    def reconcile(self, entry: RouteEntry, now_s: float) -> RouteEntry:
+        """Bring the route table in line with the GPUs before planning.
+
+        * Replicas serving traffic that no longer answer (crashed, evicted, dropped by the kill
+          switch) are taken out of the table at once, so the gateway stops counting on them; the
+          route is then ``warming`` until they are back.
+        * A warm-up that has taken far longer than the GPU type's warm-up is asked for again.
+        """
+        if entry.promoted:
+            ready = self._gpu.ready_replicas(entry.route)
+            if ready < entry.replicas:
+                log.warning("route %s: %d of %d reserved replicas answer; moving traffic off the rest",
+                            entry.route, ready, entry.replicas)
+                lost = (self._flip_to_reserved(entry, ready, now_s) if ready
+                        else self._flip_to_start_tier(entry, now_s))
+                return self._store(lost.evolve(warming_since_s=now_s))
+        if entry.warming_since_s is not None:
+            give_up_after = WARMUP_RETRY_FACTOR * self.warmup_s(entry.route) + WARMUP_RETRY_SLACK_S
+            if now_s - entry.warming_since_s > give_up_after:
+                log.warning("route %s: warm-up of %d replicas overdue; asking again", entry.route,
+                            entry.target_replicas)
+                # Forgetting what was asked makes the planner issue the warm step again.
+                return self._store(entry.evolve(target_replicas=entry.replicas, warming_since_s=None,
+                                                updated_s=now_s))
+        return entry
+
     def apply(self, plan: RoutePlan, entry: RouteEntry, now_s: float) -> PlanResult:
         applied: list[str] = []
         ready: int | None = None
@@ -88,23 +122,30 @@ class PromotionExecutor:
         route = entry.route
         if step.action == "warm":
             self._gpu.set_min_replicas(route, step.replicas)
+            started = entry.warming_since_s if entry.warming_since_s is not None else now_s
             return entry.evolve(target_replicas=step.replicas, release_at_s=None, updated_s=now_s,
-                                warming_since_s=entry.warming_since_s if entry.warming_since_s is not None else now_s)
+                                warming_since_s=started)
         if step.action == "flip-to-reserved":
-            changed = entry.tier != "reserved"
-            held = entry.release_at_s if step.replicas < entry.target_replicas else None
-            return entry.evolve(tier="reserved", replicas=step.replicas, warming_since_s=None,
-                                max_in_flight=step.replicas * self.requests_per_replica(route),
-                                since_s=now_s if changed else entry.since_s, release_at_s=held, updated_s=now_s)
+            return self._flip_to_reserved(entry, step.replicas, now_s)
         if step.action == "flip-to-serverless":
-            start = self._config.routes[route].start_tier
-            return entry.evolve(tier=start, replicas=0, max_in_flight=0, warming_since_s=None,
-                                since_s=now_s, updated_s=now_s)
+            return self._flip_to_start_tier(entry, now_s)
         if step.action == "release":
             self._gpu.set_min_replicas(route, step.replicas)
             return entry.evolve(target_replicas=step.replicas, release_at_s=None, warming_since_s=None,
                                 updated_s=now_s)
         raise ValueError(f"unknown plan step {step.action!r}")
+
+    def _flip_to_reserved(self, entry: RouteEntry, replicas: int, now_s: float) -> RouteEntry:
+        changed = entry.tier != "reserved"
+        held = entry.release_at_s if replicas < entry.target_replicas else None
+        return entry.evolve(tier="reserved", replicas=replicas, warming_since_s=None,
+                            max_in_flight=replicas * self.requests_per_replica(entry.route),
+                            since_s=now_s if changed else entry.since_s, release_at_s=held, updated_s=now_s)
+
+    def _flip_to_start_tier(self, entry: RouteEntry, now_s: float) -> RouteEntry:
+        start = self._config.routes[entry.route].start_tier
+        return entry.evolve(tier=start, replicas=0, max_in_flight=0, warming_since_s=None,
+                            since_s=now_s, updated_s=now_s)
 
     def _store(self, entry: RouteEntry) -> RouteEntry:
         self._table.write_route(entry)

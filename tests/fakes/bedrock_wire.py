@@ -12,6 +12,7 @@ import binascii
 import json
 import struct
 import threading
+import time
 
 from botocore.awsrequest import AWSResponse
 
@@ -22,7 +23,8 @@ def _headers(headers: dict[str, str]) -> bytes:
     out = b""
     for name, value in headers.items():
         raw_name, raw_value = name.encode(), value.encode()
-        out += struct.pack("!B", len(raw_name)) + raw_name + struct.pack("!BH", _STRING_HEADER, len(raw_value)) + raw_value
+        out += struct.pack("!B", len(raw_name)) + raw_name
+        out += struct.pack("!BH", _STRING_HEADER, len(raw_value)) + raw_value
     return out
 
 
@@ -51,12 +53,14 @@ class WireBody:
     """The raw HTTP body botocore reads an event stream from (``.stream()`` and ``.close()``).
 
     With ``hold_after`` set, it sends that many frames and then blocks, as a slow model does,
-    until it is closed; ``closed`` records that the provider closed it.
+    until it is closed; ``closed`` records that the provider closed it. ``gap_s`` blocks before
+    each frame, as reading a model that decodes at 1/gap_s tokens per second does.
     """
 
-    def __init__(self, frames: list[bytes], hold_after: int | None = None) -> None:
+    def __init__(self, frames: list[bytes], hold_after: int | None = None, gap_s: float = 0.0) -> None:
         self._frames = frames
         self._hold_after = hold_after
+        self._gap_s = gap_s
         self.closed = threading.Event()
         self.released = threading.Event()
 
@@ -66,6 +70,8 @@ class WireBody:
                 self.closed.wait(timeout=10)
                 self.released.set()
                 raise ConnectionError("connection closed while reading")
+            if self._gap_s:
+                time.sleep(self._gap_s)  # a blocking socket read while the model decodes
             yield chunk
 
     def close(self) -> None:
@@ -80,6 +86,7 @@ class ConverseStreamWire:
         self.urls: list[str] = []
         self.bodies: list[WireBody] = []
         self._queued: list[WireBody] = []
+        self._every: tuple[list[bytes], float] | None = None
         client.meta.events.register("before-send.bedrock-runtime.ConverseStream", self._answer)
 
     def add(self, events: list[dict], *, hold_after: int | None = None) -> WireBody:
@@ -87,9 +94,16 @@ class ConverseStreamWire:
         self._queued.append(body)
         return body
 
+    def answer_every_request(self, events: list[dict], *, gap_s: float = 0.0) -> None:
+        """Once the queued answers are used up, answer each request with ``events`` afresh."""
+        self._every = ([event_frame(event) for event in events], gap_s)
+
     def _answer(self, request, **_):
         self.requests.append(json.loads(request.body))
         self.urls.append(request.url)
-        body = self._queued.pop(0)
+        if self._queued or self._every is None:
+            body = self._queued.pop(0)
+        else:
+            body = WireBody(self._every[0], gap_s=self._every[1])
         self.bodies.append(body)
         return AWSResponse(request.url, 200, {"content-type": "application/vnd.amazon.eventstream"}, body)

@@ -23,3 +23,11 @@ class FakeGpuControl:
     def ready_replicas(self, route: str) -> int:
         now = self._clock()
         return sum(1 for at in self._ready_at.get(route, []) if at <= now)
+
+    def lose_replicas(self, route: str, count: int, back_in_s: float | None = None) -> None:
+        """``count`` ready replicas stop answering; with ``back_in_s`` they restart (as Modal
+        restarts containers to keep ``min_containers``), else they are gone."""
+        ready = self._ready_at.get(route, [])
+        now = self._clock()
+        for index in range(min(count, len(ready))):
+            ready[-1 - index] = now + back_in_s if back_in_s is not None else float("inf")

@@ -58,5 +58,5 @@ class InMemoryUsageAggregates:
 
     def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]:
         self.queries.append((scope, since_minute, until_minute))
-        return sorted((row for (s, m), row in self.rows.items() if s == scope and since_minute <= m <= until_minute),
-                      key=lambda row: row.minute)
+        rows = [row for (s, m), row in self.rows.items() if s == scope and since_minute <= m <= until_minute]
+        return sorted(rows, key=lambda row: row.minute)

@@ -9,9 +9,10 @@ import pytest
 
 from tierup.local_stack import create_key
 
-from ..support import openai_client
+from ..support import EXAMPLE_CONFIG, openai_client
 
 SYSTEM = {"role": "system", "content": "You are a helpful support agent."}
+CONFIG_ARGS = ["--config", str(EXAMPLE_CONFIG)]
 
 
 def ask(client, question: str, **kwargs):
@@ -128,3 +129,50 @@ def test_non_deterministic_requests_are_not_cached_unless_the_route_opts_in(cach
     for _ in range(2):
         raw = gw.acme.chat.completions.with_raw_response.create(model="chat", messages=messages, temperature=0.7)
         assert raw.headers["x-tierup-cache"] == "bypass"
+
+
+def test_cli_stats_and_purge_by_tenant(make_runtime, serve):
+    from typer.testing import CliRunner
+
+    from functions.core.tables import CACHE
+    from functions.gateway.composition import build_gateway
+    from tierup.cli import app
+
+    # No in-memory layer, so that a purge takes effect at once (otherwise within l1-ttl-s).
+    runtime = make_runtime({"routes": {"chat": {"cache": {"semantic": False}}}, "cache": {"l1-ttl-s": 0}})
+    url = serve(build_gateway(runtime))
+    acme = openai_client(url, create_key(runtime, "acme", "pro"))
+    globex = openai_client(url, create_key(runtime, "globex", "pro"))
+    for client in (acme, globex):
+        assert ask(client, "Do you ship abroad?")[0] == "miss"
+        assert ask(client, "Do you ship abroad?")[0] == "hit-exact"
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"],
+           "TIERUP_TABLE_CACHE": runtime.table(CACHE)}
+    runner = CliRunner()
+    planned = runner.invoke(app, ["cache", "purge", "--tenant", "acme", "--dry-run", *CONFIG_ARGS], env=env)
+    assert planned.exit_code == 0 and "plan: delete 1 cache item(s) of tenant acme" in planned.output
+    assert ask(acme, "Do you ship abroad?")[0] == "hit-exact"  # a dry run deletes nothing
+    done = runner.invoke(app, ["cache", "purge", "--tenant", "acme", *CONFIG_ARGS], env=env)
+    assert done.exit_code == 0 and "deleted 1 item(s)" in done.output
+    assert ask(acme, "Do you ship abroad?")[0] == "miss"
+    assert ask(globex, "Do you ship abroad?")[0] == "hit-exact"
+    bad = runner.invoke(app, ["cache", "purge", "--route", "nope", *CONFIG_ARGS], env=env)
+    assert bad.exit_code == 2
+
+
+def test_cli_stats_show_hits_and_savings(make_runtime):
+    from typer.testing import CliRunner
+
+    from functions.adapters.dynamodb.cache import DynamoCacheStore
+    from functions.core.tables import CACHE
+    from tierup.cli import app
+
+    runtime = make_runtime()
+    store = DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE))
+    store.add_stats("chat", "2026-01-01", {"hit_exact": 3, "miss": 1, "tokens_saved": 120, "usd_saved": 0.5})
+    store.add_stats("chat", "2026-01-02", {"hit_semantic": 1, "miss": 3})
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"], "TIERUP_TABLE_CACHE": runtime.table(CACHE)}
+    result = CliRunner().invoke(app, ["cache", "stats", *CONFIG_ARGS], env=env, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if " chat " in line)
+    assert "50.0%" in row and "120" in row and "0.5000" in row

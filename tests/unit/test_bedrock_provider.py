@@ -282,6 +282,8 @@ def test_closing_the_stream_early_stops_the_reader_and_closes_the_http_body(clie
         stream = BedrockProvider(client).stream(_call(("user", "hi")))
         first = await anext(stream)
         await stream.aclose()  # the client went away
+        # closed by aclose itself, not later by the loop's async-generator finaliser
+        assert body.closed.is_set()
         return first
 
     assert asyncio.run(run()).text == "Hel"

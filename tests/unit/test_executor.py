@@ -60,7 +60,8 @@ def test_promotion_moves_traffic_only_once_replicas_are_ready():
     done = _step(executor, table, 2, clock)
     assert done.outcome == "promoted" and done.ready_replicas == 2
     entry = table.entries["chat"]
-    assert (entry.tier, entry.replicas, entry.max_in_flight, entry.phase) == ("reserved", 2, 2 * PER_REPLICA, "reserved")
+    assert (entry.tier, entry.replicas, entry.max_in_flight) == ("reserved", 2, 2 * PER_REPLICA)
+    assert entry.phase == "reserved"
     # Every stored entry that sends traffic to reserved was written after the replicas were ready.
     assert [w.tier for w in table.writes] == ["serverless", "reserved"]
 
@@ -108,7 +109,8 @@ def _steady_load(usage, route, first_minute, last_minute, rps, prompt=500, compl
 
 
 def test_policy_run_promotes_a_hot_route_and_records_why():
-    clock, table, journal, usage = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal(), InMemoryUsageAggregates()
+    clock, table, journal = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal()
+    usage = InMemoryUsageAggregates()
     gpu = FakeGpuControl(clock, warmup_s=CONFIG.pricing.gpus["L40S"].warmup_s)
     cycle = PolicyCycle(CONFIG, usage=usage, table=table, journal=journal, gpu=gpu)
     now_minute = int(clock.now // 60)
@@ -136,7 +138,8 @@ def test_policy_run_promotes_a_hot_route_and_records_why():
 
 
 def test_policy_run_demotes_an_idle_route_after_the_cooldown():
-    clock, table, journal, usage = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal(), InMemoryUsageAggregates()
+    clock, table, journal = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal()
+    usage = InMemoryUsageAggregates()
     gpu = FakeGpuControl(clock, warmup_s=0)
     cycle = PolicyCycle(CONFIG, usage=usage, table=table, journal=journal, gpu=gpu)
     now_minute = int(clock.now // 60)
@@ -159,3 +162,47 @@ def test_policy_run_demotes_an_idle_route_after_the_cooldown():
         clock.now += 60
         cycle.run(clock.now)
     assert gpu.min_replicas["chat"] == 0 and table.entries["chat"].phase == "serverless"
+
+
+def test_lost_replicas_leave_the_table_at_once_and_traffic_returns_when_they_are_back():
+    clock = Clock()
+    table = InMemoryRouteTable()
+    gpu = FakeGpuControl(clock, warmup_s=0)
+    executor = PromotionExecutor(CONFIG, gpu, table)
+    assert _step(executor, table, 2, clock).outcome == "promoted"
+
+    gpu.lose_replicas("chat", 1, back_in_s=300)
+    entry = executor.reconcile(table.entries["chat"], clock.now)
+    assert (entry.tier, entry.replicas, entry.max_in_flight) == ("reserved", 1, PER_REPLICA)
+    assert entry.phase == "warming" and table.entries["chat"] == entry
+    assert _step(executor, table, 2, clock).outcome == "warming"
+    assert gpu.calls == [("chat", 2)], "Modal keeps min_containers: nothing to ask again"
+
+    clock.now += 300
+    assert _step(executor, table, 2, clock).outcome == "scaled"
+    assert table.entries["chat"].replicas == 2
+
+
+def test_all_replicas_lost_sends_traffic_back_to_the_start_tier():
+    clock = Clock()
+    table = InMemoryRouteTable()
+    gpu = FakeGpuControl(clock, warmup_s=0)
+    executor = PromotionExecutor(CONFIG, gpu, table)
+    _step(executor, table, 1, clock)
+    gpu.lose_replicas("chat", 1)
+    entry = executor.reconcile(table.entries["chat"], clock.now)
+    assert (entry.tier, entry.replicas, entry.phase) == ("serverless", 0, "warming")
+
+
+def test_an_overdue_warm_up_is_asked_for_again():
+    clock = Clock()
+    table = InMemoryRouteTable()
+    gpu = FakeGpuControl(clock, warmup_s=10_000)  # never ready in time
+    executor = PromotionExecutor(CONFIG, gpu, table)
+    _step(executor, table, 1, clock)
+    clock.now += 60
+    assert executor.reconcile(table.entries["chat"], clock.now) == table.entries["chat"], "not overdue yet"
+    clock.now += 3 * executor.warmup_s("chat") + 120
+    entry = executor.reconcile(table.entries["chat"], clock.now)
+    assert _step(executor, table, 1, clock).applied == ("warm",)
+    assert gpu.calls == [("chat", 1), ("chat", 1)] and entry.warming_since_s is None

@@ -82,7 +82,8 @@ def test_saturated_reserved_spills_and_frees_a_slot_when_a_request_ends():
 
 def test_other_routes_do_not_share_the_in_flight_count():
     entries = {**_promoted(max_in_flight=1),
-               "summarize": RouteEntry("summarize", tier="reserved", replicas=1, target_replicas=1, max_in_flight=1)}
+               "summarize": RouteEntry("summarize", tier="reserved", replicas=1, target_replicas=1,
+                                       max_in_flight=1)}
     router, *_ = _router(entries)
     assert _tiers(router.targets(_ctx("chat")))[0] == "reserved"
     assert _tiers(router.targets(_ctx("summarize")))[0] == "reserved"

@@ -3,6 +3,10 @@
 moto server (127.0.0.1) stands in for DynamoDB; the tables come from the same specs the CDK
 stack uses; a demo tenant's key is printed; the gateway serves on 127.0.0.1:8000 with the
 simulated provider (or real Bedrock with ``--bedrock``, if AWS credentials are present).
+
+The traffic policy runs in the background on simulated GPUs (``tierup.policy_loop``), on a clock
+``--clock-speed`` times faster than real time, so ``tierup load`` can show a route being promoted
+and demoted within a minute.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import typer
 
 from functions.gateway.composition import build_gateway
 
-from ..local_stack import LOCAL_CREDENTIALS, GatewayServer, create_key, moto_server, prepare_tables
+from ..local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_alert_topic, create_key, moto_server,
+                           prepare_tables)
+from ..policy_loop import DevPolicy, accelerated_config
 from .common import ConfigOption, console, err_console, load_runtime
 
 DEMO_TENANT = "demo"
@@ -27,7 +33,11 @@ def register(app: typer.Typer) -> None:
             port: int = typer.Option(8000, help="gateway port on 127.0.0.1"),
             moto_port: int = typer.Option(5055, help="moto server port on 127.0.0.1"),
             bedrock: bool = typer.Option(False, "--bedrock", help="call real Bedrock (needs AWS credentials)"),
-            plan: str = typer.Option("pro", help="plan of the demo tenant")) -> None:
+            plan: str = typer.Option("pro", help="plan of the demo tenant"),
+            policy: bool = typer.Option(True, "--policy/--no-policy",
+                                        help="run the traffic policy loop (simulated GPUs) in the background"),
+            clock_speed: float = typer.Option(1.0, "--clock-speed", min=0.01,
+                                              help="policy clock speed: 60 makes a policy minute one second")) -> None:
         """Run the local gateway on moto and the simulated model, and print a demo key."""
         if bedrock:
             import boto3
@@ -43,9 +53,14 @@ def register(app: typer.Typer) -> None:
                 os.environ["TIERUP_PROVIDER"] = "simulated"
             runtime = load_runtime(config)
             prepare_tables(runtime)
+            os.environ["TIERUP_ALERT_TOPIC_ARN"] = create_alert_topic(runtime)
             key = create_key(runtime, DEMO_TENANT, plan, label="tierup dev demo")
-            app_ = build_gateway(runtime)
+            runtime.config = accelerated_config(runtime.config, clock_speed)
+            dev_policy = DevPolicy(runtime, clock_speed, console.print) if policy else None
+            app_ = build_gateway(runtime, extra_recorders=dev_policy.recorders if dev_policy else ())
             with GatewayServer(app_, port=port, log_level="info"):
+                if dev_policy:
+                    dev_policy.start()
                 base = f"http://127.0.0.1:{port}/v1"
                 console.print(f"\n[bold]tierup dev[/bold] gateway on {base} "
                               f"({'Bedrock' if bedrock else 'simulated model'}), DynamoDB on moto at {endpoint}")
@@ -58,3 +73,5 @@ def register(app: typer.Typer) -> None:
                 signal.signal(signal.SIGINT, lambda *_: stop.set())
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 stop.wait()
+                if dev_policy:
+                    dev_policy.stop()

@@ -24,11 +24,12 @@ from .plans import PlanConfig, TenantConfig
 from .policy import PolicyConfig
 from .pricing import GpuPrice, ModelPrice, PricingConfig
 from .providers import SimulatedConfig, TierEndpoint
+from .quotas import QuotaConfig
 from .routes import TIERS, RouteConfig, Tier
 
 __all__ = [
     "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
-    "PolicyConfig", "PricingConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
+    "PolicyConfig", "PricingConfig", "QuotaConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
     "TenantConfig", "Tier", "TierEndpoint", "TierupConfig", "load_config", "parse_config",
 ]
 
@@ -48,6 +49,7 @@ class TierupConfig(Section):
     pricing: PricingConfig = Field(default_factory=PricingConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    quotas: QuotaConfig = Field(default_factory=QuotaConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> "TierupConfig":

@@ -23,7 +23,7 @@ class PolicyConfig(Section):
     #: seasonality in the forecast
     history_minutes: int = Field(default=1500, alias="history-minutes", ge=30)
     #: minutes of recent usage that set the forecast's level, trend and burstiness
-    recent_minutes: int = Field(default=20, alias="recent-minutes", ge=3)
+    recent_minutes: int = Field(default=10, alias="recent-minutes", ge=3)
     #: seconds a demoted route's capacity is kept after traffic flips away, so in-flight requests finish
     drain_grace_s: float = Field(default=60.0, alias="drain-grace-s", ge=0)
     #: days each recorded decision is kept in the state table (DynamoDB TTL)

@@ -21,6 +21,8 @@ class RouteConfig(Section):
     serverless: str | None = None
     #: Hugging Face model served by vLLM on Modal (``serverless-gpu`` and ``reserved`` tiers)
     serverless_gpu: str | None = Field(default=None, alias="serverless-gpu")
+    #: Hugging Face revision (commit hash) of ``serverless-gpu`` that gpu_tier pins its weights to
+    serverless_gpu_revision: str | None = Field(default=None, alias="serverless-gpu-revision")
     #: model name at the optional overflow provider (any OpenAI-compatible API)
     overflow: str | None = None
     #: tier new traffic starts on; the policy may promote the route to ``reserved``

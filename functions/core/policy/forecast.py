@@ -74,10 +74,12 @@ class DemandForecast:
 
 
 def _level(values: np.ndarray) -> float:
-    """Mean of the recent minutes, ignoring the single highest: one spike minute is not a level."""
+    """Mean of the recent minutes with the highest clipped to the second highest: one spike
+    minute is not a level."""
     if len(values) <= 2:
         return float(values.mean()) if len(values) else 0.0
-    return float((values.sum() - values.max()) / (len(values) - 1))
+    top_two = np.partition(values, -2)[-2:]
+    return float((values.sum() - top_two[1] + top_two[0]) / len(values))
 
 
 def _trend_per_minute(values: np.ndarray) -> float:
@@ -129,9 +131,15 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
 
 
 def _burst_factors(recent: MinuteSeries) -> np.ndarray:
-    """Each recent minute's token volume relative to the recent mean (mean 1)."""
+    """Each recent minute's token volume relative to the recent straight-line fit (mean 1).
+
+    Relative to the fit, not the mean, so that a ramp is not mistaken for burstiness.
+    """
     tokens = recent.prompt_tokens + recent.completion_tokens
-    mean = tokens.mean()
-    if mean <= 0:
+    if tokens.mean() <= 0:
         return np.ones(1)
-    return tokens / mean
+    x = np.arange(len(tokens), dtype=float)
+    fitted = tokens.mean() + _trend_per_minute(tokens) * (x - x.mean())
+    floor = 0.1 * tokens.mean()  # where the fit nears zero a ratio means nothing
+    factors = tokens / np.maximum(fitted, floor)
+    return factors / factors.mean()

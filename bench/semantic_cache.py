@@ -1,0 +1,299 @@
+"""Semantic cache on Quora Question Pairs: right hits, wrong hits, and the cost of a lookup.
+
+    .venv/bin/python bench/semantic_cache.py [--lookups 1000] [--skip-scale]
+
+1. Accuracy, per pair (store a, look up b, in a cache holding a): for each threshold, with and
+   without the near-miss guards, the hit rate on duplicate pairs and the wrong-hit rate on
+   non-duplicate pairs. The pairs are split in two (even / odd line): the default threshold is
+   chosen on the tuning half (lowest threshold whose wrong hits are <= 1% of hits, with guards)
+   and reported on the held-out half.
+2. End to end, through the gateway's TieredResponseCache on DynamoDB (moto server): every a
+   stored in one tenant's scope (10,000 entries), then b looked up; a hit on any other entry
+   than the pair's own a counts as wrong. Lookup latency p50/p99 and items read per lookup.
+3. Scale: the same lookups with 100,000 entries (the 10,000 real questions plus 90,000
+   synthetic entries: normalised mixes of two real question vectors, so that they fall where
+   questions fall), to show that items read per lookup stay bounded.
+
+Embeddings: the local all-MiniLM-L6-v2 (numpy), computed once and kept in bench/results/.
+Needs ../shared/data/qqp/qqp_pairs_dev.jsonl; skips with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
+RESULTS = ROOT / "bench" / "results"
+THRESHOLDS = [0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
+#: the goal: wrong hits are at most this share of all hits at the default threshold
+WRONG_SHARE_GOAL = 0.01
+
+
+def load_pairs() -> list[dict]:
+    from functions.core.cache.keys import normalise_text
+
+    pairs = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    for pair in pairs:
+        pair["a"], pair["b"] = normalise_text(pair["a"]), normalise_text(pair["b"])
+    return pairs
+
+
+def embed_questions(pairs: list[dict]):
+    """Unit vectors of every distinct question, cached on disk by data and model."""
+    import numpy as np
+
+    from functions.adapters.embeddings_local import LocalMiniLMEmbedder
+
+    questions = sorted({p[k] for p in pairs for k in "ab"})
+    digest = hashlib.sha256(("\n".join(questions) + "all-MiniLM-L6-v2").encode()).hexdigest()[:16]
+    cached = RESULTS / f"qqp_minilm_{digest}.npy"
+    if cached.exists():
+        vectors = np.load(cached)
+    else:
+        started = time.perf_counter()
+        vectors = LocalMiniLMEmbedder().embed_array(questions)
+        print(f"embedded {len(questions)} questions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        np.save(cached, vectors)
+    return {q: i for i, q in enumerate(questions)}, vectors
+
+
+# -- 1. accuracy per pair -------------------------------------------------------------------------
+
+
+def pair_accuracy(pairs, index, vectors):
+    import numpy as np
+
+    from functions.core.cache.lsh import dequantise, quantise
+    from functions.core.cache.near_miss import near_miss_reasons
+
+    # The store keeps int8 vectors: score b against a's stored form, as the cache does.
+    stored = np.array([dequantise(quantise(vectors[index[p["a"]]].tolist())) for p in pairs])
+    query = np.array([vectors[index[p["b"]]] for p in pairs])
+    scores = (stored * query).sum(axis=1) / np.linalg.norm(stored, axis=1)
+    duplicate = np.array([p["duplicate"] == 1 for p in pairs])
+    guarded = np.array([not near_miss_reasons(p["b"], p["a"]) for p in pairs])
+    halves = {"tuning": np.arange(len(pairs)) % 2 == 0, "held-out": np.arange(len(pairs)) % 2 == 1}
+    rows = []
+    for half, mask in halves.items():
+        for guards in (False, True):
+            for threshold in THRESHOLDS:
+                hit = mask & (scores >= threshold) & (guarded if guards else True)
+                right, wrong = int((hit & duplicate).sum()), int((hit & ~duplicate).sum())
+                rows.append({"split": half, "guards": guards, "threshold": threshold,
+                             "duplicate_hit_rate": right / int((mask & duplicate).sum()),
+                             "nonduplicate_wrong_hit_rate": wrong / int((mask & ~duplicate).sum()),
+                             "wrong_share_of_hits": wrong / (right + wrong) if right + wrong else 0.0,
+                             "hits": right + wrong})
+    return rows
+
+
+def choose_threshold(rows) -> float:
+    tuning = [r for r in rows if r["split"] == "tuning" and r["guards"]]
+    ok = [r for r in tuning if r["wrong_share_of_hits"] <= WRONG_SHARE_GOAL and r["hits"] > 0]
+    return min(r["threshold"] for r in ok) if ok else max(THRESHOLDS)
+
+
+# -- 2 and 3. end to end on DynamoDB (moto server) -------------------------------------------------
+
+
+class PrecomputedEmbedder:
+    """The Embedder port over vectors computed up front (lookup latency excludes embedding)."""
+
+    name = "all-MiniLM-L6-v2 (precomputed)"
+    dimensions = 384
+
+    def __init__(self, index, vectors) -> None:
+        self._index, self._vectors = index, vectors
+
+    def embed(self, texts):
+        return [self._vectors[self._index[t]].tolist() for t in texts]
+
+
+def gateway_cache(runtime, embedder):
+    from functions.adapters.dynamodb.cache import DynamoCacheStore
+    from functions.core.tables import CACHE
+    from functions.gateway.response_cache import TieredResponseCache
+
+    store = DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE))
+    return TieredResponseCache(runtime.config, store, embedder), store
+
+
+def request(runtime, question: str):
+    from functions.core.chat import ChatRequest
+    from functions.core.context import RequestContext, Tenant
+
+    chat = ChatRequest.model_validate({"model": "chat", "temperature": 0,
+                                       "messages": [{"role": "user", "content": question}]})
+    return RequestContext(request_id="bench", route_name="chat", route=runtime.config.routes["chat"],
+                          kind="chat", tenant=Tenant("bench", "pro", runtime.config.plans["pro"]),
+                          chat=chat, max_tokens=512)
+
+
+def fill(runtime, store, entries, threads: int = 4) -> float:
+    """Store (question, vector) entries as the cache would, in parallel; return seconds taken."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from functions.core.cache.keys import cache_keys
+    from functions.core.cache.lsh import HyperplaneLSH, quantise
+    from functions.core.ports import BucketItem
+
+    settings = runtime.config.cache
+    route = runtime.config.routes["chat"]
+    lsh = HyperplaneLSH(384, settings.lsh_tables, settings.lsh_bits)
+    import numpy as np
+
+    all_buckets = lsh.buckets_many(np.array([v for _, v in entries]))
+    expires = int(time.time()) + 86400
+    body = b'j{"t":"cached answer","f":"stop","m":"m","s":true,"u":[10,20]}'
+
+    def put(args):
+        (question, vector), buckets = args
+        keys = cache_keys("chat", route, "bench", request(runtime, question).chat, 512)
+        entry = "s#" + hashlib.sha256(f"{keys.semantic_scope}\x00{question}".encode()).hexdigest()[:40]
+        store.put_answer(entry, body, question, expires, scope="bench", route="chat")
+        store.put_bucket_items([f"b#{keys.semantic_scope}#{t}#{b:x}" for t, b in enumerate(buckets)],
+                               BucketItem(entry, quantise(list(vector)), question, expires),
+                               scope="bench", route="chat")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(put, zip(entries, all_buckets)))
+    return time.perf_counter() - started
+
+
+def run_lookups(runtime, cache, sample):
+    latencies, items, right, wrong_own, wrong_other, misses = [], [], 0, 0, 0, 0
+
+    async def one(pair):
+        nonlocal right, wrong_own, wrong_other, misses
+        ctx = request(runtime, pair["b"])
+        started = time.perf_counter()
+        hit = await cache.lookup(ctx)
+        latencies.append((time.perf_counter() - started) * 1000)
+        items.append(ctx.state.get("cache_items_read", 0))
+        if hit is None:
+            misses += 1
+            return
+        served_for = ctx.state.get("cache_question")
+        if served_for == pair["a"]:
+            if pair["duplicate"] == 1:
+                right += 1
+            else:
+                wrong_own += 1
+        else:
+            wrong_other += 1
+
+    async def all_lookups():
+        for pair in sample:
+            await one(pair)
+
+    asyncio.run(all_lookups())
+    latencies.sort()
+    dups = sum(p["duplicate"] for p in sample)
+    hits = right + wrong_own + wrong_other
+    return {"lookups": len(sample), "p50_ms": latencies[len(latencies) // 2],
+            "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "items_read_mean": sum(items) / len(items),
+            "items_read_max": max(items), "duplicate_hit_rate": right / dups if dups else 0.0,
+            "wrong_hits": wrong_own + wrong_other, "wrong_hits_other_entry": wrong_other,
+            "wrong_share_of_hits": (wrong_own + wrong_other) / hits if hits else 0.0}
+
+
+def synthetic_entries(index, vectors, count: int, seed: int = 7):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, len(vectors), count), rng.integers(0, len(vectors), count)
+    mixed = vectors[first] + vectors[second]
+    mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+    return [(f"synthetic question {i}", mixed[i]) for i in range(count)]
+
+
+def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool):
+    from tierup.local_stack import LOCAL_CREDENTIALS, moto_server, prepare_tables
+
+    from functions.gateway.composition import Runtime
+    from tests.support import make_config
+
+    os.environ.update({k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()})
+    embedder = PrecomputedEmbedder(index, vectors)
+    results = []
+    with moto_server() as endpoint:
+        config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
+                                                           "similarity-threshold": threshold}}}})
+        runtime = Runtime(config=config, environ={**os.environ, "TIERUP_AWS_ENDPOINT": endpoint})
+        prepare_tables(runtime)
+        cache, store = gateway_cache(runtime, embedder)
+        real = [(p["a"], vectors[index[p["a"]]]) for p in pairs]
+        real = list({q: (q, v) for q, v in real}.values())
+        fill_s = fill(runtime, store, real)
+        sample = pairs[1::2][:lookups]  # held-out half
+        results.append({"entries": len(real), "fill_s": round(fill_s, 1),
+                        **run_lookups(runtime, cache, sample)})
+        if scale:
+            extra = synthetic_entries(index, vectors, 100_000 - len(real))
+            fill_s = fill(runtime, store, extra)
+            results.append({"entries": len(real) + len(extra), "fill_s": round(fill_s, 1),
+                            **run_lookups(runtime, cache, sample)})
+    return results
+
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def markdown(rows, chosen, e2e) -> str:
+    lines = ["## Per pair (store a, look up b)", "",
+             "| split | guards | threshold | duplicate hit rate | wrong hits / non-duplicates | wrong share of hits |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        mark = " **(default)**" if r["threshold"] == chosen and r["guards"] else ""
+        lines.append(f"| {r['split']} | {'on' if r['guards'] else 'off'} | {r['threshold']:.2f}{mark} | "
+                     f"{r['duplicate_hit_rate']:.1%} | {r['nonduplicate_wrong_hit_rate']:.2%} | "
+                     f"{r['wrong_share_of_hits']:.2%} |")
+    lines += ["", f"Default threshold (chosen on the tuning half, guards on, wrong hits <= "
+                  f"{WRONG_SHARE_GOAL:.0%} of hits): **{chosen:.2f}**", ""]
+    if e2e:
+        lines += ["## End to end on DynamoDB (moto server), held-out b questions", "",
+                  "| entries | lookups | p50 ms | p99 ms | items read mean | items read max | duplicate hit rate "
+                  "| wrong hits (other entry) | wrong share of hits |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in e2e:
+            lines.append(f"| {r['entries']:,} | {r['lookups']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                         f"{r['items_read_mean']:.1f} | {r['items_read_max']} | {r['duplicate_hit_rate']:.1%} | "
+                         f"{r['wrong_hits']} ({r['wrong_hits_other_entry']}) | {r['wrong_share_of_hits']:.2%} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lookups", type=int, default=1000, help="held-out lookups end to end")
+    parser.add_argument("--skip-e2e", action="store_true", help="only the per-pair accuracy")
+    parser.add_argument("--skip-scale", action="store_true", help="skip the 100,000-entry run")
+    args = parser.parse_args()
+    if not DATA.exists():
+        print(f"skipped: {DATA} is absent (QQP pairs; see shared/data/README.md)")
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pairs = load_pairs()
+    index, vectors = embed_questions(pairs)
+    rows = pair_accuracy(pairs, index, vectors)
+    chosen = choose_threshold(rows)
+    e2e = [] if args.skip_e2e else end_to_end(pairs, index, vectors, chosen, args.lookups, not args.skip_scale)
+    print(markdown(rows, chosen, e2e))
+    (RESULTS / "semantic_cache.json").write_text(json.dumps(
+        {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
+         "goal_wrong_share": WRONG_SHARE_GOAL, "default_threshold": chosen, "per_pair": rows,
+         "end_to_end": e2e}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""``CounterStore`` on DynamoDB (``usage`` table): one item per counter, conditional writes.
+
+    pk = <counter key>    sk = "counter"    v = total    expires_at = TTL
+
+``try_add`` is one ``UpdateItem`` whose condition ``v <= limit - amount`` makes the check and the
+add one atomic step, so no interleaving of writers across any number of instances passes the
+limit. An item whose ``expires_at`` has passed reads as 0 and is restarted by the next write
+(TTL deletes items only eventually).
+"""
+
+from __future__ import annotations
+
+import time
+
+from botocore.exceptions import ClientError
+
+SORT_KEY = "counter"
+
+
+def _number(item: dict, name: str) -> float:
+    value = item.get(name)
+    return float(value["N"]) if value else 0.0
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoCounterStore:
+    def __init__(self, client_factory, table: str, *, clock=time.time) -> None:
+        self._client_factory = client_factory
+        self._table = table
+        self._clock = clock
+
+    def _key(self, key: str) -> dict:
+        return {"pk": {"S": key}, "sk": {"S": SORT_KEY}}
+
+    def _update(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
+        condition = "(attribute_not_exists(expires_at) OR expires_at > :now)"
+        values = {":a": {"N": repr(float(amount))}, ":e": {"N": str(int(expires_at))},
+                  ":now": {"N": str(int(self._clock()))}}
+        if room is not None:
+            condition += " AND (attribute_not_exists(v) OR v <= :room)"
+            values[":room"] = {"N": repr(float(room))}
+        client = self._client_factory()
+        try:
+            result = client.update_item(
+                TableName=self._table, Key=self._key(key), UpdateExpression="ADD v :a SET expires_at = :e",
+                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = exc.response.get("Item") or {}
+            if old and _number(old, "expires_at") <= self._clock():
+                return self._restart(key, amount, expires_at, room)
+            return False, _number(old, "v")
+        return True, _number(result["Attributes"], "v")
+
+    def _restart(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
+        """The item outlived its TTL: start it again from ``amount`` (if that fits at all)."""
+        if room is not None and room < 0:
+            return False, 0.0
+        try:
+            self._client_factory().update_item(
+                TableName=self._table, Key=self._key(key), UpdateExpression="SET v = :a, expires_at = :e",
+                ConditionExpression="expires_at <= :now",
+                ExpressionAttributeValues={":a": {"N": repr(float(amount))}, ":e": {"N": str(int(expires_at))},
+                                           ":now": {"N": str(int(self._clock()))}})
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return self._update(key, amount, expires_at, room)  # another writer restarted it first
+        return True, float(amount)
+
+    def try_add(self, key: str, amount: float, limit: float, expires_at: int) -> tuple[bool, float]:
+        return self._update(key, amount, expires_at, limit - amount)
+
+    def add(self, key: str, amount: float, expires_at: int) -> float:
+        return self._update(key, amount, expires_at, None)[1]
+
+    def read(self, keys: list[str]) -> dict[str, float]:
+        found = {key: 0.0 for key in keys}
+        now = self._clock()
+        client = self._client_factory()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request = {self._table: {"Keys": [self._key(k) for k in unique[start:start + 100]],
+                                     "ConsistentRead": True}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._table, []):
+                    if _number(item, "expires_at") > now or "expires_at" not in item:
+                        found[item["pk"]["S"]] = _number(item, "v")
+                request = response.get("UnprocessedKeys") or None
+        return found

@@ -1,0 +1,126 @@
+"""``QuotaHoldStore`` on DynamoDB (``usage`` table): plan-quota counters with per-holder holds.
+
+    pk = <counter key>   sk = "quota"
+    used      settled + every hold: the conditional check is on this
+    settled   usage actually spent (what providers reported)
+    h_<id>    what holder <id> (one gateway instance's lease) holds: unspent lease + in flight
+    x_<id>    when that hold expires unless its holder renews it (epoch seconds)
+    expires_at  TTL of the whole item (the end of its window, plus a grace)
+
+Every change is one ``UpdateItem``: admission is atomic across instances, and reclaiming a dead
+holder's hold is conditioned on the hold being unchanged since it was read, so it happens once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from botocore.exceptions import ClientError
+
+from ...core.ports import HeldCounter
+from .counters import _conditional_failed, _number
+
+SORT_KEY = "quota"
+_HOLDER = re.compile(r"^[A-Za-z0-9]{1,40}$")
+
+
+def _n(value: float) -> dict:
+    return {"N": repr(float(value))}
+
+
+def _names(holder: str) -> dict:
+    if not _HOLDER.match(holder):
+        raise ValueError(f"holder id {holder!r} must be 1-40 letters or digits")
+    return {"#h": f"h_{holder}", "#x": f"x_{holder}"}
+
+
+class DynamoQuotaHoldStore:
+    def __init__(self, client_factory, table: str) -> None:
+        self._client_factory = client_factory
+        self._table = table
+
+    def _key(self, key: str) -> dict:
+        return {"pk": {"S": key}, "sk": {"S": SORT_KEY}}
+
+    def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
+                expires_at: int) -> tuple[bool, float]:
+        try:
+            result = self._client_factory().update_item(
+                TableName=self._table, Key=self._key(key),
+                UpdateExpression="ADD used :a, #h :a SET #x = :hu, expires_at = :e",
+                ConditionExpression="attribute_not_exists(used) OR used <= :room",
+                ExpressionAttributeNames=_names(holder),
+                ExpressionAttributeValues={":a": _n(amount), ":room": _n(limit - amount),
+                                           ":hu": _n(hold_until), ":e": {"N": str(int(expires_at))}},
+                ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False, _number(exc.response.get("Item") or {}, "used")
+        return True, _number(result["Attributes"], "used")
+
+    def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
+               expires_at: int) -> float:
+        client = self._client_factory()
+        try:
+            result = client.update_item(
+                TableName=self._table, Key=self._key(key),
+                UpdateExpression="ADD used :d, settled :s, #h :r SET #x = :hu, expires_at = :e",
+                ConditionExpression="#h >= :release",
+                ExpressionAttributeNames=_names(holder),
+                ExpressionAttributeValues={":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
+                                           ":release": _n(release), ":hu": _n(hold_until),
+                                           ":e": {"N": str(int(expires_at))}},
+                ReturnValues="UPDATED_NEW")
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            # The hold was reclaimed (this holder was taken for dead): it was refunded whole, so
+            # charge only what was actually spent.
+            result = client.update_item(
+                TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :s, settled :s",
+                ExpressionAttributeValues={":s": _n(spend)}, ReturnValues="UPDATED_NEW")
+        return _number(result["Attributes"], "used")
+
+    def reclaim_expired(self, key: str, now: float) -> float:
+        client = self._client_factory()
+        item = client.get_item(TableName=self._table, Key=self._key(key), ConsistentRead=True).get("Item") or {}
+        reclaimed = 0.0
+        for holder, (held, until) in _holds(item).items():
+            if until >= now:
+                continue
+            try:
+                client.update_item(
+                    TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :minus REMOVE #h, #x",
+                    ConditionExpression="#h = :held AND #x = :until", ExpressionAttributeNames=_names(holder),
+                    ExpressionAttributeValues={":minus": _n(-held), ":held": _n(held), ":until": _n(until)})
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue  # renewed, settled or reclaimed by another instance since it was read
+            reclaimed += held
+        return reclaimed
+
+    def read_counters(self, keys: list[str]) -> dict[str, HeldCounter]:
+        found: dict[str, HeldCounter] = {}
+        client = self._client_factory()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request = {self._table: {"Keys": [self._key(k) for k in unique[start:start + 100]],
+                                     "ConsistentRead": True}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self._table, []):
+                    found[item["pk"]["S"]] = HeldCounter(used=_number(item, "used"),
+                                                         settled=_number(item, "settled"), holds=_holds(item))
+                request = response.get("UnprocessedKeys") or None
+        return found
+
+
+def _holds(item: dict) -> dict[str, tuple[float, float]]:
+    holds = {}
+    for name, value in item.items():
+        if name.startswith("h_"):
+            holder = name[2:]
+            holds[holder] = (float(value["N"]), _number(item, f"x_{holder}"))
+    return holds

@@ -1,0 +1,1 @@
+"""Plan quotas as plain values: counters and windows, request demand, lease sizing, headers."""

@@ -1,0 +1,74 @@
+"""The traffic-policy Lambda function, run every minute by an EventBridge schedule.
+
+One run: read each route's per-minute usage aggregates, decide its reserved replicas, plan, apply
+the plan through Modal's control API, and record the decision (state table and one JSON log line
+per route). A warm-up in progress never makes a run wait: the next run picks it up.
+
+Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, and TIERUP_MODAL_SECRET_ARN
+(the Modal token, read from Secrets Manager into the environment before the Modal adapter is built).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from .core.config import load_config
+from .core.errors import ConfigError
+from .core.ports import GpuControl, UsageAggregates
+from .core.tables import STATE, USAGE
+from .gateway.composition import Runtime
+from .promotion.cycle import PolicyCycle
+
+log = logging.getLogger("tierup.policy")
+log.setLevel(logging.INFO)
+
+_runtime: Runtime | None = None
+
+
+def modal_gpu_control(runtime: Runtime, environ: dict | None = None) -> GpuControl:
+    """Modal's GPU control, with the token from Secrets Manager (or already in the environment)."""
+    from .adapters.modal_control import ModalGpuControl
+    from .adapters.modal_secret import SECRET_ARN_ENV, TOKEN_KEYS, load_modal_token
+
+    env = os.environ if environ is None else environ
+    load_modal_token(runtime, env)
+    if not all(env.get(key) for key in TOKEN_KEYS):
+        raise ConfigError(SECRET_ARN_ENV, "unset, and no Modal token in the environment: the policy "
+                                          "cannot reserve GPUs")
+    return ModalGpuControl.from_config(runtime.config)
+
+
+def usage_aggregates(runtime: Runtime) -> UsageAggregates:
+    from .adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+
+    return DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE))
+
+
+def policy_cycle(runtime: Runtime, *, gpu: GpuControl | None = None,
+                 usage: UsageAggregates | None = None) -> PolicyCycle:
+    from .adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
+
+    state = runtime.table(STATE)
+    ttl_s = runtime.config.policy.decision_ttl_days * 86400
+    return PolicyCycle(runtime.config, usage=usage or usage_aggregates(runtime),
+                       table=DynamoRouteTable(runtime.dynamodb, state),
+                       journal=DynamoPolicyJournal(runtime.dynamodb, state, ttl_s),
+                       gpu=gpu or modal_gpu_control(runtime))
+
+
+def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu: GpuControl | None = None,
+            usage: UsageAggregates | None = None, now_s: float | None = None) -> dict:
+    global _runtime
+    if runtime is None:
+        _runtime = _runtime or Runtime(config=load_config())
+        runtime = _runtime
+    runs = policy_cycle(runtime, gpu=gpu, usage=usage).run(time.time() if now_s is None else now_s)
+    failed = [run.route for run in runs if run.result.outcome == "failed"]
+    summary = {"routes": {run.route: {"replicas": run.decision["replicas"], "outcome": run.result.outcome,
+                                      "reason": run.decision["reason"]} for run in runs}}
+    if failed:
+        # Surface it as a failed invocation (Lambda error metric, alarms); state is already saved.
+        raise RuntimeError(f"policy: applying the plan failed for {', '.join(failed)}")
+    return summary

@@ -1,0 +1,127 @@
+"""The policy Lambda's handler on moto server: state table, decision log and the Modal secret.
+
+The GPU control is the in-memory fake (there is no Modal here); usage comes from an in-memory
+fake of the aggregates port, so each run's demand is set exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
+from functions.adapters.modal_secret import load_modal_token
+from functions.core.errors import ConfigError
+from functions.core.route_table import RouteEntry
+from functions.core.tables import STATE
+from functions.policy_handler import handler, modal_gpu_control
+from functions.promotion.cycle import route_scope
+from tests.fakes.gpu_control import FakeGpuControl
+from tests.fakes.promotion_store import InMemoryUsageAggregates
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _busy(usage: InMemoryUsageAggregates, until_s: float, rps: float = 10) -> None:
+    last = int(until_s // 60)
+    for minute in range(last - 30, last + 1):
+        requests = int(rps * 60)
+        usage.set_minute(route_scope("chat"), minute, requests, requests * 500, requests * 100)
+
+
+def test_route_table_round_trip(make_runtime):
+    runtime = make_runtime()
+    table = DynamoRouteTable(runtime.dynamodb, runtime.table(STATE))
+    entries = [RouteEntry("chat", tier="reserved", replicas=2, target_replicas=3, max_in_flight=128,
+                          since_s=T0, warming_since_s=T0 + 1.5, updated_s=T0 + 2),
+               RouteEntry.initial("summarize", "serverless", T0)]
+    for entry in entries:
+        table.write_route(entry)
+    assert table.read_routes() == {entry.route: entry for entry in entries}
+
+
+def test_handler_warms_then_promotes_and_records_each_decision(make_runtime):
+    runtime = make_runtime()
+    clock, usage = Clock(), InMemoryUsageAggregates()
+    gpu = FakeGpuControl(clock, warmup_s=runtime.config.pricing.gpus["L40S"].warmup_s)
+    table = DynamoRouteTable(runtime.dynamodb, runtime.table(STATE))
+
+    _busy(usage, clock.now)
+    first = handler({}, None, runtime=runtime, gpu=gpu, usage=usage, now_s=clock.now)
+    assert first["routes"]["chat"]["outcome"] == "warming" and first["routes"]["chat"]["replicas"] >= 1
+    assert first["routes"]["summarize"]["outcome"] == "unchanged"
+    assert table.read_routes()["chat"].phase == "warming"
+
+    while table.read_routes()["chat"].tier != "reserved":
+        clock.now += 60
+        assert clock.now - T0 <= 600, "the route never got promoted"
+        _busy(usage, clock.now)
+        handler({}, None, runtime=runtime, gpu=gpu, usage=usage, now_s=clock.now)
+    assert clock.now - T0 >= runtime.config.pricing.gpus["L40S"].warmup_s
+
+    journal = DynamoPolicyJournal(runtime.dynamodb, runtime.table(STATE))
+    decisions = journal.recent_decisions("chat", limit=50)
+    assert decisions[0]["result"]["outcome"] == "promoted"
+    assert decisions[-1]["result"]["outcome"] == "warming" and decisions[-1]["reason"]
+    assert journal.load_states()["chat"]["replicas"] == table.read_routes()["chat"].replicas
+
+
+def test_handler_fails_the_invocation_when_gpu_control_fails(make_runtime):
+    class DownGpuControl(FakeGpuControl):
+        def set_min_replicas(self, route, replicas):
+            raise ConnectionError("modal unreachable")
+
+    runtime = make_runtime()
+    usage = InMemoryUsageAggregates()
+    _busy(usage, T0)
+    with pytest.raises(RuntimeError, match="chat"):
+        handler({}, None, runtime=runtime, gpu=DownGpuControl(Clock()), usage=usage, now_s=T0)
+    journal = DynamoPolicyJournal(runtime.dynamodb, runtime.table(STATE))
+    assert journal.recent_decisions("chat")[0]["result"]["outcome"] == "failed"
+    assert "chat" not in DynamoRouteTable(runtime.dynamodb, runtime.table(STATE)).read_routes()
+
+
+def _secret(runtime, value: str) -> str:
+    client = runtime.aws.client("secretsmanager")
+    return client.create_secret(Name=f"{runtime.config.project}-modal-{len(value)}", SecretString=value)["ARN"]
+
+
+def test_modal_token_comes_from_secrets_manager(make_runtime):
+    runtime = make_runtime()
+    arn = _secret(runtime, json.dumps({"MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-2"}))
+    runtime.environ["TIERUP_MODAL_SECRET_ARN"] = arn
+    environ: dict = {}
+    assert load_modal_token(runtime, environ) is True
+    assert environ == {"MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-2"}
+
+
+def test_a_malformed_modal_secret_names_the_setting(make_runtime):
+    runtime = make_runtime()
+    runtime.environ["TIERUP_MODAL_SECRET_ARN"] = _secret(runtime, json.dumps({"MODAL_TOKEN_ID": "ak-1"}))
+    with pytest.raises(ConfigError, match="TIERUP_MODAL_SECRET_ARN.*MODAL_TOKEN_SECRET"):
+        load_modal_token(runtime, {})
+
+
+def test_without_a_modal_token_the_policy_names_the_missing_setting(make_runtime):
+    runtime = make_runtime()
+    runtime.environ.pop("TIERUP_MODAL_SECRET_ARN", None)
+    with pytest.raises(ConfigError, match="TIERUP_MODAL_SECRET_ARN"):
+        modal_gpu_control(runtime, environ={})
+
+
+def test_with_the_secret_the_modal_control_is_built(make_runtime):
+    runtime = make_runtime()
+    runtime.environ["TIERUP_MODAL_SECRET_ARN"] = _secret(
+        runtime, json.dumps({"MODAL_TOKEN_ID": "ak-9", "MODAL_TOKEN_SECRET": "as-9"}))
+    environ: dict = {}
+    gpu = modal_gpu_control(runtime, environ=environ)
+    assert environ["MODAL_TOKEN_ID"] == "ak-9"
+    assert callable(gpu.set_min_replicas) and callable(gpu.ready_replicas)

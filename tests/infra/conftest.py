@@ -1,0 +1,40 @@
+"""Infra tests synthesise the real CDK app (jsii, slow): once per module, with Lambda bundling
+skipped (CDK context ``aws:cdk:bundling-stacks=[]``) so no test ever runs pip."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+
+from pathlib import Path  # noqa: E402
+
+from tests.support import EXAMPLE_CONFIG  # noqa: E402
+
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+def synthesize(config_file: Path, outdir: Path):
+    """Build and synthesise the app as ``cdk synth`` does (cdk-nag included); return the stack and
+    its template. A cdk-nag finding that is not acknowledged makes ``app.synth()`` raise."""
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.app import build_stack
+
+    app = App(context=SKIP_BUNDLING, outdir=str(outdir))
+    stack = build_stack(app, config_file)
+    app.synth()
+    return stack, Template.from_stack(stack)
+
+
+def config_variant(tmp_dir: Path, replacements: dict[str, str]) -> Path:
+    """The example tierup.toml with literal text replaced (each replacement must apply)."""
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        assert old in text, f"the example config no longer contains {old!r}"
+        text = text.replace(old, new)
+    path = tmp_dir / "tierup.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

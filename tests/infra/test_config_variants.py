@@ -1,0 +1,62 @@
+"""The stack follows the config: a second synth from a variant of the example tierup.toml
+(reserved concurrency, a cross-region inference profile, no global cap, no emails, a slower and
+disabled policy, no semantic cache)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import config_variant, synthesize
+from .test_stack import (actions_of, function_by_handler, of_type, resolve_arn, resources_of,
+                         statements_of)
+
+VARIANT = {
+    "[gateway]\n": "[gateway]\nreserved-concurrency = 50\n",
+    '[routes.chat]\nserverless = "meta.llama3-1-8b-instruct-v1:0"':
+        '[routes.chat]\nserverless = "us.meta.llama3-1-70b-instruct-v1:0"',
+    "semantic = true": "semantic = false",
+    "[budgets.global]\nmonthly-usd = 1000.0\n": "[budgets.global]\n",
+    'alert-emails = ["ops@example.com"]': "alert-emails = []",
+    "[policy]\nenabled = true\ninterval-s = 60": "[policy]\nenabled = false\ninterval-s = 300",
+}
+
+
+@pytest.fixture(scope="module")
+def resources(tmp_path_factory):
+    config_file = config_variant(tmp_path_factory.mktemp("config"), VARIANT)
+    _, template = synthesize(config_file, tmp_path_factory.mktemp("cdk.out"))
+    return template.to_json()["Resources"]
+
+
+def test_gateway_reserved_concurrency_comes_from_the_config(resources):
+    _, gateway = function_by_handler(resources, "run.sh")
+    assert gateway["ReservedConcurrentExecutions"] == 50
+
+
+def test_inference_profiles_get_the_profile_and_its_model_in_any_region(resources):
+    _, gateway = function_by_handler(resources, "run.sh")
+    [bedrock] = [s for s in statements_of(resources, gateway) if "bedrock:InvokeModel" in actions_of(s)]
+    assert {resolve_arn(r) for r in resources_of(bedrock)} == {
+        "arn:${AWS::Partition}:bedrock:us-east-1:${AWS::AccountId}:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
+        "arn:${AWS::Partition}:bedrock:*::foundation-model/meta.llama3-1-70b-instruct-v1:0",
+        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0",  # summarize
+        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed route
+    }
+
+
+def test_no_global_cap_means_no_budget_and_no_global_alarms(resources):
+    assert of_type(resources, "AWS::Budgets::Budget") == {}
+    alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    assert sorted(a["AlarmName"] for a in alarms) == [
+        "tierup-spend-hourly-anomaly", "tierup-spend-route-chat-daily", "tierup-spend-route-chat-monthly-pace"]
+
+
+def test_no_emails_means_only_the_kill_switch_subscribes(resources):
+    subscriptions = [r["Properties"] for r in of_type(resources, "AWS::SNS::Subscription").values()]
+    assert [s["Protocol"] for s in subscriptions] == ["lambda"]
+
+
+def test_policy_schedule_follows_interval_and_enabled(resources):
+    [rule] = of_type(resources, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Properties"]["State"] == "DISABLED"

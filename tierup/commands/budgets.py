@@ -1,0 +1,45 @@
+"""``tierup budgets``: spend against each cap this period, the projection to period end, and
+whether the scope's kill switch is engaged.
+
+Spend is the gateway's committed spend from its counters: settled requests plus reservations
+and unspent leases in flight (an upper bound on what was billed, never below it).
+"""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.table import Table
+
+from functions.core.spend_caps import all_caps, iso_utc
+from functions.guardrails.wiring import counter_store, guardrail_store
+
+from .common import ConfigOption, console, load_runtime
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def budgets(config: str = ConfigOption) -> None:
+        """Spend against every configured cap, projected to the end of its period."""
+        runtime = load_runtime(config)
+        now = time.time()
+        caps = all_caps(runtime.config, now)
+        if not caps:
+            console.print("no caps configured: add [budgets.global] monthly-usd (and routes/tenants) to tierup.toml")
+            return
+        spent = counter_store(runtime).read([cap.counter_key for cap in caps])
+        flags = {flag.scope: flag for flag in guardrail_store(runtime).flags() if flag.active(now)}
+        table = Table("scope", "period", "cap", "spent", "used", "projected", "resets", "action at 100%", "kill switch")
+        for cap in caps:
+            value = spent.get(cap.counter_key, 0.0)
+            projected = cap.projected_usd(value, now)
+            used = value / cap.limit_usd if cap.limit_usd else 1.0
+            colour = "red" if used >= 1 else "yellow" if used >= 0.8 else "green"
+            flag = flags.get(cap.scope)
+            table.add_row(cap.scope, f"{cap.period} {cap.label}", f"${cap.limit_usd:,.2f}", f"${value:,.4f}",
+                          f"[{colour}]{used:.1%}[/{colour}]",
+                          f"${projected:,.2f}" + (" [red]over[/red]" if projected > cap.limit_usd else ""),
+                          iso_utc(cap.ends_at), cap.action,
+                          f"[red]{flag.action}[/red]" if flag else "")
+        console.print(table)

@@ -1,0 +1,133 @@
+"""``tierup killswitch status | engage | release``: see, stop and resume spend by scope.
+
+Engage and release print their plan first and apply it only when confirmed (``--yes`` to skip the
+question, ``--dry-run`` to only print). Every applied step is audited in the state table.
+Point ``TIERUP_GATEWAY_FUNCTION_NAME`` at the gateway function for hard stops and their release.
+"""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.table import Table
+
+from functions.core.config.budgets import BUDGET_ACTIONS
+from functions.core.killswitch import KillSwitchPlan, KillSwitchTrigger, valid_scope
+from functions.core.spend_caps import iso_utc
+from functions.guardrails.killswitch_executor import KillSwitch
+from functions.guardrails.wiring import gpu_control, guardrail_store, kill_switch_for
+
+from .common import ConfigOption, console, err_console, load_runtime
+
+killswitch_app = typer.Typer(help="See, engage and release kill switches (global, route:R, tenant:T).",
+                             no_args_is_help=True)
+
+ScopeOption = typer.Option("global", "--scope", "-s", help="global, route:NAME or tenant:ID")
+
+
+def _scope(runtime, scope: str) -> str:
+    kind, _, name = scope.partition(":")
+    known = ((kind == "route" and name in runtime.config.routes) or kind == "tenant" or scope == "global")
+    if not valid_scope(scope) or not known:
+        err_console.print(f"[red]invalid scope {scope!r}[/red]: use global, route:NAME (one of "
+                          f"{', '.join(runtime.config.routes)}) or tenant:ID")
+        raise typer.Exit(2)
+    return scope
+
+
+def _switch(runtime) -> KillSwitch:
+    return kill_switch_for(runtime, gpu=gpu_control(runtime), control_lambda=True)
+
+
+def _show_plan(plan: KillSwitchPlan) -> None:
+    for step in plan.steps:
+        console.print(f"  [bold]{step.kind}[/bold]  {step.detail}")
+    for note in plan.notes:
+        console.print(f"  [dim]{note}[/dim]")
+    if not plan.steps:
+        console.print("  nothing to do")
+
+
+def _apply(switch: KillSwitch, plan: KillSwitchPlan, yes: bool, dry_run: bool) -> None:
+    console.print("plan:")
+    _show_plan(plan)
+    if dry_run or not plan.steps:
+        return
+    if not yes and not typer.confirm("apply this plan?"):
+        raise typer.Exit(1)
+    outcome = switch.execute(plan)
+    for line in outcome.done:
+        console.print(f"[green]done[/green] {line}")
+    for line in outcome.skipped:
+        console.print(f"[yellow]skipped[/yellow] {line}")
+    for line in outcome.failed:
+        err_console.print(f"[red]failed[/red] {line}")
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@killswitch_app.command("status")
+def status(config: str = ConfigOption,
+           audit: int = typer.Option(10, help="how many recent audit entries to show")) -> None:
+    """Engaged kill switches, the gateway's concurrency and the latest audited actions."""
+    runtime = load_runtime(config)
+    switch = _switch(runtime)
+    observed = switch.observe()
+    now = time.time()
+    table = Table("scope", "state", "action", "budget", "reason", "since", "until", "applied")
+    for flag in sorted(observed.flags.values(), key=lambda f: f.scope):
+        state = "[red]ENGAGED[/red]" if flag.active(now) else "expired"
+        table.add_row(flag.scope, state, flag.action, flag.budget, flag.reason, iso_utc(flag.engaged_at),
+                      iso_utc(flag.until) if flag.until else "until released", ", ".join(sorted(flag.applied)))
+    if observed.flags:
+        console.print(table)
+    else:
+        console.print("no kill switch is engaged")
+    if observed.gateway_function:
+        value = observed.gateway_concurrency
+        console.print(f"gateway function {observed.gateway_function}: reserved concurrency "
+                      f"{'unreserved' if value is None else value}")
+    entries = guardrail_store(runtime).audit_trail(audit) if audit else []
+    if entries:
+        trail = Table("when", "scope", "what", "why", "source")
+        for entry in entries:
+            trail.add_row(iso_utc(entry.at), entry.scope, entry.what, entry.why, entry.source)
+        console.print(trail)
+
+
+@killswitch_app.command("engage")
+def engage(scope: str = ScopeOption,
+           action: str = typer.Option("refuse", help=f"one of {', '.join(BUDGET_ACTIONS)}"),
+           reason: str = typer.Option("engaged by an operator", help="recorded in the audit trail"),
+           yes: bool = typer.Option(False, "--yes", "-y", help="apply without asking"),
+           dry_run: bool = typer.Option(False, "--dry-run", help="print the plan only"),
+           config: str = ConfigOption) -> None:
+    """Stop spend in a scope now; it holds until released."""
+    runtime = load_runtime(config)
+    scope = _scope(runtime, scope)
+    if action not in BUDGET_ACTIONS:
+        err_console.print(f"[red]unknown action {action!r}[/red]: one of {', '.join(BUDGET_ACTIONS)}")
+        raise typer.Exit(2)
+    switch = _switch(runtime)
+    trigger = KillSwitchTrigger(scope=scope, action=action, reason=reason, source="cli")
+    _apply(switch, switch.plan_engage(trigger), yes, dry_run)
+
+
+@killswitch_app.command("release")
+def release(scope: str = ScopeOption,
+            reason: str = typer.Option("released by an operator", help="recorded in the audit trail"),
+            yes: bool = typer.Option(False, "--yes", "-y", help="apply without asking"),
+            dry_run: bool = typer.Option(False, "--dry-run", help="print the plan only"),
+            config: str = ConfigOption) -> None:
+    """Let a scope serve again (and restore the gateway's concurrency after a hard stop).
+
+    A spend cap that is still full keeps refusing until its period ends or it is raised."""
+    runtime = load_runtime(config)
+    scope = _scope(runtime, scope)
+    switch = _switch(runtime)
+    _apply(switch, switch.plan_release(scope, reason, "cli"), yes, dry_run)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(killswitch_app, name="killswitch")
