@@ -26,8 +26,8 @@ from tierup.local_stack import LOCAL_CREDENTIALS, free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 #: how production runs the app (Lambda Web Adapter starts the same command)
-UVICORN_ARGS = ["-m", "uvicorn", "functions.gateway.asgi:app", "--host", "127.0.0.1",
-                "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+UVICORN_ARGS = ["-m", "uvicorn", "functions.gateway.asgi:app", "--host", "127.0.0.1", "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--no-server-header", "--log-level", "warning"]
 
 
 def _toml_key(key: str) -> str:

@@ -15,8 +15,8 @@ two drills with the official openai SDK (``tierup/spend_drill.py``):
   from the first refusal to the last answer (every instance stopped); and the spend beyond the
   cap next to its bound, the reservations in flight (clients x one estimate).
 * flag: the clients load route ``summarize`` (no cap) and an operator engages its kill switch
-  (the CLI's code path); reported: from engaging to the first refusal and to the last answer,
-  against ``[budgets] flag-refresh-s`` (1 s here).
+  (the CLI's code path) a second after they are served; reported: from the flag's write to the
+  first refusal and to the last answer, against ``[budgets] flag-refresh-s`` (1 s here).
 
 Times are when each answer reached its client (``tierup/spend_drill.py`` says why).
 
@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 from functions.core.config import parse_config  # noqa: E402
 from functions.core.killswitch import KillSwitchTrigger  # noqa: E402
-from functions.core.spend_caps import estimate_cost_usd  # noqa: E402
+from functions.core.spend_caps import all_caps, estimate_cost_usd  # noqa: E402
 from functions.core.tokens import count_chat_tokens  # noqa: E402
 from functions.gateway.composition import Runtime, build_gateway  # noqa: E402
-from functions.guardrails.wiring import kill_switch_for  # noqa: E402
+from functions.guardrails.wiring import counter_store, kill_switch_for  # noqa: E402
 from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_alert_topic, create_key,  # noqa: E402
                                 moto_server, prepare_tables)
 from tierup.spend_drill import MESSAGES, analyse, drive  # noqa: E402
@@ -133,20 +133,26 @@ def cap_drill(endpoint: str, run: int, clients: int, cap_usd: float) -> dict:
 
 def flag_drill(endpoint: str, run: int, clients: int) -> dict:
     stack = Stack(endpoint, run, 1_000.0)
-    start_at = time.monotonic() + 8.0  # the client process is spawned and warm by then
     engaged: dict = {}
 
     def engage_under_load() -> None:
-        time.sleep(max(0.0, start_at + 1.0 - time.monotonic()))
-        engaged["at"] = time.monotonic()
+        """Once the clients are being served (the global cap's counter moves), engage; the clock
+        starts when the flag is written."""
+        counters = counter_store(stack.runtime)
+        key = next(cap.counter_key for cap in all_caps(stack.runtime.config, time.time()) if cap.scope == "global")
+        deadline = time.monotonic() + 60
+        while counters.read([key])[key] <= 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
         kill_switch_for(stack.runtime).engage(KillSwitchTrigger(
             scope="route:summarize", action="refuse", reason="bench", source="bench"))
+        engaged["at"] = time.monotonic()
 
     try:
         thread = threading.Thread(target=engage_under_load)
         thread.start()
         shots = drive_elsewhere(stack.urls, stack.key, "summarize", clients, stack.runtime.config,
-                                max_tokens=MAX_TOKENS, linger_s=FLAG_REFRESH_S + 1.5, start_at=start_at)
+                                max_tokens=MAX_TOKENS, linger_s=FLAG_REFRESH_S + 1.5)
         thread.join()
     finally:
         stack.stop()

@@ -2,7 +2,8 @@
 
 One run: read each route's per-minute usage aggregates, decide its reserved replicas, plan, apply
 the plan through Modal's control API, and record the decision (state table and one JSON log line
-per route). A warm-up in progress never makes a run wait: the next run picks it up.
+per route). A warm-up in progress never makes a run wait: the next run picks it up. Routes an
+engaged ``drop-reserved`` kill switch covers are held at zero reserved replicas until it is released.
 
 Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, and TIERUP_MODAL_SECRET_ARN
 (the Modal token, read from Secrets Manager into the environment before the Modal adapter is built).
@@ -19,7 +20,7 @@ from .core.errors import ConfigError
 from .core.ports import GpuControl, UsageAggregates
 from .core.tables import STATE, USAGE
 from .gateway.composition import Runtime
-from .promotion.cycle import PolicyCycle
+from .promotion.cycle import PolicyCycle, routes_held_by
 
 log = logging.getLogger("tierup.policy")
 log.setLevel(logging.INFO)
@@ -48,14 +49,17 @@ def usage_aggregates(runtime: Runtime) -> UsageAggregates:
 
 def policy_cycle(runtime: Runtime, *, gpu: GpuControl | None = None,
                  usage: UsageAggregates | None = None) -> PolicyCycle:
+    from .adapters.dynamodb.guardrails import DynamoGuardrailStore
     from .adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
 
     state = runtime.table(STATE)
     ttl_s = runtime.config.policy.decision_ttl_days * 86400
+    flags = DynamoGuardrailStore(runtime.dynamodb, state)
     return PolicyCycle(runtime.config, usage=usage or usage_aggregates(runtime),
                        table=DynamoRouteTable(runtime.dynamodb, state),
                        journal=DynamoPolicyJournal(runtime.dynamodb, state, ttl_s),
-                       gpu=gpu or modal_gpu_control(runtime))
+                       gpu=gpu or modal_gpu_control(runtime),
+                       held_routes=lambda now_s: routes_held_by(flags.flags(), runtime.config, now_s))
 
 
 def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu: GpuControl | None = None,

@@ -1,4 +1,5 @@
-"""The CDK app: ``npx cdk synth`` / ``npx cdk deploy`` run this (see cdk.json).
+"""The CDK app: ``npx cdk synth`` / ``npx cdk deploy`` run this with the project's virtualenv
+(cdk.json; ``--app "python3 infra/app.py"`` runs it with another Python that has the ``cdk`` extra).
 
 The config comes from ``-c config=PATH``, else ``TIERUP_CONFIG``, else ``./tierup.toml``; it is
 validated here, so a bad key fails the synth with the key's name, and the same file is bundled
@@ -17,11 +18,11 @@ if str(ROOT) not in sys.path:  # cdk.json runs this file as a script, not as a m
     sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 
-from aws_cdk import App, Environment  # noqa: E402  (after the jsii settings above)
+from aws_cdk import App, Environment, Tags  # noqa: E402  (after the jsii settings above)
 
 from functions.core.config import config_path, load_config  # noqa: E402
+from functions.core.errors import TierupError  # noqa: E402
 from infra.bundling import lambda_bundle  # noqa: E402
 from infra.nag import check_with_cdk_nag  # noqa: E402
 from infra.stack import TierupStack  # noqa: E402
@@ -40,13 +41,19 @@ def build_stack(app: App, config_file: str | os.PathLike | None = None) -> Tieru
                         control_code=lambda_bundle(ROOT, chosen, extras=CONTROL_EXTRAS),
                         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
                                         region=os.environ.get("CDK_DEFAULT_REGION")))
+    # every resource carries the project's name: activate it as a cost-allocation tag to see
+    # tierup's own spend in Cost Explorer
+    Tags.of(stack).add("project", config.project)
     check_with_cdk_nag(app, stack)
     return stack
 
 
 def main() -> None:
     app = App()
-    build_stack(app)
+    try:
+        build_stack(app)
+    except TierupError as exc:  # a bad config or bundle: its message names the key, no traceback
+        sys.exit(f"tierup: {exc.message}")
     app.synth()
 
 

@@ -51,7 +51,7 @@ class OperationsDashboard(Construct):
                    "requests"),
             _graph("Requests by route and tier", [tiers], "requests"))
         if alarms:
-            self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Spend alarms", alarms=alarms,
+            self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms,
                                                                     width=24, height=4))
 
     @staticmethod

@@ -19,13 +19,12 @@ PACK = "AwsSolutions"
 
 def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    for model in cross_region_models(stack.config):
-        for partition in ("<AWS::Partition>", "aws"):  # a token, or literal when the region is known
-            Validations.of(stack.gateway.function.role).acknowledge(Acknowledgment(
-                id=f"{PACK}::{PACK}-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model}]",
-                reason=f"A cross-region inference profile may serve {model} from any region of its "
-                       "geography; Bedrock then checks the model ARN in that region. The grant names "
-                       "the one model, and the profile ARN is granted in the home region only."))
+    for model in cross_region_models(stack.config):  # the partition stays a token in every synth
+        Validations.of(stack.gateway.function.role).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{model}]",
+            reason=f"A cross-region inference profile may serve {model} from any region of its "
+                   "geography; Bedrock then checks the model ARN in that region. The grant names "
+                   "the one model, and the profile ARN is granted in the home region only."))
     Validations.of(stack.modal_secret).acknowledge(Acknowledgment(
         id=f"{PACK}::{PACK}-SMG4",
         reason="The secret holds a Modal API token, which only Modal can issue; a Secrets Manager "

@@ -17,6 +17,7 @@ from functions.core.config import TierupConfig
 from .alert_topic import AlertTopic
 from .budget import MonthlyBudget
 from .dashboard import OperationsDashboard
+from .function_alarms import FunctionErrorAlarms
 from .gateway import GatewayFunction
 from .kill_switch import KillSwitch
 from .modal_secret import ModalTokenSecret
@@ -56,8 +57,10 @@ class TierupStack(Stack):
                                       modal_secret=self.modal_secret)
 
         self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
+        failures = FunctionErrorAlarms(self, "FunctionAlarms", project=project, topic=self.alerts.topic,
+                                       kill_switch=self.kill_switch.function, policy=self.policy.function)
         if config.budgets.global_.monthly_usd:
             MonthlyBudget(self, "Budget", config=config, topic=self.alerts.topic)
         OperationsDashboard(self, "Dashboard", project=project, routes=sorted(config.routes),
-                            alarms=self.alarms.alarms)
+                            alarms=[*self.alarms.alarms, *failures.alarms])
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)

@@ -24,16 +24,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _OneCallAtATime:
+    """WSGI middleware that lets moto handle one AWS call at a time.
+
+    moto's backends are not safe under concurrent calls: two conditional updates of one DynamoDB
+    item can both pass their condition and one increment is lost (16 threads x 100 ``ADD 1``
+    end below 1600). DynamoDB applies each write atomically, and quotas and spend caps rely on
+    it, so the local endpoint must too.
+    """
+
+    def __init__(self, app) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self._lock:
+            return list(self._app(environ, start_response))  # the body too is built under the lock
+
+
 @contextmanager
 def moto_server(port: int | None = None):
     """Yield the endpoint URL of a moto server on loopback; stop it on exit."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, ThreadedMotoServer, create_backend_app
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _OneCallAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call
     port = port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         yield f"http://127.0.0.1:{port}"

@@ -7,7 +7,7 @@ stay real (a load of 20 req/s is 20 req/s on the policy's clock too); only durat
 
 The policy reads its usage from ``LocalUsageAggregates``, a recorder the gateway feeds in-process,
 bucketed by minute of the accelerated clock (the DynamoDB aggregates are per real minute, which
-an accelerated clock cannot split).
+an accelerated clock cannot split). Laptop only: AWS runs the same cycle in ``functions/policy_handler.py``.
 """
 
 from __future__ import annotations
@@ -121,17 +121,22 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
                       journal: PolicyJournal | None = None,
                       on_run: Callable[[list[RouteRun]], None] | None = None) -> PolicyLoop:
     """The dev loop on the runtime's state table; the simulated GPU control unless one is given."""
+    from functions.adapters.dynamodb.guardrails import DynamoGuardrailStore
     from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
     from functions.adapters.simulated_gpu import SimulatedGpuControl
     from functions.core.tables import STATE
+    from functions.promotion.cycle import routes_held_by
 
     config = runtime.config
     state_table = runtime.table(STATE)
+    flags = DynamoGuardrailStore(runtime.dynamodb, state_table)
     cycle = PolicyCycle(config, usage=usage,
                         table=table or DynamoRouteTable(runtime.dynamodb, state_table),
                         journal=journal or DynamoPolicyJournal(runtime.dynamodb, state_table,
                                                                config.policy.decision_ttl_days * 86400),
-                        gpu=gpu or SimulatedGpuControl(config, clock))
+                        gpu=gpu or SimulatedGpuControl(config, clock),
+                        # kill-switch flags carry real times; the loop's clock may run ahead
+                        held_routes=lambda now_s: routes_held_by(flags.flags(), config, time.time()))
     return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)
 
 
@@ -164,11 +169,13 @@ class DevPolicy:
     console line whenever a route starts warming, flips or releases capacity."""
 
     def __init__(self, runtime, speed: float, echo: Callable[[str], None]) -> None:
+        from rich.markup import escape
+
         self.clock = AcceleratedClock(speed)
         self.usage = LocalUsageAggregates(self.clock, runtime.config.policy.history_minutes)
         def report(runs: list[RouteRun]) -> None:
             for line in describe_runs(runs, self.clock):
-                echo(line)
+                echo(escape(line))
 
         self.loop = build_policy_loop(runtime, self.clock, self.usage, on_run=report)
 

@@ -73,18 +73,16 @@ async def _client(index: int, urls: list[str], key: str, route: str, max_tokens:
             completion = raw.parse()
             model = config.routes[route].model_for(raw.headers.get("x-tierup-tier", "serverless"))
             usage = Usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
-            shots.append(Shot(start, time.monotonic(), 200, token_cost_usd(config.pricing, model, usage)))
+            cached = raw.headers.get("x-tierup-cache", "").startswith("hit")  # a cached answer costs nothing
+            cost = 0.0 if cached else token_cost_usd(config.pricing, model, usage)
+            shots.append(Shot(start, time.monotonic(), 200, cost))
     finally:
         await client.close()
 
 
 async def drive(urls: list[str], key: str, route: str, clients: int, config: TierupConfig, *,
-                max_tokens: int = 8, linger_s: float = 3.0, timeout_s: float = 120.0,
-                start_at: float | None = None) -> list[Shot]:
-    """Send requests from ``clients`` concurrent clients until ``linger_s`` after the first refusal,
-    starting at ``start_at`` (``time.monotonic()``) if given."""
-    if start_at is not None:
-        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+                max_tokens: int = 8, linger_s: float = 3.0, timeout_s: float = 120.0) -> list[Shot]:
+    """Send requests from ``clients`` concurrent clients until ``linger_s`` after the first refusal."""
     shots: list[Shot] = []
     state: dict = {}
     deadline = time.monotonic() + timeout_s

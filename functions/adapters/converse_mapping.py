@@ -33,7 +33,8 @@ def converse_request(call: ProviderCall) -> dict:
     System and developer messages become ``system`` blocks (Converse keeps them apart from the
     turns). Consecutive user or assistant messages are merged into one message of several text
     blocks, since Converse requires the roles to alternate. Blank messages are dropped:
-    Converse rejects blank text blocks.
+    Converse rejects blank text blocks. A conversation that opens with an assistant turn is sent
+    as it is (nothing is invented to precede it); Bedrock refuses it, which the client sees as a 400.
     """
     system: list[dict] = []
     messages: list[dict] = []

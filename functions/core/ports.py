@@ -178,10 +178,13 @@ class CounterStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class HeldCounter:
-    """A quota counter as stored: ``used`` = ``settled`` + every holder's hold."""
+    """A quota counter as stored: ``used`` = ``settled`` + ``forfeited`` + every holder's hold
+    (less debts settled after a forfeit)."""
 
     used: float = 0.0
     settled: float = 0.0
+    #: holds of dead holders, counted as spent (their requests' usage is unknown)
+    forfeited: float = 0.0
     #: holder id -> (amount held, hold expiry in epoch seconds)
     holds: dict | None = None
 
@@ -193,8 +196,11 @@ class QuotaHoldStore(Protocol):
     ``acquire`` adds ``amount`` to ``used`` and to the holder's hold only if ``used`` stays within
     ``limit``: ``(admitted, used_after_or_current)``. ``settle`` releases ``release`` of the hold
     and charges ``spend`` as settled (``used`` moves by ``spend - release``); if the hold was
-    reclaimed meanwhile, only ``spend`` is charged. ``reclaim_expired`` removes holds whose
-    expiry passed and returns their total to the counter. Synchronous: run it off the event loop.
+    reclaimed meanwhile, only what ``spend`` exceeds ``release`` by is added to ``used``.
+    ``reclaim_expired`` removes holds whose expiry passed: with ``refund`` their total leaves
+    ``used`` (a slot, never spent); without it the hold counts as spent (``forfeited``), because a
+    dead holder's requests may have been billed. It returns what it took out of ``used``.
+    Synchronous: run it off the event loop.
     """
 
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
@@ -203,7 +209,7 @@ class QuotaHoldStore(Protocol):
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
                expires_at: int) -> float: ...
 
-    def reclaim_expired(self, key: str, now: float) -> float: ...
+    def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float: ...
 
     def read_counters(self, keys: list[str]) -> dict[str, HeldCounter]: ...
 

@@ -22,6 +22,8 @@ from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, U
 from ..core.pricing import token_cost_usd
 from ..core.tables import KEYS, table_name
 from ..core.tokens import warm_up as warm_up_tokenizer
+from ..guardrails.wiring import wire_budgets
+from ..quotas.wiring import wire_quotas
 from .app import GatewayApp
 from .auth import Authenticator
 from .pipeline import Pipeline
@@ -103,6 +105,8 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     registry = ProviderRegistry(config, provider_factory(runtime, override))
     parts = GatewayParts(router=StaticRouter(registry))
     wire_table_router(runtime, parts, registry)
+    wire_quotas(runtime, parts)
+    wire_budgets(runtime, parts)
     parts.recorders.extend(extra_recorders)
 
     async def warm_up() -> None:

@@ -7,7 +7,7 @@ CPU small. Uvicorn (with httptools and uvloop) does the HTTP parsing.
 
 from __future__ import annotations
 
-import os
+from random import getrandbits
 
 from ..core.errors import BodyTooLargeError
 
@@ -15,7 +15,9 @@ Headers = list[tuple[bytes, bytes]]
 
 
 def new_request_id() -> str:
-    return os.urandom(12).hex()
+    """96 random bits as hex. A correlation handle, not a secret, so the fast non-cryptographic
+    generator does: ``os.urandom`` is a system call per request and showed in profiles."""
+    return "%024x" % getrandbits(96)
 
 
 def header_map(scope: dict) -> dict[str, str]:

@@ -125,15 +125,24 @@ class TieredResponseCache:
         return None
 
     async def _find(self, ctx: RequestContext, request: _Request) -> tuple[CachedAnswer | None, str]:
-        if request.plan.exact:
-            answer = await self._exact(request.keys.exact)
-            if answer is not None:
-                return answer, "hit-exact"
-        if request.plan.semantic:
-            answer = await self._semantic(ctx, request)
-            if answer is not None:
-                return answer, "hit-semantic"
-        return None, "miss"
+        # The question is embedded while the exact lookup runs: on a miss, neither waits for the other.
+        embedding = asyncio.ensure_future(self._embed(request.keys.question)) if request.plan.semantic else None
+        try:
+            if request.plan.exact:
+                answer = await self._exact(request.keys.exact)
+                if answer is not None:
+                    return answer, "hit-exact"
+            if embedding is not None:
+                request.vector = await embedding
+                answer = await self._semantic(ctx, request)
+                if answer is not None:
+                    return answer, "hit-semantic"
+            return None, "miss"
+        finally:
+            if embedding is not None:
+                if embedding.done() and not embedding.cancelled():
+                    embedding.exception()  # retrieved, so an unused failure is not logged as lost
+                embedding.cancel()
 
     async def _exact(self, key: str) -> CachedAnswer | None:
         now = self._clock()
@@ -166,7 +175,7 @@ class TieredResponseCache:
 
     async def _semantic(self, ctx: RequestContext, request: _Request) -> CachedAnswer | None:
         keys, settings = request.keys, ctx.route.cache
-        request.vector = await self._embed(keys.question)
+        assert request.vector is not None
         bucket_keys = self._bucket_keys(keys.semantic_scope, request.vector)
         limit = self._settings.bucket_read_limit
         listed = await asyncio.gather(*(asyncio.to_thread(self._store.query_bucket, k, limit) for k in bucket_keys))

@@ -23,6 +23,11 @@ from ..core.ports import ConcurrencyControl, GpuControl, GuardrailStore
 
 log = logging.getLogger("tierup.killswitch")
 
+#: what a step needs, named when it is skipped for want of it
+_CONTROL = {"drop-reserved": "GPU control (a Modal token)",
+            "stop-gateway": "Lambda control (TIERUP_GATEWAY_FUNCTION_NAME)",
+            "restore-gateway": "Lambda control (TIERUP_GATEWAY_FUNCTION_NAME)"}
+
 
 @dataclass
 class Outcome:
@@ -82,7 +87,7 @@ class KillSwitch:
                 outcome.done.append(step.detail)
                 self._audit(plan, step, step.kind)
             else:
-                outcome.skipped.append(f"{step.detail}: no control of it here; the kill-switch function applies it")
+                outcome.skipped.append(f"{step.detail}: this process has no {_CONTROL[step.kind]}")
         log.info(json.dumps({"event": "killswitch-outcome", **outcome.as_dict()}))
         return outcome
 

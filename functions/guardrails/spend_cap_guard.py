@@ -10,7 +10,6 @@ per-token price among the route's models (``functions.core.spend_caps.estimate_c
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 
@@ -22,8 +21,6 @@ from ..core.spend_caps import SpendCap, caps_for_request, estimate_cost_usd, iso
 from ..core.tokens import count_chat_tokens, count_tokens
 from .budget_alerter import BudgetAlerter
 from .spend_leases import SpendLeases
-
-log = logging.getLogger("tierup.budgets")
 
 STATE_KEY = "budget"
 

@@ -70,9 +70,17 @@ class SpendLeases:
     def _lease(self, cap: SpendCap) -> Lease:
         lease = self._leases.get(cap.counter_key)
         if lease is None:
+            self._forget_ended(cap.starts_at)
             lease = self._leases[cap.counter_key] = Lease()
             self._caps[cap.counter_key] = cap
         return lease
+
+    def _forget_ended(self, now: float) -> None:
+        """Drop leases of periods over by ``now``: their counters no longer cap anything."""
+        for key, cap in list(self._caps.items()):
+            if cap.ends_at <= now:
+                del self._caps[key]
+                del self._leases[key]
 
     def block_size(self, cap: SpendCap, lease: Lease, needed: float) -> float:
         room = max(cap.limit_usd - lease.seen_total, 0.0)
@@ -86,25 +94,27 @@ class SpendLeases:
         if self._monotonic() < lease.exhausted_until:
             return Reservation(False, lease.seen_total, reached=True)
         async with lease.lock:
-            if lease.balance >= amount:  # another request leased a block while this one waited
-                lease.balance -= amount
-                return Reservation(True, lease.seen_total)
-            needed = amount - lease.balance
-            block = self.block_size(cap, lease, needed)
-            admitted, total = await asyncio.to_thread(
-                self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
-            if not admitted and block > needed:  # no room for a block: maybe for this request alone
-                block = needed
+            total, wrote = lease.seen_total, False
+            # A loop, because requests settling while the counter is written may draw the balance
+            # down (a cost above its estimate): the request is admitted only once fully covered.
+            while lease.balance < amount:
+                needed = amount - max(lease.balance, 0.0)
+                block = self.block_size(cap, lease, needed)
                 admitted, total = await asyncio.to_thread(
                     self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
-            lease.seen_total = total
-            if admitted:
-                lease.balance += block - amount
-                return Reservation(True, total, wrote=True)
-            reached = cap.limit_usd - total <= max(REACHED_SLACK * cap.limit_usd, amount)
-            if reached:
-                lease.exhausted_until = self._monotonic() + EXHAUSTED_RECHECK_S
-            return Reservation(False, total, wrote=True, reached=reached)
+                if not admitted and block > needed:  # no room for a block: maybe for this request alone
+                    block = needed
+                    admitted, total = await asyncio.to_thread(
+                        self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
+                lease.seen_total, wrote = total, True
+                if not admitted:
+                    reached = cap.limit_usd - total <= max(REACHED_SLACK * cap.limit_usd, amount)
+                    if reached:
+                        lease.exhausted_until = self._monotonic() + EXHAUSTED_RECHECK_S
+                    return Reservation(False, total, wrote=True, reached=reached)
+                lease.balance += block
+            lease.balance -= amount
+            return Reservation(True, total, wrote=wrote)
 
     def credit(self, cap: SpendCap, amount: float) -> None:
         """Give back a reservation that was not used (another cap refused the request)."""

@@ -4,11 +4,13 @@ and the kill switch as the kill-switch function and the CLI use it.
 Environment:
     TIERUP_ALERT_TOPIC_ARN          SNS topic for budget alerts (unset: alerts are only logged)
     TIERUP_GATEWAY_FUNCTION_NAME    the gateway Lambda function a hard stop sets to concurrency 0
+    TIERUP_MODAL_SECRET_ARN         Modal token for drop-reserved (kill-switch function, CLI)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 from ..adapters.dynamodb.guardrails import DynamoGuardrailStore
 from ..adapters.sns_alerts import LogAlertPublisher, SnsAlertPublisher
@@ -45,13 +47,21 @@ def alert_publisher(runtime) -> AlertPublisher:
 
 
 def gpu_control(runtime) -> GpuControl | None:
-    """Modal GPU control where its adapter and credentials are available, else None (the kill
-    switch then reports drop-reserved as skipped rather than pretending)."""
+    """Modal GPU control where a Modal token is at hand (``TIERUP_MODAL_SECRET_ARN`` or the
+    environment), else None: the kill switch then reports drop-reserved as skipped, and still
+    sets flags and concurrency, rather than failing as a whole."""
+    from ..adapters.modal_control import ModalGpuControl
+    from ..adapters.modal_secret import TOKEN_KEYS, load_modal_token
+
     try:
-        from ..adapters.modal_control import gpu_control_from_env
-    except ImportError:
+        load_modal_token(runtime)
+    except Exception:
+        log.exception("could not load the Modal token; reserved GPUs cannot be dropped from here")
         return None
-    return gpu_control_from_env(runtime)
+    if not all(os.environ.get(key) for key in TOKEN_KEYS):
+        log.warning("no Modal token (TIERUP_MODAL_SECRET_ARN or MODAL_TOKEN_ID/SECRET): GPU steps are skipped")
+        return None
+    return ModalGpuControl.from_config(runtime.config)
 
 
 def kill_switch_for(runtime, *, gpu: GpuControl | None = None, control_lambda: bool = False) -> KillSwitch:

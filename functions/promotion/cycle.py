@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 
 from ..core.config import TierupConfig
+from ..core.killswitch import KillSwitchFlag, action_rank, routes_in_scope
 from ..core.policy import RoutePolicyState, decide
 from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore, UsageAggregates
 from ..core.promotion_plan import plan_route
@@ -27,8 +29,23 @@ from .executor import PlanResult, PromotionExecutor
 log = logging.getLogger("tierup.policy")
 
 
+#: the routes a kill switch holds at zero reserved replicas now, each with the reason
+HeldRoutes = Callable[[float], dict[str, str]]
+
+
 def route_scope(route: str) -> str:
     return f"route:{route}"
+
+
+def routes_held_by(flags: Iterable[KillSwitchFlag], config: TierupConfig, now_s: float) -> dict[str, str]:
+    """Routes an engaged ``drop-reserved`` (or harder) kill switch keeps off reserved GPUs: the
+    policy must not raise capacity the kill switch dropped until the switch is released."""
+    held: dict[str, str] = {}
+    for flag in flags:
+        if flag.active(now_s) and action_rank(flag.action) >= action_rank("drop-reserved"):
+            for route in routes_in_scope(config, flag.scope):
+                held.setdefault(route, f"the {flag.scope} kill switch ({flag.reason})")
+    return held
 
 
 @dataclass(frozen=True)
@@ -47,8 +64,9 @@ class RouteRun:
 
 class PolicyCycle:
     def __init__(self, config: TierupConfig, *, usage: UsageAggregates, table: RouteTableStore,
-                 journal: PolicyJournal, gpu: GpuControl) -> None:
+                 journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None) -> None:
         self._config = config
+        self._held_routes = held_routes or (lambda now_s: {})
         self._usage = usage
         self._table = table
         self._journal = journal
@@ -69,16 +87,23 @@ class PolicyCycle:
     def run(self, now_s: float) -> list[RouteRun]:
         entries = self._table.read_routes()
         states = self._journal.load_states()
+        held = self._held_routes(now_s)
         runs = []
         for name in self.promotable_routes():
             route = self._config.routes[name]
             entry = entries.get(name) or RouteEntry.initial(name, route.start_tier, now_s)
-            runs.append(self._run_route(name, entry, RoutePolicyState.from_dict(states.get(name)), now_s))
+            state = RoutePolicyState.from_dict(states.get(name))
+            runs.append(self._run_route(name, entry, state, now_s, held.get(name)))
         return runs
 
-    def _run_route(self, name: str, entry: RouteEntry, state: RoutePolicyState, now_s: float) -> RouteRun:
+    def _run_route(self, name: str, entry: RouteEntry, state: RoutePolicyState, now_s: float,
+                   held_by: str | None) -> RouteRun:
         route = self._config.routes[name]
         decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config)
+        if held_by is not None:
+            decision = replace(decision, replicas=0, projected_savings_usd_per_hour=0.0,
+                               reason=f"Held at 0 reserved replicas by {held_by}.")
+            new_state = RoutePolicyState()
         try:
             entry = self._executor.reconcile(entry, now_s)
         except Exception:  # the GPU control is unreachable: plan from the table as it stands

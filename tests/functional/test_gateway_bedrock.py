@@ -9,6 +9,7 @@ that (serialisation, parsing, the provider, the pipeline, SSE) is the real code.
 from __future__ import annotations
 
 import io
+import time
 import json
 
 import openai
@@ -99,3 +100,22 @@ def test_embeddings_through_titan(bedrock_gateway):
     # the two InvokeModel calls run concurrently, so which stubbed answer each input gets is not fixed
     assert sorted(d.embedding for d in response.data) == [pytest.approx([0.6, 0.8]), pytest.approx([1.0, 0.0])]
     assert response.usage.prompt_tokens == 7
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_bedrock_stream(bedrock_gateway):
+    bedrock_gateway.stubber.deactivate()
+    wire = ConverseStreamWire(bedrock_gateway.bedrock)
+    # a model decoding 200 tokens at ~40 tokens/s: reading all of it would take 5 s
+    wire.answer_every_request([{"messageStart": {"role": "assistant"}}]
+                              + [{"contentBlockDelta": {"delta": {"text": f" w{i}"}, "contentBlockIndex": 0}}
+                                 for i in range(200)]
+                              + [{"messageStop": {"stopReason": "end_turn"}}], gap_s=0.025)
+    stream = bedrock_gateway.client.chat.completions.create(model="chat", messages=MESSAGES, stream=True)
+    received = [chunk for _, chunk in zip(range(3), stream)]
+    stream.close()  # the client goes away after three chunks
+    assert len(received) == 3
+    for _ in range(100):
+        if wire.bodies and wire.bodies[0].closed.is_set():
+            break
+        time.sleep(0.02)
+    assert wire.bodies[0].closed.is_set(), "the gateway kept reading Bedrock for a client that left"

@@ -89,6 +89,19 @@ def test_streams_reuse_one_connection(upstream):
     assert len(ports) == 1, "a finished stream must return its connection to the pool"
 
 
+def test_stream_abandoned_early_frees_its_connection(upstream):
+    async def abandon_then_complete(provider):
+        for _ in range(3):
+            deltas = provider.stream(call())
+            assert (await anext(deltas)).text
+            await deltas.aclose()  # what the gateway does when its client goes away
+        # only aiohttp's pool knows what is checked out; none may be left behind
+        assert not provider._client().connector._acquired
+        return await provider.complete(call())
+
+    assert run(abandon_then_complete, upstream.url).text == "".join(ANSWER_PIECES)
+
+
 @pytest.mark.parametrize("status, error, retry_after", [
     (400, ProviderBadRequestError, None),
     (404, ProviderBadRequestError, None),

@@ -7,6 +7,7 @@ fake of the aggregates port, so each run's demand is set exactly.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -125,3 +126,58 @@ def test_with_the_secret_the_modal_control_is_built(make_runtime):
     gpu = modal_gpu_control(runtime, environ=environ)
     assert environ["MODAL_TOKEN_ID"] == "ak-9"
     assert callable(gpu.set_min_replicas) and callable(gpu.ready_replicas)
+
+
+def test_an_engaged_drop_reserved_kill_switch_keeps_the_route_off_reserved(make_runtime):
+    from functions.adapters.dynamodb.guardrails import DynamoGuardrailStore
+    from functions.core.killswitch import KillSwitchFlag
+
+    runtime = make_runtime()
+    DynamoGuardrailStore(runtime.dynamodb, runtime.table(STATE)).put_flag(KillSwitchFlag(
+        scope="global", action="drop-reserved", reason="monthly cap reached", budget="global", source="test",
+        engaged_at=T0 - 10))
+    usage = InMemoryUsageAggregates()
+    _busy(usage, T0)
+    gpu = FakeGpuControl(Clock(), warmup_s=0)
+    summary = handler({}, None, runtime=runtime, gpu=gpu, usage=usage, now_s=T0)
+    assert summary["routes"]["chat"]["replicas"] == 0
+    assert "global kill switch" in summary["routes"]["chat"]["reason"]
+    assert gpu.calls == []
+
+
+def test_gateway_usage_reaches_the_policy_through_the_dynamodb_aggregates(make_runtime):
+    """The whole loop on AWS's parts: the gateway's ledger writes per-minute aggregates, and the
+    policy handler reads them (no fake in between) and starts warming a route that is busy."""
+    from functions.gateway.composition import build_gateway
+    from tests.support import openai_client
+    from tierup.local_stack import GatewayServer, create_key
+
+    runtime = make_runtime({"pricing": {"gpus": {"L40S": {"usd-per-second": 1e-9}}}})
+    key = create_key(runtime, "acme", "pro")
+    server = GatewayServer(build_gateway(runtime)).start()
+    try:
+        client = openai_client(server.url, key)
+        for _ in range(30):
+            assert client.chat.completions.with_raw_response.create(
+                model="chat", messages=[{"role": "user", "content": "hi"}]).headers["x-tierup-tier"] == "serverless"
+    finally:
+        server.stop()  # flushes the usage ledger
+
+    gpu = FakeGpuControl(Clock(), warmup_s=0)
+    # A minute on, so that the minute of the requests is complete and part of the history.
+    summary = handler({}, None, runtime=runtime, gpu=gpu, now_s=time.time() + 60)
+    assert summary["routes"]["chat"]["outcome"] == "promoted", summary
+    assert gpu.calls == [("chat", 1)]
+    assert summary["routes"]["summarize"]["replicas"] == 0
+    decision = DynamoPolicyJournal(runtime.dynamodb, runtime.table(STATE)).recent_decisions("chat")[0]
+    assert decision["decision"]["forecast_rps"] > 0
+
+
+def test_expired_decisions_are_not_read_back(make_runtime):
+    runtime = make_runtime()
+    journal = DynamoPolicyJournal(runtime.dynamodb, runtime.table(STATE), decision_ttl_s=3600)
+    now = time.time()
+    journal.record_decision("chat", now - 7200, {"reason": "old"})  # its TTL passed an hour ago
+    journal.record_decision("chat", now - 60, {"reason": "older"})
+    journal.record_decision("chat", now, {"reason": "newest"})
+    assert [d["reason"] for d in journal.recent_decisions("chat")] == ["newest", "older"]

@@ -33,7 +33,7 @@ OVERRIDES = {
     "pricing": {"gpus": {"L40S": {"usd-per-second": 0.000001, "warmup-s": WARMUP_S,
                                   "max-concurrent-requests": PER_REPLICA}}},
     "routes": {"chat": {"max-replicas": 1}},
-    "policy": {"min-hold-s": 240, "cooldown-s": 240, "recent-minutes": 3, "drain-grace-s": 60,
+    "policy": {"min-hold-s": 240, "cooldown-s": 480, "recent-minutes": 3, "drain-grace-s": 60,
                "route-table-refresh-s": 0.1},
 }
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -63,18 +63,30 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+class TimedGpuControl(FakeGpuControl):
+    """The fake GPU control, noting the policy clock at every capacity change."""
+
+    def __init__(self, clock, warmup_s: float) -> None:
+        super().__init__(clock, warmup_s)
+        self.changes: list[tuple[float, int]] = []
+
+    def set_min_replicas(self, route: str, replicas: int) -> None:
+        self.changes.append((self._clock(), replicas))
+        super().set_min_replicas(route, replicas)
+
+
 def test_load_promotes_spills_and_demotes(make_runtime, serve):
     runtime = make_runtime(OVERRIDES, fast=False)
+    policy = runtime.config.policy
     clock = AcceleratedClock(SPEED)
-    usage = LocalUsageAggregates(clock, runtime.config.policy.history_minutes)
-    gpu = FakeGpuControl(clock, warmup_s=WARMUP_S)
+    usage = LocalUsageAggregates(clock, policy.history_minutes)
+    gpu = TimedGpuControl(clock, warmup_s=WARMUP_S)
     url = serve(build_gateway(runtime, extra_recorders=(usage,)))
     key = create_key(runtime, "acme", "pro")
     table = DynamoRouteTable(runtime.dynamodb, runtime.table(STATE))
-    outcomes: list[tuple[float, str]] = []
+    outcomes: list[str] = []
     loop = build_policy_loop(runtime, clock, usage, gpu=gpu,
-                             on_run=lambda runs: outcomes.extend((clock(), r.result.outcome)
-                                                                 for r in runs if r.route == "chat"))
+                             on_run=lambda runs: outcomes.extend(r.result.outcome for r in runs if r.route == "chat"))
     responses = Responses(clock)
     stop_load = threading.Event()
 
@@ -90,13 +102,13 @@ def test_load_promotes_spills_and_demotes(make_runtime, serve):
             worker.start()
         # -- promotion: warm first, then move traffic --------------------------------------
         _wait_for(lambda: any(tier == "reserved" for _, tier, _ in responses.rows), 30, "reserved responses")
-        warm_started = min(at for at, outcome in outcomes if outcome == "warming")
-        ready_at = warm_started + WARMUP_S
+        [(warmed_at, replicas)] = gpu.changes
+        ready_at = warmed_at + WARMUP_S
+        assert replicas == 1
         first_reserved = min(at for at, tier, _ in responses.rows if tier == "reserved")
         assert first_reserved >= ready_at, "traffic moved to reserved before the replicas were ready"
-        assert any(tier == "serverless" for at, tier, _ in responses.rows if warm_started <= at < ready_at), \
+        assert any(tier == "serverless" for at, tier, _ in responses.rows if warmed_at <= at < ready_at), \
             "requests sent while replicas warmed stay on serverless"
-        assert gpu.calls[0] == ("chat", 1)
         entry = table.read_routes()["chat"]
         assert (entry.tier, entry.replicas, entry.max_in_flight) == ("reserved", 1, PER_REPLICA)
     finally:
@@ -106,26 +118,26 @@ def test_load_promotes_spills_and_demotes(make_runtime, serve):
 
     try:
         # -- saturation: a burst over the replica's capacity spills to serverless ------------
-        # (the load has stopped, but the minimum hold keeps the route promoted for a while)
+        # (the load has stopped, but the minimum hold and the cooldown keep the route promoted)
         burst_client = openai_client(url, key)
         with ThreadPoolExecutor(max_workers=8) as pool:
             burst = list(pool.map(lambda _: responses.send(burst_client), range(8)))
         assert table.read_routes()["chat"].tier == "reserved"
-        assert burst.count(("reserved", None)) == PER_REPLICA, burst
-        assert burst.count(("serverless", "saturated")) == 8 - PER_REPLICA, burst
+        assert ("reserved", None) in burst and ("serverless", "saturated") in burst, burst
+        assert set(burst) <= {("reserved", None), ("serverless", "saturated")}, burst
 
         # -- demotion: after the hold and the cooldown, traffic flips, then capacity goes -----
         _wait_for(lambda: table.read_routes()["chat"].tier == "serverless", 30, "the route to be demoted")
-        assert gpu.min_replicas["chat"] == 1, "capacity is held while in-flight requests drain"
+        flipped_at = table.read_routes()["chat"].since_s
         client = openai_client(url, key)
         _wait_for(lambda: responses.send(client)[0] == "serverless", 5, "the gateway to follow the table")
-        _wait_for(lambda: gpu.min_replicas["chat"] == 0, 10, "reserved capacity to be released")
-        _wait_for(lambda: "released" in [o for _, o in outcomes], 5,
-                  "the release to be reported")
-        sequence = []
-        for _, outcome in outcomes:
-            if outcome not in ("unchanged", "draining") and (not sequence or sequence[-1] != outcome):
-                sequence.append(outcome)
+        _wait_for(lambda: "released" in outcomes, 10, "reserved capacity to be released")
+        released_at, replicas = gpu.changes[-1]
+        assert replicas == 0 and released_at >= flipped_at + policy.drain_grace_s, \
+            "capacity is held while in-flight requests drain"
+        assert len(gpu.changes) == 2
+        sequence = [o for i, o in enumerate(outcomes)
+                    if o not in ("unchanged", "draining") and (i == 0 or outcomes[i - 1] != o)]
         assert sequence == ["warming", "promoted", "demoted", "released"]
     finally:
         loop.stop()

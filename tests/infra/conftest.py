@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 
 from pathlib import Path  # noqa: E402
 

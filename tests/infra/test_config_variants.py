@@ -1,8 +1,11 @@
 """The stack follows the config: a second synth from a variant of the example tierup.toml
 (reserved concurrency, a cross-region inference profile, no global cap, no emails, a slower and
-disabled policy, no semantic cache)."""
+disabled policy, no semantic cache), this time for a known account and region, as ``cdk deploy``
+synthesises it with credentials (ARNs then hold literals where the first synth has tokens)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -21,11 +24,28 @@ VARIANT = {
 }
 
 
+DEPLOY_ENV = {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
+
+
 @pytest.fixture(scope="module")
 def resources(tmp_path_factory):
     config_file = config_variant(tmp_path_factory.mktemp("config"), VARIANT)
-    _, template = synthesize(config_file, tmp_path_factory.mktemp("cdk.out"))
+    saved = {name: os.environ.get(name) for name in DEPLOY_ENV}
+    os.environ.update(DEPLOY_ENV)
+    try:
+        _, template = synthesize(config_file, tmp_path_factory.mktemp("cdk.out"))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return template.to_json()["Resources"]
+
+
+def test_the_web_adapter_layer_is_the_deploy_region_s(resources):
+    _, gateway = function_by_handler(resources, "run.sh")
+    assert gateway["Layers"] == ["arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerArm64:30"]
 
 
 def test_gateway_reserved_concurrency_comes_from_the_config(resources):
@@ -36,8 +56,9 @@ def test_gateway_reserved_concurrency_comes_from_the_config(resources):
 def test_inference_profiles_get_the_profile_and_its_model_in_any_region(resources):
     _, gateway = function_by_handler(resources, "run.sh")
     [bedrock] = [s for s in statements_of(resources, gateway) if "bedrock:InvokeModel" in actions_of(s)]
+    # Bedrock is called in [tiers.serverless] region (us-east-1), not the stack's (eu-west-1)
     assert {resolve_arn(r) for r in resources_of(bedrock)} == {
-        "arn:${AWS::Partition}:bedrock:us-east-1:${AWS::AccountId}:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
+        "arn:${AWS::Partition}:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
         "arn:${AWS::Partition}:bedrock:*::foundation-model/meta.llama3-1-70b-instruct-v1:0",
         "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0",  # summarize
         "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed route
@@ -47,7 +68,7 @@ def test_inference_profiles_get_the_profile_and_its_model_in_any_region(resource
 def test_no_global_cap_means_no_budget_and_no_global_alarms(resources):
     assert of_type(resources, "AWS::Budgets::Budget") == {}
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    assert sorted(a["AlarmName"] for a in alarms) == [
+    assert sorted(a["AlarmName"] for a in alarms if "-spend-" in a["AlarmName"]) == [
         "tierup-spend-hourly-anomaly", "tierup-spend-route-chat-daily", "tierup-spend-route-chat-monthly-pace"]
 
 
@@ -60,3 +81,16 @@ def test_policy_schedule_follows_interval_and_enabled(resources):
     [rule] = of_type(resources, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
     assert rule["Properties"]["State"] == "DISABLED"
+
+
+def test_a_bad_config_fails_the_synth_naming_the_key(tmp_path):
+    from aws_cdk import App
+
+    from functions.core.errors import ConfigError
+    from infra.app import build_stack
+
+    from .conftest import SKIP_BUNDLING
+
+    bad = config_variant(tmp_path, {"max-in-flight = 256": "max-in-flight = 0"})
+    with pytest.raises(ConfigError, match=r"gateway\.max-in-flight"):
+        build_stack(App(context=SKIP_BUNDLING, outdir=str(tmp_path / "cdk.out")), bad)

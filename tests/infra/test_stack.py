@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk.assertions import Match
 
 from functions.core.config import load_config
 from functions.core.tables import TABLES, table_env_var
@@ -93,6 +92,7 @@ def test_one_table_per_spec_on_demand_with_pitr_and_ttl(resources):
             assert "TimeToLiveSpecification" not in table
     retained = [r for r in of_type(resources, "AWS::DynamoDB::Table").values() if r["DeletionPolicy"] == "Retain"]
     assert len(retained) == len(TABLES)
+    assert all({"Key": "project", "Value": "tierup"} in t["Tags"] for t in tables)  # cost allocation
 
 
 # --- gateway -------------------------------------------------------------------------------------
@@ -266,12 +266,24 @@ def test_every_alarm_notifies_the_topic(resources):
     [topic_id] = of_type(resources, "AWS::SNS::Topic")
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
     # anomaly + hourly spike + global monthly pace + route chat: daily cap and monthly pace
-    assert len(alarms) == 5
+    # + kill-switch errors + policy errors
+    assert len(alarms) == 7
     assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     anomaly = [a for a in alarms if "ThresholdMetricId" in a]
     assert len(anomaly) == 1
     assert any("ANOMALY_DETECTION_BAND" in m.get("Expression", "") for m in anomaly[0]["Metrics"])
     assert "tierup-kill-switch" not in anomaly[0]["AlarmDescription"]  # anomalies inform people only
+
+
+def test_control_function_failures_alarm_for_people(resources):
+    kill_switch_id, _ = function_by_handler(resources, "functions.killswitch_handler.handler")
+    policy_id, _ = function_by_handler(resources, "functions.policy_handler.handler")
+    alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()
+              if r["Properties"].get("MetricName") == "Errors"]
+    watched = {a["Dimensions"][0]["Value"]["Ref"]: a for a in alarms}
+    assert set(watched) == {kill_switch_id, policy_id}
+    assert watched[kill_switch_id]["EvaluationPeriods"] == 1 and watched[kill_switch_id]["Threshold"] == 1
+    assert all("tierup-kill-switch" not in a["AlarmDescription"] for a in alarms)
 
 
 def test_route_daily_cap_alarm_engages_the_route_kill_switch(resources):
@@ -306,7 +318,7 @@ def test_dashboard_shows_every_metric_per_route(resources):
     widgets = dashboard_widgets(resources)
     titles = [w["properties"].get("title") for w in widgets]
     for title in ("Spend per hour", "Requests", "Prompt tokens", "Completion tokens", "Latency p50 / p95 / p99",
-                  "Cache hit rate", "Refusals (quota, budget, overload)", "Requests by route and tier", "Spend alarms"):
+                  "Cache hit rate", "Refusals (quota, budget, overload)", "Requests by route and tier", "Alarms"):
         assert title in titles
     graphs = {w["properties"]["title"]: json.dumps(w["properties"].get("metrics", [])) for w in widgets}
     for route in CONFIG.routes:
@@ -347,3 +359,27 @@ def test_cdk_nag_fails_the_synth_on_a_finding(tmp_path):
     sns.Topic(Stack(app, "Careless"), "PlainTopic")
     with pytest.raises(Exception, match="AwsSolutions-SNS3"):
         app.synth()
+
+
+def test_alarms_and_dashboard_read_the_metrics_the_gateway_writes():
+    """The gateway's EMF lines carry exactly the namespace, names and dimensions infra reads."""
+    from functions.adapters.emf_metrics import EmfMetrics
+    from functions.core.usage_ledger import LedgerEntry
+    from infra import metrics
+
+    lines = []
+    entry = LedgerEntry(request_id="r1", at=0.0, tenant_id="acme", route="chat", tier="serverless",
+                        outcome="ok", status=200, error_code=None, cache_status="miss", prompt_tokens=10,
+                        completion_tokens=5, cached_tokens=0, cost_usd=0.001, latency_ms=12.0)
+    EmfMetrics(sink=lines.append).emit([entry])
+    written = set()
+    for line in map(json.loads, lines):
+        [directive] = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == metrics.METRICS_NAMESPACE
+        dimensions = tuple(directive["Dimensions"][0]) if directive["Dimensions"] else ()
+        written |= {(m["Name"], dimensions) for m in directive["Metrics"]}
+    per_route = {metrics.COST, metrics.REQUESTS, metrics.PROMPT_TOKENS, metrics.COMPLETION_TOKENS,
+                 metrics.LATENCY, metrics.CACHE_HITS, metrics.REFUSALS}
+    read = {(name, (metrics.ROUTE,)) for name in per_route}
+    read |= {(metrics.COST, ()), (metrics.REQUESTS, (metrics.ROUTE, metrics.TIER))}
+    assert read <= written

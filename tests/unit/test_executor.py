@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functions.core.killswitch import KillSwitchFlag
 from functions.core.promotion_plan import plan_route
 from functions.core.route_table import RouteEntry
-from functions.promotion.cycle import PolicyCycle, route_scope
+from functions.promotion.cycle import PolicyCycle, route_scope, routes_held_by
 from functions.promotion.executor import PromotionExecutor
 from tests.fakes.gpu_control import FakeGpuControl
 from tests.fakes.promotion_store import InMemoryPolicyJournal, InMemoryRouteTable, InMemoryUsageAggregates
@@ -206,3 +207,41 @@ def test_an_overdue_warm_up_is_asked_for_again():
     entry = executor.reconcile(table.entries["chat"], clock.now)
     assert _step(executor, table, 1, clock).applied == ("warm",)
     assert gpu.calls == [("chat", 1), ("chat", 1)] and entry.warming_since_s is None
+
+
+def _flag(scope: str, action: str, until: float | None = None) -> KillSwitchFlag:
+    return KillSwitchFlag(scope=scope, action=action, reason="cap reached", budget="manual", source="test",
+                          engaged_at=0.0, until=until)
+
+
+def test_only_active_drop_reserved_kill_switches_hold_routes():
+    assert routes_held_by([_flag("route:chat", "refuse")], CONFIG, 100.0) == {}
+    assert set(routes_held_by([_flag("route:chat", "drop-reserved")], CONFIG, 100.0)) == {"chat"}
+    assert set(routes_held_by([_flag("global", "hard-stop")], CONFIG, 100.0)) == {"chat", "summarize"}
+    assert routes_held_by([_flag("global", "drop-reserved", until=50.0)], CONFIG, 100.0) == {}
+
+
+def test_a_held_route_is_demoted_and_not_raised_again_while_the_switch_holds():
+    clock, table, journal = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal()
+    usage = InMemoryUsageAggregates()
+    gpu = FakeGpuControl(clock, warmup_s=0)
+    flags: list[KillSwitchFlag] = []
+    cycle = PolicyCycle(CONFIG, usage=usage, table=table, journal=journal, gpu=gpu,
+                        held_routes=lambda now_s: routes_held_by(flags, CONFIG, now_s))
+    now_minute = int(clock.now // 60)
+    _steady_load(usage, "chat", now_minute - 60, now_minute + 30, rps=10)
+    cycle.run(clock.now)
+    clock.now += 60
+    cycle.run(clock.now)
+    assert table.entries["chat"].promoted
+
+    flags.append(_flag("route:chat", "drop-reserved"))
+    for _ in range(5):
+        clock.now += 60
+        [chat, _] = cycle.run(clock.now)
+        assert chat.decision["replicas"] == 0 and "kill switch" in chat.decision["reason"]
+    assert table.entries["chat"].phase == "serverless" and gpu.min_replicas["chat"] == 0
+
+    flags.clear()
+    clock.now += 60
+    assert cycle.run(clock.now)[0].decision["replicas"] >= 1, "released: demand decides again"

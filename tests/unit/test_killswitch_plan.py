@@ -58,7 +58,7 @@ def test_without_ports_the_gateway_sets_only_the_flag_and_says_what_it_left():
     gateway_side = KillSwitch(CONFIG, store, clock=lambda: NOW)
     outcome = gateway_side.engage(_trigger("route:chat", "drop-reserved"))
     assert outcome.done == ["refuse requests of route:chat (test)"]
-    assert outcome.skipped and "kill-switch function" in outcome.skipped[0]
+    assert outcome.skipped == ["set min_containers of route chat to 0: this process has no GPU control (a Modal token)"]
     assert store.flag_items["route:chat"].applied == {"flag"}
     # The kill-switch function, with GPU control, then does the rest and only the rest.
     gpu = FakeGpuControl(lambda: NOW)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         journal = DynamoPolicyJournal(runtime.dynamodb, state)
         usage = _usage(runtime)
         now = time.time()
-        table = Table("route", "tier", "replicas", "warm/drain", "req/s", "spend today", "fcst req/s",
+        table = Table("route", "tier", "replicas", "warm/drain", "req/s", "token $ today", "fcst req/s",
                       "proj. $/h")
         reasons = []
         for name, route in runtime.config.routes.items():
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
                           f"{decision['forecast_rps']:.2f}" if decision else "-",
                           f"${decision['projected_cost_usd_per_hour']:.3f}" if decision else "-")
             if decision:
-                reasons.append(f"[bold]{name}[/bold]: {decision['reason']}")
+                reasons.append(f"[bold]{name}[/bold]: {escape(latest[0]['reason'])}")
         console.print(table)
         console.print("replicas: serving/asked of the GPU control")
         for line in reasons:

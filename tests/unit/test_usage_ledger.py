@@ -1,0 +1,68 @@
+"""The usage ledger: entries from requests, per-minute aggregates, EMF lines, flushing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from functions.adapters.emf_metrics import EmfMetrics
+from functions.core.usage_ledger import LedgerEntry, aggregate
+from functions.quotas.ledger import UsageLedger
+
+
+def entry(n: int, *, outcome="ok", tier="serverless", cache="miss", tenant="acme", at=600.0) -> LedgerEntry:
+    return LedgerEntry(request_id=f"r{n}", at=at, tenant_id=tenant, route="chat", tier=tier, outcome=outcome,
+                       status=200 if outcome == "ok" else 429, error_code=None, cache_status=cache,
+                       prompt_tokens=10 if outcome == "ok" else 0, completion_tokens=5 if outcome == "ok" else 0,
+                       cached_tokens=0, cost_usd=0.001 if cache == "miss" and outcome == "ok" else 0.0,
+                       latency_ms=2.0)
+
+
+def test_aggregates_count_answers_refusals_tokens_and_tiers_per_route_and_tenant():
+    entries = [entry(1), entry(2, tier="reserved"), entry(3, outcome="refused", tier=None),
+               entry(4, cache="hit-exact", tier=None), entry(5, at=660.0)]
+    rows = {(r.scope, r.minute): r for r in aggregate(entries)}
+    route = rows[("route:chat", 10)]
+    assert route.requests == 3 and route.refused == 1
+    assert route.prompt_tokens == 20 and route.completion_tokens == 10  # cache hits cost no provider tokens
+    assert route.by_tier == {"serverless": 1, "reserved": 1}
+    assert rows[("tenant:acme", 10)].requests == 3
+    assert rows[("route:chat", 11)].requests == 1
+
+
+def test_emf_lines_carry_the_stacks_metric_names_and_dimensions():
+    lines: list[str] = []
+    EmfMetrics(sink=lines.append).emit([entry(1), entry(2, outcome="refused", tier=None)])
+    blobs = [json.loads(line) for line in lines]
+    dimensions = [blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] for blob in blobs]
+    assert dimensions == [["Route"], ["Route", "Tier"], []]
+    per_route = blobs[0]
+    assert per_route["Route"] == "chat" and per_route["Requests"] == [1.0] and per_route["Refusals"] == [1.0]
+    assert per_route["CostUSD"] == [0.001] and per_route["Latency"] == [2.0]
+    assert blobs[2]["CostUSD"] == [0.001]
+
+
+class ListAggregates:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.rows = []
+        self.fail_times = fail_times
+
+    def add(self, rows) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise OSError("DynamoDB is away")
+        self.rows.extend(rows)
+
+
+def test_a_failed_flush_keeps_its_entries_for_the_next():
+    aggregates = ListAggregates(fail_times=1)
+    ledger = UsageLedger(aggregates)
+    ledger._buffer.extend([entry(1), entry(2)])
+
+    async def run():
+        await ledger.flush()
+        assert aggregates.rows == []
+        await ledger.flush()
+
+    asyncio.run(run())
+    assert sum(r.requests for r in aggregates.rows if r.scope == "route:chat") == 2
