@@ -1,22 +1,29 @@
 """What the gateway adds: latency and throughput through tierup vs. straight to the upstream.
 
     .venv/bin/python bench/gateway_overhead.py [--rounds 3] [--duration 5] [--concurrency 1 16 64]
+        [--peer-litellm]          also LiteLLM Proxy, same upstream, same CPU, same rounds
+        [--profile json|stream]   instead: a py-spy profile of the gateway under load (speedscope)
 
 A fast fake OpenAI-compatible upstream (``upstream.py`` of the shared harness in
-``../shared/bench/gateway_overhead``) answers both paths. For each round and each cell (json or
-stream x concurrency), the shared closed-loop load generator (``load.py``) runs once straight to
-the upstream and once through the gateway, interleaved, so that the machine's drift hits both.
-The gateway runs as production runs it (``bench/gateway_process.py``: uvicorn, one worker, uvloop
-+ httptools) alone on CPU 0; upstream, load generator and moto server share CPU 1.
+``../shared/bench/gateway_overhead``) answers every path. For each round and each cell (json or
+stream x concurrency), the shared closed-loop load generator (``load.py``) runs straight to the
+upstream, then through the gateway (then through LiteLLM), interleaved, so that the machine's
+drift hits all alike. The gateway runs as production runs it (``bench/gateway_process.py``:
+uvicorn, one worker, uvloop + httptools) on CPU 0; upstream, load generator and moto server
+share CPU 1.
 
 The config is the example tierup.toml with the ``chat`` route's start tier pointed at the
-upstream (``provider = "openai"``), a benchmark tenant on an unlimited plan and the response cache
+upstream (``provider = "openai"``), a benchmark tenant on a plan whose limits are set but out of
+reach (the quota stages run, none refuses), and the response cache
 off for the route (the load generator repeats one request, so a cache would measure itself, not
 the path). Everything else (guards, router, recorders) is what ``build_gateway`` wires.
 
 Reported per cell: medians over rounds of requests/s, latency p50/p99 and stream TTFB, the added
-latency (gateway - direct), and the gateway's own CPU time per request (from /proc, the figure
-least disturbed by a noisy machine). Prints a markdown table; writes bench/results/gateway_overhead.json.
+latency (gateway - direct), the gateway's CPU time per request (from /proc) and the one-core
+capacity it implies (1000 / CPU ms), and the share of CPU 0 the gateway actually got. On a shared
+machine the last tells whether rps and latency measured the gateway or the neighbours; CPU per
+request is the figure least disturbed by them. Prints markdown tables; writes
+bench/results/gateway_overhead.json.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,18 +66,43 @@ def bench_config(upstream_url: str) -> dict:
         "tiers": {start_tier: {"provider": "openai", "base-url": f"{upstream_url}/v1", "region": None},
                   "overflow": {"enabled": False}},
         "routes": {ROUTE: {"cache": {"exact": False, "semantic": False}}},
-        "plans": {PLAN: {}},  # no limit set: unlimited
+        # every plan limit set, none binding: the quota path (leases) is measured as production runs it
+        "plans": {PLAN: {"requests-per-minute": 10**9, "tokens-per-minute": 10**12, "tokens-per-day": 10**13,
+                         "max-concurrent": 10**6, "max-prompt-tokens": 100_000, "max-output-tokens": 4096}},
         "tenants": {TENANT: {"plan": PLAN}},
     })
 
 
-def run_load(url: str, key: str, mode: str, concurrency: int, duration: float, warmup: float) -> dict:
+def run_load(url: str, key: str, mode: str, concurrency: int, duration: float, warmup: float,
+             model: str = ROUTE) -> dict:
     command = ["taskset", "-c", str(LOAD_CPU), sys.executable, str(HARNESS / "load.py"), "--url", url,
-               "--key", key, "--model", ROUTE, "--mode", mode, "-c", str(concurrency),
+               "--key", key, "--model", model, "--mode", mode, "-c", str(concurrency),
                "-d", str(duration), "-w", str(warmup)]
     out = subprocess.run(command, capture_output=True, text=True, check=True,
                          timeout=duration + warmup + 60)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Target:
+    """A gateway under test: where to send the load, and how to read its process's CPU time."""
+
+    name: str
+    url: str
+    key: str
+    model: str
+    cpu_seconds: Callable[[], float]
+
+    def measure(self, mode: str, concurrency: int, duration: float, warmup: float) -> dict:
+        before, started = self.cpu_seconds(), time.perf_counter()
+        result = run_load(self.url, self.key, mode, concurrency, duration, warmup, self.model)
+        cpu_s, wall_s = self.cpu_seconds() - before, time.perf_counter() - started
+        # CPU over warm-up + window, per request answered in the window scaled to both
+        total = result["requests"] * (duration + warmup) / duration
+        result["cpu_ms_per_request"] = cpu_s * 1000 / max(total, 1)
+        # how much of CPU 0 the gateway got: under 100 % while busy means others ran there too
+        result["cpu_share_pct"] = 100 * cpu_s / wall_s
+        return result
 
 
 def median(rows: list[dict], *path: str) -> float | None:
@@ -81,31 +115,32 @@ def median(rows: list[dict], *path: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarise(cells: dict) -> list[dict]:
+def target_metrics(name: str, direct: list[dict], runs: list[dict], mode: str) -> dict:
+    m = {"rps": median(runs, "rps"), "p50_ms": median(runs, "latency_ms", "p50"),
+         "p99_ms": median(runs, "latency_ms", "p99"), "cpu_ms_per_request": median(runs, "cpu_ms_per_request"),
+         "cpu_share_pct": median(runs, "cpu_share_pct"), "errors": sum(r["errors"] for r in runs),
+         "rps_per_round": [r["rps"] for r in runs]}
+    m["added_p50_ms"] = m["p50_ms"] - median(direct, "latency_ms", "p50")
+    m["added_p99_ms"] = m["p99_ms"] - median(direct, "latency_ms", "p99")
+    # what one core would serve if the gateway had it to itself (the noise-robust figure)
+    m["one_core_capacity_rps"] = 1000 / m["cpu_ms_per_request"]
+    if mode == "stream":
+        m["added_ttfb_p50_ms"] = median(runs, "ttfb_ms", "p50") - median(direct, "ttfb_ms", "p50")
+    return {f"{name}_{k}": v for k, v in m.items()}
+
+
+def summarise(cells: dict, names: list[str]) -> list[dict]:
     summary = []
     for (mode, conc), runs in cells.items():
-        direct, gateway = runs["direct"], runs["gateway"]
-        row = {"mode": mode, "concurrency": conc,
-               "direct_rps": median(direct, "rps"), "gateway_rps": median(gateway, "rps"),
+        direct = runs["direct"]
+        row = {"mode": mode, "concurrency": conc, "direct_rps": median(direct, "rps"),
                "direct_p50_ms": median(direct, "latency_ms", "p50"),
-               "gateway_p50_ms": median(gateway, "latency_ms", "p50"),
                "direct_p99_ms": median(direct, "latency_ms", "p99"),
-               "gateway_p99_ms": median(gateway, "latency_ms", "p99"),
-               "gateway_cpu_ms_per_request": median(gateway, "gateway_cpu_ms_per_request"),
-               "gateway_cpu_share_pct": median(gateway, "gateway_cpu_share_pct"),
-               "cpu0_busy_pct": median(gateway, "cpu_busy_pct", "cpu0"),
-               "errors_direct": sum(r["errors"] for r in direct),
-               "errors_gateway": sum(r["errors"] for r in gateway),
-               "gateway_rps_per_round": [r["rps"] for r in gateway],
-               "direct_rps_per_round": [r["rps"] for r in direct]}
-        # what one core would serve if the gateway had it to itself (the noise-robust figure)
-        row["one_core_capacity_rps"] = 1000 / row["gateway_cpu_ms_per_request"]
-        row["added_p50_ms"] = row["gateway_p50_ms"] - row["direct_p50_ms"]
-        row["added_p99_ms"] = row["gateway_p99_ms"] - row["direct_p99_ms"]
-        if mode == "stream":
-            row["direct_ttfb_p50_ms"] = median(direct, "ttfb_ms", "p50")
-            row["gateway_ttfb_p50_ms"] = median(gateway, "ttfb_ms", "p50")
-            row["added_ttfb_p50_ms"] = row["gateway_ttfb_p50_ms"] - row["direct_ttfb_p50_ms"]
+               "direct_errors": sum(r["errors"] for r in direct),
+               "direct_rps_per_round": [r["rps"] for r in direct],
+               "cpu0_busy_pct": median(runs["gateway"], "cpu_busy_pct", "cpu0")}
+        for name in names:
+            row.update(target_metrics(name, direct, runs[name], mode))
         summary.append(row)
     return summary
 
@@ -121,36 +156,49 @@ def verdicts(summary: list[dict]) -> dict:
     cell = {(r["mode"], r["concurrency"]): r for r in summary}
     found = {}
     if ("json", 1) in cell:
-        found["added_p50_ms_c1"] = cell["json", 1]["added_p50_ms"]
-        found["added_p99_ms_c1"] = cell["json", 1]["added_p99_ms"]
+        found["added_p50_ms_c1"] = cell["json", 1]["gateway_added_p50_ms"]
+        found["added_p99_ms_c1"] = cell["json", 1]["gateway_added_p99_ms"]
     for mode in ("json", "stream"):
         if (mode, 64) in cell:
             found[f"{mode}_rps_c64"] = cell[mode, 64]["gateway_rps"]
-            found[f"{mode}_one_core_capacity_rps_c64"] = cell[mode, 64]["one_core_capacity_rps"]
+            found[f"{mode}_one_core_capacity_rps_c64"] = cell[mode, 64]["gateway_one_core_capacity_rps"]
     target = lambda name: TARGETS[name.replace("_one_core_capacity", "")]  # noqa: E731
     return {name: {"measured": value, "target": target(name),
                    "met": value <= target(name) if name.startswith("added") else value >= target(name)}
             for name, value in found.items()}
 
 
-def print_table(summary: list[dict], rounds: int, spread: float) -> None:
-    f = lambda x: "-" if x is None else (f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}")  # noqa: E731
+def _f(x) -> str:
+    return "-" if x is None else (f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}")
+
+
+def print_table(summary: list[dict], names: list[str], rounds: int, spread: float) -> None:
     print("| mode | conc | direct rps | gateway rps | direct p50 ms | gateway p50 ms | added p50 ms "
           "| direct p99 ms | gateway p99 ms | added p99 ms | added ttfb p50 ms | gateway CPU ms/req "
           "| one-core capacity rps | gateway share of CPU 0 % | CPU 0 busy % | errors d/g |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in summary:
-        print(f"| {r['mode']} | {r['concurrency']} | {f(r['direct_rps'])} | {f(r['gateway_rps'])} "
-              f"| {f(r['direct_p50_ms'])} | {f(r['gateway_p50_ms'])} | {f(r['added_p50_ms'])} "
-              f"| {f(r['direct_p99_ms'])} | {f(r['gateway_p99_ms'])} | {f(r['added_p99_ms'])} "
-              f"| {f(r.get('added_ttfb_p50_ms'))} | {f(r['gateway_cpu_ms_per_request'])} "
-              f"| {f(r['one_core_capacity_rps'])} | {f(r['gateway_cpu_share_pct'])} | {f(r['cpu0_busy_pct'])} "
-              f"| {r['errors_direct']}/{r['errors_gateway']} |")
+        print(f"| {r['mode']} | {r['concurrency']} | {_f(r['direct_rps'])} | {_f(r['gateway_rps'])} "
+              f"| {_f(r['direct_p50_ms'])} | {_f(r['gateway_p50_ms'])} | {_f(r['gateway_added_p50_ms'])} "
+              f"| {_f(r['direct_p99_ms'])} | {_f(r['gateway_p99_ms'])} | {_f(r['gateway_added_p99_ms'])} "
+              f"| {_f(r.get('gateway_added_ttfb_p50_ms'))} | {_f(r['gateway_cpu_ms_per_request'])} "
+              f"| {_f(r['gateway_one_core_capacity_rps'])} | {_f(r['gateway_cpu_share_pct'])} "
+              f"| {_f(r['cpu0_busy_pct'])} | {r['direct_errors']}/{r['gateway_errors']} |")
     print(f"\nMedians over {rounds} interleaved round(s). Gateway rps spread across rounds "
           f"(max/min, worst cell): {spread:.2f}x. Where the gateway's share of CPU 0 is well under "
           "100 % while CPU 0 is busy, other processes took the rest: the rps and latency figures "
           "are then the machine's, and one-core capacity (1000 / gateway CPU ms per request) is the "
           f"gateway's. 1-minute load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.")
+    if len(names) > 1:
+        print("\nSide by side (same rounds; gateway = tierup):\n")
+        print("| mode | conc | " + " | ".join(f"{n} rps | {n} added p50 ms | {n} added p99 ms | {n} CPU ms/req "
+                                              f"| {n} one-core rps" for n in names) + " |")
+        print("|---|---:|" + "---:|" * (5 * len(names)))
+        for r in summary:
+            cells = " | ".join(f"{_f(r[f'{n}_rps'])} | {_f(r[f'{n}_added_p50_ms'])} | {_f(r[f'{n}_added_p99_ms'])} "
+                               f"| {_f(r[f'{n}_cpu_ms_per_request'])} | {_f(r[f'{n}_one_core_capacity_rps'])}"
+                               for n in names)
+            print(f"| {r['mode']} | {r['concurrency']} | {cells} |")
 
 
 @contextmanager
@@ -206,6 +254,9 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
     parser.add_argument("--profile", choices=["json", "stream"],
                         help="instead of measuring, record a py-spy profile of the gateway under this load")
+    parser.add_argument("--peer-litellm", action="store_true",
+                        help="also measure LiteLLM Proxy in the same rounds (the shared harness's "
+                             "peer_litellm.sh; install it first with its `install` step)")
     args = parser.parse_args()
 
     if not (HARNESS / "load.py").exists():
@@ -221,34 +272,36 @@ def main() -> int:
             run_load(f"{gateway.url}/v1", key, args.profile, 16, 2.0, 0.0)
             profile(gateway, key, args.profile, args.duration)
             return 0
-        return measure(args, upstream_url, gateway, key, Path(tmp))
+        targets = [Target("gateway", f"{gateway.url}/v1", key, ROUTE, gateway.cpu_seconds)]
+        if not args.peer_litellm:
+            return measure(args, upstream_url, targets, Path(tmp))
+        from bench.litellm_peer import LiteLLMPeer
+
+        with LiteLLMPeer(HARNESS, upstream_url, Path(tmp) / "litellm", cpu=GATEWAY_CPU) as peer:
+            targets.append(Target("litellm", peer.url, peer.key, peer.model, peer.cpu_seconds))
+            return measure(args, upstream_url, targets, Path(tmp))
 
 
-def measure(args, upstream_url: str, gateway: GatewayProcess, key: str, tmp: Path) -> int:
-    cells: dict = {(m, c): {"direct": [], "gateway": []} for c in args.concurrency for m in args.modes}
-    direct_url, gateway_url = f"{upstream_url}/v1", f"{gateway.url}/v1"
-    for url, k in ((direct_url, "none"), (gateway_url, key)):  # pre-warm both paths, discarded
-        for mode in args.modes:
-            run_load(url, k, mode, 16, 2.0, 0.0)
+def measure(args, upstream_url: str, targets: list[Target], tmp: Path) -> int:
+    names = [t.name for t in targets]
+    cells: dict = {(m, c): {"direct": [], **{n: [] for n in names}} for c in args.concurrency for m in args.modes}
+    direct_url = f"{upstream_url}/v1"
+    for mode in args.modes:  # pre-warm every path, discarded
+        run_load(direct_url, "none", mode, 16, 2.0, 0.0)
+        for target in targets:
+            run_load(target.url, target.key, mode, 16, 2.0, 0.0, target.model)
     for round_no in range(1, args.rounds + 1):
         for (mode, conc), runs in cells.items():
             runs["direct"].append(run_load(direct_url, "none", mode, conc, args.duration, args.warmup))
-            before, started = gateway.cpu_seconds(), time.perf_counter()
-            result = run_load(gateway_url, key, mode, conc, args.duration, args.warmup)
-            cpu_s, wall_s = gateway.cpu_seconds() - before, time.perf_counter() - started
-            # CPU over warm-up + window, per request answered in the window scaled to both
-            total = result["requests"] * (args.duration + args.warmup) / args.duration
-            result["gateway_cpu_ms_per_request"] = cpu_s * 1000 / max(total, 1)
-            # how much of CPU 0 the gateway got: under 100 % while busy means others ran there too
-            result["gateway_cpu_share_pct"] = 100 * cpu_s / wall_s
-            runs["gateway"].append(result)
-            print(f"round {round_no} {mode:6} c={conc:<3} direct {runs['direct'][-1]['rps']:8.1f} rps"
-                  f"  gateway {result['rps']:8.1f} rps", file=sys.stderr, flush=True)
+            for target in targets:
+                runs[target.name].append(target.measure(mode, conc, args.duration, args.warmup))
+            print(f"round {round_no} {mode:6} c={conc:<3} direct {runs['direct'][-1]['rps']:8.1f} rps  "
+                  + "  ".join(f"{n} {runs[n][-1]['rps']:8.1f} rps" for n in names), file=sys.stderr, flush=True)
     log_tail = (tmp / "gateway.log").read_text(errors="replace")[-2000:]
 
-    summary = summarise(cells)
+    summary = summarise(cells, names)
     spread = noise(summary)
-    print_table(summary, args.rounds, spread)
+    print_table(summary, names, args.rounds, spread)
     checks = verdicts(summary)
     for name, check in checks.items():
         print(f"- {name}: {check['measured']:.2f} (target {check['target']}): "
@@ -256,7 +309,8 @@ def measure(args, upstream_url: str, gateway: GatewayProcess, key: str, tmp: Pat
     RESULTS.write_text(json.dumps({
         "benchmark": "gateway_overhead", "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
-                     "gateway_cpu": GATEWAY_CPU, "load_cpu": LOAD_CPU, "harness": str(HARNESS.name)},
+                     "gateway_cpu": GATEWAY_CPU, "load_cpu": LOAD_CPU, "harness": str(HARNESS.name),
+                     "targets": names},
         "summary": summary, "targets": checks, "gateway_rps_spread": spread,
         "load_average_1m_at_end": os.getloadavg()[0],
         "raw": [{"mode": m, "concurrency": c, **runs} for (m, c), runs in cells.items()],

@@ -67,6 +67,12 @@ def gateway_environment(config_path: Path, aws_endpoint: str) -> dict[str, str]:
     return env
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def health_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
@@ -112,9 +118,7 @@ class GatewayProcess:
         return self._proc.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the gateway process has used so far (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -81,7 +80,7 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
         instances.append((leases, QuotaGuard(config, leases, clock=lambda: frozen)))
     chat = ChatRequest.model_validate({"model": "chat", "max_tokens": 16,
                                        "messages": [{"role": "user", "content": "how many tokens is this?"}]})
-    queue = list(range(requests + warmup))
+    queue = list(range(requests, requests + warmup))
     admitted, refused, added_ms, refusal_ms = 0, 0, [], []
     refusal_writes = 0
 
@@ -92,13 +91,11 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
             leases, guard = instances[n % 2]
             ctx = RequestContext(request_id=f"r{n}", route_name="chat", route=config.routes["chat"], kind="chat",
                                  tenant=tenant, chat=chat, max_tokens=16)
-            if n >= requests:  # warm-up (popped first): leases taken, nothing measured or counted
+            if n >= requests:  # warm-up: the window's first leases taken, nothing measured or counted
                 ctx.usage, ctx.model = Usage(prompt_tokens=12, completion_tokens=16), "x"
                 await guard.admit(ctx)
                 await guard.release(ctx)
                 continue
-            if n == requests - 1:
-                counting.writes = counting.reads = 0
             started, writes_before = time.perf_counter(), counting.writes
             try:
                 await guard.admit(ctx)
@@ -122,6 +119,9 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
                 await leases.flush()
 
     background = asyncio.create_task(flusher())
+    await asyncio.gather(*(client(i) for i in range(clients)))  # warm-up phase
+    counting.writes = counting.reads = 0
+    queue.extend(range(requests))
     wall = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
     wall = time.perf_counter() - wall

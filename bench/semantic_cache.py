@@ -32,6 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+# One BLAS thread: on a shared machine OpenBLAS's spinning worker threads make MiniLM ~5x slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
@@ -99,10 +102,15 @@ def pair_accuracy(pairs, index, vectors):
     return rows
 
 
-def choose_threshold(rows) -> float:
-    tuning = [r for r in rows if r["split"] == "tuning" and r["guards"]]
-    ok = [r for r in tuning if r["wrong_share_of_hits"] <= WRONG_SHARE_GOAL and r["hits"] > 0]
-    return min(r["threshold"] for r in ok) if ok else max(THRESHOLDS)
+def choose_threshold(rows) -> tuple[float, bool]:
+    """The lowest threshold meeting the goal on the tuning half, and True; or, when none does,
+    the lowest threshold within one point of the best wrong share reachable, and False."""
+    tuning = [r for r in rows if r["split"] == "tuning" and r["guards"] and r["hits"] > 0]
+    ok = [r for r in tuning if r["wrong_share_of_hits"] <= WRONG_SHARE_GOAL]
+    if ok:
+        return min(r["threshold"] for r in ok), True
+    best = min(r["wrong_share_of_hits"] for r in tuning)
+    return min(r["threshold"] for r in tuning if r["wrong_share_of_hits"] <= best + 0.01), False
 
 
 # -- 2 and 3. end to end on DynamoDB (moto server) -------------------------------------------------
@@ -259,7 +267,7 @@ def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool):
 # -- report ---------------------------------------------------------------------------------------
 
 
-def markdown(rows, chosen, e2e) -> str:
+def markdown(rows, chosen, goal_met, e2e) -> str:
     lines = ["## Per pair (store a, look up b)", "",
              "| split | guards | threshold | duplicate hit rate | wrong hits / non-duplicates | wrong share of hits |",
              "|---|---|---|---|---|---|"]
@@ -268,8 +276,13 @@ def markdown(rows, chosen, e2e) -> str:
         lines.append(f"| {r['split']} | {'on' if r['guards'] else 'off'} | {r['threshold']:.2f}{mark} | "
                      f"{r['duplicate_hit_rate']:.1%} | {r['nonduplicate_wrong_hit_rate']:.2%} | "
                      f"{r['wrong_share_of_hits']:.2%} |")
-    lines += ["", f"Default threshold (chosen on the tuning half, guards on, wrong hits <= "
-                  f"{WRONG_SHARE_GOAL:.0%} of hits): **{chosen:.2f}**", ""]
+    held = next(r for r in rows if r["split"] == "held-out" and r["guards"] and r["threshold"] == chosen)
+    rule = (f"the lowest threshold with wrong hits <= {WRONG_SHARE_GOAL:.0%} of hits" if goal_met else
+            f"no threshold meets wrong hits <= {WRONG_SHARE_GOAL:.0%} of hits; the lowest within one point "
+            f"of the best wrong share reachable")
+    lines += ["", f"Default threshold, chosen on the tuning half with guards on ({rule}): **{chosen:.2f}**; "
+                  f"held-out: duplicate hit rate {held['duplicate_hit_rate']:.1%}, wrong hits "
+                  f"{held['wrong_share_of_hits']:.1%} of hits.", ""]
     if e2e:
         lines += ["## End to end on DynamoDB (moto server), held-out b questions", "",
                   "| store | entries | lookups | p50 ms | p99 ms | items read mean | items read max "
@@ -295,12 +308,13 @@ def main() -> int:
     pairs = load_pairs()
     index, vectors = embed_questions(pairs)
     rows = pair_accuracy(pairs, index, vectors)
-    chosen = choose_threshold(rows)
+    chosen, goal_met = choose_threshold(rows)
     e2e = [] if args.skip_e2e else end_to_end(pairs, index, vectors, chosen, args.lookups, not args.skip_scale)
-    print(markdown(rows, chosen, e2e))
+    print(markdown(rows, chosen, goal_met, e2e))
     (RESULTS / "semantic_cache.json").write_text(json.dumps(
         {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-         "goal_wrong_share": WRONG_SHARE_GOAL, "default_threshold": chosen, "per_pair": rows,
+         "goal_wrong_share": WRONG_SHARE_GOAL, "goal_met": goal_met, "default_threshold": chosen,
+         "per_pair": rows,
          "end_to_end": e2e}, indent=1))
     return 0
 

@@ -2,7 +2,9 @@
 
 Parses each SNS record (a CloudWatch alarm, an AWS Budgets notification, or the gateway's own
 cap-reached alert; see ``functions.core.notifications``), then plans and applies the kill switch
-for the scope it names. Idempotent: a second delivery plans no steps. A failed step raises after
+for the scope it names. Idempotent: a second delivery plans no steps. Invoked by a schedule
+(an EventBridge event, ``source = aws.events``, shortly after 00:00 UTC), it releases the flags
+whose budget period is over and restores the gateway's concurrency after an expired hard stop. A failed step raises after
 every record is handled, so that Lambda's retry of the asynchronous invocation tries again.
 
 Environment: TIERUP_CONFIG, TIERUP_TABLE_STATE, TIERUP_GATEWAY_FUNCTION_NAME and, for
@@ -34,6 +36,10 @@ def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu=No
     kill_switch = kill_switch_for(runtime, gpu=gpu if gpu is not None else gpu_control(runtime),
                                   control_lambda=True)
     results, failed = [], []
+    if event.get("source") == "aws.events":  # the schedule at the start of each day (UTC)
+        for outcome in kill_switch.release_expired("schedule"):
+            results.append(outcome.as_dict())
+            failed.extend(outcome.failed)
     for parsed in parse_event(event, runtime.config, time.time()):
         if parsed.trigger is None:
             log.info(json.dumps({"event": "killswitch-ignored", "note": parsed.note}))

@@ -9,6 +9,7 @@ The request's ``model`` picks the behaviour, so one server serves every test cas
     no-choices      200 with JSON that has no choices
     error-mid       a stream that sends two pieces, then an error event
     drop-mid        a stream that stops without [DONE] (the server closes the connection)
+    pause-mid       a stream that sends one piece, then waits SLOW_S seconds before the rest
 
 Streams are written in pieces of ``chunk_bytes`` so that events and lines straddle reads.
 What each request carried is kept in ``requests`` (headers, JSON body, peer port).
@@ -90,6 +91,11 @@ class ScriptedUpstream:
             if (body.get("stream_options") or {}).get("include_usage"):
                 data += _event({"id": "chatcmpl-1", "choices": [], "usage": USAGE})
             data += b"data: [DONE]\r\n\r\n"
+        if model == "pause-mid":
+            first = data.index(b"\r\n\r\n", data.index(ANSWER_PIECES[0].encode())) + 4
+            await response.write(data[:first])
+            await asyncio.sleep(SLOW_S)
+            data = data[first:]
         for start in range(0, len(data), self.chunk_bytes):
             await response.write(data[start:start + self.chunk_bytes])
         if model == "drop-mid":

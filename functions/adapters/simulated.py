@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.config import SimulatedConfig
-from ..core.tokens import count_chat_tokens, count_tokens
+from ..core.tokens import count_chat_tokens, count_tokens, token_pieces
 
 _WORDS = ("the", "route", "tier", "cost", "token", "cache", "budget", "model", "answer", "serverless",
           "reserved", "gpu", "quota", "traffic", "policy", "warm", "spend", "latency", "request", "plan")
@@ -30,10 +30,11 @@ class SimulatedProvider:
         self._settings = settings
 
     def _answer_tokens(self, call: ProviderCall) -> tuple[list[str], str]:
+        """The answer as one piece per token, cut at ``max_tokens`` like a real model's."""
         seed = hashlib.sha256("\x00".join(m.text for m in call.messages).encode()).digest()
-        wanted = self._settings.answer_tokens
-        pieces = [SIMULATED_PREFIX] + [" " + _WORDS[seed[i % len(seed)] % len(_WORDS)]
-                                       for i in range(wanted - 1)]
+        words = [_WORDS[seed[i % len(seed)] % len(_WORDS)] for i in range(self._settings.answer_tokens)]
+        full = " ".join([SIMULATED_PREFIX, *words])
+        pieces = token_pieces(full, self._settings.answer_tokens)
         if len(pieces) > call.max_tokens:
             return pieces[: call.max_tokens], "length"
         return pieces, "stop"

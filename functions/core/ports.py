@@ -272,6 +272,9 @@ class GuardrailStore(Protocol):
     def mark_once(self, marker: str, expires_at: int) -> bool:
         """True for exactly one caller per marker across every instance (a conditional put)."""
 
+    def unmark(self, marker: str) -> None:
+        """Undo ``mark_once`` (what it guarded failed, so another caller may try again)."""
+
     def append_audit(self, entry: "AuditEntry") -> None: ...
 
     def audit_trail(self, limit: int = 50) -> list["AuditEntry"]:

@@ -137,7 +137,10 @@ def route_price_per_token(config: TierupConfig, route: str) -> tuple[float, floa
     return input_price, output_price
 
 
+def cost_at(prices: tuple[float, float], prompt_tokens: int, max_output_tokens: int) -> float:
+    """What a request may cost at most at (input, output) USD per token: its prompt plus ``max_tokens``."""
+    return prompt_tokens * prices[0] + max_output_tokens * prices[1]
+
+
 def estimate_cost_usd(config: TierupConfig, route: str, prompt_tokens: int, max_output_tokens: int) -> float:
-    """What a request may cost at most: its prompt plus ``max_tokens`` of output."""
-    input_price, output_price = route_price_per_token(config, route)
-    return prompt_tokens * input_price + max_output_tokens * output_price
+    return cost_at(route_price_per_token(config, route), prompt_tokens, max_output_tokens)

@@ -34,7 +34,8 @@ class TableSpec:
 
 KEYS = TableSpec("keys", sort_key=None, ttl_attribute=None,
                  purpose="API keys by SHA-256 hash, each mapped to a tenant and a plan")
-USAGE = TableSpec("usage", purpose="quota counters, reservations, leases and per-minute usage aggregates")
+USAGE = TableSpec("usage", purpose="quota and spend counters with their leases, per-minute usage "
+                                    "aggregates and per-request ledger records")
 CACHE = TableSpec("cache", purpose="exact and semantic response cache")
 STATE = TableSpec("state", purpose="route table, kill-switch flags, policy decisions, alerts, audit")
 

@@ -42,6 +42,12 @@ def count_tokens(text: str) -> int:
     return len(_get_encoding().encode_ordinary(text))
 
 
+def token_pieces(text: str, limit: int) -> list[str]:
+    """``text`` split into its first ``limit`` tokens, each decoded back to its text."""
+    encoding = _get_encoding()
+    return [encoding.decode([token]) for token in encoding.encode_ordinary(text)[:limit]]
+
+
 def count_chat_tokens(texts: Iterable[str]) -> int:
     """Prompt tokens of a chat request whose messages' texts are ``texts``."""
     total = TOKENS_PER_REPLY

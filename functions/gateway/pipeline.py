@@ -114,7 +114,7 @@ class Pipeline:
             try:
                 completion = await target.provider.complete(self._call(ctx, target))
             except ProviderError as exc:
-                self._router.report(target, ok=False)
+                self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
                 last = exc
                 if not exc.retryable:
                     raise
@@ -179,7 +179,7 @@ class Pipeline:
                     started = True
                     yield delta
             except ProviderError as exc:
-                self._router.report(target, ok=False)
+                self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
                 if started or not exc.retryable:
                     raise
                 last = exc
@@ -204,7 +204,7 @@ class Pipeline:
                     result = await target.provider.embed(target.model, ctx.embedding.inputs,
                                                          ctx.embedding.dimensions)
                 except ProviderError as exc:
-                    self._router.report(target, ok=False)
+                    self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
                     last = exc
                     if not exc.retryable:
                         raise

@@ -59,13 +59,22 @@ class BudgetAlerter:
             try:
                 if threshold >= 1.0:
                     self._engage(cap, total)
-                if self._store.mark_once(alert_marker(cap, threshold), cap.expires_at):
-                    alert = render_alert(cap, threshold, total, self._clock(),
-                                         auto_release=self._budgets.auto_release_new_period)
-                    self._publisher.publish(alert.subject, alert.body, alert.attributes)
-                    log.warning("budget alert sent: %s", alert.subject)
+                self._send_once(cap, threshold, total)
             except Exception:
                 log.exception("budget alert for %s at %g failed", cap.name, threshold)
+
+    def _send_once(self, cap: SpendCap, threshold: float, total: float) -> None:
+        marker = alert_marker(cap, threshold)
+        if not self._store.mark_once(marker, cap.expires_at):
+            return  # another instance (or an earlier run of this one) sent it
+        alert = render_alert(cap, threshold, total, self._clock(),
+                             auto_release=self._budgets.auto_release_new_period)
+        try:
+            self._publisher.publish(alert.subject, alert.body, alert.attributes)
+        except Exception:
+            self._store.unmark(marker)  # not sent: let the next instance to see the crossing send it
+            raise
+        log.warning("budget alert sent: %s", alert.subject)
 
     def _engage(self, cap: SpendCap, total: float) -> None:
         until = cap.ends_at if self._budgets.auto_release_new_period else None

@@ -72,6 +72,20 @@ class KillSwitch:
     def release(self, scope: str, reason: str, source: str) -> Outcome:
         return self.execute(self.plan_release(scope, reason, source))
 
+    def release_expired(self, source: str) -> list[Outcome]:
+        """Release every flag whose period is over (``auto-release-new-period``): the gateway has
+        stopped honouring it already; this deletes it and restores the gateway's concurrency
+        after a hard stop, which nothing else would."""
+        now = self._clock()
+        observed = self.observe()
+        outcomes = []
+        for flag in observed.flags.values():
+            if not flag.active(now):
+                plan = plan_release(flag.scope, observed, f"its budget period ended ({flag.budget})", source, now)
+                outcomes.append(self.execute(plan))
+                observed = self.observe()
+        return outcomes
+
     def execute(self, plan: KillSwitchPlan) -> Outcome:
         outcome = Outcome(plan)
         log.info(json.dumps({"event": "killswitch-plan", **plan.as_dict()}))

@@ -17,7 +17,7 @@ from ..core.config import TierupConfig
 from ..core.context import RequestContext
 from ..core.errors import BudgetExceededError
 from ..core.pricing import token_cost_usd
-from ..core.spend_caps import SpendCap, caps_for_request, estimate_cost_usd, iso_utc, scope_label
+from ..core.spend_caps import SpendCap, caps_for_request, cost_at, iso_utc, route_price_per_token, scope_label
 from ..core.tokens import count_chat_tokens, count_tokens
 from .budget_alerter import BudgetAlerter
 from .spend_leases import SpendLeases
@@ -55,14 +55,29 @@ class SpendCapGuard:
         self._leases = leases
         self._alerter = alerter
         self._clock = clock
+        #: (route, tenant) -> (valid until, caps): resolving periods costs more than the rest of admit
+        self._caps: dict[tuple[str, str], tuple[float, list[SpendCap]]] = {}
+        self._prices: dict[str, tuple[float, float]] = {}
+
+    def caps(self, route: str, tenant_id: str, now: float) -> list[SpendCap]:
+        cached = self._caps.get((route, tenant_id))
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        caps = caps_for_request(self._config, route, tenant_id, now)
+        if len(self._caps) > 10_000:  # many tenants: start over rather than grow without bound
+            self._caps.clear()
+        self._caps[(route, tenant_id)] = (min((cap.ends_at for cap in caps), default=now + 3600), caps)
+        return caps
 
     def estimate(self, ctx: RequestContext) -> float:
-        output = ctx.max_tokens if ctx.kind == "chat" else 0
-        return estimate_cost_usd(self._config, ctx.route_name, prompt_tokens_of(ctx), output)
+        prices = self._prices.get(ctx.route_name)
+        if prices is None:
+            prices = self._prices[ctx.route_name] = route_price_per_token(self._config, ctx.route_name)
+        return cost_at(prices, prompt_tokens_of(ctx), ctx.max_tokens if ctx.kind == "chat" else 0)
 
     async def admit(self, ctx: RequestContext) -> None:
         now = self._clock()
-        caps = caps_for_request(self._config, ctx.route_name, ctx.tenant.tenant_id, now)
+        caps = self.caps(ctx.route_name, ctx.tenant.tenant_id, now)
         if not caps:
             return
         amount = self.estimate(ctx)

@@ -128,30 +128,43 @@ class QuotaLeases:
         lease = self.lease_for(counter)
         if self._monotonic() < lease.exhausted_until:
             return None
-        async with lease.lock:
-            if self._monotonic() >= lease.valid_until and lease.balance > 0:
-                await self._roll_over(lease)
-            if self.leasing and lease.balance >= amount:
-                return self._take(lease, amount, 0.0)
-            needed = amount - lease.balance if self.leasing else amount
-            block = lease_block(counter.limit, lease.seen_used, needed, self._fraction,
-                                integral=counter.integral) if self.leasing else amount
-            started = self._monotonic()
-            admitted, used = await self._acquire(lease, block)
-            if not admitted and block > needed:
-                block = needed
-                admitted, used = await self._acquire(lease, block)
-            if not admitted and await asyncio.to_thread(self._store.reclaim_expired, counter.key, self._clock(),
-                                                        refund=not counter.spends):
-                admitted, used = await self._acquire(lease, block)
-            lease.seen_used = used
-            if not admitted:
-                lease.exhausted_until = self._monotonic() + self._recheck
-                return None
-            lease.valid_until = started + self._ttl - self._margin
-            lease.renewed_at = started
-            lease.last_block = block
-            return self._take(lease, amount, block)
+        if self.leasing:
+            async with lease.lock:  # one block lease at a time per counter: no over-leasing
+                if self._monotonic() >= lease.valid_until and lease.balance > 0:
+                    await self._roll_over(lease)
+                if lease.balance >= amount:
+                    return self._take(lease, amount, 0.0)
+                needed = amount - lease.balance
+                block = lease_block(counter.limit, lease.seen_used, needed, self._fraction,
+                                    integral=counter.integral)
+                if block > needed:
+                    started = self._monotonic()
+                    admitted, used = await self._acquire(lease, block)
+                    lease.seen_used = used
+                    if admitted:
+                        self._renewed(lease, started, block)
+                        return self._take(lease, amount, block)
+        # Near the limit (or without leasing): each request's own conditional write, concurrently.
+        return await self._reserve_exactly(lease, amount)
+
+    async def _reserve_exactly(self, lease: Lease, amount: float) -> Reservation | None:
+        counter = lease.counter
+        started = self._monotonic()
+        admitted, used = await self._acquire(lease, amount)
+        if not admitted and await asyncio.to_thread(self._store.reclaim_expired, counter.key, self._clock(),
+                                                    refund=not counter.spends):
+            admitted, used = await self._acquire(lease, amount)
+        lease.seen_used = used
+        if not admitted:
+            lease.exhausted_until = self._monotonic() + self._recheck
+            return None
+        self._renewed(lease, started, amount)
+        return self._take(lease, amount, amount)
+
+    def _renewed(self, lease: Lease, started: float, block: float) -> None:
+        lease.valid_until = started + self._ttl - self._margin
+        lease.renewed_at = started
+        lease.last_block = block
 
     async def _acquire(self, lease: Lease, block: float) -> tuple[bool, float]:
         counter = lease.counter
@@ -214,7 +227,9 @@ class QuotaLeases:
         lease = reservation.lease
         amount = reservation.amount
         lease.in_flight -= amount
-        if not self.leasing or reservation.holder != lease.holder:
+        if not self.leasing or reservation.holder != lease.holder or lease.last_block <= amount:
+            # Near the limit (leases of one request's need) the unused part goes straight back to
+            # the shared counter, where any instance can use it, rather than idle here a while.
             used = await self._settle_now(lease.counter, reservation.holder, amount, actual)
             lease.seen_used = used
             return
@@ -236,6 +251,10 @@ class QuotaLeases:
             await asyncio.gather(*self._refills, return_exceptions=True)
         now = self._clock()
         for key, lease in list(self._leases.items()):
+            if lease.balance > 0 and self._monotonic() >= lease.valid_until:
+                async with lease.lock:  # renewing now could revive a hold already reclaimed
+                    if lease.balance > 0 and self._monotonic() >= lease.valid_until:
+                        await self._roll_over(lease)
             over = lease.counter.resets_at is not None and lease.counter.resets_at <= now
             give_back = lease.balance if (final or over or not lease.touched) else 0.0
             release, spend = lease.pending_release + give_back, lease.pending_spend

@@ -35,6 +35,9 @@ class FakeGuardrailStore:
             self.markers.add(marker)
             return True
 
+    def unmark(self, marker: str) -> None:
+        self.markers.discard(marker)
+
     def append_audit(self, entry) -> None:
         self.audit.append(entry)
 

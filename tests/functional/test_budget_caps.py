@@ -20,6 +20,8 @@ from functions.core.tables import STATE
 from functions.core.tokens import count_chat_tokens
 from functions.gateway.composition import build_gateway
 from functions.guardrails.wiring import kill_switch_for
+from functions.killswitch_handler import handler
+from tests.fakes.gpu_control import FakeGpuControl
 from tierup.local_stack import create_alert_topic, create_key
 from tierup.spend_drill import MESSAGES, analyse, drive
 
@@ -32,7 +34,7 @@ BUDGET = {
                            "gpt-4o-mini": {"input-per-mtok": 1000.0, "output-per-mtok": 1000.0}}},
     "budgets": {"flag-refresh-s": 1, "thresholds": [0.5, 0.8, 1.0],
                 "global": {"monthly-usd": 1000.0},
-                "routes": {"chat": {"monthly-usd": None, "daily-usd": 2.0, "action": "refuse"}}},
+                "routes": {"chat": {"monthly-usd": None, "daily-usd": 2.0, "action": "drop-reserved"}}},
 }
 
 
@@ -105,8 +107,16 @@ def test_concurrent_clients_are_stopped_at_the_cap_with_one_alert_per_threshold(
 
     store = DynamoGuardrailStore(stack.runtime.dynamodb, stack.runtime.table(STATE))
     [flag] = store.flags()
-    assert (flag.scope, flag.action, flag.source) == ("route:chat", "refuse", "gateway")
+    assert (flag.scope, flag.action, flag.source) == ("route:chat", "drop-reserved", "gateway")
     assert flag.until is not None and flag.until > time.time()
+    assert flag.applied == {"flag"}  # the gateway has no GPU control: the kill-switch function has
+    # The cap-reached message, delivered to the kill-switch function, drops the route's reserved GPUs, once.
+    gpu = FakeGpuControl(time.time)
+    delivery = {"Records": [{"EventSource": "aws:sns", "Sns": reached}]}
+    handler(delivery, runtime=stack.runtime, gpu=gpu)
+    handler(delivery, runtime=stack.runtime, gpu=gpu)
+    assert gpu.calls == [("chat", 0)]
+    assert store.flags()[0].applied == {"flag", "gpu:chat"}
     # Other routes are still served.
     client = openai_client(stack.urls[0], stack.key)
     assert client.chat.completions.create(model="summarize", messages=MESSAGES, max_tokens=4).choices

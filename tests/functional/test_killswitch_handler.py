@@ -98,3 +98,33 @@ def test_release_restores_the_configured_concurrency(stack):
     outcome = kill_switch_for(stack.runtime, control_lambda=True).release("global", "cap raised", "test")
     assert outcome.failed == [] and [s.kind for s in outcome.plan.steps] == ["release-flag", "restore-gateway"]
     assert _concurrency(stack.endpoint, stack.function) == 100 and stack.store.flags() == []
+
+
+def test_schedule_releases_flags_of_ended_periods_and_restarts_the_gateway(stack):
+    from functions.core.killswitch import KillSwitchFlag
+
+    ended = KillSwitchFlag(scope="global", action="hard-stop", reason="cap", budget="global monthly cap of $1,000.00",
+                           source="gateway", engaged_at=time.time() - 86400, until=time.time() - 60,
+                           applied=frozenset({"flag", f"gateway:{stack.function}"}))
+    held = KillSwitchFlag(scope="tenant:acme", action="refuse", reason="abuse", budget="manual", source="cli",
+                          engaged_at=time.time())
+    stack.store.put_flag(ended)
+    stack.store.put_flag(held)
+    boto3.client("lambda", endpoint_url=stack.endpoint, region_name="us-east-1").put_function_concurrency(
+        FunctionName=stack.function, ReservedConcurrentExecutions=0)
+    scheduled = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012", "time": "2026-12-01T00:05:00Z",
+                 "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/daily"],
+                 "detail": {}}
+    handler(scheduled, runtime=stack.runtime, gpu=FakeGpuControl(time.time))
+    assert [flag.scope for flag in stack.store.flags()] == ["tenant:acme"]
+    assert _concurrency(stack.endpoint, stack.function) == 100
+    assert handler(scheduled, runtime=stack.runtime, gpu=FakeGpuControl(time.time))["results"] == []
+
+
+def test_alert_markers_are_won_once_and_can_be_given_back(stack):
+    marker, expires = "alert#route:chat#2026-11#0.8", int(time.time()) + 3600
+    assert stack.store.mark_once(marker, expires) is True
+    assert stack.store.mark_once(marker, expires) is False
+    stack.store.unmark(marker)
+    assert stack.store.mark_once(marker, expires) is True

@@ -15,6 +15,7 @@ import pytest
 from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
 from functions.adapters.dynamodb.quota_holds import DynamoQuotaHoldStore
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+from functions.core.ports import HeldCounter
 from functions.core.quota.counters import REQUESTS_PER_MINUTE, TOKENS_PER_MINUTE, counters_for
 from functions.core.tables import USAGE
 from functions.gateway.composition import build_gateway
@@ -45,7 +46,7 @@ def test_concurrent_clients_on_two_instances_never_exceed_the_limit_and_the_ledg
     limit = 40
     # flushes only at shutdown: the ledger must lose nothing when an instance stops
     runtime = make_runtime(_config({"requests-per-minute": limit, "tokens-per-minute": 1_000_000,
-                                    "max-concurrent": 16}, quotas={"flush-interval-s": 30}))
+                                    "max-concurrent": 100}, quotas={"flush-interval-s": 30}))
     servers = [GatewayServer(build_gateway(runtime)).start(), GatewayServer(build_gateway(runtime)).start()]
     key = create_key(runtime, "hot", "tiny")
     clients = [openai_client(server.url, key) for server in servers]
@@ -127,6 +128,30 @@ def test_token_limit_holds_across_instances_with_settled_usage_within_it(make_ru
     assert len(used) > limit // (64 + 16)
 
 
+def test_concurrency_limit_holds_across_instances(make_runtime, serve):
+    """16 simultaneous requests, each 600 ms long, over two instances: exactly 4 run, the rest
+    are refused at once with concurrency_limit_exceeded."""
+    runtime = make_runtime(_config({"max-concurrent": 4}, simulated={"ttft-ms": 600, "tokens-per-s": 1_000_000,
+                                                                     "answer-tokens": 4}), fast=False)
+    gateways = [serve(build_gateway(runtime)), serve(build_gateway(runtime))]
+    key = create_key(runtime, "busy", "tiny")
+    clients = [openai_client(url, key) for url in gateways]
+    barrier = threading.Barrier(16)
+
+    def one(i: int) -> str:
+        barrier.wait()
+        try:
+            _ask(clients[i % 2], f"slow {i}")
+            return "ok"
+        except openai.RateLimitError as exc:
+            return exc.body["code"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(one, range(16)))
+    assert outcomes.count("ok") == 4
+    assert outcomes.count("concurrency_limit_exceeded") == 12
+
+
 def test_rate_limit_headers_and_the_429_body(make_runtime, serve):
     runtime = make_runtime(_config({"requests-per-minute": 3, "tokens-per-minute": 50_000}))
     client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "small", "tiny"))
@@ -137,7 +162,10 @@ def test_rate_limit_headers_and_the_429_body(make_runtime, serve):
     assert int(raw.headers["x-ratelimit-remaining-requests"]) == 2
     assert 0 < int(raw.headers["x-ratelimit-remaining-tokens"]) < 50_000
     assert raw.headers["x-ratelimit-reset-requests"].endswith("s")
-    _ask(client, "again")
+    streamed = client.chat.completions.with_raw_response.create(
+        model="chat", messages=[{"role": "user", "content": "again"}], max_tokens=8, stream=True)
+    assert streamed.headers["x-ratelimit-remaining-requests"] == "1"
+    assert "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
     _ask(client, "and again")
     with pytest.raises(openai.RateLimitError) as refused:
         _ask(client, "one too many")
@@ -182,7 +210,8 @@ def test_a_reservation_held_by_a_killed_instance_is_reclaimed_within_the_lease_t
     key = create_key(runtime, "crash", "tiny")
     data = deep_merge(example_config_data(), overrides) | {"project": runtime.config.project}
     config_file = tmp_path / "tierup.toml"
-    config_file.write_text(toml_text(data | {"simulated": {"ttft-ms": 60_000, "tokens-per-s": 100, "answer-tokens": 4}}))
+    slow = {"ttft-ms": 60_000, "tokens-per-s": 100, "answer-tokens": 4}  # in flight until killed
+    config_file.write_text(toml_text(data | {"simulated": slow}))
     env = gateway_environment(config_file, moto_endpoint) | {"TIERUP_PROVIDER": "simulated"}
     survivor = openai_client(serve(build_gateway(Runtime(config=parse_config(data | {"simulated": FAST_SIMULATED}),
                                                          environ=runtime.environ))), key)
@@ -191,11 +220,11 @@ def test_a_reservation_held_by_a_killed_instance_is_reclaimed_within_the_lease_t
     store = DynamoQuotaHoldStore(runtime.dynamodb, runtime.table(USAGE))
 
     with GatewayProcess(env, cpu=None) as doomed:
-        hanging = threading.Thread(target=lambda: _swallow(lambda: _ask(openai_client(doomed.url, key, timeout=30), "x")),
-                                   daemon=True)
+        doomed_client = openai_client(doomed.url, key, timeout=30)
+        hanging = threading.Thread(target=lambda: _swallow(lambda: _ask(doomed_client, "x")), daemon=True)
         hanging.start()
         deadline = time.monotonic() + 10
-        while not (store.read_counters([slot.key]).get(slot.key) or _EMPTY).used:
+        while not store.read_counters([slot.key]).get(slot.key, HeldCounter()).used:
             assert time.monotonic() < deadline, "the doomed instance never reserved the slot"
             time.sleep(0.05)
         dead_holders = set(store.read_counters([slot.key])[slot.key].holds)
@@ -227,8 +256,26 @@ def _swallow(call) -> None:
         pass
 
 
-class _Nothing:
-    used = 0.0
 
+def test_backpressure_refuses_fast_past_the_queue_and_503s_after_the_max_wait(make_runtime, serve):
+    runtime = make_runtime({**NO_CACHE, "gateway": {"max-in-flight": 1, "max-wait-ms": 150},
+                            "simulated": {"ttft-ms": 800, "tokens-per-s": 1_000_000, "answer-tokens": 4}},
+                           fast=False)
+    client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
+    barrier = threading.Barrier(4)
 
-_EMPTY = _Nothing()
+    def one(i: int) -> tuple[int, float, str | None]:
+        barrier.wait()
+        started = time.monotonic()
+        try:
+            _ask(client, f"slow {i}")
+            return 200, time.monotonic() - started, None
+        except openai.APIStatusError as exc:
+            return exc.status_code, time.monotonic() - started, exc.response.headers.get("retry-after")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(one, range(4)))
+    assert [status for status, _, _ in outcomes] == [200, 429, 429, 503]
+    assert all(after for status, _, after in outcomes if status != 200)
+    assert all(took < 0.5 for status, took, _ in outcomes if status == 429)  # refused at once
+    assert 0.15 <= outcomes[3][1] < 0.8  # waited max-wait-ms, then gave up before the slot freed

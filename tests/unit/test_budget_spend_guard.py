@@ -97,7 +97,7 @@ def test_concurrent_clients_across_instances_never_overspend_the_cap(clients):
 
 
 def test_leases_keep_counter_writes_far_below_one_per_request():
-    config = make_config({**OVERRIDES, "budgets": {"global": {"monthly-usd": 1000.0}}})
+    config = make_config({**OVERRIDES, "budgets": {"global": {"monthly-usd": 1000.0}, "lease-max-usd": 1.0}})
     counters = FakeCounterStore()
     instance = Instance(config, counters, FakeGuardrailStore(), ListPublisher())
     _run_load([instance], 8, 50)
@@ -173,3 +173,42 @@ def test_cap_reached_flag_is_honoured_by_this_instance_at_once():
     refused, error, reads = asyncio.run(drive())
     assert refused > 0 and "route:chat daily cap" in error.message
     assert reads == 0  # honoured from the local copy, not by re-reading the table
+
+
+def test_lease_blocks_shrink_to_one_estimate_near_the_cap():
+    from functions.core.spend_caps import caps_for_request
+    from functions.guardrails.spend_leases import Lease
+
+    config = make_config({"budgets": {"lease-fraction": 0.02, "lease-max-usd": 1.0}})
+    leases = SpendLeases(FakeCounterStore(), config.budgets)
+    cap = caps_for_request(config, "chat", "acme", 1.8e9)[1]  # route:chat monthly, $500
+    assert leases.block_size(cap, Lease(seen_total=0.0), 0.01) == 1.0  # far away: the maximum
+    assert leases.block_size(cap, Lease(seen_total=480.0), 0.01) == pytest.approx(0.4)  # 2% of the $20 left
+    assert leases.block_size(cap, Lease(seen_total=499.9), 0.01) == 0.01  # near: just this request
+
+
+def test_an_alert_that_could_not_be_published_is_sent_by_the_next_instance():
+    class DownPublisher(ListPublisher):
+        def publish(self, subject, body, attributes):
+            self.sent.append((subject, body, attributes))
+            raise ConnectionError("sns unreachable")
+
+    config = make_config({**OVERRIDES, "budgets": {"routes": {"chat": {"daily-usd": 0.05}}}})
+    counters, store, working = FakeCounterStore(), FakeGuardrailStore(), ListPublisher()
+    down = DownPublisher()
+    first = Instance(config, counters, store, down)
+    second = Instance(config, counters, store, working)
+
+    async def drive(instance):
+        for _ in range(10):
+            try:
+                await _serve(instance, _ctx(), 10, 0)
+            except BudgetExceededError:
+                pass
+
+    asyncio.run(drive(first))
+    assert store.markers == set()  # nothing was sent, so nothing is marked as sent
+    asyncio.run(drive(second))
+    attempted = sorted(attributes["threshold"] for _, _, attributes in down.sent)
+    assert "1" in attempted
+    assert sorted(attributes["threshold"] for _, _, attributes in working.sent) == attempted

@@ -17,6 +17,11 @@ from functions.core.cache.near_miss import dates, names, near_miss_reasons, nega
     ("What should I do before my wedding?", "What should I do after my wedding?", "dates"),
     ("How do I learn Java quickly?", "How do I learn Python quickly?", "names"),
     ("Is NASA hiring?", "Is ESA hiring?", "names"),
+    ("Is it safe to drive from Texas to California?", "Is it safe to drive from California to Texas?", "order"),
+    ("Why do Poles dislike Russians?", "Why do Russians dislike Poles?", "order"),
+    ("Is the M604n better?", "Is the M604dn better?", "numbers"),
+    ("What do Indian men think of Indian women?", "What do non-Indian men think of Indian women?", "negation"),
+    ("Struggles of women in their forties", "Struggles of women in their fifties", "numbers"),
 ])
 def test_guard_refuses(question, cached, reason):
     assert reason in near_miss_reasons(question, cached)

@@ -159,3 +159,22 @@ def test_a_holder_that_missed_its_renewals_rolls_over_and_never_spends_a_reclaim
 
     assert asyncio.run(run()) is None
     assert store.items[quota.key]["used"] <= 100
+
+
+def test_a_flush_after_a_stall_rolls_over_instead_of_reviving_a_reclaimed_hold():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(100)
+    stalled, other = instances(store, 2, clock, **{"lease-ttl-s": 10, "lease-fraction": 0.5})
+
+    async def run():
+        await stalled.settle(await stalled.reserve(quota, 1.0), 1.0)  # holds a block of 50
+        clock.now += 30  # stalled past its TTL: the other instance reclaims (forfeits) the hold
+        while await other.reserve(quota, 1.0) is not None:
+            pass
+        await stalled.flush()  # must not renew the dead hold and go on spending its balance
+        return await stalled.reserve(quota, 1.0), stalled.stranded()["requests-per-minute"]
+
+    late, balance = asyncio.run(run())
+    assert late is None and balance == 0
+    assert store.items[quota.key]["used"] <= 100

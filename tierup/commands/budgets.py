@@ -12,7 +12,7 @@ import time
 import typer
 from rich.table import Table
 
-from functions.core.spend_caps import all_caps, iso_utc
+from functions.core.spend_caps import all_caps
 from functions.guardrails.wiring import counter_store, guardrail_store
 
 from .common import ConfigOption, console, load_runtime
@@ -30,16 +30,18 @@ def register(app: typer.Typer) -> None:
             return
         spent = counter_store(runtime).read([cap.counter_key for cap in caps])
         flags = {flag.scope: flag for flag in guardrail_store(runtime).flags() if flag.active(now)}
-        table = Table("scope", "period", "cap", "spent", "used", "projected", "resets", "action at 100%", "kill switch")
+        table = Table("scope", "period", "cap", "committed", "used", "projected", "at 100%", "stopped")
         for cap in caps:
             value = spent.get(cap.counter_key, 0.0)
             projected = cap.projected_usd(value, now)
             used = value / cap.limit_usd if cap.limit_usd else 1.0
             colour = "red" if used >= 1 else "yellow" if used >= 0.8 else "green"
             flag = flags.get(cap.scope)
-            table.add_row(cap.scope, f"{cap.period} {cap.label}", f"${cap.limit_usd:,.2f}", f"${value:,.4f}",
+            table.add_row(cap.scope, cap.label, f"${cap.limit_usd:,.2f}", f"${value:,.2f}",
                           f"[{colour}]{used:.1%}[/{colour}]",
-                          f"${projected:,.2f}" + (" [red]over[/red]" if projected > cap.limit_usd else ""),
-                          iso_utc(cap.ends_at), cap.action,
-                          f"[red]{flag.action}[/red]" if flag else "")
+                          f"[red]${projected:,.2f}[/red]" if projected > cap.limit_usd else f"${projected:,.2f}",
+                          cap.action, f"[red]{flag.action}[/red]" if flag else "")
         console.print(table)
+        console.print("committed = settled spend + reservations and unspent leases of running gateways "
+                      f"(at most \\[budgets] lease-max-usd = ${runtime.config.budgets.lease_max_usd:g} each); "
+                      "projected = committed at the rate so far, to the end of the period (UTC)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from functions.core.config.budgets import BUDGET_ACTIONS
@@ -42,9 +43,9 @@ def _switch(runtime) -> KillSwitch:
 
 def _show_plan(plan: KillSwitchPlan) -> None:
     for step in plan.steps:
-        console.print(f"  [bold]{step.kind}[/bold]  {step.detail}")
+        console.print(f"  [bold]{step.kind}[/bold]  {escape(step.detail)}")
     for note in plan.notes:
-        console.print(f"  [dim]{note}[/dim]")
+        console.print(f"  [dim]{escape(note)}[/dim]")
     if not plan.steps:
         console.print("  nothing to do")
 
@@ -58,11 +59,11 @@ def _apply(switch: KillSwitch, plan: KillSwitchPlan, yes: bool, dry_run: bool) -
         raise typer.Exit(1)
     outcome = switch.execute(plan)
     for line in outcome.done:
-        console.print(f"[green]done[/green] {line}")
+        console.print(f"[green]done[/green] {escape(line)}")
     for line in outcome.skipped:
-        console.print(f"[yellow]skipped[/yellow] {line}")
+        console.print(f"[yellow]skipped[/yellow] {escape(line)}")
     for line in outcome.failed:
-        err_console.print(f"[red]failed[/red] {line}")
+        err_console.print(f"[red]failed[/red] {escape(line)}")
     if outcome.failed:
         raise typer.Exit(1)
 
@@ -72,13 +73,12 @@ def status(config: str = ConfigOption,
            audit: int = typer.Option(10, help="how many recent audit entries to show")) -> None:
     """Engaged kill switches, the gateway's concurrency and the latest audited actions."""
     runtime = load_runtime(config)
-    switch = _switch(runtime)
-    observed = switch.observe()
+    observed = kill_switch_for(runtime, control_lambda=True).observe()
     now = time.time()
     table = Table("scope", "state", "action", "budget", "reason", "since", "until", "applied")
     for flag in sorted(observed.flags.values(), key=lambda f: f.scope):
         state = "[red]ENGAGED[/red]" if flag.active(now) else "expired"
-        table.add_row(flag.scope, state, flag.action, flag.budget, flag.reason, iso_utc(flag.engaged_at),
+        table.add_row(flag.scope, state, flag.action, escape(flag.budget), escape(flag.reason), iso_utc(flag.engaged_at),
                       iso_utc(flag.until) if flag.until else "until released", ", ".join(sorted(flag.applied)))
     if observed.flags:
         console.print(table)
@@ -92,7 +92,7 @@ def status(config: str = ConfigOption,
     if entries:
         trail = Table("when", "scope", "what", "why", "source")
         for entry in entries:
-            trail.add_row(iso_utc(entry.at), entry.scope, entry.what, entry.why, entry.source)
+            trail.add_row(iso_utc(entry.at), entry.scope, entry.what, escape(entry.why), entry.source)
         console.print(trail)
 
 

@@ -92,6 +92,9 @@ class DynamoGuardrailStore:
             return False
         return True
 
+    def unmark(self, marker: str) -> None:
+        self._client.delete_item(TableName=self._table, Key={"pk": {"S": MARKERS_PK}, "sk": {"S": marker}})
+
     # -- audit -------------------------------------------------------------------------------
 
     def append_audit(self, entry: AuditEntry) -> None:

@@ -28,6 +28,8 @@ NUMBER_WORDS = {
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
     "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
     "thousand": "1000", "million": "1000000", "billion": "1000000000", "first": "1st",
+    "teens": "1x", "twenties": "2x", "thirties": "3x", "forties": "4x", "fifties": "5x",
+    "sixties": "6x", "seventies": "7x", "eighties": "8x", "nineties": "9x",
     "second": "2nd", "third": "3rd", "half": "0.5", "double": "x2", "twice": "x2",
 }
 
@@ -55,7 +57,17 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def negated(text: str) -> bool:
-    return any(_fold(w) in NEGATIONS or _fold(w).endswith("n't") for w in _words(text))
+    """A negation word, or a ``non-`` word ("non-Indian men")."""
+    return any(_fold(w) in NEGATIONS or _fold(w).endswith("n't") or _fold(w).startswith("non-")
+               for w in _words(text))
+
+
+_IDENTIFIER = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")
+
+
+def identifiers(text: str) -> frozenset[str]:
+    """Letters-and-digits tokens (model numbers, versions): "M604n", "4G", "iOS10"."""
+    return frozenset(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -98,16 +110,29 @@ def _folded_words(text: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def _order_of(names_: frozenset[str], text: str) -> list[str]:
+    seen: list[str] = []
+    for word in _words(text):
+        for part in (_fold(word), *_fold(word).split("-")):
+            if part in names_ and part not in seen:
+                seen.append(part)
+    return seen
+
+
 def near_miss_reasons(question: str, cached: str) -> list[str]:
     """What differs in a way embeddings blur; empty when the cached answer may be served."""
     reasons = []
     if negated(question) != negated(cached):
         reasons.append("negation")
-    if numbers(question) != numbers(cached):
+    if numbers(question) != numbers(cached) or identifiers(question) != identifiers(cached):
         reasons.append("numbers")
     if dates(question) != dates(cached):
         reasons.append("dates")
     # A name on either side must appear (in any case) on the other: "learn Java" vs "learn Python".
-    if not names(question) <= _folded_words(cached) or not names(cached) <= _folded_words(question):
+    question_names, cached_names = names(question), names(cached)
+    if not question_names <= _folded_words(cached) or not cached_names <= _folded_words(question):
         reasons.append("names")
+    # ... and in the same order: "drive from Texas to California" vs "from California to Texas".
+    elif len(shared := question_names | cached_names) > 1 and _order_of(shared, question) != _order_of(shared, cached):
+        reasons.append("order")
     return reasons

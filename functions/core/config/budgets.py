@@ -43,7 +43,7 @@ class BudgetsConfig(Section):
     #: (fewer DynamoDB writes far from the cap; blocks shrink to one request's estimate near it)
     lease_fraction: float = Field(default=0.02, alias="lease-fraction", gt=0, le=1)
     #: and never more than this many USD per block
-    lease_max_usd: float = Field(default=1.0, alias="lease-max-usd", gt=0)
+    lease_max_usd: float = Field(default=0.05, alias="lease-max-usd", gt=0)
     global_: BudgetCap = Field(default_factory=BudgetCap, alias="global")
     routes: dict[str, BudgetCap] = Field(default_factory=dict)
     tenants: dict[str, BudgetCap] = Field(default_factory=dict)
