@@ -10,6 +10,8 @@ that exhausts the account's concurrency cannot keep the kill switch from running
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -25,6 +27,9 @@ HANDLER = "functions.killswitch_handler.handler"
 TIMEOUT = Duration.seconds(60)
 MEMORY_MB = 512
 RESERVED_CONCURRENCY = 2
+#: shortly after each UTC day starts: release switches whose budget period is over
+#: ([budgets] auto-release-new-period) and restore the gateway's concurrency after a hard stop
+RELEASE_SCHEDULE = events.Schedule.cron(minute="5", hour="0")
 GATEWAY_CONCURRENCY_ACTIONS = ("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency",
                                "lambda:DeleteFunctionConcurrency")
 
@@ -56,3 +61,9 @@ class KillSwitch(Construct):
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=list(GATEWAY_CONCURRENCY_ACTIONS), resources=[gateway.function_arn]))
         topic.add_subscription(subscriptions.LambdaSubscription(self.function))
+        self.release_rule = events.Rule(
+            self, "PeriodRelease",
+            description=f"{project}: release kill switches whose budget period has ended",
+            schedule=RELEASE_SCHEDULE,
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )

@@ -174,10 +174,19 @@ def test_policy_runs_every_minute_alone(resources):
     policy_id, policy = function_by_handler(resources, "functions.policy_handler.handler")
     assert policy["Architectures"] == ["arm64"]
     assert policy["ReservedConcurrentExecutions"] == 1
-    [rule] = of_type(resources, "AWS::Events::Rule").values()
+    [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values()
+              if r["Properties"]["ScheduleExpression"].startswith("rate(")]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert rule["Properties"]["State"] == "ENABLED"
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": [policy_id, "Arn"]}]
+
+
+def test_kill_switch_releases_expired_periods_daily(resources):
+    switch_id, _ = function_by_handler(resources, "functions.killswitch_handler.handler")
+    [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values()
+              if r["Properties"]["ScheduleExpression"].startswith("cron(")]
+    assert rule["Properties"]["ScheduleExpression"] == "cron(5 0 * * ? *)"
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": [switch_id, "Arn"]}]
 
 
 def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
