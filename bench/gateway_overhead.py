@@ -238,7 +238,7 @@ def profile(gateway: GatewayProcess, key: str, mode: str, seconds: float) -> Non
     """Sample the gateway with py-spy under load at concurrency 16; write a speedscope profile."""
     out = RESULTS.parent / f"gateway_profile_{mode}.speedscope.json"
     spy = subprocess.Popen(["py-spy", "record", "--pid", str(gateway.pid), "--duration", str(int(seconds)),
-                            "--rate", "250", "--format", "speedscope", "--output", str(out), "--nonblocking"],
+                            "--rate", "250", "--format", "speedscope", "--output", str(out), "--nonblocking", "--gil"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_load(f"{gateway.url}/v1", key, mode, 16, seconds, 0.5)
     spy.wait(timeout=60)

@@ -9,7 +9,8 @@ The background flush runs every ``flush-interval-s`` as in the gateway.
 
 * binding: a requests-per-minute limit of ``--limit`` with ``--requests`` of demand. Reported:
   admitted vs limit (equal when demand exceeds it), DynamoDB writes per request, the quota left
-  stranded in instances' unspent leases when demand stopped, refusals answered without I/O.
+  stranded in instances' unspent leases when demand stopped and at its peak while it ran (what a
+  shift of demand to another instance could have found taken), refusals answered without I/O.
 * not binding: limits far above demand (the gateway's usual case). Reported: writes per request
   and the latency the quota stage adds (admit + release) at p50/p99.
 
@@ -83,9 +84,13 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
     queue = list(range(requests, requests + warmup))
     admitted, refused, added_ms, refusal_ms = 0, 0, [], []
     refusal_writes = 0
+    peak_unspent = 0.0
+
+    def unspent() -> float:
+        return sum(leases.stranded().get("requests-per-minute", 0.0) for leases, _ in instances)
 
     async def client(index: int) -> None:
-        nonlocal admitted, refused, refusal_writes
+        nonlocal admitted, refused, refusal_writes, peak_unspent
         while queue:
             n = queue.pop()
             leases, guard = instances[n % 2]
@@ -105,6 +110,7 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
                 refusal_writes += counting.writes > writes_before
                 continue
             admit_s = time.perf_counter() - started
+            peak_unspent = max(peak_unspent, unspent())
             await asyncio.sleep(PROVIDER_S)
             ctx.usage, ctx.model, ctx.tier = Usage(prompt_tokens=12, completion_tokens=16), "x", "serverless"
             released = time.perf_counter()
@@ -126,12 +132,12 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
     await asyncio.gather(*(client(i) for i in range(clients)))
     wall = time.perf_counter() - wall
     background.cancel()
-    stranded = sum(leases.stranded().get("requests-per-minute", 0.0) for leases, _ in instances)
+    stranded = unspent()
     for leases, _ in instances:
         await leases.flush(final=True)
     return {"clients": clients, "leasing": leasing, "requests": requests, "admitted": admitted,
             "refused": refused, "writes": counting.writes, "reads": counting.reads,
-            "writes_per_request": counting.writes / requests, "stranded": stranded,
+            "writes_per_request": counting.writes / requests, "stranded": stranded, "peak_unspent": peak_unspent,
             "refusals_without_io": (refused - refusal_writes) / refused if refused else None,
             "added_p50_ms": percentile(added_ms, 0.5), "added_p99_ms": percentile(added_ms, 0.99),
             "refusal_p50_ms": percentile(refusal_ms, 0.5), "seconds": wall}
@@ -175,15 +181,16 @@ def main() -> int:
                     print(f"  {name:12} N={clients:<4} leasing={leasing!s:5} admitted={row['admitted']} "
                           f"writes/req={row['writes_per_request']:.3f} ({row['seconds']:.1f}s)", file=sys.stderr)
 
-    print("| case | N | leasing | admitted / limit | refused | DynamoDB writes / request | stranded | "
-          "refusals without I/O | added p50 ms | added p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | N | leasing | admitted / limit | refused | DynamoDB writes / request | stranded at end | "
+          "peak unspent leases | refusals without I/O | added p50 ms | added p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         limit = f"{r['admitted']} / {r['limit']}" if r["limit"] else f"{r['admitted']} / -"
         stranded = f"{r['stranded']:.0f}" if r["limit"] else "-"
+        peak = f"{r['peak_unspent']:.0f} ({r['peak_unspent'] / r['limit']:.1%})" if r["limit"] else "-"
         no_io = f"{r['refusals_without_io']:.0%}" if r["refusals_without_io"] is not None else "-"
         print(f"| {r['case']} | {r['clients']} | {'yes' if r['leasing'] else 'no'} | {limit} | {r['refused']} | "
-              f"{r['writes_per_request']:.3f} | {stranded} | {no_io} | {r['added_p50_ms']:.3f} | "
+              f"{r['writes_per_request']:.3f} | {stranded} | {peak} | {no_io} | {r['added_p50_ms']:.3f} | "
               f"{r['added_p99_ms']:.3f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"args": vars(args), "provider_call_s": PROVIDER_S, "rows": rows}, indent=2))
