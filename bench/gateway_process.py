@@ -92,15 +92,17 @@ class GatewayProcess:
         self._cpu = cpu
         self._log_path = log_path
         self._proc: subprocess.Popen | None = None
+        self._log = None
         #: seconds from spawning the process to the first ``/health`` 200
         self.ready_after_s: float | None = None
 
     def start(self, timeout_s: float = 60.0) -> "GatewayProcess":
         pin = ["taskset", "-c", str(self._cpu)] if self._cpu is not None else []
-        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL
+        self._log = open(self._log_path, "wb") if self._log_path else None
         started = time.perf_counter()
         self._proc = subprocess.Popen([*pin, sys.executable, *UVICORN_ARGS, "--port", str(self.port)],
-                                      cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT)
+                                      cwd=ROOT, env=self._env, stdout=self._log or subprocess.DEVNULL,
+                                      stderr=subprocess.STDOUT)
         while not health_ok(self.url):
             if self._proc.poll() is not None:
                 raise RuntimeError(f"the gateway exited with {self._proc.returncode}"
@@ -128,6 +130,9 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> "GatewayProcess":
         return self.start()

@@ -2,7 +2,8 @@
 harness's own ``peer_litellm.sh`` (so it is configured exactly as in the harness's reference runs)
 and pointed at the same fake upstream as tierup, pinned to the same CPU.
 
-Benchmarks only. Install the peer first: ``VENV=/tmp/bench-venv ../shared/bench/gateway_overhead/peer_litellm.sh install``.
+Benchmarks only. Install the peer first (into ``$VENV``, default /tmp/bench-venv):
+``../shared/bench/gateway_overhead/peer_litellm.sh install``.
 """
 
 from __future__ import annotations

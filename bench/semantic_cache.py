@@ -177,12 +177,15 @@ def fill(runtime, store, entries, threads: int = 4) -> float:
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(put, zip(entries, all_buckets)))
+        for done, _ in enumerate(pool.map(put, zip(entries, all_buckets)), 1):
+            if done % 10_000 == 0:
+                print(f"stored {done:,} entries, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return time.perf_counter() - started
 
 
 def run_lookups(runtime, cache, sample):
     latencies, items, right, wrong_own, wrong_other, misses = [], [], 0, 0, 0, 0
+    examples: list[dict] = []  # a few wrong hits, to read what "wrong" means on this data
 
     async def one(pair):
         nonlocal right, wrong_own, wrong_other, misses
@@ -202,6 +205,10 @@ def run_lookups(runtime, cache, sample):
                 wrong_own += 1
         else:
             wrong_other += 1
+        if served_for != pair["a"] or pair["duplicate"] != 1:
+            if len(examples) < 12:
+                examples.append({"asked": pair["b"], "served_answer_of": served_for,
+                                 "similarity": ctx.state.get("cache_similarity")})
 
     async def all_lookups():
         for pair in sample:
@@ -215,7 +222,8 @@ def run_lookups(runtime, cache, sample):
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "items_read_mean": sum(items) / len(items),
             "items_read_max": max(items), "duplicate_hit_rate": right / dups if dups else 0.0,
             "wrong_hits": wrong_own + wrong_other, "wrong_hits_other_entry": wrong_other,
-            "wrong_share_of_hits": (wrong_own + wrong_other) / hits if hits else 0.0}
+            "wrong_share_of_hits": (wrong_own + wrong_other) / hits if hits else 0.0,
+            "wrong_hit_examples": examples}
 
 
 def synthetic_entries(index, vectors, count: int, seed: int = 7):
@@ -228,8 +236,9 @@ def synthetic_entries(index, vectors, count: int, seed: int = 7):
     return [(f"synthetic question {i}", mixed[i]) for i in range(count)]
 
 
-def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool):
-    """Held-out lookups with 10,000 entries on moto and in memory, then 100,000 in memory."""
+def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool, moto: bool, saved):
+    """Held-out lookups with 10,000 entries in memory, then 100,000 in memory, then 10,000 on moto;
+    ``saved(results)`` is called after each stage, so that a cut-short run keeps what it measured."""
     from tierup.local_stack import LOCAL_CREDENTIALS, moto_server, prepare_tables
 
     from functions.gateway.composition import Runtime
@@ -241,26 +250,30 @@ def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool):
     embedder = PrecomputedEmbedder(index, vectors)
     real = list({p["a"]: (p["a"], vectors[index[p["a"]]]) for p in pairs}.values())
     sample = pairs[1::2][:lookups]  # held-out half
+    config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
+                                                       "similarity-threshold": threshold}}}})
     results = []
-    with moto_server() as endpoint:
-        config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
-                                                           "similarity-threshold": threshold}}}})
-        runtime = Runtime(config=config, environ={**os.environ, "TIERUP_AWS_ENDPOINT": endpoint})
-        prepare_tables(runtime)
-        cache, store = gateway_cache(runtime, embedder)
-        fill_s = fill(runtime, store, real)
-        results.append({"store": "DynamoDB (moto server)", "entries": len(real), "fill_s": round(fill_s, 1),
-                        **run_lookups(runtime, cache, sample)})
-        # The same lookups on the in-memory store: what the cache itself costs, without moto's HTTP.
-        memory = InMemoryCacheStore()
-        cache = TieredResponseCache(runtime.config, memory, embedder)
-        fill(runtime, memory, real, threads=1)
-        results.append({"store": "in-memory", "entries": len(real), **run_lookups(runtime, cache, sample)})
-        if scale:
-            extra = synthetic_entries(index, vectors, 100_000 - len(real))
-            fill(runtime, memory, extra, threads=1)
-            results.append({"store": "in-memory", "entries": len(real) + len(extra),
+    # The in-memory store of the unit tests: what the cache itself costs, without moto's HTTP.
+    runtime = Runtime(config=config, environ=dict(os.environ))
+    memory = InMemoryCacheStore()
+    cache = TieredResponseCache(config, memory, embedder)
+    fill(runtime, memory, real, threads=1)
+    results.append({"store": "in-memory", "entries": len(real), **run_lookups(runtime, cache, sample)})
+    saved(results)
+    if scale:
+        extra = synthetic_entries(index, vectors, 100_000 - len(real))
+        fill(runtime, memory, extra, threads=1)
+        results.append({"store": "in-memory", "entries": len(real) + len(extra), **run_lookups(runtime, cache, sample)})
+        saved(results)
+    if moto:
+        with moto_server() as endpoint:
+            runtime = Runtime(config=config, environ={**os.environ, "TIERUP_AWS_ENDPOINT": endpoint})
+            prepare_tables(runtime)
+            cache, store = gateway_cache(runtime, embedder)
+            fill_s = fill(runtime, store, real)
+            results.append({"store": "DynamoDB (moto server)", "entries": len(real), "fill_s": round(fill_s, 1),
                             **run_lookups(runtime, cache, sample)})
+            saved(results)
     return results
 
 
@@ -300,6 +313,7 @@ def main() -> int:
     parser.add_argument("--lookups", type=int, default=1000, help="held-out lookups end to end")
     parser.add_argument("--skip-e2e", action="store_true", help="only the per-pair accuracy")
     parser.add_argument("--skip-scale", action="store_true", help="skip the 100,000-entry run")
+    parser.add_argument("--skip-moto", action="store_true", help="skip the run on moto server")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (QQP pairs; see shared/data/README.md)")
@@ -309,13 +323,18 @@ def main() -> int:
     index, vectors = embed_questions(pairs)
     rows = pair_accuracy(pairs, index, vectors)
     chosen, goal_met = choose_threshold(rows)
-    e2e = [] if args.skip_e2e else end_to_end(pairs, index, vectors, chosen, args.lookups, not args.skip_scale)
+
+    def saved(e2e):
+        (RESULTS / "semantic_cache.json").write_text(json.dumps(
+            {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
+             "goal_wrong_share": WRONG_SHARE_GOAL, "goal_met": goal_met, "default_threshold": chosen,
+             "per_pair": rows, "end_to_end": e2e}, indent=1))
+        print(f"saved {len(e2e)} end-to-end stage(s)", file=sys.stderr, flush=True)
+
+    saved([])
+    e2e = [] if args.skip_e2e else end_to_end(pairs, index, vectors, chosen, args.lookups,
+                                              not args.skip_scale, not args.skip_moto, saved)
     print(markdown(rows, chosen, goal_met, e2e))
-    (RESULTS / "semantic_cache.json").write_text(json.dumps(
-        {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-         "goal_wrong_share": WRONG_SHARE_GOAL, "goal_met": goal_met, "default_threshold": chosen,
-         "per_pair": rows,
-         "end_to_end": e2e}, indent=1))
     return 0
 
 

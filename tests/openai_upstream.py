@@ -10,6 +10,8 @@ The request's ``model`` picks the behaviour, so one server serves every test cas
     error-mid       a stream that sends two pieces, then an error event
     drop-mid        a stream that stops without [DONE] (the server closes the connection)
     pause-mid       a stream that sends one piece, then waits SLOW_S seconds before the rest
+    bad-shape       a choice that is not an object (JSON), or such an event after one piece (stream)
+    odd-usage       a normal answer whose usage block has a string count and a list for details
 
 Streams are written in pieces of ``chunk_bytes`` so that events and lines straddle reads.
 What each request carried is kept in ``requests`` (headers, JSON body, peer port).
@@ -70,6 +72,12 @@ class ScriptedUpstream:
             return web.Response(text="<html>oops</html>", content_type="text/html")
         if model == "no-choices":
             return web.json_response({"id": "x", "choices": []})
+        if model == "bad-shape" and not body.get("stream"):
+            return web.json_response({"id": "x", "choices": [{"message": "oops"}]})
+        if model == "odd-usage":
+            return web.json_response({"choices": [{"message": {"content": "fine"}, "finish_reason": "stop"}],
+                                      "usage": {"prompt_tokens": "many", "completion_tokens": 2,
+                                                "prompt_tokens_details": []}})
         if body.get("stream"):
             return await self._stream(request, model, body)
         return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
@@ -84,6 +92,8 @@ class ScriptedUpstream:
         pieces = ANSWER_PIECES[:2] if model in ("error-mid", "drop-mid") else ANSWER_PIECES
         for piece in pieces:
             data += _event(_chunk({"content": piece}))
+        if model == "bad-shape":
+            data += _event({"id": "chatcmpl-1", "choices": ["oops"]})
         if model == "error-mid":
             data += _event({"error": {"message": "scripted mid-stream failure"}})
         elif model != "drop-mid":

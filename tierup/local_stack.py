@@ -58,6 +58,7 @@ def moto_server(port: int | None = None):
             self._server.serve_forever()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call
+    _plain_notation_for_moto_sums()
     port = port or free_port()
     server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -65,6 +66,27 @@ def moto_server(port: int | None = None):
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def _plain_notation_for_moto_sums() -> None:
+    """moto keeps the result of a numeric ``ADD`` as ``str(Decimal)``, so a counter that returns
+    to zero is stored as ``0E-8``, which its next ``ADD`` cannot parse (a 500). DynamoDB has no
+    such limit; normalise moto's results to plain notation so the stand-in behaves like it."""
+    from decimal import Decimal
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if getattr(DynamoType, "_plain_sums", False):
+        return
+    for name in ("__add__", "__sub__"):
+        def plain(self, other, _original=getattr(DynamoType, name)):
+            result = _original(self, other)
+            if "E" in result.value or "e" in result.value:
+                result.value = format(Decimal(result.value), "f")
+            return result
+
+        setattr(DynamoType, name, plain)
+    DynamoType._plain_sums = True
 
 
 def prepare_tables(runtime) -> dict[str, str]:

@@ -67,17 +67,31 @@ def _error_message(body: bytes) -> str:
     return str(error or "")
 
 
-def _usage(body: dict | None) -> Usage:
-    if not body:
+def _count(value) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _usage(body) -> Usage:
+    """The usage block, with anything missing or malformed counted as 0 (it is advisory)."""
+    if not isinstance(body, dict):
         return Usage()
-    details = body.get("prompt_tokens_details") or {}
-    return Usage(prompt_tokens=body.get("prompt_tokens") or 0,
-                 completion_tokens=body.get("completion_tokens") or 0,
-                 cached_tokens=details.get("cached_tokens") or 0)
+    details = body.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return Usage(prompt_tokens=_count(body.get("prompt_tokens")),
+                 completion_tokens=_count(body.get("completion_tokens")), cached_tokens=_count(cached))
 
 
 def _finish(reason) -> str:
-    return reason if reason in _FINISH_REASONS else "stop"
+    return reason if isinstance(reason, str) and reason in _FINISH_REASONS else "stop"
+
+
+def _choice_parts(choice, key: str) -> tuple[str, str | None]:
+    """(text, finish_reason) of one choice, ``key`` being ``message`` or ``delta``."""
+    body = choice.get(key) or {}
+    text = body.get("content") or ""
+    if not isinstance(text, str):
+        raise TypeError("content is not a string")
+    return text, choice.get("finish_reason")
 
 
 class OpenAICompatibleProvider:
@@ -158,12 +172,11 @@ class OpenAICompatibleProvider:
     async def complete(self, call: ProviderCall) -> Completion:
         answer = await self._read_json(self._chat_url, self._body(call, stream=False))
         try:
-            choice = answer["choices"][0]
-            text = choice["message"].get("content") or ""
+            text, finish = _choice_parts(answer["choices"][0], "message")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ProviderError(f"{self._name} answered without a choice") from exc
-        return Completion(text=text, finish_reason=_finish(choice.get("finish_reason")),
-                          usage=_usage(answer.get("usage")), model=call.model)
+            raise ProviderError(f"{self._name} answered without a readable choice") from exc
+        return Completion(text=text, finish_reason=_finish(finish), usage=_usage(answer.get("usage")),
+                          model=call.model)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
         """One delta per network read: events that arrived together are relayed together, so a
@@ -177,12 +190,14 @@ class OpenAICompatibleProvider:
                 for event in events:
                     if event.get("usage"):
                         usage = _usage(event["usage"])
-                    for choice in event.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
-                        if content:
-                            pieces.append(content)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                    try:
+                        for choice in event.get("choices") or ():
+                            text, reason = _choice_parts(choice, "delta")
+                            if text:
+                                pieces.append(text)
+                            finish = reason or finish
+                    except (TypeError, AttributeError) as exc:
+                        raise ProviderError(f"{self._name} sent a stream event of unexpected shape") from exc
                 if pieces:
                     yield StreamDelta(text=pieces[0] if len(pieces) == 1 else "".join(pieces))
         yield StreamDelta(finish_reason=_finish(finish), usage=usage or Usage())

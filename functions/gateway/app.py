@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -31,7 +29,6 @@ from .pipeline import Pipeline
 log = logging.getLogger("tierup.gateway")
 
 Hook = Callable[[], Awaitable[None]]
-SWITCH_INTERVAL_S = float(os.environ.get("TIERUP_SWITCH_INTERVAL_S", "0.001"))
 
 
 def validation_message(exc: ValidationError) -> tuple[str, str | None]:
@@ -85,10 +82,6 @@ class GatewayApp:
                 # out of the collector's sight, it no longer makes full collections long (p99 spikes).
                 gc.collect()
                 gc.freeze()
-                # Background threads (DynamoDB writes off the loop) hold the GIL up to the switch
-                # interval at a time; the event loop then waits that long. 5 ms (the default) is the
-                # whole p99 budget at concurrency 1; 1 ms bounds the wait well inside it.
-                sys.setswitchinterval(SWITCH_INTERVAL_S)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for hook in self._on_shutdown:

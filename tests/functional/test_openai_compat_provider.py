@@ -135,7 +135,7 @@ def test_connection_refused_is_unavailable():
         run(lambda p: p.complete(call()), f"http://127.0.0.1:{free_port()}/v1")
 
 
-@pytest.mark.parametrize("model", ["not-json", "no-choices"])
+@pytest.mark.parametrize("model", ["not-json", "no-choices", "bad-shape"])
 def test_unreadable_answers_are_provider_errors(upstream, model):
     with pytest.raises(ProviderError) as caught:
         run(lambda p: p.complete(call(model)), upstream.url)
@@ -177,6 +177,19 @@ def test_embeddings_in_input_order(upstream):
     assert result.usage.prompt_tokens == 4
     assert upstream.requests[-1]["body"] == {"model": "emb", "input": ["a", "b", "c"],
                                              "encoding_format": "float", "dimensions": 2}
+
+
+def test_stream_event_of_unexpected_shape_is_a_provider_error(upstream):
+    with pytest.raises(ProviderError, match="unexpected shape") as caught:
+        run(lambda p: collect(p, call("bad-shape")), upstream.url)
+    assert type(caught.value) is ProviderError
+
+
+def test_malformed_usage_counts_as_zero(upstream):
+    completion = run(lambda p: p.complete(call("odd-usage")), upstream.url)
+    assert completion.text == "fine"
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens,
+            completion.usage.cached_tokens) == (0, 2, 0)
 
 
 # -- the whole path -----------------------------------------------------------------------------

@@ -65,8 +65,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _table(name: str, rows: list[dict]) -> Table:
-    table = Table(title=f"{name}: {rows[0]['requests']:,} requests")
-    for column in ("policy", "cost USD", "vs hindsight", "reserved", "spilled", "cold", "promotions"):
+    table = Table(title=f"{name}: {rows[0]['requests']:,} requests ('vs opt': cost / hindsight optimum)")
+    for column in ("policy", "USD", "vs opt", "reserved", "spilled", "cold", "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for row in rows:
         table.add_row(row["policy"], f"{row['cost_usd']:,.2f}", f"{row['vs_hindsight']:.3f}",
@@ -78,7 +78,7 @@ def _table(name: str, rows: list[dict]) -> Table:
 def _totals_table(summary: dict[str, dict]) -> Table:
     optimum = summary["hindsight"]["cost_usd"]
     table = Table(title="all traces")
-    for column in ("policy", "cost USD", "vs hindsight", "reserved", "cold", "promotions"):
+    for column in ("policy", "USD", "vs opt", "reserved", "cold", "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for policy, row in summary.items():
         table.add_row(policy, f"{row['cost_usd']:,.2f}", f"{row['cost_usd'] / optimum:.3f}",

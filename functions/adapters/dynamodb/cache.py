@@ -63,7 +63,8 @@ class DynamoCacheStore:
 
     def add_stats(self, route: str, day: str, counts: dict[str, float]) -> None:
         names = {f"#c{i}": name for i, name in enumerate(counts)}
-        values = {f":c{i}": {"N": repr(float(v)) if isinstance(v, float) else str(v)}
+        # Fixed-point, never "1e-05": DynamoDB accepts both, but some stand-ins cannot add the latter.
+        values = {f":c{i}": {"N": f"{v:.10f}" if isinstance(v, float) else str(v)}
                   for i, v in enumerate(counts.values())}
         values[":ttl"] = {"N": str(int(time.time()) + STATS_TTL_S)}
         adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))

@@ -14,6 +14,8 @@ import time
 
 from botocore.exceptions import ClientError
 
+from .numbers import number
+
 SORT_KEY = "counter"
 
 
@@ -37,11 +39,11 @@ class DynamoCounterStore:
 
     def _update(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
         condition = "(attribute_not_exists(expires_at) OR expires_at > :now)"
-        values = {":a": {"N": repr(float(amount))}, ":e": {"N": str(int(expires_at))},
+        values = {":a": number(amount), ":e": {"N": str(int(expires_at))},
                   ":now": {"N": str(int(self._clock()))}}
         if room is not None:
             condition += " AND (attribute_not_exists(v) OR v <= :room)"
-            values[":room"] = {"N": repr(float(room))}
+            values[":room"] = number(room)
         client = self._client_factory()
         try:
             result = client.update_item(
@@ -65,7 +67,7 @@ class DynamoCounterStore:
             self._client_factory().update_item(
                 TableName=self._table, Key=self._key(key), UpdateExpression="SET v = :a, expires_at = :e",
                 ConditionExpression="expires_at <= :now",
-                ExpressionAttributeValues={":a": {"N": repr(float(amount))}, ":e": {"N": str(int(expires_at))},
+                ExpressionAttributeValues={":a": number(amount), ":e": {"N": str(int(expires_at))},
                                            ":now": {"N": str(int(self._clock()))}})
         except ClientError as exc:
             if not _conditional_failed(exc):

@@ -20,13 +20,14 @@ from botocore.exceptions import ClientError
 
 from ...core.ports import HeldCounter
 from .counters import _conditional_failed, _number
+from .numbers import number
 
 SORT_KEY = "quota"
 _HOLDER = re.compile(r"^[A-Za-z0-9]{1,40}$")
 
 
 def _n(value: float) -> dict:
-    return {"N": repr(float(value))}
+    return number(value)
 
 
 def _names(holder: str) -> dict:

@@ -16,6 +16,7 @@ import json
 import time
 
 from ...core.route_table import RouteEntry
+from .numbers import number
 
 _ROUTE_PK = "route"
 _STATE_PK = "policy-state"
@@ -56,7 +57,7 @@ class DynamoRouteTable:
         for name in _NUMBERS:
             value = getattr(entry, name)
             if value is not None:
-                item[name] = {"N": repr(float(value)) if isinstance(value, float) else str(value)}
+                item[name] = number(value) if isinstance(value, float) else {"N": str(value)}
         self._client_factory().put_item(TableName=self._table, Item=item)
 
 

@@ -12,9 +12,9 @@ class PolicyConfig(Section):
     #: seconds between policy runs (EventBridge every minute on AWS)
     interval_s: int = Field(default=60, alias="interval-s", gt=0)
     #: a promoted route stays promoted at least this long
-    min_hold_s: int = Field(default=1800, alias="min-hold-s", ge=0)
+    min_hold_s: int = Field(default=600, alias="min-hold-s", ge=0)
     #: demand must stay low this long before a route is demoted
-    cooldown_s: int = Field(default=900, alias="cooldown-s", ge=0)
+    cooldown_s: int = Field(default=300, alias="cooldown-s", ge=0)
     #: promote only when reserved is projected cheaper by at least this fraction
     hysteresis: float = Field(default=0.1, ge=0, lt=1)
     #: target utilisation of reserved replicas (headroom for bursts; the rest spills)

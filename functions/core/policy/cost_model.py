@@ -20,17 +20,12 @@ Pure arithmetic on floats and numpy arrays; no I/O and no clock here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import RouteConfig, TierupConfig
 from ..errors import ConfigError
-
-#: a GPU type missing from [pricing.gpus] cannot be priced; routes without a GPU model never promote
-_NO_GPU = None
-
 
 @dataclass(frozen=True)
 class RouteEconomics:
@@ -72,16 +67,6 @@ class RouteEconomics:
         lingering = np.minimum(1.0, np.asarray(rps) * (self.gpu_idle_s + self.warmup_s))
         return self.gpu_usd_per_s * np.maximum(busy, lingering)
 
-    def breakeven_load(self) -> float:
-        """Load (replica units) at which one replica costs what serverless would; inf if never."""
-        # serverless USD/s per unit of load for a typical 5:1 prompt:completion mix is not fixed, so
-        # this is only a display figure; decisions always price the actual mix.
-        per_token = self.serverless_usd_per_prompt_token + self.serverless_usd_per_completion_token
-        if per_token <= 0:
-            return math.inf
-        tokens_per_load = 1.0 / (1.0 / self.prefill_tokens_per_s + 1.0 / self.decode_tokens_per_s)
-        return self.gpu_usd_per_s / (per_token / 2 * tokens_per_load)
-
 
 def economics_for(route_name: str, route: RouteConfig, config: TierupConfig) -> RouteEconomics:
     """Resolve a route's prices and capacities from ``[pricing]`` and ``[policy]``.
@@ -91,7 +76,7 @@ def economics_for(route_name: str, route: RouteConfig, config: TierupConfig) -> 
     never promotes.
     """
     policy = config.policy
-    gpu = config.pricing.gpus.get(route.gpu) if route.serverless_gpu else _NO_GPU
+    gpu = config.pricing.gpus.get(route.gpu) if route.serverless_gpu else None
     serverless_is_gpu = route.start_tier == "serverless-gpu"
     price = config.pricing.model_price(route.serverless)
     if not serverless_is_gpu and price is None:

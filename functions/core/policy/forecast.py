@@ -71,6 +71,8 @@ class DemandForecast:
     burst_factors: np.ndarray
     #: how the level was reached, for the decision's reason
     method: str
+    #: relative standard error of the level (0 = certain): noisy minutes widen the hysteresis
+    uncertainty: float = 0.0
 
 
 def _level(values: np.ndarray) -> float:
@@ -114,21 +116,27 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     if yesterday is not None and len(yesterday) >= n + lead_minutes + horizon_minutes:
         ahead = slice(n + lead_minutes, n + lead_minutes + horizon_minutes)
         then, later = yesterday.requests[:n].mean(), yesterday.requests[ahead].mean()
-        # Yesterday's demand over the horizon, scaled by how today compares with yesterday so
-        # far; additive in spirit, so that a burst that starts from idle is still anticipated.
-        floor = 0.1 * later + 1.0
-        ratio = float(np.clip((level + floor) / (then + floor), *_SEASONAL_RATIO_BOUNDS))
-        weight = float(__import__("os").environ.get("SW", "0.5"))
-        expected = (1 - weight) * trended + weight * later * ratio
-        method = "recent level, trend and yesterday's shape"
-        if per_request is None:
-            per_request = _tokens_per_request(yesterday.requests[ahead], yesterday.prompt_tokens[ahead],
-                                              yesterday.completion_tokens[ahead])
+        if then > 0 and later > 0:
+            # Yesterday's change from now to the horizon, applied to today's level: a multiplier,
+            # so a day unlike yesterday (idle now, or busy then) does not borrow its volume.
+            ratio = float(np.clip(later / then, *_SEASONAL_RATIO_BOUNDS))
+            expected = 0.5 * trended + 0.5 * level * ratio
+            method = "recent level, trend and yesterday's shape"
     if per_request is None:
         return DemandForecast(0.0, 0.0, 0.0, np.ones(1), method)
     prompt_per_request, completion_per_request = per_request
     return DemandForecast(expected / 60.0, expected * prompt_per_request / 60.0,
-                          expected * completion_per_request / 60.0, _burst_factors(recent), method)
+                          expected * completion_per_request / 60.0, _burst_factors(recent), method,
+                          _uncertainty(recent))
+
+
+def _uncertainty(recent: MinuteSeries) -> float:
+    """Standard error of the recent mean token volume, relative to it (capped at 1)."""
+    tokens = recent.prompt_tokens + recent.completion_tokens
+    mean = tokens.mean()
+    if mean <= 0 or len(tokens) < 2:
+        return 0.0
+    return float(min(1.0, tokens.std(ddof=1) / mean / np.sqrt(len(tokens))))
 
 
 def _tokens_per_request(requests: np.ndarray, prompt: np.ndarray,

@@ -76,7 +76,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
     cost_best = float(costs[best])
-    margin = policy.hysteresis * cost_now
+    # A change must beat the hysteresis plus the forecast's own noise (two standard errors, ~95 %):
+    # a level read off ten noisy minutes must not flip the route back and forth.
+    margin = (policy.hysteresis + 2 * forecast.uncertainty) * cost_now
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
@@ -109,7 +111,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     lower_is_cheaper = best < current and cost_now - cost_best >= margin
     if not lower_is_cheaper:
         return verdict(current, f"Keeping {current} reserved replicas: {demand}; no cheaper count "
-                                f"by the {policy.hysteresis:.0%} margin.",
+                                f"by the {margin / cost_now if cost_now else 0:.0%} margin.",
                        RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s))
 
     low_since = state.low_since_s if state.low_since_s is not None else now_s
