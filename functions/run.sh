@@ -5,4 +5,5 @@
 cd "${LAMBDA_TASK_ROOT:-/var/task}"
 exec python -m uvicorn functions.gateway.asgi:app \
     --host 127.0.0.1 --port "${PORT:-8080}" \
+    --loop uvloop --http httptools \
     --no-access-log --no-server-header --timeout-graceful-shutdown 2

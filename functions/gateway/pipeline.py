@@ -9,7 +9,8 @@ client gone mid-stream, cancellation). Every request, admitted or refused, is re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.context import RequestContext
@@ -17,6 +18,7 @@ from ..core.errors import NotFoundError, ProviderError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
 
 CostFn = Callable[[str | None, Usage], float]
+T = TypeVar("T")
 
 
 class Pipeline:
@@ -107,22 +109,27 @@ class Pipeline:
             return None
         return await self._cache.lookup(ctx)
 
-    async def _complete(self, ctx: RequestContext) -> Completion:
+    async def _first_success(self, ctx: RequestContext, attempt: Callable[[Target], Awaitable[T]]) -> T:
+        """``attempt`` on each target in turn until one answers; a provider error that another
+        tier could fix moves on to the next target, any other is raised at once."""
         last: ProviderError | None = None
         for target in self._targets(ctx):
             self._serve_from(ctx, target)
             try:
-                completion = await target.provider.complete(self._call(ctx, target))
+                result = await attempt(target)
             except ProviderError as exc:
                 self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
-                last = exc
                 if not exc.retryable:
                     raise
+                last = exc
                 continue
             self._router.report(target, ok=True)
-            return completion
+            return result
         assert last is not None
         raise last
+
+    async def _complete(self, ctx: RequestContext) -> Completion:
+        return await self._first_success(ctx, lambda target: target.provider.complete(self._call(ctx, target)))
 
     async def chat_stream(self, ctx: RequestContext) -> AsyncIterator[StreamDelta]:
         """Admit first (errors surface before any byte is sent), then yield the answer's pieces."""
@@ -196,24 +203,12 @@ class Pipeline:
         admitted: list[Guard] = []
         try:
             admitted = await self._admit(ctx)
-            assert ctx.embedding is not None
-            last: ProviderError | None = None
-            for target in self._targets(ctx):
-                self._serve_from(ctx, target)
-                try:
-                    result = await target.provider.embed(target.model, ctx.embedding.inputs,
-                                                         ctx.embedding.dimensions)
-                except ProviderError as exc:
-                    self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
-                    last = exc
-                    if not exc.retryable:
-                        raise
-                    continue
-                self._router.report(target, ok=True)
-                ctx.usage = result.usage
-                return result
-            assert last is not None
-            raise last
+            request = ctx.embedding
+            assert request is not None
+            result = await self._first_success(ctx, lambda target: target.provider.embed(
+                target.model, request.inputs, request.dimensions))
+            ctx.usage = result.usage
+            return result
         except BaseException as exc:
             error = exc
             raise
