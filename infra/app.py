@@ -28,8 +28,8 @@ from infra.nag import check_with_cdk_nag  # noqa: E402
 from infra.stack import TierupStack  # noqa: E402
 
 
-#: the policy and the kill switch drive Modal; the gateway never imports its client
-CONTROL_EXTRAS = ("gpu",)
+#: the policy and the kill switch drive Modal, and the policy needs numpy; the gateway needs neither
+CONTROL_EXTRAS = ("gpu", "policy")
 
 
 def build_stack(app: App, config_file: str | os.PathLike | None = None) -> TierupStack:

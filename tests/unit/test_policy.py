@@ -127,11 +127,17 @@ def test_no_flapping_on_a_noisy_series(config):
     assert (np.diff(reactive) != 0).sum() > 3 * len(run.changes)
 
 
-def test_scales_beyond_one_replica_and_respects_the_ceiling(config):
-    run = _run(config, [1200] * 40)  # 20 req/s: 2.6 replicas of load at 100 %
-    assert run.targets[-1] == 4  # 3.25 replicas needed at 80 %: 4 is the route's max-replicas
+def test_scales_to_the_cheapest_count_beyond_one_replica(config):
+    # 20 req/s: 2.6 replicas of load. 4 replicas absorb it all at 80 %, but 3 plus 7.7 % spilled
+    # to Bedrock (4.1e-4 USD/s) is cheaper than a fourth replica (5.4e-4 USD/s).
+    assert _run(config, [1200] * 40).targets[-1] == 3
+
+
+def test_respects_the_ceiling(config):
+    run = _run(config, [1800] * 40)  # 30 req/s would want 5 replicas; max-replicas is 4
+    assert run.targets[-1] == 4 and run.targets.max() == 4
     small = make_config({"routes": {"chat": {"max-replicas": 2}}})
-    assert _run(small, [1200] * 40).targets.max() == 2
+    assert _run(small, [1800] * 40).targets.max() == 2
 
 
 def test_state_round_trips_through_json(config):

@@ -45,8 +45,10 @@ class CacheConfig(Section):
     l1_ttl_s: int = Field(default=60, alias="l1-ttl-s", ge=0)
     #: LSH: hash tables (each lookup queries one bucket per table)
     lsh_tables: int = Field(default=8, alias="lsh-tables", ge=1, le=32)
-    #: LSH: bits per bucket id (2^bits buckets per table and scope)
-    lsh_bits: int = Field(default=10, alias="lsh-bits", ge=1, le=24)
+    #: LSH: bits per bucket id (2^bits buckets per table and scope). Lookups read only the newest
+    #: bucket-read-limit items of a bucket, so buckets must stay small as a scope grows: 14 bits
+    #: keep ~6 entries per bucket at 100,000 entries, and still find 95% of neighbours at cosine 0.97
+    lsh_bits: int = Field(default=14, alias="lsh-bits", ge=1, le=24)
     #: newest items read per bucket: items read per lookup are at most lsh-tables x this
     bucket_read_limit: int = Field(default=16, alias="bucket-read-limit", ge=1, le=1000)
     #: answers are zlib-compressed above this size (bytes)

@@ -23,8 +23,6 @@ MINUTES_PER_DAY = 1440
 #: yesterday's shape may at most double or halve today's level: a one-off event yesterday must not
 #: make today's decision extreme
 _SEASONAL_RATIO_BOUNDS = (0.5, 2.0)
-#: the trend is extrapolated over at most this many minutes; beyond it a ramp is a guess
-_TREND_REACH_MIN = 10
 
 
 @dataclass(frozen=True)
@@ -104,8 +102,9 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     if n == 0:
         return DemandForecast(0.0, 0.0, 0.0, np.ones(1), "no history")
     level = _level(recent.requests)
-    # Extrapolate the trend to the middle of the horizon, damped to a bounded reach.
-    reach = min(lead_minutes + horizon_minutes / 2 + n / 2, _TREND_REACH_MIN + n / 2)
+    # Extrapolate the trend only to when a replica asked for now would serve (the warm-up): further
+    # out a ramp is a guess, and overshooting it pays for replicas through the whole hold.
+    reach = lead_minutes + n / 2
     slope = _trend_per_minute(recent.requests)
     trended = max(0.0, level + slope * reach)
     # Never trust a falling trend to below half the level, nor a rising one beyond double.

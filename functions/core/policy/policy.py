@@ -78,7 +78,10 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     cost_best = float(costs[best])
     # A change must beat the hysteresis plus the forecast's own noise (two standard errors, ~95 %):
     # a level read off ten noisy minutes must not flip the route back and forth.
-    margin = (policy.hysteresis + 2 * forecast.uncertainty) * cost_now
+    # Relative to the replicas that would change hands, not the route's whole bill, so that a big
+    # route still adds or sheds its marginal replica when that pays.
+    changed_usd = max(abs(best - min(current, ceiling)), 1) * econ.gpu_usd_per_s
+    margin = (policy.hysteresis + 2 * forecast.uncertainty) * min(cost_now, changed_usd)
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
