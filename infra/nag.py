@@ -30,3 +30,9 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
         reason="The secret holds a Modal API token, which only Modal can issue; a Secrets Manager "
                "rotation function cannot mint a new one. Rotate it in Modal and store it with "
                "put-secret-value."))
+    if stack.provider_keys is not None:
+        Validations.of(stack.provider_keys.secret).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-SMG4",
+            reason="The secret holds API keys issued by other providers (the vLLM servers' key, an "
+                   "overflow provider's key); only they can issue new ones, so a rotation function "
+                   "cannot. Rotate them there and store them with put-secret-value."))

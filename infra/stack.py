@@ -12,6 +12,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from functions.adapters.provider_keys import provider_key_names
 from functions.core.config import TierupConfig
 
 from .alert_topic import AlertTopic
@@ -22,6 +23,7 @@ from .gateway import GatewayFunction
 from .kill_switch import KillSwitch
 from .modal_secret import ModalTokenSecret
 from .policy import TrafficPolicy
+from .provider_keys import ProviderKeysSecret
 from .spend_alarms import SpendAlarms
 from .tables import TierupTables
 
@@ -41,6 +43,13 @@ class TierupStack(Stack):
         self.gateway = GatewayFunction(self, "Gateway", config=config, code=gateway_code,
                                        environment=self.tables.environment())
         self.tables.grant_read(self.gateway.function, "keys")
+        key_names = provider_key_names(config)
+        self.provider_keys = None
+        if key_names:
+            self.provider_keys = ProviderKeysSecret(self, "ProviderKeys", project=project, names=key_names)
+            self.gateway.function.add_environment(self.provider_keys.env_var,
+                                                  self.provider_keys.secret.secret_arn)
+            self.provider_keys.secret.grant_read(self.gateway.function)
         self.tables.grant_read_write(self.gateway.function, "usage", "cache", "state")
 
         self.policy = TrafficPolicy(self, "Policy", config=config, code=control_code, environment={

@@ -6,10 +6,10 @@ It is fetched once per Lambda environment, before the Modal adapter is built, an
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..core.errors import ConfigError
+from .secrets import secret_json
 
 SECRET_ARN_ENV = "TIERUP_MODAL_SECRET_ARN"
 TOKEN_KEYS = ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET")
@@ -24,11 +24,7 @@ def load_modal_token(runtime, environ: dict | None = None) -> bool:
     arn = runtime.environ.get(SECRET_ARN_ENV)
     if not arn or all(target.get(key) for key in TOKEN_KEYS):
         return bool(arn)
-    raw = runtime.aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        raise ConfigError(SECRET_ARN_ENV, "the Modal secret is not a JSON object") from None
+    values = secret_json(runtime, SECRET_ARN_ENV, "Modal")
     missing = [key for key in TOKEN_KEYS if not values.get(key)]
     if missing:
         raise ConfigError(SECRET_ARN_ENV, f"the Modal secret lacks {', '.join(missing)}")

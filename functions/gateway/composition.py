@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..adapters.aws import AwsClients
 from ..adapters.dynamodb.keys import DynamoKeyStore
+from ..adapters.provider_keys import load_provider_keys
 from ..adapters.simulated import SimulatedProvider
 from ..core.config import Tier, TierupConfig, load_config
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
@@ -112,6 +113,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     async def warm_up() -> None:
         await asyncio.to_thread(warm_up_tokenizer)
         await asyncio.to_thread(runtime.dynamodb)
+        await asyncio.to_thread(load_provider_keys, runtime)  # before the first provider is built
 
     parts.on_startup.append(warm_up)
     parts.on_shutdown.append(registry.close)

@@ -191,8 +191,8 @@ def test_kill_switch_releases_expired_periods_daily(resources):
 
 def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
     _, policy = function_by_handler(resources, "functions.policy_handler.handler")
-    [secret_id] = of_type(resources, "AWS::SecretsManager::Secret")
-    assert policy["Environment"]["Variables"]["TIERUP_MODAL_SECRET_ARN"] == {"Ref": secret_id}
+    secret_id = policy["Environment"]["Variables"]["TIERUP_MODAL_SECRET_ARN"]["Ref"]
+    assert secret_id in of_type(resources, "AWS::SecretsManager::Secret")
     statements = statements_of(resources, policy)
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in actions_of(s)]
     assert [resources_of(s) for s in secret_reads] == [[{"Ref": secret_id}]]
@@ -200,6 +200,16 @@ def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
               for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
     writes = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:PutItem" in actions_of(s) for r in resources_of(s)}
     assert writes == {tables["tierup-usage"], tables["tierup-state"]}
+
+
+def test_gateway_reads_the_tiers_api_keys_from_their_own_secret(resources):
+    _, gateway = function_by_handler(resources, "run.sh")
+    secret_id = gateway["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
+    secret = of_type(resources, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
+    template = json.loads(secret["GenerateSecretString"]["SecretStringTemplate"])
+    assert template == {"TIERUP_GPU_API_KEY": ""}  # names only, never a value
+    reads = [s for s in statements_of(resources, gateway) if "secretsmanager:GetSecretValue" in actions_of(s)]
+    assert [resources_of(s) for s in reads] == [[{"Ref": secret_id}]]
 
 
 # --- guardrails ----------------------------------------------------------------------------------
