@@ -14,7 +14,7 @@ from functions.gateway.composition import Runtime
 
 from ..local_stack import LOCAL_CREDENTIALS
 
-console = Console()
+console = Console(soft_wrap=True)  # never fold a key or an export line
 err_console = Console(stderr=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="tierup.toml to use (default: $TIERUP_CONFIG, ./tierup.toml)")
