@@ -298,7 +298,7 @@ def markdown(rows, chosen, goal_met, e2e) -> str:
                   f"held-out: duplicate hit rate {held['duplicate_hit_rate']:.1%}, wrong hits "
                   f"{held['wrong_share_of_hits']:.1%} of hits.", ""]
     if e2e:
-        lines += ["## End to end on DynamoDB (moto server), held-out b questions", "",
+        lines += ["## End to end through the gateway's cache, held-out b questions", "",
                   "| store | entries | lookups | p50 ms | p99 ms | items read mean | items read max "
                   "| hits: right / wrong / unjudged | wrong share of judged hits |",
                   "|---|---|---|---|---|---|---|---|---|"]
