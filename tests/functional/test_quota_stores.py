@@ -1,5 +1,6 @@
 """The DynamoDB stores behind quotas, on moto server: conditional counters under racing threads,
-expired counters restarting, holds reclaimed exactly once, usage aggregates adding up."""
+expired counters restarting, holds reclaimed exactly once, usage aggregates adding up, ledger
+records read back exactly as written."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from functions.adapters.dynamodb.counters import DynamoCounterStore
+from functions.adapters.dynamodb.ledger_records import PAGE_RECORDS, DynamoLedgerRecords
 from functions.adapters.dynamodb.quota_holds import DynamoQuotaHoldStore
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
 from functions.core.ports import MinuteUsage
 from functions.core.tables import USAGE
+from functions.core.usage_ledger import LedgerEntry
 
 
 def test_counter_try_add_never_passes_the_limit_under_racing_threads(make_runtime):
@@ -68,3 +71,30 @@ def test_usage_aggregates_add_up_across_writers(make_runtime):
     assert minutes[0].requests == 4 and minutes[0].refused == 2 and minutes[0].cost_usd == 1.0
     assert minutes[0].by_tier == {"serverless": 2, "reserved": 2}
     assert aggregates.minutes("route:other", 0, 200) == []
+
+
+def _entry(n: int, tenant: str, at: float) -> LedgerEntry:
+    refused = n % 7 == 0
+    return LedgerEntry(request_id=f"req-{tenant}-{n}", at=at + n / 1000, tenant_id=tenant, route="chat",
+                       tier=None if refused else "serverless", outcome="refused" if refused else "ok",
+                       status=429 if refused else 200, error_code="rate_limit_exceeded" if refused else None,
+                       cache_status="miss", prompt_tokens=0 if refused else 10 + n % 13,
+                       completion_tokens=0 if refused else n % 31, cached_tokens=0,
+                       cost_usd=0.0 if refused else n * 1e-7, latency_ms=0.25 + n % 5)
+
+
+def test_ledger_records_read_back_exactly_per_tenant_and_day_across_pages(make_runtime):
+    runtime = make_runtime()
+    records = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
+    midnight = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    hot = [_entry(n, "hot", midnight - 1.5) for n in range(PAGE_RECORDS * 2 + 500)]  # spans two days
+    cold = [_entry(n, "cold", midnight + 60) for n in range(3)]
+    records.put_many(hot[:1700] + cold)
+    records.put_many(hot[1700:])
+
+    before, after = [e for e in hot if e.at < midnight], [e for e in hot if e.at >= midnight]
+    assert before and after
+    assert records.day("hot", "2025-12-31") == before
+    assert records.day("hot", "2026-01-01") == after
+    assert records.day("cold", "2026-01-01") == cold
+    assert records.day("absent", "2026-01-01") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 from functions.adapters.emf_metrics import EmfMetrics
 from functions.core.usage_ledger import LedgerEntry, aggregate
@@ -66,3 +67,45 @@ def test_a_failed_flush_keeps_its_entries_for_the_next():
 
     asyncio.run(run())
     assert sum(r.requests for r in aggregates.rows if r.scope == "route:chat") == 2
+
+
+class FailingRecords:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def put_many(self, entries) -> None:
+        self.calls += 1
+        raise OSError("DynamoDB is away")
+
+
+def test_a_sink_that_fails_never_makes_the_others_write_twice():
+    aggregates, records, lines = ListAggregates(), FailingRecords(), []
+    ledger = UsageLedger(aggregates, records, EmfMetrics(sink=lines.append))
+    ledger._buffer.append(entry(1))
+
+    async def run():
+        await ledger.flush()
+        await ledger.flush()  # nothing new: only the failed records are tried again
+
+    asyncio.run(run())
+    assert sum(r.requests for r in aggregates.rows if r.scope == "route:chat") == 1
+    assert records.calls == 2
+    per_route = [blob for blob in map(json.loads, lines) if blob.get("Route") == "chat" and "Tier" not in blob]
+    assert [blob["Requests"] for blob in per_route] == [[1.0]]
+
+
+def test_a_busy_flush_emits_every_latency_in_lines_powertools_accepts():
+    lines: list[str] = []
+    EmfMetrics(sink=lines.append).emit([replace(entry(n), latency_ms=float(n)) for n in range(250)])
+    blobs = [json.loads(line) for line in lines]
+    per_route = [blob for blob in blobs if blob.get("Route") == "chat" and "Tier" not in blob]
+    assert per_route[0]["Requests"] == [250.0]
+    assert sorted(v for blob in per_route for v in blob["Latency"]) == sorted(float(n) for n in range(250))
+    assert all(len(blob["Latency"]) <= 99 for blob in per_route)
+
+
+def test_a_flush_of_refusals_only_emits_no_latency():
+    lines: list[str] = []
+    EmfMetrics(sink=lines.append).emit([entry(1, outcome="refused", tier=None)])
+    per_route = json.loads(lines[0])
+    assert per_route["Refusals"] == [1.0] and per_route["Requests"] == [0.0] and "Latency" not in per_route

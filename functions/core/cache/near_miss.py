@@ -1,10 +1,13 @@
 """Cheap guards against semantic near-misses: questions that embeddings place close together
 although their answers differ ("cancel my subscription" / "don't cancel my subscription",
-"a 30-year mortgage" / "a 15-year mortgage", "learn Java" / "learn Python").
+"a 30-year mortgage" / "a 15-year mortgage", "learn Java" / "learn Python", "how does it
+react" / "why does it react", "the best country" / "the worst country").
 
 Each guard compares the incoming question with the cached one and names what differs; a
 semantic hit is served only when no guard objects. They are deliberately strict: a refused hit
-costs one provider call, a wrong hit serves someone a wrong answer.
+costs one provider call, a wrong hit serves someone a wrong answer. Every guard is a general
+English rule (no list of words fitted to a data set), and each question is analysed once
+(``_profile`` is memoised), so a guard costs microseconds per candidate.
 
 No I/O here.
 """
@@ -12,6 +15,7 @@ No I/O here.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s|k|m|%)?")
@@ -33,6 +37,18 @@ NUMBER_WORDS = {
     "second": "2nd", "third": "3rd", "half": "0.5", "double": "x2", "twice": "x2",
 }
 
+#: words before "one" that make it the pronoun ("how does one", "which one"), not the number
+_ONE_PRONOUN_BEFORE = frozenset({
+    "which", "the", "no", "any", "every", "each", "some", "this", "that", "another", "such",
+    "does", "do", "can", "could", "should", "would", "will", "must", "may", "might", "shall",
+    "if", "when", "where", "how", "why", "what",
+})
+#: words after "one" that make it the pronoun ("one should", "one of them")
+_ONE_PRONOUN_AFTER = frozenset({
+    "of", "another", "can", "could", "should", "would", "will", "must", "may", "might", "shall",
+    "does", "did", "has", "had", "is", "was", "needs", "gets", "knows", "wants", "thing",
+})
+
 #: "may" and "march" are left out: as verbs they are far more common than as months
 DATE_WORDS = frozenset({
     "january", "february", "april", "june", "july", "august", "september", "october", "november",
@@ -42,8 +58,49 @@ DATE_WORDS = frozenset({
     "weekly", "monthly", "yearly", "annually", "before", "after",
 })
 
+#: what a question word asks for. "how", "what" and "which" all ask for a thing or a method
+#: ("how do I learn X" = "what is the best way to learn X" = "which way ..."), so they share a
+#: kind; a reason, a place, a time and a person are other kinds of answer.
+WH_KINDS = {
+    "how": "thing", "what": "thing", "which": "thing", "whats": "thing",
+    "why": "reason", "where": "place", "when": "time", "who": "person", "whom": "person",
+    "whose": "person",
+}
+
+#: comparatives and superlatives: "the most famous painting" is not "a famous painting", nor
+#: "more stamina" "the most stamina". "the best way to" is left out: it says "how to".
+DEGREE_WORDS = frozenset({
+    "best", "better", "worst", "worse", "most", "more", "least", "less", "fewest", "fewer",
+})
+
+#: opposites: one word on one side and its opposite on the other ask opposite questions.
+#: Comparatives and superlatives come in their pairs ("best"/"worst", "more"/"less").
+ANTONYMS = (
+    ("best", "worst"), ("better", "worse"), ("most", "least"), ("more", "less"), ("more", "fewer"),
+    ("good", "bad"), ("advantage", "disadvantage"), ("pro", "con"), ("benefit", "drawback"),
+    ("positive", "negative"), ("buy", "sell"), ("import", "export"), ("increase", "decrease"),
+    ("gain", "lose"), ("win", "lose"), ("pass", "fail"), ("success", "failure"), ("rich", "poor"),
+    ("cheap", "expensive"), ("high", "low"), ("big", "small"), ("large", "small"),
+    ("long", "short"), ("fast", "slow"), ("hot", "cold"), ("old", "young"), ("old", "new"),
+    ("easy", "hard"), ("easy", "difficult"), ("strong", "weak"), ("true", "false"),
+    ("right", "wrong"), ("legal", "illegal"), ("safe", "dangerous"), ("healthy", "unhealthy"),
+    ("possible", "impossible"), ("love", "hate"), ("like", "dislike"), ("happy", "sad"),
+    ("male", "female"), ("man", "woman"), ("men", "women"), ("boy", "girl"), ("husband", "wife"),
+    ("father", "mother"), ("son", "daughter"), ("brother", "sister"), ("start", "end"),
+    ("begin", "end"), ("first", "last"), ("open", "close"), ("online", "offline"),
+    ("inside", "outside"), ("same", "different"), ("similar", "different"),
+    ("similarity", "difference"), ("north", "south"), ("east", "west"), ("upper", "lower"),
+    ("maximum", "minimum"), ("max", "min"), ("plus", "minus"), ("add", "remove"),
+    ("friend", "enemy"), ("introvert", "extrovert"), ("married", "single"), ("private", "public"),
+    ("internal", "external"), ("input", "output"), ("include", "exclude"), ("accept", "reject"),
+    ("allow", "forbid"), ("ancient", "modern"), ("past", "future"), ("early", "late"),
+)
+
 #: words that start a question capitalised, or are capitalised without naming anything
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
+
+#: joining words that make two names a list, not a direction: "Messi or Ronaldo"
+_COORDINATORS = frozenset({"and", "or", "&", "/", ",", "vs", "versus", "nor"})
 
 
 def _fold(word: str) -> str:
@@ -51,15 +108,42 @@ def _fold(word: str) -> str:
     return word[:-2] if word.endswith("'s") else word
 
 
+def _singular(word: str) -> str:
+    """A light plural fold, enough to match "leaders"/"leader" and "countries"/"country"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 @lru_cache(maxsize=8192)
 def _words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text.replace("\u2019", "'")))
 
 
+@lru_cache(maxsize=8192)
+def _parts(text: str) -> tuple[str, ...]:
+    """Folded words, hyphenated ones split into their parts ("zero-sum" -> "zero", "sum")."""
+    return tuple(part for word in _words(text) for part in _fold(word).split("-") if part)
+
+
+def negations(text: str) -> int:
+    """How many negations: a negation word, an ``n't`` word, or a ``non-`` word. The "not" of
+    "... or not?" and "why or why not?" asks both ways and negates nothing."""
+    count = 0
+    folded = [_fold(w) for w in _words(text)]
+    for i, word in enumerate(folded):
+        if word == "not" and (folded[i - 1:i] == ["or"] or folded[max(i - 2, 0):i] == ["or", "why"]):
+            continue
+        if word in NEGATIONS or word.endswith("n't") or word.startswith("non-"):
+            count += 1
+    return count
+
+
 def negated(text: str) -> bool:
     """A negation word, or a ``non-`` word ("non-Indian men")."""
-    return any(_fold(w) in NEGATIONS or _fold(w).endswith("n't") or _fold(w).startswith("non-")
-               for w in _words(text))
+    return negations(text) > 0
 
 
 _IDENTIFIER = re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]+\b")
@@ -70,14 +154,22 @@ def identifiers(text: str) -> frozenset[str]:
     return frozenset(m.group(0).lower() for m in _IDENTIFIER.finditer(text))
 
 
+def _is_pronoun_one(parts: tuple[str, ...], i: int) -> bool:
+    """"one" as the pronoun: "how does one ...", "which one", "one should", "one of"."""
+    before = parts[i - 1] if i > 0 else ""
+    after = parts[i + 1] if i + 1 < len(parts) else ""
+    return before in _ONE_PRONOUN_BEFORE or after in _ONE_PRONOUN_AFTER
+
+
 def numbers(text: str) -> frozenset[str]:
+    """Numerals and number words ("two", "first", "forties"); "one" only where it counts."""
     found = set()
-    for word in _words(text):
-        folded = _fold(word)
-        if folded[0].isdigit():
-            found.add(folded.replace(",", ""))
-        elif folded in NUMBER_WORDS:
-            found.add(NUMBER_WORDS[folded])
+    parts = _parts(text)
+    for i, word in enumerate(parts):
+        if word[0].isdigit():
+            found.add(word.replace(",", ""))
+        elif word in NUMBER_WORDS and not (word == "one" and _is_pronoun_one(parts, i)):
+            found.add(NUMBER_WORDS[word])
     return frozenset(found)
 
 
@@ -86,53 +178,127 @@ def dates(text: str) -> frozenset[str]:
 
 
 def names(text: str) -> frozenset[str]:
-    """Capitalised words not starting a sentence, and acronyms: a rough named-entity finder."""
+    """Capitalised words not starting a sentence, and acronyms: a rough named-entity finder.
+    Hyphenated names count by their parts ("Myers-Briggs" -> "myers", "briggs")."""
     found = set()
     sentence_start = True
     for match in re.finditer(r"\S+", text.replace("\u2019", "'")):
         token = match.group(0)
         for word in _WORD.findall(token):
             if not sentence_start and word[0].isupper() and _fold(word) not in _NOT_NAMES:
-                found.add(_fold(word))
+                found.update(p for p in _fold(word).split("-") if p)
             elif len(word) > 1 and word.isupper():
-                found.add(_fold(word))
+                found.update(p for p in _fold(word).split("-") if p)
             sentence_start = False
         sentence_start = token[-1] in ".?!:" or sentence_start
     return frozenset(found)
 
 
-def _folded_words(text: str) -> frozenset[str]:
-    words = set()
-    for word in _words(text):
-        folded = _fold(word)
-        words.add(folded)
-        words.update(part for part in folded.split("-") if part)
-    return frozenset(words)
+def wh_kind(text: str) -> str | None:
+    """What the question's first question word asks for (``WH_KINDS``); None for a yes/no question."""
+    for word in _parts(text):
+        if word in WH_KINDS:
+            return WH_KINDS[word]
+    return None
+
+
+def degree(text: str) -> frozenset[str]:
+    """Comparatives and superlatives (``DEGREE_WORDS``), except in "the best way(s) to"."""
+    parts = _parts(text)
+    return frozenset(w for i, w in enumerate(parts) if w in DEGREE_WORDS
+                     and not (i + 1 < len(parts) and parts[i + 1] in ("way", "ways")))
+
+
+def _coordinated(names_: frozenset[str], text: str) -> set[frozenset[str]]:
+    """Pairs of names joined as a list ("Messi or Ronaldo", "Chinese culture and Western
+    culture", "an INTP and an INTJ"): their order carries no meaning. One word may follow the
+    first name, and an article the joining word."""
+    raw = re.findall(r"[A-Za-z0-9'\-]+|[,&/]", text.replace("\u2019", "'"))
+    tokens = [_singular(_fold(t)) for t in raw]
+    pairs = set()
+    for i, token in enumerate(tokens):
+        if token not in names_:
+            continue
+        for gap in (1, 2):  # NAME COORD [the] NAME, or NAME word COORD [the] NAME
+            j = i + gap
+            if j < len(tokens) and tokens[j] in _COORDINATORS:
+                k = j + 1 + (j + 1 < len(tokens) and tokens[j + 1] in ("the", "a", "an"))
+                if k < len(tokens) and tokens[k] in names_ and tokens[k] != token:
+                    pairs.add(frozenset((token, tokens[k])))
+    return pairs
 
 
 def _order_of(names_: frozenset[str], text: str) -> list[str]:
     seen: list[str] = []
-    for word in _words(text):
-        for part in (_fold(word), *_fold(word).split("-")):
-            if part in names_ and part not in seen:
-                seen.append(part)
+    for part in map(_singular, _parts(text)):
+        if part in names_ and part not in seen:
+            seen.append(part)
     return seen
+
+
+def _order_differs(shared: frozenset[str], question: str, cached: str) -> bool:
+    """Two names in one order here and the other there, unless both texts list them."""
+    q_order, c_order = _order_of(shared, question), _order_of(shared, cached)
+    if q_order == c_order:
+        return False
+    listed = _coordinated(shared, question) & _coordinated(shared, cached)
+    c_rank = {name: i for i, name in enumerate(c_order)}
+    common = [n for n in q_order if n in c_rank]
+    return any(c_rank[x] > c_rank[y] and frozenset((x, y)) not in listed
+               for i, x in enumerate(common) for y in common[i + 1:])
+
+
+def _antonym_clash(question: frozenset[str], cached: frozenset[str]) -> bool:
+    """A word on one side whose opposite is on the other (and neither on both)."""
+    for a, b in ANTONYMS:
+        if (a in question and b in cached and a not in cached and b not in question) or \
+           (b in question and a in cached and b not in cached and a not in question):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Profile:
+    negations: int
+    numbers: frozenset[str]
+    identifiers: frozenset[str]
+    dates: frozenset[str]
+    names: frozenset[str]
+    words: frozenset[str]  # folded words and their hyphen parts, singular
+    wh: str | None
+    degree: frozenset[str]
+
+
+@lru_cache(maxsize=8192)
+def _profile(text: str) -> _Profile:
+    words = {_singular(p) for p in _parts(text)} | {_fold(w) for w in _words(text)}
+    return _Profile(negations(text), numbers(text), identifiers(text), dates(text),
+                    frozenset(_singular(n) for n in names(text)), frozenset(words), wh_kind(text),
+                    degree(text))
 
 
 def near_miss_reasons(question: str, cached: str) -> list[str]:
     """What differs in a way embeddings blur; empty when the cached answer may be served."""
+    q, c = _profile(question), _profile(cached)
     reasons = []
-    if negated(question) != negated(cached):
+    # "stop" vs "can't stop" is a change of meaning as much as "stop" vs "keep going".
+    if q.negations != c.negations:
         reasons.append("negation")
-    if numbers(question) != numbers(cached) or identifiers(question) != identifiers(cached):
+    if q.numbers != c.numbers or q.identifiers != c.identifiers:
         reasons.append("numbers")
-    if dates(question) != dates(cached):
+    if q.dates != c.dates:
         reasons.append("dates")
     # A name on either side must appear (in any case) on the other: "learn Java" vs "learn Python".
-    question_names, cached_names = names(question), names(cached)
-    if not question_names <= _folded_words(cached) or not cached_names <= _folded_words(question):
+    if not q.names <= c.words or not c.names <= q.words:
         reasons.append("names")
     # ... and in the same order: "drive from Texas to California" vs "from California to Texas".
-    elif len(shared := question_names | cached_names) > 1 and _order_of(shared, question) != _order_of(shared, cached):
+    elif len(shared := q.names | c.names) > 1 and _order_differs(shared, question, cached):
         reasons.append("order")
+    # "How does it react?" asks for a process, "Why does it react?" for a reason.
+    if q.wh != c.wh and q.wh is not None and c.wh is not None:
+        reasons.append("question word")
+    if q.degree != c.degree:
+        reasons.append("degree")
+    if _antonym_clash(q.words, c.words):
+        reasons.append("opposites")
     return reasons

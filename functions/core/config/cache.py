@@ -17,10 +17,12 @@ class RouteCacheConfig(Section):
     #: cache answers of non-deterministic requests (temperature > 0) too
     cache_nondeterministic: bool = Field(default=False, alias="cache-nondeterministic")
     #: cosine similarity at or above which a semantic hit is served. Chosen for all-MiniLM-L6-v2
-    #: on Quora Question Pairs (bench/semantic_cache.py: lower serves more paraphrases and more
-    #: wrong answers); Titan's similarities are on another scale: measure before changing embedder
-    similarity_threshold: float = Field(default=0.97, alias="similarity-threshold", gt=0, le=1)
-    #: refuse semantic hits whose numbers, dates, negations or names differ from the cached question
+    #: on Quora Question Pairs with the near-miss guards on (bench/semantic_cache.py: lower serves
+    #: more paraphrases and more wrong answers); Titan's similarities are on another scale:
+    #: measure before changing embedder
+    similarity_threshold: float = Field(default=0.96, alias="similarity-threshold", gt=0, le=1)
+    #: refuse semantic hits whose negations, numbers, dates, names (or their order), question
+    #: word, comparatives or opposites differ from the cached question (core/cache/near_miss.py)
     near_miss_guards: bool = Field(default=True, alias="near-miss-guards")
     #: share cached answers across tenants (only for routes whose answers hold no tenant data)
     share_across_tenants: bool = Field(default=False, alias="share-across-tenants")
