@@ -32,6 +32,14 @@ class EmfMetrics:
         self._sink = sink
 
     def _emit(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]]) -> None:
+        """One line with every metric's first values; a metric with more than ``VALUES_PER_LINE``
+        continues alone in lines of its own, so every value counts (in percentiles too)."""
+        for start in range(0, max(map(len, (points for _, points in values.values())), default=0),
+                           VALUES_PER_LINE):
+            self._emit_line(dimensions, {name: (unit, points[start:start + VALUES_PER_LINE])
+                                         for name, (unit, points) in values.items()})
+
+    def _emit_line(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]]) -> None:
         from aws_lambda_powertools.metrics import EphemeralMetrics
 
         metrics = EphemeralMetrics(namespace=self._namespace)
@@ -68,11 +76,8 @@ class EmfMetrics:
                 "CostUSD": ("None", [cost]),
                 "CacheHits": ("Count", [float(sum(e.cache_status.startswith("hit") for e in group))]),
                 "Refusals": ("Count", [float(sum(e.outcome == "refused" for e in group))]),
-                "Latency": ("Milliseconds", latencies[:VALUES_PER_LINE]),
+                "Latency": ("Milliseconds", latencies),
             })
-            # every latency counts in the percentiles: the rest in lines of their own
-            for start in range(VALUES_PER_LINE, len(latencies), VALUES_PER_LINE):
-                self._emit({"Route": route}, {"Latency": ("Milliseconds", latencies[start:start + VALUES_PER_LINE])})
         for (route, tier), count in by_tier.items():
             self._emit({"Route": route, "Tier": tier}, {"Requests": ("Count", [float(count)])})
         if entries:

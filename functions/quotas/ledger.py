@@ -4,8 +4,8 @@
 background every ``flush-interval-s`` and once more at shutdown, hands the entries to each sink:
 their per-minute aggregates (route and tenant), their per-request records and their EMF
 metrics. Each sink keeps what it could not write for its next flush, so none is lost while the
-instance lives and none is written twice: a sink that failed never makes another write again.
-Metrics are the exception: a line that could not be emitted is dropped, never retried.
+instance lives, and only that sink tries again: one sink failing never makes the others write the
+same entries twice. Metrics are the exception: what could not be emitted is dropped, not retried.
 """
 
 from __future__ import annotations

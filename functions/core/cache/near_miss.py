@@ -122,10 +122,15 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(text.replace("\u2019", "'")))
 
 
+def _hyphen_parts(word: str) -> list[str]:
+    """A folded word, hyphenated ones split into their parts ("zero-sum" -> "zero", "sum")."""
+    return [part for part in _fold(word).split("-") if part]
+
+
 @lru_cache(maxsize=8192)
 def _parts(text: str) -> tuple[str, ...]:
-    """Folded words, hyphenated ones split into their parts ("zero-sum" -> "zero", "sum")."""
-    return tuple(part for word in _words(text) for part in _fold(word).split("-") if part)
+    """The text's folded words, hyphenated ones split into their parts."""
+    return tuple(part for word in _words(text) for part in _hyphen_parts(word))
 
 
 def negations(text: str) -> int:
@@ -185,10 +190,9 @@ def names(text: str) -> frozenset[str]:
     for match in re.finditer(r"\S+", text.replace("\u2019", "'")):
         token = match.group(0)
         for word in _WORD.findall(token):
-            if not sentence_start and word[0].isupper() and _fold(word) not in _NOT_NAMES:
-                found.update(p for p in _fold(word).split("-") if p)
-            elif len(word) > 1 and word.isupper():
-                found.update(p for p in _fold(word).split("-") if p)
+            capitalised = not sentence_start and word[0].isupper() and _fold(word) not in _NOT_NAMES
+            if capitalised or (len(word) > 1 and word.isupper()):
+                found.update(_hyphen_parts(word))
             sentence_start = False
         sentence_start = token[-1] in ".?!:" or sentence_start
     return frozenset(found)
