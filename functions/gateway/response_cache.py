@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -239,7 +240,9 @@ class TieredResponseCache:
             return
         keys, route = request.keys, ctx.route_name
         now = self._clock()
-        expires_at = int(now) + ctx.route.cache.ttl_s
+        # whole seconds, as DynamoDB's TTL wants them, rounded up: an answer is servable for at least
+        # ttl-s (int() would cut up to a second off, all of it with ttl-s = 1)
+        expires_at = math.ceil(now + ctx.route.cache.ttl_s)
         if request.plan.exact:
             await asyncio.to_thread(self._store.put_answer, "x#" + keys.exact, body, keys.question, expires_at,
                                     scope=keys.scope, route=route)
