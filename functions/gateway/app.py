@@ -3,7 +3,8 @@
 Order of checks: body size (413), API key (401, before anything about the body is revealed),
 JSON and schema (400), route (404), limits (400), then the pipeline (quota, cache, provider).
 Every response carries ``x-request-id``; every error is OpenAI's error JSON; nothing the client
-sends can produce a 500 or a stack trace.
+sends can produce a 500 or a stack trace. Hooks in ``before_response_completes`` run just before
+a response's last message is sent (``SettleBeforeComplete``).
 """
 
 from __future__ import annotations
@@ -31,25 +32,44 @@ log = logging.getLogger("tierup.gateway")
 Hook = Callable[[], Awaitable[None]]
 
 
-def validation_message(exc: ValidationError) -> tuple[str, str | None]:
-    """A one-line message naming the offending field, and that field as OpenAI's ``param``."""
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return f"request body is not valid JSON: {first['msg']}", None
-    param = ".".join(str(part) for part in first["loc"]) or None
-    if first["type"] == "model_type" and not first["loc"]:
-        return "request body must be a JSON object", None
-    return f"{param}: {first['msg']}" if param else first["msg"], param
+class SettleBeforeComplete:
+    """An ASGI ``send`` that runs the hooks just before a response's last message goes out.
+
+    The last message is what completes the answer for the client (the end of a JSON body, a
+    stream's ``[DONE]``) and the response for the host: once a client holds its answer, the host
+    may freeze the process (Lambda does when the response ends), so what the request owes is
+    written first. A stream's text has gone out before; only its end waits. ``completed`` tells
+    a handler that returned early (the client went away) that the hooks have yet to run.
+    """
+
+    __slots__ = ("_send", "_hooks", "completed")
+
+    def __init__(self, send, hooks: list[Hook]) -> None:
+        self._send = send
+        self._hooks = hooks
+        self.completed = False
+
+    async def run_hooks(self) -> None:
+        for hook in self._hooks:
+            await hook()
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await self.run_hooks()
+            self.completed = True
+        await self._send(message)
 
 
 class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
-                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None) -> None:
+                 on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
+                 before_response_completes: list[Hook] | None = None) -> None:
         self._config = config
         self._auth = auth
         self._pipeline = pipeline
         self._on_startup = on_startup or []
         self._on_shutdown = on_shutdown or []
+        self._before_complete = before_response_completes or []
         self._max_body = config.gateway.max_body_bytes
         self._created = int(time.time())
         self._routes = {
@@ -93,6 +113,17 @@ class GatewayApp:
                 return
 
     async def _http(self, scope, receive, send) -> None:
+        if not self._before_complete:
+            await self._respond(scope, receive, send)
+            return
+        settling = SettleBeforeComplete(send, self._before_complete)
+        try:
+            await self._respond(scope, receive, settling)
+        finally:
+            if not settling.completed:  # no complete response went out (the client went away)
+                await settling.run_hooks()
+
+    async def _respond(self, scope, receive, send) -> None:
         request_id = new_request_id()
         path = scope["path"].rstrip("/") or "/"
         handler = self._routes.get((scope["method"], path))

@@ -69,6 +69,8 @@ class GatewayParts:
     cache: ResponseCache | None = None
     on_startup: list = field(default_factory=list)
     on_shutdown: list = field(default_factory=list)
+    #: awaited just before a response's last message is sent (the host may freeze us after it)
+    before_response_completes: list = field(default_factory=list)
 
     def ordered_guards(self) -> list[Guard]:
         return [*self.kill_switch_guards, *self.admission_guards, *self.quota_guards, *self.budget_guards]
@@ -122,7 +124,8 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
                         cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
                         cache=parts.cache)
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
-                      on_startup=parts.on_startup, on_shutdown=parts.on_shutdown)
+                      on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
+                      before_response_completes=parts.before_response_completes)
 
 
 def create_app() -> GatewayApp:

@@ -1,8 +1,17 @@
 """Builds the quota parts from a runtime: backpressure, the quota stage, the usage ledger and the
 background task that flushes leases and the ledger (and flushes everything at shutdown).
 
+Where the host freezes the process as soon as a response ends (Lambda: the next request may be
+minutes away, and the instance may be recycled without a shutdown), a background flush would
+leave each request's ledger record, aggregates, settled quota and metrics in memory. With
+``[quotas] durable-before-response`` (``auto``: on Lambda) the gateway instead awaits
+``Flusher.settle_owed`` before a response's last message is sent (the end of a JSON body, a
+stream's ``[DONE]``), so everything a request owes is written before the client holds its whole
+answer and the host can freeze the process.
+
 Environment:
-    TIERUP_EMF    ``stdout`` writes EMF metric lines locally too (on Lambda they are always on)
+    TIERUP_EMF                  ``stdout`` writes EMF metric lines locally too (on Lambda they are always on)
+    AWS_LAMBDA_FUNCTION_NAME    set by Lambda: ``durable-before-response = "auto"`` turns on
 """
 
 from __future__ import annotations
@@ -47,6 +56,18 @@ def plans_limit_usage(config) -> bool:
     return any(getattr(plan, name) is not None for plan in plans for name in limits)
 
 
+#: longest a response waits for what it owes to be written; past it the writes go on in the
+#: background (and are retried by the next flush) rather than hold the response
+SETTLE_DEADLINE_S = 5.0
+
+
+def durable_before_response(runtime) -> bool:
+    setting = runtime.config.quotas.durable_before_response
+    if setting == "auto":
+        return bool(runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return setting
+
+
 class Flusher:
     """Runs ``flush`` every ``interval_s`` in the background; ``stop`` runs it a last time."""
 
@@ -60,6 +81,16 @@ class Flusher:
         if self._leases is not None:
             await self._leases.flush(final=final)
         await self._ledger.flush()
+
+    async def settle_owed(self) -> None:
+        """Write what the requests answered so far owe, before their responses complete. Shielded:
+        a write past the deadline is not abandoned half-way, it finishes in the background."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.flush()), SETTLE_DEADLINE_S)
+        except TimeoutError:
+            log.error("usage writes took over %.0f s; the response completes without them", SETTLE_DEADLINE_S)
+        except Exception:  # kept pending by each sink and lease: the next flush retries them
+            log.exception("could not write usage before the response completed")
 
     async def _run(self) -> None:
         while True:
@@ -93,4 +124,6 @@ def wire_quotas(runtime, parts, *, store=None) -> Flusher:
     flusher = Flusher(config.quotas.flush_interval_s, leases, ledger)
     parts.on_startup.append(flusher.start)
     parts.on_shutdown.append(flusher.stop)
+    if durable_before_response(runtime):
+        parts.before_response_completes.append(flusher.settle_owed)
     return flusher

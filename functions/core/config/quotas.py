@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from ._base import Section
@@ -23,3 +25,7 @@ class QuotaConfig(Section):
     ledger_records: bool = Field(default=True, alias="ledger-records")
     #: days ledger records and per-minute aggregates are kept
     ledger_days: int = Field(default=35, alias="ledger-days", gt=0)
+    #: write what a request owes (settled quota, ledger record, aggregates, metrics) before its
+    #: response completes, rather than only in the background: needed where the host freezes the
+    #: process when a response ends (Lambda). ``auto``: on when ``AWS_LAMBDA_FUNCTION_NAME`` is set
+    durable_before_response: bool | Literal["auto"] = Field(default="auto", alias="durable-before-response")
