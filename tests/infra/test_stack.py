@@ -360,7 +360,7 @@ def test_cdk_nag_passes_with_only_reasoned_acknowledgements(synthesized):
         for entry in construct.node.metadata:
             if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 acknowledged.update(entry.data)
-    assert set(acknowledged) == {"AwsSolutions::AwsSolutions-SMG4"}
+    assert set(acknowledged) == {"AwsSolutions::AwsSolutions-SMG4", "AwsSolutions::AwsSolutions-L1"}
     assert all(len(reason) > 40 for reason in acknowledged.values())
 
 
