@@ -81,8 +81,9 @@ def find_bundle_python(version: str, environ: Mapping[str, str] = os.environ) ->
     if explicit:
         found = interpreter_version(explicit)
         if found != version:
-            raise DeployError(f"{BUNDLE_PYTHON_ENV}={explicit} is {f'Python {found}' if found else 'not a CPython that runs'}; "
-                              f"the Lambda runtime is Python {version}, and only {version} can compile its bytecode")
+            what = f"Python {found}" if found else "not a CPython that runs"
+            raise DeployError(f"{BUNDLE_PYTHON_ENV}={explicit} is {what}; the Lambda runtime is "
+                              f"Python {version}, and only {version} can compile its bytecode")
         return [explicit]
     for candidate in _candidates(version, environ):
         if interpreter_version(candidate) == version:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,12 @@ WHEEL_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux
 BUNDLED_CONFIG = "/var/task/tierup.toml"
 
 _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "run.sh", "*.lock")
+
+
+def host_wheel_platforms() -> tuple[str, ...]:
+    """``WHEEL_PLATFORMS`` for this machine's architecture: a bundle that runs here (Linux only),
+    for the smoke test and the cold-start benchmark."""
+    return tuple(tag.replace("aarch64", platform.machine()) for tag in WHEEL_PLATFORMS)
 
 
 def runtime_requirements(pyproject: Path, extras: Sequence[str] = ()) -> list[str]:

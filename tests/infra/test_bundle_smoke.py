@@ -13,7 +13,6 @@ official openai SDK calls it. Skipped, saying why, where this machine has no suc
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -24,16 +23,13 @@ import pytest
 
 from functions.core.errors import DeployError
 from infra.bundle_python import find_bundle_python
-from infra.bundling import PYTHON_VERSION, LocalPythonBundler
+from infra.bundling import PYTHON_VERSION, LocalPythonBundler, host_wheel_platforms
 from tests.support import ROOT
 
 from .conftest import config_variant
 
 pytestmark = pytest.mark.timeout(600)
 
-#: the Lambda platform's manylinux tags, for this machine's architecture
-HOST_WHEEL_PLATFORMS = tuple(f"{tag}_{platform.machine()}"
-                             for tag in ("manylinux2014", "manylinux_2_28", "manylinux_2_34"))
 #: what the Lambda bundle used to carry and never imports (the openai SDK, uvicorn[standard]'s rest)
 NEVER_IMPORTED = {"openai", "websockets", "watchfiles", "dotenv", "yaml"}
 
@@ -58,7 +54,7 @@ def bundle(tmp_path_factory, bundle_python) -> Path:
     out = work / "bundle"
     out.mkdir()
     LocalPythonBundler(ROOT, config, python_command=bundle_python,
-                       wheel_platforms=HOST_WHEEL_PLATFORMS).try_bundle(str(out))
+                       wheel_platforms=host_wheel_platforms()).try_bundle(str(out))
     return out
 
 

@@ -192,7 +192,8 @@ def test_no_interpreter_of_the_runtime_version_fails_saying_how_to_get_one(tmp_p
 
 def test_a_named_interpreter_of_another_version_is_refused():
     environ = {BUNDLE_PYTHON_ENV: sys.executable}
-    with pytest.raises(DeployError, match=rf"is Python {sys.version_info[0]}\.{sys.version_info[1]}; the Lambda runtime is Python 3.99"):
+    this_version = rf"{sys.version_info[0]}\.{sys.version_info[1]}"
+    with pytest.raises(DeployError, match=rf"is Python {this_version}; the Lambda runtime is Python 3.99"):
         find_bundle_python("3.99", environ)
 
 
