@@ -53,7 +53,7 @@ def interpreter_version(python: str) -> str | None:
 
 def _patch_order(path: Path) -> tuple[int, ...]:
     """Sort key: the newest patch release first (3.13.10 after 3.13.9, which string order gets wrong)."""
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", str(path))
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", path.parent.parent.name)  # versions/3.13.1/bin/python3.13
     return tuple(int(part) for part in match.groups()) if match else (0,)
 
 
