@@ -10,8 +10,16 @@
    Lambda Web Adapter makes before the first request is let in; moto server is the AWS endpoint,
    as under ``tierup dev``.
 
-Both use the example tierup.toml. The biggest imports of one run (``-X importtime``) are listed,
-to say where the time goes. Prints a markdown table; writes bench/results/cold_start.json.
+3. bundle import time, with and without bytecode: the gateway's Lambda bundle is built as
+   ``cdk synth`` builds it (for this machine's architecture, into build/cold-start-bundle/), and
+   ``import functions.gateway.asgi`` is timed in the runtime's own Python version run from the
+   bundle directory alone (``-s -S``: no site-packages), once with the bundle's bytecode and once
+   with every ``__pycache__`` removed and bytecode writing off, which is what a read-only
+   ``/var/task`` without shipped bytecode costs on every cold start. Side by side, with the ratio.
+   Skipped, saying why, where this machine has no Python of the runtime's version.
+
+All use the example tierup.toml. The biggest imports of one run (``-X importtime``) are listed,
+to say where the time goes. Prints markdown tables; writes bench/results/cold_start.json.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +41,7 @@ from bench.gateway_process import GatewayProcess, gateway_environment  # noqa: E
 
 CONFIG = ROOT / "tierup.toml"
 RESULTS = ROOT / "bench" / "results" / "cold_start.json"
+BUNDLE_DIR = ROOT / "build" / "cold-start-bundle"
 TARGET_IMPORT_MS = 300.0
 TIMED_IMPORT = ("import time; t = time.perf_counter(); import functions.gateway.asgi; "
                 "print((time.perf_counter() - t) * 1000)")
@@ -61,6 +71,33 @@ def biggest_imports(env: dict, top: int = 12) -> list[dict]:
     return sorted(top_level, key=lambda r: r["cumulative_ms"], reverse=True)[:top]
 
 
+def build_bundles() -> tuple[list[str], Path, Path] | str:
+    """The bundle's Python, the bundle as deployed and a copy without bytecode; or why not."""
+    from functions.core.errors import DeployError
+    from infra.bundle_python import find_bundle_python
+    from infra.bundling import PYTHON_VERSION, LocalPythonBundler, host_wheel_platforms
+
+    try:
+        python = find_bundle_python(PYTHON_VERSION)
+    except DeployError as exc:
+        return exc.message
+    compiled, source_only = BUNDLE_DIR / "compiled", BUNDLE_DIR / "source-only"
+    shutil.rmtree(BUNDLE_DIR, ignore_errors=True)
+    compiled.mkdir(parents=True)
+    LocalPythonBundler(ROOT, CONFIG, python_command=python,
+                       wheel_platforms=host_wheel_platforms()).try_bundle(str(compiled))
+    shutil.copytree(compiled, source_only, ignore=shutil.ignore_patterns("__pycache__"))
+    return python, compiled, source_only
+
+
+def bundle_import_ms(python: list[str], bundle: Path, env: dict) -> float:
+    """``import functions.gateway.asgi`` from ``bundle`` alone, in ``python`` without site."""
+    env = {**env, "TIERUP_CONFIG": str(bundle / "tierup.toml"), "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run([*python, "-s", "-S", "-c", TIMED_IMPORT], cwd=bundle, env=env,
+                         capture_output=True, text=True, check=True, timeout=120)
+    return float(run.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per figure")
@@ -76,12 +113,17 @@ def main() -> int:
 
         prepare_tables(Runtime(config=load_config(CONFIG), environ=env))
         fresh_python(TIMED_IMPORT, env)  # fill the bytecode cache once, as a deployed bundle has it
-        imports, interpreters, ready = [], [], []
+        bundles = build_bundles()
+        imports, interpreters, ready, with_bytecode, without_bytecode = [], [], [], [], []
         for _ in range(args.runs):  # interleaved, so the machine's drift hits every figure alike
             imports.append(float(fresh_python(TIMED_IMPORT, env).stdout.strip().splitlines()[-1]))
             interpreters.append(interpreter_ms(env))
             with GatewayProcess(env, cpu=None) as gateway:
                 ready.append(gateway.ready_after_s * 1000)
+            if not isinstance(bundles, str):
+                python, compiled, source_only = bundles
+                with_bytecode.append(bundle_import_ms(python, compiled, env))
+                without_bytecode.append(bundle_import_ms(python, source_only, env))
         top = biggest_imports(env)
 
     figures = {
@@ -99,6 +141,25 @@ def main() -> int:
     print(f"\nimport target <= {TARGET_IMPORT_MS:.0f} ms: {'met' if met else 'NOT met'} "
           f"({args.runs} runs each, interleaved; 1-minute load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs: the spread between min and max is other processes)")
+    if isinstance(bundles, str):
+        print(f"\nbundle import time skipped: {bundles}")
+    else:
+        ratio = statistics.median(without_bytecode) / statistics.median(with_bytecode)
+        figures.update({
+            "bundle_python": bundles[0][0],
+            "bundle_import_ms_with_bytecode_median": statistics.median(with_bytecode),
+            "bundle_import_ms_with_bytecode_runs": [round(x, 1) for x in with_bytecode],
+            "bundle_import_ms_without_bytecode_median": statistics.median(without_bytecode),
+            "bundle_import_ms_without_bytecode_runs": [round(x, 1) for x in without_bytecode],
+            "bundle_bytecode_speedup": ratio,
+        })
+        print(f"\nthe Lambda bundle alone, `import functions.gateway.asgi` in {bundles[0][0]} -s -S:\n")
+        print("| bundle | median ms | min ms | max ms |")
+        print("|---|---:|---:|---:|")
+        for name, runs in (("with its bytecode (as deployed)", with_bytecode),
+                           ("without bytecode (compiled on every cold start)", without_bytecode)):
+            print(f"| {name} | {statistics.median(runs):.0f} | {min(runs):.0f} | {max(runs):.0f} |")
+        print(f"\nwithout bytecode / with bytecode: {ratio:.2f}x")
     print("\nbiggest imports (cumulative ms, one run):")
     for row in top:
         print(f"  {row['cumulative_ms']:7.1f}  {row['module']}")

@@ -4,17 +4,20 @@ bundle. The gateway, the policy and the kill switch are each one of these.
 Each function gets a role of its own with no managed policy: it may write to its own log group and
 nothing else until the construct that owns the function grants more (least privilege, and no
 ``AWSLambdaBasicExecutionRole``, whose ``logs:*`` grant covers every log group in the account).
+
+The runtime is Python 3.13, one behind the newest: cdk-nag's AwsSolutions-L1 is acknowledged here,
+with the reason, because the runtime is chosen for the bundle's bytecode (infra/bundling.py).
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .bundling import BUNDLED_CONFIG, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from .bundling import BUNDLED_CONFIG, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PYTHON_VERSION
 
 #: a month of logs is enough to investigate an incident; older spend lives in the usage table
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -46,3 +49,10 @@ class TierupFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             environment={"TIERUP_CONFIG": BUNDLED_CONFIG, **environment},
         )
+        Validations.of(self.function).acknowledge(Acknowledgment(
+            id="AwsSolutions::AwsSolutions-L1",
+            reason=f"Python {PYTHON_VERSION} (supported by Lambda until mid-2029), not the newest "
+                   "runtime: the bundle ships bytecode, which only the runtime's own Python "
+                   f"version can compile at synth, so the runtime is the newest version the build "
+                   "machines have. Raise LAMBDA_RUNTIME and PYTHON_VERSION together in "
+                   "infra/bundling.py (and run `make lock`) once they have a newer one."))

