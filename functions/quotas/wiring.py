@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+from ..core.rate_limited_log import RateLimitedLog
 from ..core.tables import USAGE
 from ..gateway.admission import AdmissionGuard
 from .leases import QuotaLeases
@@ -18,6 +19,7 @@ from .ledger import UsageLedger
 from .quota_guard import QuotaGuard
 
 log = logging.getLogger("tierup.quotas")
+_failures = RateLimitedLog(log)
 
 
 def quota_hold_store(runtime):
@@ -66,8 +68,8 @@ class Flusher:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
-            except Exception:  # keep flushing: the next round retries what this one could not
-                log.exception("background flush failed")
+            except Exception as exc:  # keep flushing: the next round retries what this one could not
+                _failures.warning("flush", "background flush failed: %s", exc, exc_info=exc)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quota-flush")
