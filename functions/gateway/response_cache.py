@@ -93,7 +93,7 @@ class TieredResponseCache:
     """The ``ResponseCache`` port."""
 
     def __init__(self, config: TierupConfig, store: CacheStore, embedder: Embedder | None = None,
-                 clock=time.time) -> None:
+                 clock=time.time, *, monotonic=time.monotonic) -> None:
         self._config = config
         self._settings = config.cache
         self._store = store
@@ -104,12 +104,13 @@ class TieredResponseCache:
         self.stats = StatsCounter(store, clock)
         #: monotonic time until which the store is not asked (it just failed)
         self._skip_until = float("-inf")
+        self._monotonic = monotonic
 
     def _store_down(self) -> bool:
-        return time.monotonic() < self._skip_until
+        return self._monotonic() < self._skip_until
 
     def _failed(self, what: str, exc: Exception) -> None:
-        self._skip_until = time.monotonic() + OUTAGE_SKIP_S
+        self._skip_until = self._monotonic() + OUTAGE_SKIP_S
         if not isinstance(exc, StorageUnavailableError):  # an outage is logged where it happened
             _failures.warning(what, "cache %s failed; serving as a miss", what, exc_info=exc)
 

@@ -10,9 +10,13 @@ have no DynamoDB form and are refused here, before a half-applied write.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 #: decimals kept of a float
 DECIMALS = 12
+_STEP = Decimal(1).scaleb(-DECIMALS)
+#: room for any float's integer part (up to 309 digits) plus the decimals
+_CONTEXT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
 
 def number_text(value: float | int) -> str:
@@ -24,7 +28,11 @@ def number_text(value: float | int) -> str:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{value} cannot be stored as a DynamoDB number")
-    text = f"{value:.{DECIMALS}f}".rstrip("0").rstrip(".")
+    # repr is the shortest text that reads back as the same float (no binary noise such as
+    # 1795000000.12299990654); Decimal turns it into fixed point, rounded to DECIMALS
+    text = format(Decimal(repr(value)).quantize(_STEP, context=_CONTEXT), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
