@@ -28,7 +28,7 @@ DEFAULT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_t
 #: per-service botocore settings (merged over DEFAULT_CONFIG)
 SERVICE_CONFIG: dict[str, dict] = {
     # DynamoDB answers in milliseconds; a connect or a read this slow means it is not answering.
-    "dynamodb": {"retries": {"mode": "standard", "max_attempts": 1}, "connect_timeout": 0.5, "read_timeout": 1.5},
+    "dynamodb": {"retries": {"mode": "standard", "total_max_attempts": 1}, "connect_timeout": 0.5, "read_timeout": 1.5},
 }
 #: the longest one DynamoDB call can take before botocore gives up (connect + read)
 STORAGE_CALL_BOUND_S = 2.0
