@@ -15,8 +15,16 @@ import threading
 import time
 from collections.abc import Callable
 
+from .errors import StorageUnavailableError
+
 #: how often a failure of one kind is logged while it keeps recurring
 DEFAULT_INTERVAL_S = 10.0
+
+
+def trace_of(exc: BaseException) -> BaseException | None:
+    """``exc_info`` for a failure: none for a store outage (logged, once per interval, where it
+    happened: its traceback says nothing new), the exception itself for anything else (a bug)."""
+    return None if isinstance(exc, StorageUnavailableError) else exc
 
 
 class RateLimitedLog:

@@ -36,7 +36,7 @@ from ..core.context import RequestContext
 from ..core.errors import StorageUnavailableError
 from ..core.ports import BucketItem, CacheStore, Embedder
 from ..core.pricing import token_cost_usd
-from ..core.rate_limited_log import RateLimitedLog
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 
 log = logging.getLogger("tierup.cache")
 _failures = RateLimitedLog(log)
@@ -85,8 +85,8 @@ class StatsCounter:
         for route, counts in pending.items():
             try:
                 await call_store(self._store.add_stats, route, day, counts, store="cache")
-            except Exception:
-                _failures.warning("stats", "cache stats for route %s were not saved", route, exc_info=True)
+            except Exception as exc:
+                _failures.warning("stats", "cache stats for route %s were not saved", route, exc_info=trace_of(exc))
 
 
 class TieredResponseCache:
@@ -112,7 +112,7 @@ class TieredResponseCache:
     def _failed(self, what: str, exc: Exception) -> None:
         self._skip_until = self._monotonic() + OUTAGE_SKIP_S
         if not isinstance(exc, StorageUnavailableError):  # an outage is logged where it happened
-            _failures.warning(what, "cache %s failed; serving as a miss", what, exc_info=exc)
+            _failures.warning(what, "cache %s failed; serving as a miss", what, exc_info=trace_of(exc))
 
     # -- lookup -----------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from ..core.config import QuotaConfig
 from ..core.ports import QuotaHoldStore
 from ..core.quota.counters import QuotaCounter
 from ..core.quota.lease_sizing import lease_block
-from ..core.rate_limited_log import RateLimitedLog
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 
 log = logging.getLogger("tierup.quotas")
 _failures = RateLimitedLog(log)
@@ -204,8 +204,8 @@ class QuotaLeases:
                     lease.last_block = block
                     lease.renewed_at = started
                     lease.valid_until = started + self._ttl - self._margin
-        except Exception:  # a failed top-up only means the next request leases for itself
-            _failures.warning("top-up", "could not top up the lease on %s", counter.key, exc_info=True)
+        except Exception as exc:  # a failed top-up only means the next request leases for itself
+            _failures.warning("top-up", "could not top up the lease on %s", counter.key, exc_info=trace_of(exc))
         finally:
             lease.refilling = False
 
@@ -277,9 +277,9 @@ class QuotaLeases:
         started = self._monotonic()
         try:
             used = await self._settle_now(lease.counter, holder, release, spend)
-        except Exception:
+        except Exception as exc:
             _failures.warning("flush", "could not flush quota counter %s; retrying next flush", lease.counter.key,
-                              exc_info=True)
+                              exc_info=trace_of(exc))
             lease.pending_release += release - give_back
             lease.pending_spend += spend
             lease.balance += give_back

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.context import RequestContext
-from ..core.errors import StorageUnavailableError
 from ..core.ports import WriteBatch
-from ..core.rate_limited_log import RateLimitedLog
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 from ..core.usage_ledger import LedgerEntry, aggregate, entry_from
 
 log = logging.getLogger("tierup.ledger")
@@ -65,8 +64,7 @@ class _Sink:
             try:
                 self.write(WriteBatch(writer, batch.seq), batch.entries)
             except Exception as exc:
-                # an outage was logged where it happened; anything else is a bug: keep its traceback
-                trace = None if isinstance(exc, StorageUnavailableError) else exc
+                trace = trace_of(exc)
                 if self.retry:
                     _failures.warning(self.name, "could not write %s of %d ledger entries (%s); retrying next flush",
                                       self.name, self.buffered(), exc, exc_info=trace)

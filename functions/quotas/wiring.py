@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from ..core.rate_limited_log import RateLimitedLog
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 from ..core.tables import USAGE
 from ..gateway.admission import AdmissionGuard
 from .leases import QuotaLeases
@@ -69,7 +69,7 @@ class Flusher:
             try:
                 await self.flush()
             except Exception as exc:  # keep flushing: the next round retries what this one could not
-                _failures.warning("flush", "background flush failed: %s", exc, exc_info=exc)
+                _failures.warning("flush", "background flush failed: %s", exc, exc_info=trace_of(exc))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quota-flush")
