@@ -3,7 +3,11 @@ uvicorn, all on 127.0.0.1. ``tierup dev`` and the functional tests both run on t
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -66,6 +70,41 @@ def moto_server(port: int | None = None):
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited with {process.returncode}")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("moto server did not start")
+
+
+def start_moto_process(port: int | None = None, timeout_s: float = 60.0) -> tuple[str, subprocess.Popen]:
+    """moto server (as ``moto_server`` makes it) in a process of its own, so that it can be
+    killed (SIGKILL) or frozen (SIGSTOP) while a gateway uses it: ``(endpoint, process)``."""
+    port = port or free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tierup.local_stack", str(port)],
+                               env={**os.environ, **LOCAL_CREDENTIALS},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port, process, timeout_s)
+    except BaseException:
+        stop_moto_process(process)
+        raise
+    return f"http://127.0.0.1:{port}", process
+
+
+def stop_moto_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGCONT)  # a frozen process would not die of anything but SIGKILL
+        process.kill()
+    process.wait(timeout=10)
 
 
 def _plain_notation_for_moto_sums() -> None:
@@ -142,3 +181,8 @@ class GatewayServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+if __name__ == "__main__":  # ``python -m tierup.local_stack PORT``: moto server until killed
+    with moto_server(int(sys.argv[1])):
+        threading.Event().wait()

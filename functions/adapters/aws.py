@@ -3,6 +3,14 @@ so that the gateway's cold start does not pay for it before it needs it.
 
 ``TIERUP_AWS_ENDPOINT`` points DynamoDB, SNS, CloudWatch, Lambda and Secrets Manager at a local
 stand-in (moto server); Bedrock is never redirected.
+
+Each service's timeouts and retries are set in ``SERVICE_CONFIG``. DynamoDB is on the request
+path (API keys, kill-switch flags, quota and spend counters), so its calls are bounded: a store
+that stops answering costs a request about ``STORAGE_CALL_BOUND_S``, never a hang. Its calls
+are not retried by botocore: a write that timed out may have been applied, and repeating an
+``ADD`` would count it twice; the caller decides (a request gets a 503 with Retry-After, a
+background flush retries what is idempotent). Every DynamoDB call's outcome is reported to
+``AwsClients.health`` (``/health`` shows a store that stopped answering).
 """
 
 from __future__ import annotations
@@ -11,13 +19,32 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from ..core.dependency_health import DependencyHealth
+
 _LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs"}
+
+#: botocore settings for every service not named in SERVICE_CONFIG
+DEFAULT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_timeout": 2, "read_timeout": 60}
+#: per-service botocore settings (merged over DEFAULT_CONFIG)
+SERVICE_CONFIG: dict[str, dict] = {
+    # DynamoDB answers in milliseconds; a connect or a read this slow means it is not answering.
+    "dynamodb": {"retries": {"mode": "standard", "total_max_attempts": 1}, "connect_timeout": 0.5, "read_timeout": 1.5},
+}
+#: the longest one DynamoDB call can take before botocore gives up (connect + read)
+STORAGE_CALL_BOUND_S = 2.0
+#: services whose call outcomes are reported to ``AwsClients.health``
+_WATCHED_SERVICES = {"dynamodb"}
+
+
+def service_config(service: str) -> dict:
+    return {**DEFAULT_CONFIG, **SERVICE_CONFIG.get(service, {})}
 
 
 @dataclass
 class AwsClients:
     region: str | None = None
     endpoint_url: str | None = None
+    health: DependencyHealth = field(default_factory=DependencyHealth)
     _clients: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -43,7 +70,29 @@ class AwsClients:
         from botocore.config import Config
 
         endpoint = self.endpoint_url if service in _LOCAL_SERVICES else None
-        config = Config(retries={"mode": "standard", "max_attempts": 3},
-                        max_pool_connections=64, connect_timeout=2, read_timeout=60)
-        return boto3.session.Session().client(service, region_name=region or self.region,
-                                              endpoint_url=endpoint, config=config)
+        config = Config(max_pool_connections=64, **service_config(service))
+        client = boto3.session.Session().client(service, region_name=region or self.region,
+                                                endpoint_url=endpoint, config=config)
+        if service in _WATCHED_SERVICES:
+            watch_outcomes(client, service, self.health)
+        return client
+
+
+def watch_outcomes(client, name: str, health: DependencyHealth) -> None:
+    """Report each call's outcome to ``health``: an answer (a conditional check that failed
+    included) is a success; a 5xx, throttling, a timeout or a refused connection is a failure."""
+
+    def answered(http_response=None, parsed=None, **_) -> None:
+        status = getattr(http_response, "status_code", 200)
+        code = ((parsed or {}).get("Error") or {}).get("Code", "")
+        if status >= 500 or "Throttl" in code or code == "ProvisionedThroughputExceededException":
+            health.failed(name, f"HTTP {status} {code}".strip())
+        else:
+            health.succeeded(name)
+
+    def not_answered(exception=None, **_) -> None:
+        health.failed(name, f"{type(exception).__name__}: {exception}")
+
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"after-call.{service_id}", answered)
+    client.meta.events.register(f"after-call-error.{service_id}", not_answered)

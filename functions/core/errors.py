@@ -16,6 +16,8 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
     ├── RateLimitError          429    carries x-ratelimit-* and Retry-After headers
     │   └── OverloadedError     429/503  backpressure: the instance is full
     ├── BudgetExceededError     503    a kill switch or spend cap names the budget
+    ├── StorageUnavailableError 503    a store on the request path (DynamoDB) failed or did not
+    │                                  answer within its deadline; carries Retry-After
     ├── CacheError              503    the response cache's store or embedder failed; the cache
     │                                  turns it into a miss, so it never reaches a client
     ├── GpuControlError                Modal refused or failed a control call (autoscaler, stats)
@@ -125,6 +127,21 @@ class BudgetExceededError(TierupError):
     status = 503
     error_type = "budget_exceeded"
     code = "budget_exceeded"
+
+
+class StorageUnavailableError(TierupError):
+    """A store the request needs (API keys, kill-switch flags, quota or spend counters) failed or
+    did not answer within its deadline. Money guards fail closed, so the request is refused."""
+
+    status = 503
+    error_type = "service_unavailable"
+    code = "storage_unavailable"
+    #: seconds a client should wait before trying again
+    retry_after_s = 2
+
+    def __init__(self, message: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("retry-after", str(self.retry_after_s))
 
 
 class CacheError(TierupError):

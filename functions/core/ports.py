@@ -155,8 +155,23 @@ class MinuteUsage:
     by_tier: dict | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """One flush's writes, named so that a retry is recognised: ``writer`` is one ledger (one
+    instance; letters and digits), ``seq`` increases with each new batch it forms."""
+
+    writer: str
+    seq: int
+
+
 class UsageAggregates(Protocol):
-    """Per-minute usage aggregates, read by the traffic policy and the budget guardrails."""
+    """Per-minute usage aggregates, read by the traffic policy and the budget guardrails.
+
+    ``add`` adds rows; given the same ``batch`` again (a retry after an error or a timeout, when
+    the first attempt may have been applied in part or in full) it adds each row at most once.
+    """
+
+    def add(self, rows: list[MinuteUsage], batch: WriteBatch | None = None) -> None: ...
 
     def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]: ...
 

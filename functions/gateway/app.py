@@ -23,6 +23,7 @@ from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
 from .auth import Authenticator
+from .health import HealthCheck
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
 from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
 from .pipeline import Pipeline
@@ -63,8 +64,10 @@ class SettleBeforeComplete:
 class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
-                 before_response_completes: list[Hook] | None = None) -> None:
+                 before_response_completes: list[Hook] | None = None,
+                 health: HealthCheck | None = None) -> None:
         self._config = config
+        self._health_check = health or HealthCheck()
         self._auth = auth
         self._pipeline = pipeline
         self._on_startup = on_startup or []
@@ -171,7 +174,8 @@ class GatewayApp:
     # -- endpoints ----------------------------------------------------------------------
 
     async def _health(self, scope, receive, send, request_id: str) -> None:
-        await send_json(send, 200, b'{"status":"ok"}', {"x-request-id": request_id})
+        status, body = await self._health_check.report()
+        await send_json(send, status, body, {"x-request-id": request_id})
 
     async def _models(self, scope, receive, send, request_id: str) -> None:
         await self._auth.authenticate(header_map(scope).get("authorization"))

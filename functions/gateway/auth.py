@@ -2,13 +2,17 @@
 
 Lookups are cached in-process for ``key_cache_s`` (hits and misses alike), so a hot key costs no
 DynamoDB read per request; a revoked key stops working within that time.
+
+When the key store cannot answer (down, or no answer within its deadline), a key in the cache
+keeps working until its entry expires; any other key gets a 503 ``storage_unavailable`` with
+Retry-After, not a 401: the key may well be valid, and nothing about the failure is cached.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
+from ..adapters.store_calls import call_store
 from ..core.config import TierupConfig
 from ..core.context import Tenant
 from ..core.errors import AuthenticationError
@@ -38,7 +42,7 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             tenant = cached[1]
         else:
-            record = await asyncio.to_thread(self._store.get, key_hash)
+            record = await call_store(self._store.get, key_hash, store="keys")
             tenant = self._tenant(record)
             ttl = self._ttl if tenant is not None else min(self._ttl, _NEGATIVE_TTL_S)
             if len(self._cache) > 100_000:

@@ -27,10 +27,15 @@ from ..guardrails.wiring import wire_budgets
 from ..quotas.wiring import wire_quotas
 from .app import GatewayApp
 from .auth import Authenticator
+from .health import HealthCheck
 from .pipeline import Pipeline
 from .response_cache import wire_cache
 from .routing import ProviderRegistry, StaticRouter
 from .table_router import wire_table_router
+
+
+#: the key-store item ``/health`` reads to see whether a failing store answers again
+HEALTH_PROBE_KEY = "health-probe"
 
 
 @dataclass
@@ -123,9 +128,11 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
                         cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
                         cache=parts.cache)
+    # a key that cannot exist (not a SHA-256 hex digest): one cheap read that proves the store answers
+    health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
                       on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
-                      before_response_completes=parts.before_response_completes)
+                      before_response_completes=parts.before_response_completes, health=health)
 
 
 def create_app() -> GatewayApp:

@@ -8,7 +8,10 @@
 A hit is served at no token cost (``Usage(0, 0, cached_tokens=N)``, so the quota guards refund
 their reservation) unless the route says ``charge-hits``; what it saved goes in
 ``ctx.state["cache_saved"]``. The cache never fails a request: a store or embedder error is
-logged and treated as a miss. It never serves an expired answer, whatever DynamoDB still holds.
+logged (once per interval) and treated as a miss. It never serves an expired answer, whatever
+DynamoDB still holds. Each store call has the storage deadline; after a store failure the
+cache is skipped (a miss, nothing stored) for ``OUTAGE_SKIP_S``, so while DynamoDB is down or
+frozen a request does not wait on the cache as well as on everything else.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
+from ..adapters.store_calls import call_store
 from ..core.cache.entries import CachedAnswer, decode_completion, encode_completion
 from ..core.cache.keys import CacheKeys, CachePlan, cache_keys, plan_cache
 from ..core.cache.lsh import HyperplaneLSH, cosine, dequantise, quantise
@@ -28,13 +33,18 @@ from ..core.cache.near_miss import near_miss_reasons
 from ..core.chat import Completion, Usage
 from ..core.config import TierupConfig
 from ..core.context import RequestContext
+from ..core.errors import StorageUnavailableError
 from ..core.ports import BucketItem, CacheStore, Embedder
 from ..core.pricing import token_cost_usd
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 
 log = logging.getLogger("tierup.cache")
+_failures = RateLimitedLog(log)
 
 #: per-instance hit/miss counters are written to the store at most this often
 STATS_FLUSH_S = 10.0
+#: after a store failure, the cache is not asked for this long (every request is a miss)
+OUTAGE_SKIP_S = 5.0
 
 
 @dataclass(slots=True)
@@ -74,16 +84,16 @@ class StatsCounter:
         day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
         for route, counts in pending.items():
             try:
-                await asyncio.to_thread(self._store.add_stats, route, day, counts)
-            except Exception:
-                log.warning("cache stats for route %s were not saved", route, exc_info=True)
+                await call_store(self._store.add_stats, route, day, counts, store="cache")
+            except Exception as exc:
+                _failures.warning("stats", "cache stats for route %s were not saved", route, exc_info=trace_of(exc))
 
 
 class TieredResponseCache:
     """The ``ResponseCache`` port."""
 
     def __init__(self, config: TierupConfig, store: CacheStore, embedder: Embedder | None = None,
-                 clock=time.time) -> None:
+                 clock=time.time, *, monotonic=time.monotonic) -> None:
         self._config = config
         self._settings = config.cache
         self._store = store
@@ -92,6 +102,17 @@ class TieredResponseCache:
         self._lsh: HyperplaneLSH | None = None
         self._l1: OrderedDict[str, tuple[float, CachedAnswer]] = OrderedDict()
         self.stats = StatsCounter(store, clock)
+        #: monotonic time until which the store is not asked (it just failed)
+        self._skip_until = float("-inf")
+        self._monotonic = monotonic
+
+    def _store_down(self) -> bool:
+        return self._monotonic() < self._skip_until
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self._skip_until = self._monotonic() + OUTAGE_SKIP_S
+        if not isinstance(exc, StorageUnavailableError):  # an outage is logged where it happened
+            _failures.warning(what, "cache %s failed; serving as a miss", what, exc_info=trace_of(exc))
 
     # -- lookup -----------------------------------------------------------------------------
 
@@ -108,11 +129,12 @@ class TieredResponseCache:
         ctx.state["cache"] = request
         if not plan.lookup:
             return self._bypass(ctx)
-        try:
-            answer, status = await self._find(ctx, request)
-        except Exception:
-            log.warning("cache lookup failed; serving as a miss", exc_info=True)
-            answer, status = None, "miss"
+        answer, status = None, "miss"
+        if not self._store_down():
+            try:
+                answer, status = await self._find(ctx, request)
+            except Exception as exc:
+                self._failed("lookup", exc)
         if answer is None:
             ctx.cache_status = "miss"
             self.stats.count(ctx.route_name, "miss")
@@ -159,7 +181,7 @@ class TieredResponseCache:
         return answer
 
     async def _fetch(self, entry_key: str) -> CachedAnswer | None:
-        found = await asyncio.to_thread(self._store.get_answer, entry_key)
+        found = await call_store(self._store.get_answer, entry_key, store="cache")
         if found is None:
             return None
         body, question, expires_at = found
@@ -179,7 +201,8 @@ class TieredResponseCache:
         assert request.vector is not None
         bucket_keys = self._bucket_keys(keys.semantic_scope, request.vector)
         limit = self._settings.bucket_read_limit
-        listed = await asyncio.gather(*(asyncio.to_thread(self._store.query_bucket, k, limit) for k in bucket_keys))
+        listed = await asyncio.gather(*(call_store(self._store.query_bucket, k, limit, store="cache")
+                                       for k in bucket_keys))
         ctx.state["cache_items_read"] = sum(len(items) for items in listed)
         now = self._clock()
         candidates: dict[str, tuple[float, BucketItem]] = {}
@@ -226,12 +249,12 @@ class TieredResponseCache:
 
     async def store(self, ctx: RequestContext, completion: Completion) -> None:
         request: _Request | None = ctx.state.get("cache")
-        if request is None or not request.plan.store or ctx.cache_status.startswith("hit"):
+        if request is None or not request.plan.store or ctx.cache_status.startswith("hit") or self._store_down():
             return
         try:
             await self._store_answer(ctx, request, completion)
-        except Exception:
-            log.warning("cache store failed; the answer was served uncached", exc_info=True)
+        except Exception as exc:
+            self._failed("store", exc)
 
     async def _store_answer(self, ctx: RequestContext, request: _Request, completion: Completion) -> None:
         body = encode_completion(completion, self._settings.compress_over_bytes)
@@ -244,19 +267,19 @@ class TieredResponseCache:
         # ttl-s (int() would cut up to a second off, all of it with ttl-s = 1)
         expires_at = math.ceil(now + ctx.route.cache.ttl_s)
         if request.plan.exact:
-            await asyncio.to_thread(self._store.put_answer, "x#" + keys.exact, body, keys.question, expires_at,
-                                    scope=keys.scope, route=route)
+            await call_store(partial(self._store.put_answer, scope=keys.scope, route=route),
+                             "x#" + keys.exact, body, keys.question, expires_at, store="cache")
             self._remember(keys.exact, CachedAnswer(completion, keys.question, now, expires_at))
         # A cut-off answer is only right for the same max_tokens: the exact key has it, a paraphrase may not.
         if request.plan.semantic and completion.finish_reason == "stop":
             vector = request.vector or await self._embed(keys.question)
             entry_key = "s#" + hashlib.sha256(f"{keys.semantic_scope}\x00{keys.question}".encode()).hexdigest()[:40]
-            await asyncio.to_thread(self._store.put_answer, entry_key, body, keys.question, expires_at,
-                                    scope=keys.scope, route=route)
+            await call_store(partial(self._store.put_answer, scope=keys.scope, route=route),
+                             entry_key, body, keys.question, expires_at, store="cache")
             item = BucketItem(entry_key=entry_key, vector=quantise(vector), question=keys.question,
                               expires_at=expires_at)
-            await asyncio.to_thread(self._store.put_bucket_items, self._bucket_keys(keys.semantic_scope, vector),
-                                    item, scope=keys.scope, route=route)
+            await call_store(partial(self._store.put_bucket_items, scope=keys.scope, route=route),
+                             self._bucket_keys(keys.semantic_scope, vector), item, store="cache")
 
 
 # -- wiring -------------------------------------------------------------------------------------

@@ -12,10 +12,13 @@ import contextlib
 import logging
 import time
 
+from ..core.errors import StorageUnavailableError
 from ..core.ports import RouteTableStore
+from ..core.rate_limited_log import RateLimitedLog
 from ..core.route_table import RouteEntry
 
 log = logging.getLogger("tierup.gateway.route_table")
+_failures = RateLimitedLog(log)
 
 
 class RouteTableCache:
@@ -34,8 +37,10 @@ class RouteTableCache:
         """Read the whole table (synchronous: call it off the event loop). True on success."""
         try:
             entries = self._store.read_routes()
+        except StorageUnavailableError:  # already logged, once per interval, where it happened
+            return False
         except Exception:
-            log.warning("route table refresh failed; keeping the last good copy", exc_info=True)
+            _failures.warning("refresh", "route table refresh failed; keeping the last good copy", exc_info=True)
             return False
         self._entries = entries  # one reference swap: readers see the old or the new table whole
         self.loaded_at = time.monotonic()

@@ -9,13 +9,13 @@ per-token price among the route's models (``functions.core.spend_caps.estimate_c
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
+from ..adapters.store_calls import call_store
 from ..core.config import TierupConfig
 from ..core.context import RequestContext
-from ..core.errors import BudgetExceededError
+from ..core.errors import BudgetExceededError, StorageUnavailableError
 from ..core.pricing import token_cost_usd
 from ..core.spend_caps import SpendCap, caps_for_request, cost_at, iso_utc, route_price_per_token, scope_label
 from ..core.tokens import count_chat_tokens, count_tokens
@@ -98,7 +98,10 @@ class SpendCapGuard:
     async def _announce(self, cap: SpendCap, total: float, reached: bool) -> None:
         thresholds = self._alerter.crossed(cap, total, reached)
         if thresholds:
-            await asyncio.to_thread(self._alerter.announce, cap, thresholds, total)
+            try:  # bounded: a frozen store or topic must not hold the request (the alert carries on)
+                await call_store(self._alerter.announce, cap, thresholds, total, store="alerts")
+            except StorageUnavailableError:
+                pass  # logged once per interval where it happened
 
     def actual_cost(self, ctx: RequestContext) -> float:
         if ctx.usage is None or ctx.cache_status.startswith("hit"):

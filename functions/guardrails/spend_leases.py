@@ -15,6 +15,11 @@ added to C at once. Hence:
   except for tokenizer differences of a few percent of the prompt;
 * the cap may be declared reached early by at most the unspent leases, at most
   ``instances x lease-max-usd`` (leases are handed back when an instance shuts down).
+
+When the counter store cannot answer (down, or no answer within its deadline), the caps fail
+closed: a request the local lease cannot cover is refused with a 503 ``storage_unavailable``
+(what the lease already holds was taken from the cap, so spending it stays within the cap); a
+cost above its estimate that cannot be added stays owed on the lease and is counted later.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..adapters.store_calls import call_store
 from ..core.config.budgets import BudgetsConfig
 from ..core.ports import CounterStore
 from ..core.spend_caps import SpendCap
@@ -100,12 +106,12 @@ class SpendLeases:
             while lease.balance < amount:
                 needed = amount - max(lease.balance, 0.0)
                 block = self.block_size(cap, lease, needed)
-                admitted, total = await asyncio.to_thread(
-                    self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
+                admitted, total = await call_store(
+                    self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at, store="spend")
                 if not admitted and block > needed:  # no room for a block: maybe for this request alone
                     block = needed
-                    admitted, total = await asyncio.to_thread(
-                        self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at)
+                    admitted, total = await call_store(
+                        self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at, store="spend")
                 lease.seen_total, wrote = total, True
                 if not admitted:
                     reached = cap.limit_usd - total <= max(REACHED_SLACK * cap.limit_usd, amount)
@@ -126,7 +132,14 @@ class SpendLeases:
         lease.balance += unused
         if lease.balance < 0:
             owed, lease.balance = -lease.balance, 0.0
-            lease.seen_total = await asyncio.to_thread(self._counters.add, cap.counter_key, owed, cap.expires_at)
+            try:
+                lease.seen_total = await call_store(self._counters.add, cap.counter_key, owed, cap.expires_at,
+                                                    store="spend")
+            except Exception:
+                # Still owed: a negative balance is charged with this lease's next block, so a
+                # store outage delays the count of this spend but never loses it.
+                lease.balance -= owed
+                raise
 
     def outstanding(self) -> float:
         return sum(lease.balance for lease in self._leases.values())

@@ -32,14 +32,18 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 
+from ..adapters.store_calls import call_store
 from ..core.config import QuotaConfig
 from ..core.ports import QuotaHoldStore
 from ..core.quota.counters import QuotaCounter
 from ..core.quota.lease_sizing import lease_block
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 
 log = logging.getLogger("tierup.quotas")
+_failures = RateLimitedLog(log)
 
 #: the holder stops trusting its lease this long before others may reclaim it (clock skew, latency)
 SAFETY_MARGIN_S = 2.0
@@ -151,8 +155,8 @@ class QuotaLeases:
         counter = lease.counter
         started = self._monotonic()
         admitted, used = await self._acquire(lease, amount)
-        if not admitted and await asyncio.to_thread(self._store.reclaim_expired, counter.key, self._clock(),
-                                                    refund=not counter.spends):
+        if not admitted and await call_store(partial(self._store.reclaim_expired, refund=not counter.spends),
+                                             counter.key, self._clock(), store="quota"):
             admitted, used = await self._acquire(lease, amount)
         lease.seen_used = used
         if not admitted:
@@ -168,8 +172,8 @@ class QuotaLeases:
 
     async def _acquire(self, lease: Lease, block: float) -> tuple[bool, float]:
         counter = lease.counter
-        return await asyncio.to_thread(self._store.acquire, counter.key, lease.holder, block, counter.limit,
-                                       self._clock() + self._ttl, counter.expires_at)
+        return await call_store(self._store.acquire, counter.key, lease.holder, block, counter.limit,
+                                self._clock() + self._ttl, counter.expires_at, store="quota")
 
     def _take(self, lease: Lease, amount: float, leased: float) -> Reservation:
         lease.balance += leased - amount
@@ -200,8 +204,8 @@ class QuotaLeases:
                     lease.last_block = block
                     lease.renewed_at = started
                     lease.valid_until = started + self._ttl - self._margin
-        except Exception:  # a failed top-up only means the next request leases for itself
-            log.exception("could not top up the lease on %s", counter.key)
+        except Exception as exc:  # a failed top-up only means the next request leases for itself
+            _failures.warning("top-up", "could not top up the lease on %s", counter.key, exc_info=trace_of(exc))
         finally:
             lease.refilling = False
 
@@ -216,8 +220,8 @@ class QuotaLeases:
             await self._settle_now(lease.counter, old, release, spend)
 
     async def _settle_now(self, counter: QuotaCounter, holder: str, release: float, spend: float) -> float:
-        return await asyncio.to_thread(self._store.settle, counter.key, holder, release, spend,
-                                       self._clock() + self._ttl, counter.expires_at)
+        return await call_store(self._store.settle, counter.key, holder, release, spend,
+                                self._clock() + self._ttl, counter.expires_at, store="quota")
 
     # -- settle -------------------------------------------------------------------------------
 
@@ -273,8 +277,9 @@ class QuotaLeases:
         started = self._monotonic()
         try:
             used = await self._settle_now(lease.counter, holder, release, spend)
-        except Exception:
-            log.exception("could not flush quota counter %s; retrying next flush", lease.counter.key)
+        except Exception as exc:
+            _failures.warning("flush", "could not flush quota counter %s; retrying next flush", lease.counter.key,
+                              exc_info=trace_of(exc))
             lease.pending_release += release - give_back
             lease.pending_spend += spend
             lease.balance += give_back

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 from ..core.tables import USAGE
 from ..gateway.admission import AdmissionGuard
 from .leases import QuotaLeases
@@ -27,6 +28,7 @@ from .ledger import UsageLedger
 from .quota_guard import QuotaGuard
 
 log = logging.getLogger("tierup.quotas")
+_failures = RateLimitedLog(log)
 
 
 def quota_hold_store(runtime):
@@ -97,8 +99,8 @@ class Flusher:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
-            except Exception:  # keep flushing: the next round retries what this one could not
-                log.exception("background flush failed")
+            except Exception as exc:  # keep flushing: the next round retries what this one could not
+                _failures.warning("flush", "background flush failed: %s", exc, exc_info=trace_of(exc))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="quota-flush")

@@ -61,7 +61,7 @@ def started_by_run_sh(make_runtime, moto_endpoint):
 def test_run_sh_serves_the_gateway_and_streams(started_by_run_sh):
     url, key, process = started_by_run_sh
     with urllib.request.urlopen(url + "/health", timeout=5) as response:
-        assert json.loads(response.read()) == {"status": "ok"}
+        assert json.loads(response.read())["status"] == "ok"
 
     client = openai_client(url, key)
     chunks = list(client.chat.completions.create(model="chat", stream=True,

@@ -48,7 +48,7 @@ class ListAggregates:
         self.rows = []
         self.fail_times = fail_times
 
-    def add(self, rows) -> None:
+    def add(self, rows, batch=None) -> None:
         if self.fail_times:
             self.fail_times -= 1
             raise OSError("DynamoDB is away")

@@ -17,6 +17,8 @@ import time
 
 from ...core.errors import CacheError
 from ...core.ports import BucketItem
+from .numbers import number
+from .storage_errors import translates_storage_errors
 
 ANSWER_SK = "answer"
 #: counters are kept this long
@@ -32,6 +34,7 @@ class DynamoCacheStore:
     def _client(self):
         return self._client_factory()
 
+    @translates_storage_errors("cache")
     def get_answer(self, entry_key: str) -> tuple[bytes, str, int] | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": entry_key}, "sk": {"S": ANSWER_SK}},
                                      ProjectionExpression="body, question, expires_at").get("Item")
@@ -39,20 +42,23 @@ class DynamoCacheStore:
             return None
         return item["body"]["B"], item["question"]["S"], int(item["expires_at"]["N"])
 
+    @translates_storage_errors("cache")
     def put_answer(self, entry_key: str, body: bytes, question: str, expires_at: int, *,
                    scope: str, route: str) -> None:
         self._client.put_item(TableName=self._table, Item={
             "pk": {"S": entry_key}, "sk": {"S": ANSWER_SK}, "body": {"B": body}, "question": {"S": question},
-            "expires_at": {"N": str(expires_at)}, "tenant": {"S": scope}, "route": {"S": route}})
+            "expires_at": number(expires_at), "tenant": {"S": scope}, "route": {"S": route}})
 
+    @translates_storage_errors("cache")
     def put_bucket_items(self, bucket_keys: list[str], item: BucketItem, *, scope: str, route: str) -> None:
         sort_key = f"{int(time.time() * 1000):013d}#{item.entry_key}"
         requests = [{"PutRequest": {"Item": {
             "pk": {"S": key}, "sk": {"S": sort_key}, "entry": {"S": item.entry_key}, "vector": {"B": item.vector},
-            "question": {"S": item.question}, "expires_at": {"N": str(item.expires_at)},
+            "question": {"S": item.question}, "expires_at": number(item.expires_at),
             "tenant": {"S": scope}, "route": {"S": route}}}} for key in bucket_keys]
         self._batch_write(requests)
 
+    @translates_storage_errors("cache")
     def query_bucket(self, bucket_key: str, limit: int) -> list[BucketItem]:
         items = self._client.query(
             TableName=self._table, KeyConditionExpression="pk = :pk",
@@ -61,17 +67,17 @@ class DynamoCacheStore:
         return [BucketItem(entry_key=i["entry"]["S"], vector=i["vector"]["B"], question=i["question"]["S"],
                            expires_at=int(i["expires_at"]["N"])) for i in items]
 
+    @translates_storage_errors("cache")
     def add_stats(self, route: str, day: str, counts: dict[str, float]) -> None:
         names = {f"#c{i}": name for i, name in enumerate(counts)}
-        # Fixed-point, never "1e-05": DynamoDB accepts both, but some stand-ins cannot add the latter.
-        values = {f":c{i}": {"N": f"{v:.10f}" if isinstance(v, float) else str(v)}
-                  for i, v in enumerate(counts.values())}
-        values[":ttl"] = {"N": str(int(time.time()) + STATS_TTL_S)}
+        values = {f":c{i}": number(v) for i, v in enumerate(counts.values())}
+        values[":ttl"] = number(int(time.time()) + STATS_TTL_S)
         adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))
         self._client.update_item(TableName=self._table, Key={"pk": {"S": f"stats#{route}"}, "sk": {"S": f"day#{day}"}},
                                  UpdateExpression=f"ADD {adds} SET expires_at = :ttl",
                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
+    @translates_storage_errors("cache")
     def read_stats(self, route: str | None = None) -> dict[str, dict[str, float]]:
         totals: dict[str, dict[str, float]] = {}
         for item in self._scan("begins_with(pk, :p)", {":p": {"S": f"stats#{route}" if route else "stats#"}}):
@@ -84,6 +90,7 @@ class DynamoCacheStore:
                     row[attr] = row.get(attr, 0.0) + float(value["N"])
         return totals
 
+    @translates_storage_errors("cache")
     def purge(self, scope: str | None = None, route: str | None = None, *, dry_run: bool = False) -> int:
         conditions, values = ["attribute_exists(tenant)"], {}
         if scope is not None:

@@ -15,6 +15,7 @@ import time
 from botocore.exceptions import ClientError
 
 from .numbers import number
+from .storage_errors import translates_storage_errors
 
 SORT_KEY = "counter"
 
@@ -39,8 +40,7 @@ class DynamoCounterStore:
 
     def _update(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
         condition = "(attribute_not_exists(expires_at) OR expires_at > :now)"
-        values = {":a": number(amount), ":e": {"N": str(int(expires_at))},
-                  ":now": {"N": str(int(self._clock()))}}
+        values = {":a": number(amount), ":e": number(int(expires_at)), ":now": number(int(self._clock()))}
         if room is not None:
             condition += " AND (attribute_not_exists(v) OR v <= :room)"
             values[":room"] = number(room)
@@ -67,20 +67,23 @@ class DynamoCounterStore:
             self._client_factory().update_item(
                 TableName=self._table, Key=self._key(key), UpdateExpression="SET v = :a, expires_at = :e",
                 ConditionExpression="expires_at <= :now",
-                ExpressionAttributeValues={":a": number(amount), ":e": {"N": str(int(expires_at))},
-                                           ":now": {"N": str(int(self._clock()))}})
+                ExpressionAttributeValues={":a": number(amount), ":e": number(int(expires_at)),
+                                           ":now": number(int(self._clock()))})
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
             return self._update(key, amount, expires_at, room)  # another writer restarted it first
         return True, float(amount)
 
+    @translates_storage_errors("spend")
     def try_add(self, key: str, amount: float, limit: float, expires_at: int) -> tuple[bool, float]:
         return self._update(key, amount, expires_at, limit - amount)
 
+    @translates_storage_errors("spend")
     def add(self, key: str, amount: float, expires_at: int) -> float:
         return self._update(key, amount, expires_at, None)[1]
 
+    @translates_storage_errors("spend")
     def read(self, keys: list[str]) -> dict[str, float]:
         found = {key: 0.0 for key in keys}
         now = self._clock()

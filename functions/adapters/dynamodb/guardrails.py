@@ -17,6 +17,8 @@ import uuid
 from datetime import datetime, timezone
 
 from ...core.killswitch import AuditEntry, KillSwitchFlag
+from .numbers import number
+from .storage_errors import translates_storage_errors
 
 FLAGS_PK = "killswitch"
 MARKERS_PK = "marker"
@@ -46,6 +48,7 @@ class DynamoGuardrailStore:
 
     # -- flags -------------------------------------------------------------------------------
 
+    @translates_storage_errors("kill-switch")
     def flags(self) -> list[KillSwitchFlag]:
         items = []
         request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
@@ -58,22 +61,25 @@ class DynamoGuardrailStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return [_flag(item) for item in items]
 
+    @translates_storage_errors("kill-switch")
     def put_flag(self, flag: KillSwitchFlag) -> None:
         item = {"pk": {"S": FLAGS_PK}, "sk": {"S": flag.scope}, "action": {"S": flag.action},
                 "reason": {"S": flag.reason}, "budget": {"S": flag.budget}, "source": {"S": flag.source},
-                "engaged_at": {"N": repr(flag.engaged_at)}}
+                "engaged_at": number(flag.engaged_at)}
         if flag.until is not None:
-            item["until"] = {"N": repr(flag.until)}
-            item["expires_at"] = {"N": str(int(flag.until + FLAG_GRACE_S))}
+            item["until"] = number(flag.until)
+            item["expires_at"] = number(int(flag.until + FLAG_GRACE_S))
         if flag.applied:
             item["applied"] = {"SS": sorted(flag.applied)}
         self._client.put_item(TableName=self._table, Item=item)
 
+    @translates_storage_errors("kill-switch")
     def add_applied(self, scope: str, step_id: str) -> None:
         self._client.update_item(
             TableName=self._table, Key={"pk": {"S": FLAGS_PK}, "sk": {"S": scope}},
             UpdateExpression="ADD applied :step", ExpressionAttributeValues={":step": {"SS": [step_id]}})
 
+    @translates_storage_errors("kill-switch")
     def delete_flag(self, scope: str) -> bool:
         old = self._client.delete_item(TableName=self._table, Key={"pk": {"S": FLAGS_PK}, "sk": {"S": scope}},
                                        ReturnValues="ALL_OLD")
@@ -81,31 +87,35 @@ class DynamoGuardrailStore:
 
     # -- once-only markers ---------------------------------------------------------------------
 
+    @translates_storage_errors("kill-switch")
     def mark_once(self, marker: str, expires_at: int) -> bool:
         client = self._client
         try:
             client.put_item(TableName=self._table,
                             Item={"pk": {"S": MARKERS_PK}, "sk": {"S": marker},
-                                  "at": {"N": repr(time.time())}, "expires_at": {"N": str(expires_at)}},
+                                  "at": number(time.time()), "expires_at": number(expires_at)},
                             ConditionExpression="attribute_not_exists(pk)")
         except client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
+    @translates_storage_errors("kill-switch")
     def unmark(self, marker: str) -> None:
         self._client.delete_item(TableName=self._table, Key={"pk": {"S": MARKERS_PK}, "sk": {"S": marker}})
 
     # -- audit -------------------------------------------------------------------------------
 
+    @translates_storage_errors("kill-switch")
     def append_audit(self, entry: AuditEntry) -> None:
         stamp = datetime.fromtimestamp(entry.at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._client.put_item(TableName=self._table, Item={
             "pk": {"S": _audit_pk(entry.at)}, "sk": {"S": f"{stamp}#{uuid.uuid4().hex[:8]}"},
-            "at": {"N": repr(entry.at)}, "scope": {"S": entry.scope}, "what": {"S": entry.what},
+            "at": number(entry.at), "scope": {"S": entry.scope}, "what": {"S": entry.what},
             "why": {"S": entry.why}, "source": {"S": entry.source},
             "detail": {"S": json.dumps(entry.detail, default=str)},
-            "expires_at": {"N": str(int(entry.at + AUDIT_RETENTION_S))}})
+            "expires_at": number(int(entry.at + AUDIT_RETENTION_S))})
 
+    @translates_storage_errors("kill-switch")
     def audit_trail(self, limit: int = 50) -> list[AuditEntry]:
         entries: list[AuditEntry] = []
         now = time.time()

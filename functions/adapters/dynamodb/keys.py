@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ...core.keys import ApiKeyRecord
+from .numbers import number
+from .storage_errors import translates_storage_errors
 
 
 class DynamoKeyStore:
@@ -14,18 +16,21 @@ class DynamoKeyStore:
     def _client(self):
         return self._client_factory()
 
+    @translates_storage_errors("keys")
     def get(self, key_hash: str) -> ApiKeyRecord | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": key_hash}},
                                      ConsistentRead=True).get("Item")
         return _record(item) if item else None
 
+    @translates_storage_errors("keys")
     def put(self, record: ApiKeyRecord) -> None:
         self._client.put_item(TableName=self._table, Item={
             "pk": {"S": record.key_hash}, "tenant_id": {"S": record.tenant_id}, "plan": {"S": record.plan},
-            "created_at": {"N": str(record.created_at)}, "revoked": {"BOOL": record.revoked},
+            "created_at": number(record.created_at), "revoked": {"BOOL": record.revoked},
             "label": {"S": record.label}, "key_id": {"S": record.key_id}},
             ConditionExpression="attribute_not_exists(pk)")
 
+    @translates_storage_errors("keys")
     def revoke(self, key_id: str) -> int:
         revoked = 0
         for record in self.list():
@@ -36,6 +41,7 @@ class DynamoKeyStore:
                 revoked += 1
         return revoked
 
+    @translates_storage_errors("keys")
     def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
         records = []
         for page in self._client.get_paginator("scan").paginate(TableName=self._table):

@@ -21,6 +21,8 @@ from dataclasses import fields
 from datetime import datetime, timezone
 
 from ...core.usage_ledger import LedgerEntry
+from .numbers import number
+from .storage_errors import translates_storage_errors
 
 SHARDS = 16
 #: records in one item: about 60 bytes each compressed, far under DynamoDB's 400 KB item limit
@@ -40,8 +42,8 @@ def _page(tenant_id: str, day: str, entries: list[LedgerEntry], expires_at: int)
     return {"pk": {"S": f"ledger#{tenant_id}#{day}#{shard}"},
             "sk": {"S": f"{int(first.at * 1000):013d}#{first.request_id}"},
             "records": {"B": zlib.compress(body, 6)},
-            "count": {"N": str(len(entries))},
-            "expires_at": {"N": str(expires_at)}}
+            "count": number(len(entries)),
+            "expires_at": number(expires_at)}
 
 
 def _records(item: dict) -> list[LedgerEntry]:
@@ -55,6 +57,7 @@ class DynamoLedgerRecords:
         self._table = table
         self._keep_s = keep_days * 86400
 
+    @translates_storage_errors("ledger")
     def put_many(self, entries: list[LedgerEntry]) -> None:
         by_tenant_day: dict[tuple[str, str], list[LedgerEntry]] = defaultdict(list)
         for entry in entries:
@@ -74,6 +77,7 @@ class DynamoLedgerRecords:
             if pending:
                 raise RuntimeError(f"DynamoDB kept {len(pending[self._table])} ledger pages unprocessed")
 
+    @translates_storage_errors("ledger")
     def day(self, tenant_id: str, day: str) -> list[LedgerEntry]:
         client = self._client_factory()
         found: list[LedgerEntry] = []

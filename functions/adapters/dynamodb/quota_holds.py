@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from ...core.ports import HeldCounter
 from .counters import _conditional_failed, _number
 from .numbers import number
+from .storage_errors import translates_storage_errors
 
 SORT_KEY = "quota"
 _HOLDER = re.compile(r"^[A-Za-z0-9]{1,40}$")
@@ -44,6 +45,7 @@ class DynamoQuotaHoldStore:
     def _key(self, key: str) -> dict:
         return {"pk": {"S": key}, "sk": {"S": SORT_KEY}}
 
+    @translates_storage_errors("quota")
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
                 expires_at: int) -> tuple[bool, float]:
         try:
@@ -53,7 +55,7 @@ class DynamoQuotaHoldStore:
                 ConditionExpression="attribute_not_exists(used) OR used <= :room",
                 ExpressionAttributeNames=_names(holder),
                 ExpressionAttributeValues={":a": _n(amount), ":room": _n(limit - amount),
-                                           ":hu": _n(hold_until), ":e": {"N": str(int(expires_at))}},
+                                           ":hu": _n(hold_until), ":e": number(int(expires_at))},
                 ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -61,6 +63,7 @@ class DynamoQuotaHoldStore:
             return False, _number(exc.response.get("Item") or {}, "used")
         return True, _number(result["Attributes"], "used")
 
+    @translates_storage_errors("quota")
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
                expires_at: int) -> float:
         client = self._client_factory()
@@ -72,7 +75,7 @@ class DynamoQuotaHoldStore:
                 ExpressionAttributeNames=_names(holder),
                 ExpressionAttributeValues={":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
                                            ":release": _n(release), ":hu": _n(hold_until),
-                                           ":e": {"N": str(int(expires_at))}},
+                                           ":e": number(int(expires_at))},
                 ReturnValues="UPDATED_NEW")
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -85,6 +88,7 @@ class DynamoQuotaHoldStore:
                 ReturnValues="UPDATED_NEW")
         return _number(result["Attributes"], "used")
 
+    @translates_storage_errors("quota")
     def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float:
         client = self._client_factory()
         item = client.get_item(TableName=self._table, Key=self._key(key), ConsistentRead=True).get("Item") or {}
@@ -106,6 +110,7 @@ class DynamoQuotaHoldStore:
             reclaimed += held if refund else 0.0
         return reclaimed
 
+    @translates_storage_errors("quota")
     def read_counters(self, keys: list[str]) -> dict[str, HeldCounter]:
         found: dict[str, HeldCounter] = {}
         client = self._client_factory()

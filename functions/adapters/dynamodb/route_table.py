@@ -17,6 +17,7 @@ import time
 
 from ...core.route_table import RouteEntry
 from .numbers import number
+from .storage_errors import translates_storage_errors
 
 _ROUTE_PK = "route"
 _STATE_PK = "policy-state"
@@ -47,17 +48,19 @@ class DynamoRouteTable:
         self._client_factory = client_factory
         self._table = table
 
+    @translates_storage_errors("route-table")
     def read_routes(self) -> dict[str, RouteEntry]:
         items = _query_all(self._client_factory(), self._table, _ROUTE_PK, ConsistentRead=True)
         entries = (_entry(item) for item in items)
         return {entry.route: entry for entry in entries}
 
+    @translates_storage_errors("route-table")
     def write_route(self, entry: RouteEntry) -> None:
         item = {"pk": {"S": _ROUTE_PK}, "sk": {"S": entry.route}, "tier": {"S": entry.tier}}
         for name in _NUMBERS:
             value = getattr(entry, name)
             if value is not None:
-                item[name] = number(value) if isinstance(value, float) else {"N": str(value)}
+                item[name] = number(value)
         self._client_factory().put_item(TableName=self._table, Item=item)
 
 
@@ -91,7 +94,7 @@ class DynamoPolicyJournal:
             "pk": {"S": _decision_pk(route)}, "sk": {"S": f"{int(at_s * 1000):015d}"},
             "reason": {"S": str(record.get("reason", ""))},
             "record": {"S": json.dumps(record)},
-            "expires_at": {"N": str(int(at_s) + self._ttl_s)}})
+            "expires_at": number(int(at_s) + self._ttl_s)})
 
     def recent_decisions(self, route: str, limit: int = 20) -> list[dict]:
         items = _query_all(self._client_factory(), self._table, _decision_pk(route),
