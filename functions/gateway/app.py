@@ -61,6 +61,17 @@ class SettleBeforeComplete:
         await self._send(message)
 
 
+def validation_message(exc: ValidationError) -> tuple[str, str | None]:
+    """A one-line message naming the offending field, and that field as OpenAI's ``param``."""
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return f"request body is not valid JSON: {first['msg']}", None
+    param = ".".join(str(part) for part in first["loc"]) or None
+    if first["type"] == "model_type" and not first["loc"]:
+        return "request body must be a JSON object", None
+    return f"{param}: {first['msg']}" if param else first["msg"], param
+
+
 class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
