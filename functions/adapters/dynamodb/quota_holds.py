@@ -63,6 +63,8 @@ class DynamoQuotaHoldStore:
 
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
                expires_at: int) -> float:
+        # ALL_NEW, not UPDATED_NEW: a settle of exactly what was held adds 0 to ``used``, and
+        # UPDATED_NEW may leave an unchanged attribute out (moto does), which read as 0 used.
         client = self._client_factory()
         try:
             result = client.update_item(
@@ -73,7 +75,7 @@ class DynamoQuotaHoldStore:
                 ExpressionAttributeValues={":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
                                            ":release": _n(release), ":hu": _n(hold_until),
                                            ":e": {"N": str(int(expires_at))}},
-                ReturnValues="UPDATED_NEW")
+                ReturnValues="ALL_NEW")
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
@@ -82,7 +84,7 @@ class DynamoQuotaHoldStore:
             result = client.update_item(
                 TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :over, settled :s",
                 ExpressionAttributeValues={":over": _n(max(spend - release, 0.0)), ":s": _n(spend)},
-                ReturnValues="UPDATED_NEW")
+                ReturnValues="ALL_NEW")
         return _number(result["Attributes"], "used")
 
     def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float:
