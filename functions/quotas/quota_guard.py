@@ -56,7 +56,7 @@ class QuotaGuard:
         counters = counters_for(plan, ctx.tenant.tenant_id, now) if self._leases is not None else []
         if counters:
             self._headers(ctx, counters, now)
-        check_fits(plan, prompt, output)
+        check_fits(plan, prompt, output, prompt_param="messages" if ctx.kind == "chat" else "input")
         if not counters:
             return
         usd = 0.0
