@@ -16,6 +16,7 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
     ├── RateLimitError          429    carries x-ratelimit-* and Retry-After headers
     │   └── OverloadedError     429/503  backpressure: the instance is full
     ├── BudgetExceededError     503    a kill switch or spend cap names the budget
+    ├── UnpricedModelError      503    a per-token model has no price: refused, never billed at $0
     ├── CacheError              503    the response cache's store or embedder failed; the cache
     │                                  turns it into a miss, so it never reaches a client
     ├── GpuControlError                Modal refused or failed a control call (autoscaler, stats)
@@ -125,6 +126,17 @@ class BudgetExceededError(TierupError):
     status = 503
     error_type = "budget_exceeded"
     code = "budget_exceeded"
+
+
+class UnpricedModelError(TierupError):
+    """A per-token model has no ``[pricing.models]`` entry: serving it would bill $0 past every cap.
+    Config validation refuses such a config at start-up; this is the request path's last line."""
+
+    status = 503
+    code = "model_unpriced"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "60"})
 
 
 class CacheError(TierupError):

@@ -119,7 +119,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     parts.on_shutdown.append(registry.close)
     wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
-                        cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
+                        cost=lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage),
                         cache=parts.cache)
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
                       on_startup=parts.on_startup, on_shutdown=parts.on_shutdown)
