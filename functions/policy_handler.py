@@ -1,12 +1,14 @@
 """The traffic-policy Lambda function, run every minute by an EventBridge schedule.
 
-One run: read each route's per-minute usage aggregates, decide its reserved replicas, plan, apply
-the plan through Modal's control API, and record the decision (state table and one JSON log line
+One run: bill each GPU route's GPU time since the last run as spend (caps, alerts, kill switches
+and the CostUSD metric see it), read each route's per-minute usage aggregates, decide its
+reserved replicas, plan, apply the plan through Modal's control API, and record the decision (state table and one JSON log line
 per route). A warm-up in progress never makes a run wait: the next run picks it up. Routes an
 engaged ``drop-reserved`` kill switch covers are held at zero reserved replicas until it is released.
 
-Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, and TIERUP_MODAL_SECRET_ARN
-(the Modal token, read from Secrets Manager into the environment before the Modal adapter is built).
+Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, TIERUP_ALERT_TOPIC_ARN, and
+TIERUP_MODAL_SECRET_ARN (the Modal token, read from Secrets Manager into the environment before
+the Modal adapter is built).
 """
 
 from __future__ import annotations
@@ -52,13 +54,17 @@ def policy_cycle(runtime: Runtime, *, gpu: GpuControl | None = None,
     from .adapters.dynamodb.guardrails import DynamoGuardrailStore
     from .adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
 
+    from .promotion.wiring import wire_gpu_spend
+
     state = runtime.table(STATE)
     ttl_s = runtime.config.policy.decision_ttl_days * 86400
     flags = DynamoGuardrailStore(runtime.dynamodb, state)
-    return PolicyCycle(runtime.config, usage=usage or usage_aggregates(runtime),
+    usage = usage or usage_aggregates(runtime)
+    gpu = gpu or modal_gpu_control(runtime)
+    return PolicyCycle(runtime.config, usage=usage,
                        table=DynamoRouteTable(runtime.dynamodb, state),
                        journal=DynamoPolicyJournal(runtime.dynamodb, state, ttl_s),
-                       gpu=gpu or modal_gpu_control(runtime),
+                       gpu=gpu, gpu_spend=wire_gpu_spend(runtime, usage=usage, gpu=gpu),
                        held_routes=lambda now_s: routes_held_by(flags.flags(), runtime.config, now_s))
 
 

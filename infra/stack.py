@@ -61,6 +61,9 @@ class TierupStack(Stack):
         self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
         self.gateway.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
         self.alerts.grant_publish(self.gateway.function)
+        # the policy bills GPU time as spend: a cap it reaches sends its alert like a request would
+        self.policy.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
+        self.alerts.grant_publish(self.policy.function)
         self.kill_switch = KillSwitch(self, "KillSwitch", project=project, code=control_code, tables=self.tables,
                                       topic=self.alerts.topic, gateway=self.gateway.function,
                                       modal_secret=self.modal_secret)

@@ -123,18 +123,23 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
     """The dev loop on the runtime's state table; the simulated GPU control unless one is given."""
     from functions.adapters.dynamodb.guardrails import DynamoGuardrailStore
     from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
+    from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
     from functions.adapters.simulated_gpu import SimulatedGpuControl
-    from functions.core.tables import STATE
+    from functions.core.tables import STATE, USAGE
     from functions.promotion.cycle import routes_held_by
+    from functions.promotion.wiring import wire_gpu_spend
 
     config = runtime.config
     state_table = runtime.table(STATE)
     flags = DynamoGuardrailStore(runtime.dynamodb, state_table)
+    gpu = gpu or SimulatedGpuControl(config, clock)
+    # GPU time is billed per real minute, from the gateway's real-time aggregates (as Modal bills)
+    real_usage = DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE))
     cycle = PolicyCycle(config, usage=usage,
                         table=table or DynamoRouteTable(runtime.dynamodb, state_table),
                         journal=journal or DynamoPolicyJournal(runtime.dynamodb, state_table,
                                                                config.policy.decision_ttl_days * 86400),
-                        gpu=gpu or SimulatedGpuControl(config, clock),
+                        gpu=gpu, gpu_spend=wire_gpu_spend(runtime, usage=real_usage, gpu=gpu),
                         # kill-switch flags carry real times; the loop's clock may run ahead
                         held_routes=lambda now_s: routes_held_by(flags.flags(), config, time.time()))
     return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)

@@ -71,10 +71,11 @@ async def _client(index: int, urls: list[str], key: str, route: str, max_tokens:
                     state.setdefault("first_refusal", start)
                 continue
             completion = raw.parse()
-            model = config.routes[route].model_for(raw.headers.get("x-tierup-tier", "serverless"))
+            tier = raw.headers.get("x-tierup-tier", "serverless")
+            model = config.routes[route].model_for(tier)
             usage = Usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             cached = raw.headers.get("x-tierup-cache", "").startswith("hit")  # a cached answer costs nothing
-            cost = 0.0 if cached else token_cost_usd(config.pricing, model, usage)
+            cost = 0.0 if cached else token_cost_usd(config.pricing, tier, model, usage)
             shots.append(Shot(start, time.monotonic(), 200, cost))
     finally:
         await client.close()

@@ -2,7 +2,9 @@
 
 Names and dimensions are the ones the stack's alarms and dashboard read (``infra/metrics.py``):
 per ``Route``: Requests, PromptTokens, CompletionTokens, CostUSD, Latency, CacheHits, Refusals;
-Requests per ``Route`` and ``Tier``; CostUSD with no dimension (the spend alarms' total).
+Requests per ``Route`` and ``Tier``; CostUSD with no dimension (the spend alarms' total). GPU time
+(written by the traffic policy) is CostUSD too: per ``Route``, in the total, and with ``GpuSeconds``
+per ``Route`` and ``Gpu``.
 Powertools is imported on the first flush, not at import: it would cost the cold start.
 Each line goes to ``sink`` (stdout by default, which CloudWatch Logs reads on Lambda).
 """
@@ -56,6 +58,14 @@ class EmfMetrics:
             metrics.add_metric(name=name, unit=unit, value=points[0])
             metrics.metric_set[name]["Value"].extend(float(point) for point in points[1:])
         self._sink(json.dumps(metrics.serialize_metric_set()))
+
+    def emit_gpu_spend(self, route: str, gpu: str, usd: float, gpu_seconds: float) -> None:
+        """A route's GPU time as spend: in the route's and the total cost the alarms and the
+        dashboard read, and per GPU type."""
+        self._emit({"Route": route}, {"CostUSD": ("None", [usd])})
+        self._emit({"Route": route, "Gpu": gpu}, {"CostUSD": ("None", [usd]),
+                                                  "GpuSeconds": ("Seconds", [gpu_seconds])})
+        self._emit({}, {"CostUSD": ("None", [usd])})
 
     def emit(self, entries: list[LedgerEntry]) -> None:
         by_route: dict[str, list[LedgerEntry]] = {}

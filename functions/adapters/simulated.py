@@ -65,7 +65,11 @@ class SimulatedProvider:
         yield StreamDelta(finish_reason=finish, usage=self._usage(call, "".join(pieces)))
 
     async def embed(self, model: str, inputs: list[str], dimensions: int | None) -> Embeddings:
-        size = dimensions or 256
+        # on a worker thread: hashing up to the request schema's bound of numbers takes a while
+        return await asyncio.to_thread(self._embed, model, inputs, dimensions or 256)
+
+    @staticmethod
+    def _embed(model: str, inputs: list[str], size: int) -> Embeddings:
         vectors = [_hashed_vector(text, size) for text in inputs]
         return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=sum(count_tokens(t) for t in inputs)),
                           model=model, simulated=True)

@@ -12,9 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 Role = Literal["system", "developer", "user", "assistant"]
+
+#: no model answers more tokens than this; a route's own ``max-tokens`` is checked after parsing
+MAX_OUTPUT_TOKENS = 1_048_576
+#: the widest embedding any served model returns (OpenAI's largest is 3072)
+MAX_EMBEDDING_DIMENSIONS = 4096
+#: inputs of one embeddings request (OpenAI's limit)
+MAX_EMBEDDING_INPUTS = 2048
+#: numbers one embeddings answer may hold (inputs x dimensions): about 11 MB of JSON, well under
+#: a Lambda response's 20 MB, and built off the event loop
+MAX_EMBEDDING_VALUES = 2 ** 19
 
 
 class TextPart(BaseModel):
@@ -50,8 +60,8 @@ class ChatRequest(BaseModel):
 
     model: Annotated[str, Field(min_length=1, max_length=256)]
     messages: Annotated[list[Message], Field(min_length=1)]
-    max_tokens: Annotated[int | None, Field(gt=0)] = None
-    max_completion_tokens: Annotated[int | None, Field(gt=0)] = None
+    max_tokens: Annotated[int | None, Field(gt=0, le=MAX_OUTPUT_TOKENS)] = None
+    max_completion_tokens: Annotated[int | None, Field(gt=0, le=MAX_OUTPUT_TOKENS)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     top_p: Annotated[float | None, Field(gt=0, le=1)] = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
@@ -86,21 +96,35 @@ class ChatRequest(BaseModel):
         return self.temperature == 0
 
 
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class EmbeddingRequest(BaseModel):
     """``POST /v1/embeddings`` (text input only)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: Annotated[str, Field(min_length=1, max_length=256)]
-    input: Annotated[str, Field(min_length=1)] | Annotated[list[Annotated[str, Field(min_length=1)]],
-                                                            Field(min_length=1, max_length=2048)]
+    #: one text or a list of texts; one text is read as a list of one, so that errors name ``input``
+    input: Annotated[list[Annotated[str, Field(min_length=1)]],
+                     Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS), BeforeValidator(_as_list)]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Annotated[int | None, Field(gt=0)] = None
+    dimensions: Annotated[int | None, Field(gt=0, le=MAX_EMBEDDING_DIMENSIONS)] = None
     user: str | None = None
+
+    @field_validator("dimensions")
+    @classmethod
+    def _answer_is_bounded(cls, dimensions: int | None, info: ValidationInfo) -> int | None:
+        count = len(info.data.get("input") or ())  # validated before ``dimensions`` (declared first)
+        if dimensions is not None and count * dimensions > MAX_EMBEDDING_VALUES:
+            raise ValueError(f"{count} inputs of {dimensions} dimensions is over the {MAX_EMBEDDING_VALUES} "
+                             "numbers one request may return: send fewer inputs or fewer dimensions")
+        return dimensions
 
     @property
     def inputs(self) -> list[str]:
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+        return self.input
 
 
 @dataclass(slots=True)

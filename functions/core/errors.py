@@ -18,6 +18,7 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
     ├── BudgetExceededError     503    a kill switch or spend cap names the budget
     ├── StorageUnavailableError 503    a store on the request path (DynamoDB) failed or did not
     │                                  answer within its deadline; carries Retry-After
+    ├── UnpricedModelError      503    a per-token model has no price: refused, never billed at $0
     ├── CacheError              503    the response cache's store or embedder failed; the cache
     │                                  turns it into a miss, so it never reaches a client
     ├── GpuControlError                Modal refused or failed a control call (autoscaler, stats)
@@ -142,6 +143,17 @@ class StorageUnavailableError(TierupError):
     def __init__(self, message: str, **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.headers.setdefault("retry-after", str(self.retry_after_s))
+
+
+class UnpricedModelError(TierupError):
+    """A per-token model has no ``[pricing.models]`` entry: serving it would bill $0 past every cap.
+    Config validation refuses such a config at start-up; this is the request path's last line."""
+
+    status = 503
+    code = "model_unpriced"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"retry-after": "60"})
 
 
 class CacheError(TierupError):

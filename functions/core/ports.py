@@ -239,6 +239,23 @@ class GpuControl(Protocol):
         """Replicas up and answering the health probe now."""
 
 
+class GpuSpendLedger(Protocol):
+    """Where GPU time is recorded as spend (DynamoDB ``usage`` table), once per interval.
+
+    Each route has a billing cursor: the first minute not billed yet. ``record`` moves it from
+    ``charge.from_minute`` to ``charge.to_minute`` and, in the same atomic write, adds the charge
+    to the spend counters (``amounts``: key -> (USD, expiry), the counters the budget caps read)
+    and to the route's per-minute usage aggregates. It returns False, writing nothing, when the
+    cursor is not at ``from_minute`` (another run billed the interval): a re-run never bills twice.
+    Synchronous: run it off the event loop.
+    """
+
+    def billed_until(self, route: str) -> int | None:
+        """The route's first unbilled minute; None before its first charge."""
+
+    def record(self, charge: "GpuCharge", amounts: dict[str, tuple[float, int]]) -> bool: ...
+
+
 class RouteTableStore(Protocol):
     """The route table (where each route's traffic goes), written by the promotion executor and
     read, cached, by the gateway's router. Synchronous; run off the event loop."""
@@ -266,6 +283,7 @@ class PolicyJournal(Protocol):
 # -- budget guardrails ---------------------------------------------------------------------------
 
 if TYPE_CHECKING:
+    from .gpu_spend import GpuCharge
     from .killswitch import AuditEntry, KillSwitchFlag
 
 

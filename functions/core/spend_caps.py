@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
 
-from .config import TierupConfig
+from .config import PER_TOKEN_TIERS, TierupConfig
 from .config.budgets import BudgetAction
+from .pricing import token_price
 
 Period = Literal["monthly", "daily"]
 
@@ -123,14 +124,14 @@ def all_caps(config: TierupConfig, now: float) -> list[SpendCap]:
 def route_price_per_token(config: TierupConfig, route: str) -> tuple[float, float]:
     """USD per (input, output) token: the dearest per-token price among the route's models.
 
-    The tier a request will use is not known before routing; the dearest priced model is an
-    upper bound (GPU tiers bill by the second, not per token, and are capped by their own
-    replica limits), so a reservation never undercounts.
+    The tier a request will use is not known before routing; the dearest per-token model is an
+    upper bound (GPU tiers bill by the second, not per token: the traffic policy charges their
+    GPU time to the same caps), so a reservation never undercounts. An unpriced model raises.
     """
     spec = config.routes[route]
     input_price = output_price = 0.0
-    for model in {spec.serverless, spec.serverless_gpu, spec.overflow}:
-        price = config.pricing.model_price(model)
+    for tier in PER_TOKEN_TIERS:
+        price = token_price(config.pricing, tier, spec.model_for(tier)) if spec.model_for(tier) else None
         if price is not None:
             input_price = max(input_price, price.input_per_mtok / 1_000_000)
             output_price = max(output_price, price.output_per_mtok / 1_000_000)

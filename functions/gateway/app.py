@@ -14,6 +14,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import orjson
 from pydantic import ValidationError
@@ -22,6 +23,8 @@ from ..core.chat import ChatRequest, EmbeddingRequest, StreamDelta
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from ..core.quota.plan_fit import check_embedding_inputs
+from ..core.tokens import count_tokens
 from .auth import Authenticator
 from .health import HealthCheck
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
@@ -29,6 +32,9 @@ from .openai_format import ChunkWriter, completion_json, embeddings_json, models
 from .pipeline import Pipeline
 
 log = logging.getLogger("tierup.gateway")
+
+#: embeddings answers up to this many numbers are encoded on the event loop (well under 1 ms)
+INLINE_EMBEDDING_VALUES = 16_384
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -197,16 +203,22 @@ class GatewayApp:
         headers, tenant, body = await self._authenticated_body(scope, receive)
         request: EmbeddingRequest = self._parse(EmbeddingRequest, body)
         route = self._route(request.model, "embedding")
+        input_tokens = [count_tokens(text) for text in request.inputs]
+        check_embedding_inputs(request.model, route.max_tokens, input_tokens)
         ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
                              kind="embedding", embedding=request, headers=headers)
+        ctx.state["prompt_tokens"] = sum(input_tokens)  # counted once, for the quota and budget stages
         ctx.response_headers["x-request-id"] = request_id
         try:
             result = await self._pipeline.embed(ctx)
         except TierupError as exc:
             exc.headers = {**ctx.response_headers, **exc.headers}
             raise
-        await send_json(send, 200, embeddings_json(request.model, result, request.encoding_format),
-                        ctx.response_headers)
+        encode = partial(embeddings_json, request.model, result, request.encoding_format)
+        values = sum(map(len, result.vectors))
+        # a large answer is encoded on a worker thread: the event loop serves others meanwhile
+        body = await asyncio.to_thread(encode) if values > INLINE_EMBEDDING_VALUES else encode()
+        await send_json(send, 200, body, ctx.response_headers)
 
     async def _chat(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)

@@ -126,7 +126,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     parts.on_shutdown.append(registry.close)
     wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
-                        cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
+                        cost=lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage),
                         cache=parts.cache)
     # a key that cannot exist (not a SHA-256 hex digest): one cheap read that proves the store answers
     health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))

@@ -17,7 +17,8 @@ from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
 
-CostFn = Callable[[str | None, Usage], float]
+#: USD for (tier, configured model id, usage); raises ``UnpricedModelError`` for an unpriced model
+CostFn = Callable[[str | None, str | None, Usage], float]
 T = TypeVar("T")
 
 
@@ -60,7 +61,7 @@ class Pipeline:
                 ctx.status = 499
                 ctx.outcome = "client_closed"
         if ctx.usage is not None:
-            ctx.cost_usd = 0.0 if ctx.cache_status.startswith("hit") else self._cost(ctx.model, ctx.usage)
+            ctx.cost_usd = 0.0 if ctx.cache_status.startswith("hit") else self._cost(ctx.tier, ctx.model, ctx.usage)
         for recorder in self._recorders:
             recorder.record(ctx)
 
@@ -78,6 +79,7 @@ class Pipeline:
                             temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences)
 
     def _serve_from(self, ctx: RequestContext, target: Target) -> None:
+        self._cost(target.tier, target.model, Usage())  # an unpriced model is refused before it is called
         ctx.tier = target.tier
         ctx.model = target.model
         ctx.state["simulated"] = getattr(target.provider, "simulated", False)

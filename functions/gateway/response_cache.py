@@ -231,8 +231,8 @@ class TieredResponseCache:
 
     def _serve(self, ctx: RequestContext, cached: Completion, status: str) -> Completion:
         usage = cached.usage
-        model = ctx.route.model_for(ctx.route.start_tier)
-        saved_usd = token_cost_usd(self._config.pricing, model, usage)
+        tier = ctx.route.start_tier
+        saved_usd = token_cost_usd(self._config.pricing, tier, ctx.route.model_for(tier), usage)
         ctx.cache_status = status
         ctx.model = cached.model
         ctx.state["simulated"] = cached.simulated

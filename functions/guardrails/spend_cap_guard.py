@@ -106,7 +106,7 @@ class SpendCapGuard:
     def actual_cost(self, ctx: RequestContext) -> float:
         if ctx.usage is None or ctx.cache_status.startswith("hit"):
             return 0.0
-        return token_cost_usd(self._config.pricing, ctx.model, ctx.usage)
+        return token_cost_usd(self._config.pricing, ctx.tier, ctx.model, ctx.usage)
 
     async def release(self, ctx: RequestContext) -> None:
         held = ctx.state.pop(STATE_KEY, None)

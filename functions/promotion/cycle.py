@@ -1,5 +1,6 @@
 """One policy run: for every route, read its usage, decide, plan, apply, and record.
 
+    route table ─> GPU time since the last run billed as spend (counters, aggregates, CostUSD)
     usage aggregates ─> decide() ─> plan_route() ─(logged)─> executor ─> route table
                                                                      └─> journal (state, decision)
 
@@ -25,6 +26,7 @@ from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore
 from ..core.promotion_plan import plan_route
 from ..core.route_table import RouteEntry
 from .executor import PlanResult, PromotionExecutor
+from .gpu_spend import GpuSpendMeter
 
 log = logging.getLogger("tierup.policy")
 
@@ -64,8 +66,10 @@ class RouteRun:
 
 class PolicyCycle:
     def __init__(self, config: TierupConfig, *, usage: UsageAggregates, table: RouteTableStore,
-                 journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None) -> None:
+                 journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None,
+                 gpu_spend: GpuSpendMeter | None = None) -> None:
         self._config = config
+        self._gpu_spend = gpu_spend
         self._held_routes = held_routes or (lambda now_s: {})
         self._usage = usage
         self._table = table
@@ -86,6 +90,10 @@ class PolicyCycle:
 
     def run(self, now_s: float) -> list[RouteRun]:
         entries = self._table.read_routes()
+        if self._gpu_spend is not None:
+            # before anything changes: the replicas in the table are the ones held since the last
+            # run, and a cap this GPU time reaches engages its kill switch in time for this run
+            self._gpu_spend.charge(entries)
         states = self._journal.load_states()
         held = self._held_routes(now_s)
         runs = []

@@ -109,11 +109,12 @@ class QuotaLeases:
         return lease
 
     def remaining(self, counter: QuotaCounter) -> float:
-        """What this instance can still admit: the room left as last seen plus its own balance."""
+        """What this instance can still admit: the room left as last seen plus its own balance
+        (which ``seen_used`` already counts), never below 0 or above the limit."""
         lease = self._leases.get(counter.key)
         if lease is None:
             return counter.limit
-        return max(counter.limit - lease.seen_used, 0.0) + lease.balance
+        return min(max(counter.limit - lease.seen_used, 0.0) + lease.balance, counter.limit)
 
     # -- reserve ------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Admission: a request that can never fit the plan is a 400; its ``max_tokens`` is clamped to the
 plan's output ceiling when it asked for none; then its estimate (prompt tokens by the real
 tokenizer plus ``max_tokens``, and their dearest price on the route) is reserved on every limit
-the plan sets, through ``QuotaLeases``. The first limit without room refuses with a 429 naming
-it, and the reservations already taken are given back. Release: each reservation settles with
+the plan sets, through ``QuotaLeases``: the concurrency slot first, then the other limits
+together. The first limit without room refuses with a 429 naming it, and every reservation
+already taken is given back in full (a refused request holds and spends nothing). Release: each reservation settles with
 what the provider reported (a cache hit settles no tokens; a concurrency slot is given back).
 
 Every response carries the ``x-ratelimit-*`` headers of the per-minute limits the plan sets.
@@ -55,7 +56,7 @@ class QuotaGuard:
         counters = counters_for(plan, ctx.tenant.tenant_id, now) if self._leases is not None else []
         if counters:
             self._headers(ctx, counters, now)
-        check_fits(plan, prompt, output)
+        check_fits(plan, prompt, output, prompt_param="messages" if ctx.kind == "chat" else "input")
         if not counters:
             return
         usd = 0.0
@@ -64,28 +65,40 @@ class QuotaGuard:
         demand = estimated_demand(prompt, output, usd)
         wanted = [(counter, demand.on(counter)) for counter in counters]
         wanted = [(counter, amount) for counter, amount in wanted if amount > 0]  # $0: nothing priced
-        # from this instance's leases first (no I/O: the usual case); the rest all at once, so a
-        # request that must go to DynamoDB waits for the slowest limit, not for their sum
+        # The concurrency slot first, alone: in a burst it is the limit that refuses, and a
+        # request it refuses must never have held per-minute quota meanwhile (that quota, held for
+        # an instant by requests about to be refused, refused others as "per minute exceeded").
+        slots = [(counter, amount) for counter, amount in wanted if not counter.spends]
+        held: list[Reservation] = []
+        for group in (slots, [(counter, amount) for counter, amount in wanted if counter.spends]):
+            refused = await self._reserve_all(group, held)
+            if refused is not None:
+                for reservation in held:  # given back in full: a refused request spent nothing
+                    await self._leases.settle(reservation, 0.0)
+                self._headers(ctx, counters, now)
+                raise quota_refusal(*refused, now)
+        self._headers(ctx, counters, now)
+        ctx.state[STATE_KEY] = held
+
+    async def _reserve_all(self, wanted: list[tuple[QuotaCounter, float]],
+                           held: list[Reservation]) -> tuple[QuotaCounter, float] | None:
+        """Reserve every (counter, amount) of ``wanted`` into ``held``; the first that has no
+        room, or None. From this instance's leases first (no I/O: the usual case); the rest all
+        at once, so a request that must go to DynamoDB waits for the slowest limit, not their sum."""
+        assert self._leases is not None
         taken = [self._leases.reserve_locally(counter, amount) for counter, amount in wanted]
         missing = [index for index, reservation in enumerate(taken) if reservation is None]
         if missing:
             fetched = await asyncio.gather(*(self._leases.reserve(*wanted[index]) for index in missing))
             for index, reservation in zip(missing, fetched):
                 taken[index] = reservation
-        held = [reservation for reservation in taken if reservation is not None]
-        if len(held) < len(taken):
-            for reservation in held:
-                await self._leases.settle(reservation, 0.0)
-            counter, amount = next(w for w, r in zip(wanted, taken) if r is None)
-            self._headers(ctx, counters, now)
-            raise quota_refusal(counter, amount, now)
-        self._headers(ctx, counters, now)
-        ctx.state[STATE_KEY] = held
+        held.extend(reservation for reservation in taken if reservation is not None)
+        return next((want for want, reservation in zip(wanted, taken) if reservation is None), None)
 
     def _actual_cost(self, ctx: RequestContext) -> float:
         if ctx.usage is None or ctx.cache_status.startswith("hit"):
             return 0.0
-        return token_cost_usd(self._config.pricing, ctx.model, ctx.usage)
+        return token_cost_usd(self._config.pricing, ctx.tier, ctx.model, ctx.usage)
 
     async def release(self, ctx: RequestContext) -> None:
         held: list[Reservation] | None = ctx.state.pop(STATE_KEY, None)

@@ -202,7 +202,8 @@ def gateway_on_upstream(upstream, make_runtime, serve):
 
     def start(serverless_model: str = "ok"):
         runtime = make_runtime({"tiers": {"serverless": {"provider": "openai", "base-url": upstream.url}},
-                                "routes": {"chat": {"serverless": serverless_model}}},
+                                "routes": {"chat": {"serverless": serverless_model}},
+                                "pricing": {"models": {serverless_model: {"input-per-mtok": 1, "output-per-mtok": 2}}}},
                                environ={"TIERUP_PROVIDER": ""})
         url = serve(build_gateway(runtime))
         return openai_client(url, create_key(runtime, "acme", "pro"))

@@ -17,6 +17,8 @@ VARIANT = {
     "[gateway]\n": "[gateway]\nreserved-concurrency = 50\n",
     '[routes.chat]\nserverless = "meta.llama3-1-8b-instruct-v1:0"':
         '[routes.chat]\nserverless = "us.meta.llama3-1-70b-instruct-v1:0"',
+    # every model has a price, keyed by the exact id the route uses (the profile's, here)
+    '[pricing.models."meta.llama3-1-70b-instruct-v1:0"]': '[pricing.models."us.meta.llama3-1-70b-instruct-v1:0"]',
     "semantic = true": "semantic = false",
     "[budgets.global]\nmonthly-usd = 1000.0\n": "[budgets.global]\n",
     'alert-emails = ["ops@example.com"]': "alert-emails = []",

@@ -55,7 +55,7 @@ async def _serve(instance: Instance, ctx: RequestContext, completion_tokens: int
     await instance.guard.admit(ctx)
     try:
         await asyncio.sleep(delay)
-        ctx.model = MODEL
+        ctx.tier, ctx.model = "serverless", MODEL
         ctx.usage = Usage(prompt_tokens=ctx.state["prompt_tokens"], completion_tokens=completion_tokens)
         return instance.guard.actual_cost(ctx)
     finally:
@@ -115,7 +115,7 @@ def test_counter_holds_exactly_the_settled_cost_plus_unspent_leases():
         asyncio.run(instance.guard.admit(ctx))
         estimate = ctx.state["budget"][1]
         assert estimate == pytest.approx((ctx.state["prompt_tokens"] + max_tokens) / 1000)
-        ctx.model, ctx.usage = MODEL, usage
+        ctx.tier, ctx.model, ctx.usage = "serverless", MODEL, usage
         asyncio.run(instance.guard.release(ctx))
         return instance.guard.actual_cost(ctx)
 

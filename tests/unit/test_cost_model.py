@@ -56,9 +56,12 @@ def test_serverless_gpu_routes_pay_gpu_seconds_including_idle():
 
 
 def test_an_unpriced_serverless_model_is_a_config_error_naming_the_key():
-    config = make_config({"routes": {"chat": {"serverless": "unpriced-model"}}})
+    # validation refuses it at start-up; a config built without validation still gets no $0 price
+    config = make_config()
+    unpriced = config.model_copy(update={"routes": {
+        "chat": config.routes["chat"].model_copy(update={"serverless": "unpriced-model"})}})
     with pytest.raises(ConfigError) as caught:
-        economics_for("chat", config.routes["chat"], config)
+        economics_for("chat", unpriced.routes["chat"], unpriced)
     assert caught.value.key == "pricing.models.unpriced-model"
 
 

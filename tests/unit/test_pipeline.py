@@ -27,7 +27,7 @@ def _ctx(stream: bool = False) -> RequestContext:
 
 def _pipeline(guards, targets, recorder=None):
     return Pipeline(guards=guards, router=FixedRouter(targets), recorders=[recorder or ListRecorder()],
-                    cost=lambda model, usage: usage.total_tokens * 0.001)
+                    cost=lambda tier, model, usage: usage.total_tokens * 0.001)
 
 
 def test_guards_admit_in_order_and_release_in_reverse_once():

@@ -82,3 +82,23 @@ def test_no_max_tokens_is_clamped_to_the_plan_and_reserved_as_such():
     request = ctx(plan, max_tokens=None)
     asyncio.run(guard(FakeQuotaHoldStore()).admit(request))
     assert request.max_tokens == 64
+
+
+def test_a_request_refused_by_the_concurrency_limit_never_touches_the_per_minute_limits():
+    plan = PlanConfig(**{"requests-per-minute": 20, "tokens-per-minute": 100_000, "max-concurrent": 2})
+    store = FakeQuotaHoldStore()
+    quota = guard(store)
+
+    async def run():
+        admitted = [ctx(plan), ctx(plan)]
+        for request in admitted:
+            await quota.admit(request)
+        before = {key: dict(item) for key, item in store.items.items()}
+        # a burst of 30 at once, more than the minute's 20 requests: only the slots may refuse
+        refusals = await asyncio.gather(*(quota.admit(ctx(plan)) for _ in range(30)), return_exceptions=True)
+        return before, [(r.code, r.headers["retry-after"]) for r in refusals if isinstance(r, RateLimitError)]
+
+    before, codes = asyncio.run(run())
+    assert len(codes) == 30 and set(codes) == {("concurrency_limit_exceeded", "1")}
+    per_minute = [c for c in counters_for(plan, "acme", NOW) if c.spends]
+    assert {c.key: store.items[c.key]["used"] for c in per_minute} == {c.key: before[c.key]["used"] for c in per_minute}

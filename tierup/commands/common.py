@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from functions.core.config import load_config
 from functions.core.errors import ConfigError
@@ -15,7 +16,7 @@ from functions.gateway.composition import Runtime
 from ..local_stack import LOCAL_CREDENTIALS
 
 console = Console(soft_wrap=True)  # never fold a key or an export line
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="tierup.toml to use (default: $TIERUP_CONFIG, ./tierup.toml)")
 
@@ -25,7 +26,8 @@ def load_runtime(config_path: str | None) -> Runtime:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        err_console.print(f"[red]config error[/red] {exc.message}")
+        # the message is printed as is: "[pricing.models]" in it is a TOML table, not markup
+        err_console.print(f"[red]config error[/red] {escape(exc.message)}")
         raise typer.Exit(2) from None
     endpoint = os.environ.get("TIERUP_AWS_ENDPOINT")
     if endpoint and urlparse(endpoint).hostname in ("127.0.0.1", "localhost"):

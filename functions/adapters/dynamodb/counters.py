@@ -48,7 +48,7 @@ class DynamoCounterStore:
         try:
             result = client.update_item(
                 TableName=self._table, Key=self._key(key), UpdateExpression="ADD v :a SET expires_at = :e",
-                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="UPDATED_NEW",
+                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if not _conditional_failed(exc):

@@ -66,6 +66,8 @@ class DynamoQuotaHoldStore:
     @translates_storage_errors("quota")
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
                expires_at: int) -> float:
+        # ALL_NEW, not UPDATED_NEW: a settle of exactly what was held adds 0 to ``used``, and
+        # UPDATED_NEW may leave an unchanged attribute out (moto does), which read as 0 used.
         client = self._client_factory()
         try:
             result = client.update_item(
@@ -76,7 +78,7 @@ class DynamoQuotaHoldStore:
                 ExpressionAttributeValues={":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
                                            ":release": _n(release), ":hu": _n(hold_until),
                                            ":e": number(int(expires_at))},
-                ReturnValues="UPDATED_NEW")
+                ReturnValues="ALL_NEW")
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
@@ -85,7 +87,7 @@ class DynamoQuotaHoldStore:
             result = client.update_item(
                 TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :over, settled :s",
                 ExpressionAttributeValues={":over": _n(max(spend - release, 0.0)), ":s": _n(spend)},
-                ReturnValues="UPDATED_NEW")
+                ReturnValues="ALL_NEW")
         return _number(result["Attributes"], "used")
 
     @translates_storage_errors("quota")

@@ -25,10 +25,10 @@ from .policy import PolicyConfig
 from .pricing import GpuPrice, ModelPrice, PricingConfig
 from .providers import SimulatedConfig, TierEndpoint
 from .quotas import QuotaConfig
-from .routes import TIERS, RouteConfig, Tier
+from .routes import PER_TOKEN_TIERS, TIERS, RouteConfig, Tier
 
 __all__ = [
-    "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
+    "PER_TOKEN_TIERS", "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
     "PolicyConfig", "PricingConfig", "QuotaConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
     "TenantConfig", "Tier", "TierEndpoint", "TierupConfig", "load_config", "parse_config",
 ]
@@ -57,8 +57,13 @@ class TierupConfig(Section):
             if route.model_for(route.start_tier) is None:
                 raise ConfigError(f"routes.{name}.{route.start_tier}",
                                   f"the route starts on {route.start_tier} but names no model for it")
-            if route.serverless_gpu and self.pricing.gpus and route.gpu not in self.pricing.gpus:
-                raise ConfigError(f"routes.{name}.gpu", f"{route.gpu!r} is not in [pricing.gpus]")
+            # every dollar has a price: an unpriced model or GPU would be billed as $0, past every cap
+            for tier in PER_TOKEN_TIERS:
+                model = route.model_for(tier)
+                if model is not None and model not in self.pricing.models:
+                    raise ConfigError(f"routes.{name}.{tier}", f"model {model!r} has no price in [pricing.models]")
+            if route.serverless_gpu and route.gpu not in self.pricing.gpus:
+                raise ConfigError(f"routes.{name}.gpu", f"GPU {route.gpu!r} has no price in [pricing.gpus]")
             if route.default_max_tokens > route.max_tokens:
                 raise ConfigError(f"routes.{name}.default-max-tokens", "is above max-tokens")
         for tenant_id, tenant in self.tenants.items():

@@ -11,6 +11,9 @@ from .cache import RouteCacheConfig
 
 Tier = Literal["serverless", "serverless-gpu", "reserved", "overflow"]
 TIERS: tuple[Tier, ...] = ("serverless", "serverless-gpu", "reserved", "overflow")
+#: tiers billed per token, at ``[pricing.models]``; the GPU tiers are billed per second, at
+#: ``[pricing.gpus]``, by the traffic policy (``functions/promotion/gpu_spend.py``)
+PER_TOKEN_TIERS: tuple[Tier, ...] = ("serverless", "overflow")
 
 
 class RouteConfig(Section):

@@ -22,11 +22,21 @@ def output_ceiling(plan: PlanConfig, asked: int | None, current: int) -> int:
     return min(current, limit)
 
 
-def check_fits(plan: PlanConfig, prompt_tokens: int, max_output_tokens: int) -> None:
+def check_embedding_inputs(route: str, max_tokens: int, input_tokens: list[int]) -> None:
+    """Each input of an embeddings request within the route's ``max-tokens`` (the model's input
+    limit): a longer one could never be embedded whole."""
+    for index, tokens in enumerate(input_tokens):
+        if tokens > max_tokens:
+            raise PromptTooLargeError(f"input[{index}] has {tokens} tokens; route {route!r} embeds at most "
+                                      f"{max_tokens} tokens per input (max-tokens)", param="input")
+
+
+def check_fits(plan: PlanConfig, prompt_tokens: int, max_output_tokens: int, *,
+               prompt_param: str = "messages") -> None:
     """Raise when no amount of waiting could admit the request."""
     if plan.max_prompt_tokens is not None and prompt_tokens > plan.max_prompt_tokens:
         raise PromptTooLargeError(f"the prompt has {prompt_tokens} tokens; your plan allows at most "
-                                  f"{plan.max_prompt_tokens} (max-prompt-tokens)", param="messages")
+                                  f"{plan.max_prompt_tokens} (max-prompt-tokens)", param=prompt_param)
     needed = prompt_tokens + max_output_tokens
     for name, limit in (("tokens-per-minute", plan.tokens_per_minute), ("tokens-per-day", plan.tokens_per_day)):
         if limit is not None and needed > limit:
