@@ -43,7 +43,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.aws is None:
-            self.aws = AwsClients.from_env(self.environ)
+            self.aws = AwsClients.from_env(self.environ, model_timeout_s=self.config.gateway.provider_timeout_s)
 
     def table(self, spec) -> str:
         return table_name(spec, self.config.project, self.environ)
@@ -120,7 +120,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
                         cost=lambda model, usage: token_cost_usd(config.pricing, model, usage),
-                        cache=parts.cache)
+                        cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
                       on_startup=parts.on_startup, on_shutdown=parts.on_shutdown)
 
