@@ -25,7 +25,8 @@ def model_client_config(read_timeout_s: float):
     """botocore config for a model service: one attempt, reads waiting up to ``read_timeout_s``."""
     from botocore.config import Config
 
-    return Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=64,
+    # total_max_attempts counts the first call; botocore's max_attempts counts retries only (1 = 2 calls)
+    return Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=64,
                   connect_timeout=2, read_timeout=read_timeout_s)
 
 

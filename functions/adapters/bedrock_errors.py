@@ -57,9 +57,9 @@ def reached_no_model(exc: BaseException) -> bool:
     """Whether ``exc`` proves the request never reached the model, so that repeating it cannot
     bill twice: no connection was made (refused, connect timeout), or Bedrock throttled the call
     when it arrived. An error event inside a stream comes after generation began."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, EventStreamError
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, EventStreamError
 
-    if isinstance(exc, EndpointConnectionError):  # ConnectTimeoutError is one too
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
         return True
     if isinstance(exc, ClientError) and not isinstance(exc, EventStreamError):
         return exc.response.get("Error", {}).get("Code") in PRE_GENERATION_CODES
@@ -68,7 +68,8 @@ def reached_no_model(exc: BaseException) -> bool:
 
 def translate_bedrock_error(exc: BaseException) -> ProviderError:
     """The tierup error for any exception raised by a Bedrock call; raise it ``from exc``."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, EventStreamError, ReadTimeoutError
+    from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, EventStreamError,
+                                     ReadTimeoutError)
     from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
     if isinstance(exc, ProviderError):
@@ -81,7 +82,7 @@ def translate_bedrock_error(exc: BaseException) -> ProviderError:
         return translated
     if isinstance(exc, (ReadTimeoutError, Urllib3ReadTimeoutError, TimeoutError)):
         return ProviderTimeoutError("Bedrock timed out", may_have_generated=True)
-    if isinstance(exc, EndpointConnectionError):  # a connect timeout included: nothing was sent
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):  # no connection: nothing was sent
         return ProviderError(f"Bedrock call failed ({type(exc).__name__})")
     # a connection closed after the request was sent, a malformed event stream
     return ProviderError(f"Bedrock call failed ({type(exc).__name__})", may_have_generated=True)
