@@ -17,7 +17,6 @@ tokenizer and marked as estimated. Only an answer that ended normally is cached.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
@@ -26,6 +25,7 @@ from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, ProviderTimeoutError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
+from .deadline import ProviderDeadline
 
 CostFn = Callable[[str | None, Usage], float]
 T = TypeVar("T")
@@ -108,37 +108,31 @@ class Pipeline:
         """``call``, stopped with ``ProviderTimeoutError`` when it outlives provider-timeout-s."""
         if self._provider_timeout_s is None:
             return await call
-        scope = asyncio.timeout(self._provider_timeout_s)
+        deadline = ProviderDeadline(self._provider_timeout_s, self._timeout_error)
         try:
-            async with scope:
-                return await call
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise self._timeout_error() from None
+            return await deadline.wait(call)
+        finally:
+            deadline.close()
 
     async def _deltas_within_deadline(self, deltas: AsyncIterator[StreamDelta]) -> AsyncIterator[StreamDelta]:
         """``deltas`` until the deadline, which bounds the whole stream, not the gap between reads.
-        Only the wait for the provider's next piece is under the timeout: time spent relaying a piece
-        to the client is outside it, so a cancellation can only ever land inside the provider call."""
+        Only the wait for the provider's next piece is under it: a piece being relayed to the
+        client is never interrupted (a provider that finished in time is not failed late)."""
         async with aclosing(deltas):
             if self._provider_timeout_s is None:
                 async for delta in deltas:
                     yield delta
                 return
-            deadline = asyncio.get_running_loop().time() + self._provider_timeout_s
-            while True:
-                scope = asyncio.timeout_at(deadline)
-                try:
-                    async with scope:
-                        delta = await anext(deltas)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    if not scope.expired():
-                        raise
-                    raise self._timeout_error() from None
-                yield delta
+            deadline = ProviderDeadline(self._provider_timeout_s, self._timeout_error)
+            try:
+                while True:
+                    try:
+                        delta = await deadline.wait(anext(deltas))
+                    except StopAsyncIteration:
+                        return
+                    yield delta
+            finally:
+                deadline.close()
 
     def _serve_from(self, ctx: RequestContext, target: Target) -> None:
         ctx.tier = target.tier
