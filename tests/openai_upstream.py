@@ -78,7 +78,7 @@ FAULTS = ("none", "drop-usage", "no-done", "reset", "trickle", "status-429", "st
 FAULT_PIECES = [" Budgets", " hold", " when", " tiers", " fail", ";", " every", " token", " is", " counted",
                 " once", "."]
 #: seconds between pieces in ``trickle``
-TRICKLE_S = 0.8
+TRICKLE_S = 1.0
 _FAULT_TAG = re.compile(r"\[fault:([a-z0-9-]+)\]")
 
 
