@@ -6,19 +6,26 @@ each call runs on a worker thread (``asyncio.to_thread``) and a stream is read o
 (``thread_stream.iterate_in_thread``); the event loop never waits on Bedrock. The shapes are
 mapped in ``converse_mapping`` and the errors in ``bedrock_errors``.
 
-It never retries: botocore's retry config (``adapters.aws``) and the gateway's tier fallback
-decide that.
+botocore makes each call once (``adapters.aws``): a retried generation would be billed twice.
+This provider retries only a call that provably never reached the model (no connection, or
+throttled on arrival), a few times with a short back-off; the gateway's deadline bounds it all.
+A stream that ends before Bedrock's ``messageStop`` is incomplete (an error, never cached), and
+an answer without usage is counted with the tokenizer (marked as estimated).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
-from ..core.errors import ProviderError
-from .bedrock_errors import error_from_event, translate_bedrock_error
+from ..core.errors import ProviderError, ProviderStreamIncompleteError
+from ..core.tokens import estimated_usage
+from .bedrock_errors import error_from_event, reached_no_model, translate_bedrock_error
 from .converse_mapping import StreamFold, completion_text, converse_request, finish_reason, usage_from
 from .thread_stream import iterate_in_thread
 
@@ -26,6 +33,25 @@ from .thread_stream import iterate_in_thread
 EMBED_CONCURRENCY = 8
 #: ConverseStream events read ahead of a slow client before the reader waits
 STREAM_BUFFER_EVENTS = 64
+#: attempts for a call that never reached the model (refused connection, throttled on arrival)
+PRE_GENERATION_ATTEMPTS = 3
+#: back-off before the second attempt, doubled for each later one (with full jitter)
+PRE_GENERATION_BACKOFF_S = 0.1
+
+R = TypeVar("R")
+
+
+def call_before_generation(call: Callable[..., R], /, **params) -> R:
+    """``call(**params)``, repeated only after an error that proves the model never saw it.
+    Blocking (it runs on a worker thread)."""
+    for attempt in range(1, PRE_GENERATION_ATTEMPTS + 1):
+        try:
+            return call(**params)
+        except Exception as exc:
+            if attempt == PRE_GENERATION_ATTEMPTS or not reached_no_model(exc):
+                raise
+            time.sleep(random.uniform(0, PRE_GENERATION_BACKOFF_S * 2 ** (attempt - 1)))
+    raise AssertionError("unreachable")
 
 
 class BedrockProvider:
@@ -37,22 +63,26 @@ class BedrockProvider:
 
     async def complete(self, call: ProviderCall) -> Completion:
         try:
-            response = await asyncio.to_thread(self._client.converse, **converse_request(call))
+            response = await asyncio.to_thread(call_before_generation, self._client.converse, **converse_request(call))
         except Exception as exc:
             raise translate_bedrock_error(exc) from exc
-        return Completion(text=completion_text(response), finish_reason=finish_reason(response.get("stopReason")),
-                          usage=usage_from(response.get("usage")), model=call.model)
+        text = completion_text(response)
+        usage = response.get("usage")
+        return Completion(text=text, finish_reason=finish_reason(response.get("stopReason")),
+                          usage=usage_from(usage) if usage else estimated_usage((m.text for m in call.messages), text),
+                          model=call.model)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
         request = converse_request(call)
         fold = StreamFold()
-        events = iterate_in_thread(lambda: self._client.converse_stream(**request)["stream"],
-                                   close=_close_event_stream, max_buffered=self._stream_buffer_events,
-                                   thread_name="bedrock-converse-stream")
+        events = iterate_in_thread(
+            lambda: call_before_generation(self._client.converse_stream, **request)["stream"],
+            close=_close_event_stream, max_buffered=self._stream_buffer_events, thread_name="bedrock-converse-stream")
         try:
             async for event in events:
                 error = error_from_event(event)
                 if error is not None:
+                    error.may_have_generated = True  # the stream had begun
                     raise error
                 delta = fold.delta(event)
                 if delta is not None:
@@ -64,6 +94,8 @@ class BedrockProvider:
         finally:
             # Leaving early (the client went away) must stop the reader thread now, not at GC.
             await events.aclose()
+        if fold.stop_reason is None:
+            raise ProviderStreamIncompleteError("Bedrock ended its stream before messageStop")
         yield fold.final()
 
     async def embed(self, model: str, inputs: list[str], dimensions: int | None) -> Embeddings:
@@ -82,8 +114,8 @@ class BedrockProvider:
         if dimensions:
             body["dimensions"] = dimensions
         try:
-            response = self._client.invoke_model(modelId=model, body=json.dumps(body),
-                                                 contentType="application/json", accept="application/json")
+            response = call_before_generation(self._client.invoke_model, modelId=model, body=json.dumps(body),
+                                              contentType="application/json", accept="application/json")
             answer = json.loads(response["body"].read())
         except Exception as exc:
             raise translate_bedrock_error(exc) from exc

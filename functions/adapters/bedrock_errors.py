@@ -7,6 +7,10 @@ Errors reach the provider three ways: a ``ClientError`` when the call is made, a
 which the client can fix; other messages can name the account's roles, so they stay in the
 chained exception for the logs.
 
+Errors that provably came before the request reached the model (``reached_no_model``: no
+connection, or throttled at admission) may be retried; any other error after the request was
+sent says ``may_have_generated``, so the call is never repeated and is billed.
+
 botocore is imported only when an error is being translated.
 """
 
@@ -45,18 +49,40 @@ def error_from_event(event: dict) -> ProviderError | None:
     return None
 
 
+#: error codes Bedrock answers with at admission, before the model runs
+PRE_GENERATION_CODES = frozenset({"ThrottlingException"})
+
+
+def reached_no_model(exc: BaseException) -> bool:
+    """Whether ``exc`` proves the request never reached the model, so that repeating it cannot
+    bill twice: no connection was made (refused, connect timeout), or Bedrock throttled the call
+    when it arrived. An error event inside a stream comes after generation began."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, EventStreamError
+
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        return True
+    if isinstance(exc, ClientError) and not isinstance(exc, EventStreamError):
+        return exc.response.get("Error", {}).get("Code") in PRE_GENERATION_CODES
+    return False
+
+
 def translate_bedrock_error(exc: BaseException) -> ProviderError:
     """The tierup error for any exception raised by a Bedrock call; raise it ``from exc``."""
-    from botocore.exceptions import ClientError, ReadTimeoutError
+    from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError, EventStreamError,
+                                     ReadTimeoutError)
     from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return error_for_code(error.get("Code") or "Unknown", error.get("Message") or "")
+        translated = error_for_code(error.get("Code") or "Unknown", error.get("Message") or "")
+        # Bedrock's error answers bill nothing; an error event mid-stream follows generated text
+        translated.may_have_generated = isinstance(exc, EventStreamError)
+        return translated
     if isinstance(exc, (ReadTimeoutError, Urllib3ReadTimeoutError, TimeoutError)):
-        return ProviderTimeoutError("Bedrock timed out")
-    # EndpointConnectionError (a connect timeout included), a connection closed mid-stream,
-    # a malformed event stream
-    return ProviderError(f"Bedrock call failed ({type(exc).__name__})")
+        return ProviderTimeoutError("Bedrock timed out", may_have_generated=True)
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):  # no connection: nothing was sent
+        return ProviderError(f"Bedrock call failed ({type(exc).__name__})")
+    # a connection closed after the request was sent, a malformed event stream
+    return ProviderError(f"Bedrock call failed ({type(exc).__name__})", may_have_generated=True)

@@ -114,4 +114,5 @@ class StreamFold:
         return None
 
     def final(self) -> StreamDelta:
-        return StreamDelta(finish_reason=finish_reason(self.stop_reason), usage=self.usage or Usage())
+        """The last delta; its usage is None when Bedrock sent none (the gateway then counts it)."""
+        return StreamDelta(finish_reason=finish_reason(self.stop_reason), usage=self.usage)

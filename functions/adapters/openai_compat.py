@@ -18,6 +18,12 @@ Errors are translated here, by HTTP status and aiohttp exception, into tierup's 
 same mapping the SDK's exception classes imply (429 throttled, 401/403 denied, 400/404/422
 rejected, 502/503/504 and connection failures unavailable, timeouts 504). The composition root
 imports this module (and so aiohttp) only when a tier uses it, not at cold start.
+
+What the upstream does not report is counted here with the tokenizer and marked as estimated
+(a usage block that is missing, or a count that is missing or malformed). A stream is complete
+only when it reaches ``[DONE]``: one that closes or breaks off before it is a
+``ProviderStreamIncompleteError``, whatever it sent. Nothing is retried (aiohttp repeats no POST);
+errors after the request may have reached the model say so (``may_have_generated``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ import orjson
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.errors import (ProviderAccessDeniedError, ProviderBadRequestError, ProviderError,
-                           ProviderThrottledError, ProviderTimeoutError, ProviderUnavailableError)
+                           ProviderStreamIncompleteError, ProviderThrottledError, ProviderTimeoutError,
+                           ProviderUnavailableError)
+from ..core.tokens import count_chat_tokens, count_tokens
 from .sse import SseDecoder
 
 #: connections kept to one upstream at most; requests past it wait for a free one
@@ -67,18 +75,23 @@ def _error_message(body: bytes) -> str:
     return str(error or "")
 
 
-def _count(value) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
+def _count(value) -> int | None:
+    """A token count as reported, or None when it is missing or not a count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _usage(body) -> Usage:
-    """The usage block, with anything missing or malformed counted as 0 (it is advisory)."""
-    if not isinstance(body, dict):
-        return Usage()
+def _usage(body, call: ProviderCall, text: str) -> Usage:
+    """The usage block; a count missing or malformed is counted here from the prompt and the
+    answer, and the usage marked as estimated, so that no answer is billed 0 tokens."""
+    body = body if isinstance(body, dict) else {}
+    prompt = _count(body.get("prompt_tokens"))
+    completion = _count(body.get("completion_tokens"))
     details = body.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
-    return Usage(prompt_tokens=_count(body.get("prompt_tokens")),
-                 completion_tokens=_count(body.get("completion_tokens")), cached_tokens=_count(cached))
+    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    return Usage(
+        prompt_tokens=count_chat_tokens(m.text for m in call.messages) if prompt is None else prompt,
+        completion_tokens=count_tokens(text) if completion is None else completion,
+        cached_tokens=cached or 0, estimated=prompt is None or completion is None)
 
 
 def _finish(reason) -> str:
@@ -109,8 +122,10 @@ class OpenAICompatibleProvider:
     def _client(self):
         """The pooled session, made inside the running event loop on first use."""
         if self._session is None:
-            # connect and each read may take timeout_s; a long stream as a whole may take longer
-            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_read=self._timeout_s)
+            # the whole call, to the last byte, takes timeout_s at most (the pipeline holds the same
+            # deadline for every provider; this one keeps the adapter honest on its own)
+            timeout = aiohttp.ClientTimeout(total=self._timeout_s, connect=self._timeout_s,
+                                            sock_read=self._timeout_s)
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
                                              ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers,
@@ -137,10 +152,16 @@ class OpenAICompatibleProvider:
         """Send; return the response once its status is 2xx, else raise the translated error."""
         try:
             response = await self._client().post(url, data=body, allow_redirects=False)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"{self._name} timed out") from exc
-        except aiohttp.ClientError as exc:
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise ProviderTimeoutError(f"{self._name} did not accept a connection in time") from exc
+        except aiohttp.ClientConnectorError as exc:
             raise ProviderUnavailableError(f"{self._name} is unreachable: {exc}") from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            # the request was sent: the model may be generating (and billing) still
+            raise ProviderTimeoutError(f"{self._name} timed out", may_have_generated=True) from exc
+        except aiohttp.ClientError as exc:
+            raise ProviderUnavailableError(f"{self._name} broke off the connection: {exc}",
+                                           may_have_generated=True) from exc
         if response.status >= 300:
             try:
                 error_body = await response.read()
@@ -153,20 +174,23 @@ class OpenAICompatibleProvider:
 
     async def _read_json(self, url: str, body: bytes) -> dict:
         response = await self._post(url, body)
+        # From here on the upstream has accepted the request (2xx): every failure may be billed.
         try:
             raw = await response.read()
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"{self._name} timed out") from exc
+            raise ProviderTimeoutError(f"{self._name} timed out", may_have_generated=True) from exc
         except aiohttp.ClientError as exc:
-            raise ProviderUnavailableError(f"{self._name} broke off its answer: {exc}") from exc
+            raise ProviderUnavailableError(f"{self._name} broke off its answer: {exc}",
+                                           may_have_generated=True) from exc
         finally:
             response.release()
         try:
             answer = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ProviderError(f"{self._name} answered with something that is not JSON") from exc
+            raise ProviderError(f"{self._name} answered with something that is not JSON",
+                                may_have_generated=True) from exc
         if not isinstance(answer, dict):
-            raise ProviderError(f"{self._name} answered with JSON that is not an object")
+            raise ProviderError(f"{self._name} answered with JSON that is not an object", may_have_generated=True)
         return answer
 
     async def complete(self, call: ProviderCall) -> Completion:
@@ -174,8 +198,8 @@ class OpenAICompatibleProvider:
         try:
             text, finish = _choice_parts(answer["choices"][0], "message")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ProviderError(f"{self._name} answered without a readable choice") from exc
-        return Completion(text=text, finish_reason=_finish(finish), usage=_usage(answer.get("usage")),
+            raise ProviderError(f"{self._name} answered without a readable choice", may_have_generated=True) from exc
+        return Completion(text=text, finish_reason=_finish(finish), usage=_usage(answer.get("usage"), call, text),
                           model=call.model)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
@@ -183,13 +207,14 @@ class OpenAICompatibleProvider:
         backlog costs one write to the client instead of one per event; nothing waits to be merged."""
         finish = None
         usage = None
+        relayed: list[str] = []
         batches = self._event_batches(await self._post(self._chat_url, self._body(call, stream=True)))
         async with aclosing(batches):  # a consumer that stops early frees the connection at once
             async for events in batches:
                 pieces = []
                 for event in events:
                     if event.get("usage"):
-                        usage = _usage(event["usage"])
+                        usage = event["usage"]
                     try:
                         for choice in event.get("choices") or ():
                             text, reason = _choice_parts(choice, "delta")
@@ -197,14 +222,18 @@ class OpenAICompatibleProvider:
                                 pieces.append(text)
                             finish = reason or finish
                     except (TypeError, AttributeError) as exc:
-                        raise ProviderError(f"{self._name} sent a stream event of unexpected shape") from exc
+                        raise ProviderError(f"{self._name} sent a stream event of unexpected shape",
+                                            may_have_generated=True) from exc
                 if pieces:
-                    yield StreamDelta(text=pieces[0] if len(pieces) == 1 else "".join(pieces))
-        yield StreamDelta(finish_reason=_finish(finish), usage=usage or Usage())
+                    text = pieces[0] if len(pieces) == 1 else "".join(pieces)
+                    relayed.append(text)
+                    yield StreamDelta(text=text)
+        yield StreamDelta(finish_reason=_finish(finish), usage=_usage(usage, call, "".join(relayed)))
 
     async def _event_batches(self, response) -> AsyncIterator[list[dict]]:
         """The stream's events up to ``[DONE]``, as the network delivered them. The body is read to
-        its end even after ``[DONE]``, so that the connection goes back to the pool, not closed."""
+        its end even after ``[DONE]``, so that the connection goes back to the pool, not closed.
+        A body that ends (or breaks off) before ``[DONE]`` raises ``ProviderStreamIncompleteError``."""
         decoder = SseDecoder()
         done = False
         try:
@@ -221,10 +250,12 @@ class OpenAICompatibleProvider:
                     yield events
                 if error is not None:
                     raise error
+            if not done:
+                raise ProviderStreamIncompleteError(f"{self._name} ended its stream before [DONE]")
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ProviderTimeoutError(f"{self._name} timed out mid-stream") from exc
+            raise ProviderTimeoutError(f"{self._name} timed out mid-stream", may_have_generated=True) from exc
         except aiohttp.ClientError as exc:
-            raise ProviderUnavailableError(f"{self._name} broke off its stream: {exc}") from exc
+            raise ProviderStreamIncompleteError(f"{self._name} broke off its stream: {exc}") from exc
         finally:
             response.release()
 
@@ -245,11 +276,11 @@ class OpenAICompatibleProvider:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise ProviderError(f"{self._name} sent a stream event that is not JSON") from exc
+            raise ProviderError(f"{self._name} sent a stream event that is not JSON", may_have_generated=True) from exc
         if not isinstance(event, dict):
-            raise ProviderError(f"{self._name} sent a stream event that is not a JSON object")
+            raise ProviderError(f"{self._name} sent a stream event that is not a JSON object", may_have_generated=True)
         if "error" in event and not event.get("choices"):
-            raise ProviderError(f"{self._name} failed mid-stream: {_error_message(data)}")
+            raise ProviderError(f"{self._name} failed mid-stream: {_error_message(data)}", may_have_generated=True)
         return event
 
     async def embed(self, model: str, inputs: list[str], dimensions: int | None) -> Embeddings:
@@ -261,9 +292,13 @@ class OpenAICompatibleProvider:
             rows = sorted(answer["data"], key=lambda row: row.get("index", 0))
             vectors = [row["embedding"] for row in rows]
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ProviderError(f"{self._name} answered without embeddings") from exc
-        return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=(answer.get("usage") or {}).get(
-            "prompt_tokens") or 0), model=model)
+            raise ProviderError(f"{self._name} answered without embeddings", may_have_generated=True) from exc
+        usage = answer.get("usage")
+        reported = _count(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
+        if reported is None:
+            return Embeddings(vectors=vectors, model=model, usage=Usage(
+                prompt_tokens=sum(count_tokens(text) for text in inputs), estimated=True))
+        return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=reported), model=model)
 
     async def close(self) -> None:
         if self._session is not None:

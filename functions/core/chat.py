@@ -132,6 +132,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    #: counted by the gateway's tokenizer because the provider reported none (or a cut-off answer)
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:

@@ -27,7 +27,12 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
         ├── ProviderAccessDeniedError 403
         ├── ProviderThrottledError    429
         ├── ProviderUnavailableError  503
-        └── ProviderTimeoutError      504
+        ├── ProviderTimeoutError      504    also: the whole call outlived provider-timeout-s
+        └── ProviderStreamIncompleteError 502  the upstream's stream ended before ``[DONE]``
+
+A ``ProviderError`` says whether the model may have started generating (``may_have_generated``):
+such a call may be billed by the provider, so it is never repeated (on the same tier or another)
+and the gateway bills what it can prove was used.
 
 No I/O here.
 """
@@ -174,6 +179,13 @@ class ProviderError(TierupError):
     code = "provider_error"
     #: a provider error after which another tier may be tried
     retryable = True
+    #: the request may have reached the model, which may bill it: never repeat the call
+    may_have_generated = False
+
+    def __init__(self, message: str, *, may_have_generated: bool | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        if may_have_generated is not None:
+            self.may_have_generated = may_have_generated
 
 
 class ProviderBadRequestError(ProviderError):
@@ -203,3 +215,17 @@ class ProviderUnavailableError(ProviderError):
 class ProviderTimeoutError(ProviderError):
     status = 504
     code = "provider_timeout"
+    #: a timed-out call says nothing of when the provider recovers; clients back off this long first
+    retry_after_s = 2
+
+    def __init__(self, message: str, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("retry-after", str(self.retry_after_s))
+
+
+class ProviderStreamIncompleteError(ProviderError):
+    """The upstream's stream stopped (closed or broken off) before its end marker: the answer is
+    cut short, so it is an error for the client, never cached, and billed for what was relayed."""
+
+    code = "upstream_stream_incomplete"
+    may_have_generated = True

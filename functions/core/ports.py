@@ -20,7 +20,11 @@ from .route_table import RouteEntry
 
 
 class ChatProvider(Protocol):
-    """A model behind one tier. Errors raised are ``ProviderError`` subclasses."""
+    """A model behind one tier. Errors raised are ``ProviderError`` subclasses, saying whether the
+    model may have started generating. ``stream`` ends with one delta carrying the finish reason
+    and the usage (None if the provider reported none: the gateway counts it), and raises when the
+    provider's stream stopped before its end. The pipeline bounds every call with provider-timeout-s;
+    a provider's own timeouts only back it up."""
 
     async def complete(self, call: ProviderCall) -> Completion: ...
 

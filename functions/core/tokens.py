@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from .chat import Usage
+
 #: OpenAI's accounting for chat framing: tokens per message and for the reply primer
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
@@ -54,3 +56,10 @@ def count_chat_tokens(texts: Iterable[str]) -> int:
     for text in texts:
         total += TOKENS_PER_MESSAGE + count_tokens(text)
     return total
+
+
+def estimated_usage(prompt_texts: Iterable[str], completion_text: str) -> Usage:
+    """What a chat call used, counted here: for a provider that reported no usage, or an answer
+    cut short. Marked as estimated (the provider's tokenizer may count a few percent apart)."""
+    return Usage(prompt_tokens=count_chat_tokens(prompt_texts), completion_tokens=count_tokens(completion_text),
+                 estimated=True)

@@ -3,7 +3,8 @@
 One ``LedgerEntry`` per request, admitted or refused; aggregates add entries up per minute for
 each route (``route:NAME``) and each tenant (``tenant:ID``). ``requests`` counts requests that
 got an answer (from a provider or the cache), ``refused`` those refused by a limit, budget or
-backpressure; tokens are what the provider reported (cache hits report theirs as cached).
+backpressure; tokens are what the provider reported (cache hits report theirs as cached), or,
+where it reported none or the answer was cut short, what the gateway counted (``estimated``).
 
 No I/O here.
 """
@@ -32,6 +33,8 @@ class LedgerEntry:
     cached_tokens: int
     cost_usd: float
     latency_ms: float
+    #: the tokens were counted by the gateway, not reported by the provider (last: older pages lack it)
+    estimated: bool = False
 
     @property
     def minute(self) -> int:
@@ -56,7 +59,8 @@ def entry_from(ctx: RequestContext) -> LedgerEntry:
         tier=ctx.tier, outcome=ctx.outcome, status=ctx.status, error_code=ctx.error_code,
         cache_status=ctx.cache_status, prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
-        cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms)
+        cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms,
+        estimated=usage.estimated if usage else False)
 
 
 def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:

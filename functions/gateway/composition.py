@@ -48,7 +48,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.aws is None:
-            self.aws = AwsClients.from_env(self.environ)
+            self.aws = AwsClients.from_env(self.environ, model_timeout_s=self.config.gateway.provider_timeout_s)
 
     def table(self, spec) -> str:
         return table_name(spec, self.config.project, self.environ)
@@ -127,7 +127,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
                         cost=lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage),
-                        cache=parts.cache)
+                        cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
     # a key that cannot exist (not a SHA-256 hex digest): one cheap read that proves the store answers
     health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,

@@ -5,17 +5,27 @@
 
 Every admitted request releases every guard exactly once, whatever happens (provider error,
 client gone mid-stream, cancellation). Every request, admitted or refused, is recorded.
+
+``provider_timeout_s`` bounds the whole provider phase of a request, fallbacks included, from
+the first call to the last byte of the answer, for every provider: past it the call is stopped
+and the request fails with ``ProviderTimeoutError`` (504, or an error event mid-stream).
+
+A call that failed after the model may have started generating is never repeated on another
+tier, and is billed for what can be proved: the prompt and the text relayed, counted with the
+tokenizer and marked as estimated. Only an answer that ended normally is cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import TypeVar
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.context import RequestContext
-from ..core.errors import NotFoundError, ProviderError, TierupError
+from ..core.errors import NotFoundError, ProviderError, ProviderTimeoutError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
+from .deadline import ProviderDeadline
 
 #: USD for (tier, configured model id, usage); raises ``UnpricedModelError`` for an unpriced model
 CostFn = Callable[[str | None, str | None, Usage], float]
@@ -24,12 +34,14 @@ T = TypeVar("T")
 
 class Pipeline:
     def __init__(self, *, guards: list[Guard], router: Router, recorders: list[UsageRecorder],
-                 cost: CostFn, cache: ResponseCache | None = None) -> None:
+                 cost: CostFn, cache: ResponseCache | None = None,
+                 provider_timeout_s: float | None = None) -> None:
         self._guards = guards
         self._router = router
         self._recorders = recorders
         self._cost = cost
         self._cache = cache
+        self._provider_timeout_s = provider_timeout_s
 
     # -- shared steps ---------------------------------------------------------------------
 
@@ -78,6 +90,51 @@ class Pipeline:
         return ProviderCall(model=target.model, messages=chat.messages, max_tokens=ctx.max_tokens,
                             temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences)
 
+    def _bill_failed_call(self, ctx: RequestContext, error: BaseException, relayed: str = "") -> None:
+        """After a failure, bill what the provider may have used: the prompt and ``relayed``."""
+        if ctx.usage is not None or ctx.tier is None or not _may_have_generated(error):
+            return
+        from ..core.tokens import count_tokens, estimated_usage
+
+        if ctx.embedding is not None:
+            ctx.usage = Usage(prompt_tokens=sum(count_tokens(text) for text in ctx.embedding.inputs), estimated=True)
+        elif ctx.chat is not None:
+            ctx.usage = estimated_usage((m.text for m in ctx.chat.messages), relayed)
+
+    def _timeout_error(self) -> ProviderTimeoutError:
+        return ProviderTimeoutError(f"the provider did not finish within provider-timeout-s "
+                                    f"({self._provider_timeout_s:g} s)", may_have_generated=True)
+
+    async def _within_deadline(self, call: Awaitable[T]) -> T:
+        """``call``, stopped with ``ProviderTimeoutError`` when it outlives provider-timeout-s."""
+        if self._provider_timeout_s is None:
+            return await call
+        deadline = ProviderDeadline(self._provider_timeout_s, self._timeout_error)
+        try:
+            return await deadline.wait(call)
+        finally:
+            deadline.close()
+
+    async def _deltas_within_deadline(self, deltas: AsyncIterator[StreamDelta]) -> AsyncIterator[StreamDelta]:
+        """``deltas`` until the deadline, which bounds the whole stream, not the gap between reads.
+        Only the wait for the provider's next piece is under it: a piece being relayed to the
+        client is never interrupted (a provider that finished in time is not failed late)."""
+        async with aclosing(deltas):
+            if self._provider_timeout_s is None:
+                async for delta in deltas:
+                    yield delta
+                return
+            deadline = ProviderDeadline(self._provider_timeout_s, self._timeout_error)
+            try:
+                while True:
+                    try:
+                        delta = await deadline.wait(anext(deltas))
+                    except StopAsyncIteration:
+                        return
+                    yield delta
+            finally:
+                deadline.close()
+
     def _serve_from(self, ctx: RequestContext, target: Target) -> None:
         self._cost(target.tier, target.model, Usage())  # an unpriced model is refused before it is called
         ctx.tier = target.tier
@@ -94,13 +151,14 @@ class Pipeline:
             admitted = await self._admit(ctx)
             completion = await self._cached(ctx)
             if completion is None:
-                completion = await self._complete(ctx)
+                completion = await self._within_deadline(self._complete(ctx))
                 if self._cache is not None:
                     await self._cache.store(ctx, completion)
             ctx.usage = completion.usage
             return completion
         except BaseException as exc:
             error = exc
+            self._bill_failed_call(ctx, exc)
             raise
         finally:
             await self._release(ctx, admitted)
@@ -121,7 +179,7 @@ class Pipeline:
                 result = await attempt(target)
             except ProviderError as exc:
                 self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
-                if not exc.retryable:
+                if not exc.retryable or exc.may_have_generated:  # another tier would bill again
                     raise
                 last = exc
                 continue
@@ -155,24 +213,31 @@ class Pipeline:
                 yield StreamDelta(text=cached.text)
                 yield StreamDelta(finish_reason=cached.finish_reason, usage=cached.usage)
                 return
-            async for delta in self._stream_with_fallback(ctx):
-                if delta.text:
-                    pieces.append(delta.text)
-                if delta.usage is not None:
-                    ctx.usage = delta.usage
-                    if self._cache is not None and delta.finish_reason is not None:
-                        await self._cache.store(ctx, Completion(
-                            text="".join(pieces), finish_reason=delta.finish_reason,
-                            usage=delta.usage, model=ctx.model or ""))
-                yield delta
+            final: StreamDelta | None = None
+            # closed on the way out, so that a client that leaves stops the provider call at once
+            async with aclosing(self._deltas_within_deadline(self._stream_with_fallback(ctx))) as deltas:
+                async for delta in deltas:
+                    if delta.text:
+                        pieces.append(delta.text)
+                    if delta.finish_reason is not None:
+                        if delta.usage is None:  # the provider reported none: count it, never bill 0
+                            from ..core.tokens import estimated_usage
+
+                            assert ctx.chat is not None
+                            delta.usage = estimated_usage((m.text for m in ctx.chat.messages), "".join(pieces))
+                        ctx.usage = delta.usage
+                        final = delta
+                    yield delta
+            # Cached only once the provider's stream has ended normally: a stream that failed or
+            # was cut short raised above, and its partial answer must never be served again.
+            if final is not None and self._cache is not None:
+                assert final.finish_reason is not None and final.usage is not None
+                await self._cache.store(ctx, Completion(text="".join(pieces), finish_reason=final.finish_reason,
+                                                        usage=final.usage, model=ctx.model or ""))
         except BaseException as exc:
             error = exc
-            if ctx.usage is None and ctx.tier is not None:
-                # The answer was cut short: count what was produced so nothing goes unbilled.
-                from ..core.tokens import count_chat_tokens, count_tokens
-                assert ctx.chat is not None
-                ctx.usage = Usage(prompt_tokens=count_chat_tokens(m.text for m in ctx.chat.messages),
-                                  completion_tokens=count_tokens("".join(pieces)))
+            # The answer was cut short: bill the prompt and what was relayed, so nothing goes unbilled.
+            self._bill_failed_call(ctx, exc, "".join(pieces))
             raise
         finally:
             await self._release(ctx, admitted)
@@ -184,12 +249,13 @@ class Pipeline:
             self._serve_from(ctx, target)
             started = False
             try:
-                async for delta in target.provider.stream(self._call(ctx, target)):
-                    started = True
-                    yield delta
+                async with aclosing(target.provider.stream(self._call(ctx, target))) as deltas:
+                    async for delta in deltas:
+                        started = True
+                        yield delta
             except ProviderError as exc:
                 self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
-                if started or not exc.retryable:
+                if started or not exc.retryable or exc.may_have_generated:  # another tier would bill again
                     raise
                 last = exc
                 continue
@@ -207,13 +273,22 @@ class Pipeline:
             admitted = await self._admit(ctx)
             request = ctx.embedding
             assert request is not None
-            result = await self._first_success(ctx, lambda target: target.provider.embed(
-                target.model, request.inputs, request.dimensions))
+            result = await self._within_deadline(self._first_success(ctx, lambda target: target.provider.embed(
+                target.model, request.inputs, request.dimensions)))
             ctx.usage = result.usage
             return result
         except BaseException as exc:
             error = exc
+            self._bill_failed_call(ctx, exc)
             raise
         finally:
             await self._release(ctx, admitted)
             self._finish(ctx, error)
+
+
+def _may_have_generated(error: BaseException) -> bool:
+    """Whether a failed call may still cost: a provider error says so itself; anything else that
+    is no tierup error (the client went away, cancellation) struck while the call was running."""
+    if isinstance(error, ProviderError):
+        return error.may_have_generated
+    return not isinstance(error, TierupError)

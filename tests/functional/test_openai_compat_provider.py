@@ -12,7 +12,9 @@ import pytest
 from functions.adapters.openai_compat import OpenAICompatibleProvider
 from functions.core.chat import Message, ProviderCall
 from functions.core.errors import (ProviderAccessDeniedError, ProviderBadRequestError, ProviderError,
-                                   ProviderThrottledError, ProviderTimeoutError, ProviderUnavailableError)
+                                   ProviderStreamIncompleteError, ProviderThrottledError, ProviderTimeoutError,
+                                   ProviderUnavailableError)
+from functions.core.tokens import count_chat_tokens
 from tierup.local_stack import free_port
 
 from ..openai_upstream import ANSWER_PIECES, SLOW_S, ScriptedUpstream
@@ -159,15 +161,16 @@ def test_error_event_mid_stream_raises_after_the_pieces_sent(chunk_bytes):
     assert "".join(received) == "".join(ANSWER_PIECES[:2])
 
 
-def test_connection_dropped_mid_stream_is_unavailable(upstream):
+def test_connection_dropped_mid_stream_is_an_incomplete_stream(upstream):
     received = []
 
     async def consume(provider):
         async for delta in provider.stream(call("drop-mid")):
             received.append(delta.text)
 
-    with pytest.raises(ProviderUnavailableError, match="broke off"):
+    with pytest.raises(ProviderStreamIncompleteError, match="broke off") as caught:
         run(consume, upstream.url)
+    assert caught.value.code == "upstream_stream_incomplete" and caught.value.may_have_generated
     assert "".join(received) == "".join(ANSWER_PIECES[:2])
 
 
@@ -185,11 +188,13 @@ def test_stream_event_of_unexpected_shape_is_a_provider_error(upstream):
     assert type(caught.value) is ProviderError
 
 
-def test_malformed_usage_counts_as_zero(upstream):
+def test_malformed_usage_is_counted_with_the_tokenizer_and_marked_estimated(upstream):
     completion = run(lambda p: p.complete(call("odd-usage")), upstream.url)
     assert completion.text == "fine"
+    # "many" prompt tokens is no count: the prompt is counted here; the valid count is kept
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens,
-            completion.usage.cached_tokens) == (0, 2, 0)
+            completion.usage.cached_tokens) == (count_chat_tokens(["be brief", "hi"]), 2, 0)
+    assert completion.usage.estimated
 
 
 # -- the whole path -----------------------------------------------------------------------------

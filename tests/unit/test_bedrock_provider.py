@@ -18,7 +18,9 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from functions.adapters.bedrock import BedrockProvider
+from functions.adapters import bedrock
+from functions.adapters.bedrock import PRE_GENERATION_ATTEMPTS, BedrockProvider
+from functions.adapters.bedrock_errors import PRE_GENERATION_CODES
 from functions.adapters.converse_mapping import StreamFold, converse_request
 from functions.core.chat import Message, ProviderCall, Usage
 from functions.core.errors import (ProviderAccessDeniedError, ProviderBadRequestError, ProviderError,
@@ -167,9 +169,20 @@ ERROR_CASES = [
 ]
 
 
+def _attempts(code: str) -> int:
+    """Calls made for an error that persists: retried only when it came before the model ran."""
+    return PRE_GENERATION_ATTEMPTS if code in PRE_GENERATION_CODES else 1
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(bedrock, "PRE_GENERATION_BACKOFF_S", 0.0)
+
+
 @pytest.mark.parametrize("code, http_status, error_class", ERROR_CASES)
 def test_converse_client_errors_are_translated(client, stubber, code, http_status, error_class):
-    stubber.add_client_error("converse", code, "details from Bedrock", http_status)
+    for _ in range(_attempts(code)):
+        stubber.add_client_error("converse", code, "details from Bedrock", http_status)
     with pytest.raises(error_class) as caught:
         _complete(client, _call(("user", "hi")))
     assert type(caught.value) is error_class
@@ -202,7 +215,8 @@ def test_transport_errors_are_translated(transport_error, error_class):
 
 @pytest.mark.parametrize("code, http_status, error_class", ERROR_CASES[:4])
 def test_converse_stream_call_errors_are_translated(client, stubber, code, http_status, error_class):
-    stubber.add_client_error("converse_stream", code, "details", http_status)
+    for _ in range(_attempts(code)):
+        stubber.add_client_error("converse_stream", code, "details", http_status)
     with pytest.raises(error_class):
         _collect(client, _call(("user", "hi")))
 

@@ -9,6 +9,10 @@ cost one write unit and about a quarter of a millisecond of botocore CPU per req
 same core as the event loop; a page costs a few write units per thousand requests. The shard
 (a hash of the page's first request id) spreads a hot tenant's pages over ``SHARDS`` partition
 keys; reading a day queries every shard.
+
+Each page names its fields, so a page written before a field existed (``estimated``: tokens the
+gateway counted because the provider reported none) reads with the field's default, and a field
+this version does not know is skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ SHARDS = 16
 #: records in one item: about 60 bytes each compressed, far under DynamoDB's 400 KB item limit
 PAGE_RECORDS = 1000
 _FIELDS = tuple(spec.name for spec in fields(LedgerEntry))
+_KNOWN = frozenset(_FIELDS)
 
 
 def _day(epoch: float) -> str:
@@ -48,7 +53,8 @@ def _page(tenant_id: str, day: str, entries: list[LedgerEntry], expires_at: int)
 
 def _records(item: dict) -> list[LedgerEntry]:
     page = json.loads(zlib.decompress(item["records"]["B"]))
-    return [LedgerEntry(**dict(zip(page["fields"], row))) for row in page["rows"]]
+    known = [(index, name) for index, name in enumerate(page["fields"]) if name in _KNOWN]
+    return [LedgerEntry(**{name: row[index] for index, name in known}) for row in page["rows"]]
 
 
 class DynamoLedgerRecords:
