@@ -85,7 +85,7 @@ class FailingAfterPieces(ScriptedProvider):
 
 def _pipeline(targets, *, timeout_s: float | None = None, cache=None, recorder=None):
     return Pipeline(guards=[], router=FixedRouter(targets), recorders=[recorder or ListRecorder()],
-                    cost=lambda model, usage: usage.total_tokens * 0.001, cache=cache, provider_timeout_s=timeout_s)
+                    cost=lambda tier, model, usage: usage.total_tokens * 0.001, cache=cache, provider_timeout_s=timeout_s)
 
 
 async def _drain(pipeline, ctx) -> tuple[list[StreamDelta], BaseException | None]:
