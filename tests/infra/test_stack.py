@@ -143,10 +143,17 @@ def test_gateway_invokes_only_the_configured_bedrock_models(resources):
     bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in actions_of(s))]
     assert len(bedrock) == 1
     assert sorted(actions_of(bedrock[0])) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-    expected = {route.serverless for route in CONFIG.routes.values() if route.serverless}
-    expected.add("amazon.titan-embed-text-v2:0")  # the semantic cache's embedder
     arns = {resolve_arn(r) for r in resources_of(bedrock[0])}
-    assert arns == {f"arn:${{AWS::Partition}}:bedrock:us-east-1::foundation-model/{m}" for m in expected}
+    # The example's Llama routes go through the US inference profile: the profile in the Bedrock
+    # tier's region, and the model in every region the profile may serve it from.
+    profile = "us.meta.llama3-1-8b-instruct-v1:0"
+    assert {route.serverless for route in CONFIG.routes.values() if route.kind == "chat"} == {profile}
+    assert arns == {
+        f"arn:${{AWS::Partition}}:bedrock:us-east-1:${{AWS::AccountId}}:inference-profile/{profile}",
+        *(f"arn:${{AWS::Partition}}:bedrock:{region}::foundation-model/meta.llama3-1-8b-instruct-v1:0"
+          for region in ("us-east-1", "us-east-2", "us-west-1", "us-west-2")),
+        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed, cache
+    }
 
 
 def test_gateway_reads_keys_and_writes_only_its_own_tables(resources):
