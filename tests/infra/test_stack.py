@@ -200,9 +200,11 @@ def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
     _, policy = function_by_handler(resources, "functions.policy_handler.handler")
     secret_id = policy["Environment"]["Variables"]["TIERUP_MODAL_SECRET_ARN"]["Ref"]
     assert secret_id in of_type(resources, "AWS::SecretsManager::Secret")
+    # and the provider keys, for the proxy auth token its GPU health probe sends
+    keys_id = policy["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
     statements = statements_of(resources, policy)
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in actions_of(s)]
-    assert [resources_of(s) for s in secret_reads] == [[{"Ref": secret_id}]]
+    assert sorted(r["Ref"] for s in secret_reads for r in resources_of(s)) == sorted([secret_id, keys_id])
     tables = {r["Properties"]["TableName"]: logical_id
               for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
     writes = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:PutItem" in actions_of(s) for r in resources_of(s)}
@@ -214,7 +216,7 @@ def test_gateway_reads_the_tiers_api_keys_from_their_own_secret(resources):
     secret_id = gateway["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
     secret = of_type(resources, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
     template = json.loads(secret["GenerateSecretString"]["SecretStringTemplate"])
-    assert template == {"TIERUP_GPU_API_KEY": ""}  # names only, never a value
+    assert template == {"TIERUP_GPU_API_KEY": "", "TIERUP_MODAL_PROXY_TOKEN": ""}  # names only, never a value
     reads = [s for s in statements_of(resources, gateway) if "secretsmanager:GetSecretValue" in actions_of(s)]
     assert [resources_of(s) for s in reads] == [[{"Ref": secret_id}]]
 
