@@ -11,7 +11,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs"}
+_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs",
+                   "cloudformation", "sts"}
 
 
 @dataclass
