@@ -159,7 +159,8 @@ def _policy(*services: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "EnforceTls", "Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": "*",
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        *({"Effect": "Allow", "Principal": {"Service": s}, "Action": "sns:Publish", "Resource": "*"} for s in services)]})
+        *({"Effect": "Allow", "Principal": {"Service": s}, "Action": "sns:Publish", "Resource": "*"}
+          for s in services)]})
 
 
 def test_a_topic_policy_that_shuts_cloudwatch_out_is_a_problem(aws):

@@ -130,7 +130,8 @@ def test_the_token_is_a_provider_key_so_the_stack_stores_it_and_the_policy_loads
     assert TOKEN_ENV in provider_key_names(runtime.config)
     secrets = runtime.aws.client("secretsmanager")
     runtime.environ["TIERUP_MODAL_SECRET_ARN"] = secrets.create_secret(
-        Name="proxy-test-modal", SecretString=json.dumps({"MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-1"}))["ARN"]
+        Name="proxy-test-modal",
+        SecretString=json.dumps({"MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-1"}))["ARN"]
     runtime.environ["TIERUP_PROVIDER_KEYS_SECRET_ARN"] = secrets.create_secret(
         Name="proxy-test-keys", SecretString=json.dumps({TOKEN_ENV: f"{TOKEN_ID}:{TOKEN_SECRET}"}))["ARN"]
     runtime.environ.pop(TOKEN_ENV, None)

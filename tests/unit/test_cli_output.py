@@ -16,7 +16,8 @@ LONG_SCOPE = "route:" + "a-rather-long-route-name-" * 4
 
 def test_piped_tables_keep_whole_names():
     script = ("from rich.table import Table; from tierup.commands.common import console; "
-              f"table = Table('scope', 'spent', 'cap', 'projected'); table.add_row({LONG_SCOPE!r}, '1.00', '2.00', '3.00'); "
+              "table = Table('scope', 'spent', 'cap', 'projected'); "
+              f"table.add_row({LONG_SCOPE!r}, '1.00', '2.00', '3.00'); "
               "console.print(table)")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

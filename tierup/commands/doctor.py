@@ -8,7 +8,8 @@ import typer
 from ..doctor.run import run_doctor
 from .common import ConfigOption, console, load_runtime
 
-_STYLE = {"ok": "[green]ok[/green]       ", "problem": "[red]problem[/red]  ", "unchecked": "[yellow]unchecked[/yellow]"}
+_STYLE = {"ok": "[green]ok[/green]       ", "problem": "[red]problem[/red]  ",
+          "unchecked": "[yellow]unchecked[/yellow]"}
 
 
 def register(app: typer.Typer) -> None:

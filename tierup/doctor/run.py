@@ -58,12 +58,14 @@ def run_doctor(runtime: Runtime, *, region: str | None = None,
     stack: tuple[dict[str, str], list[str]] | None = None
     try:
         stack = deployed_stack(aws.client("cloudformation", region), config.project)
-        stack_note = None if stack else f"stack {config.project} is not deployed in {region} yet (run again after cdk deploy)"
+        stack_note = None if stack else (f"stack {config.project} is not deployed in {region} yet "
+                                         "(run again after cdk deploy)")
     except Exception as exc:
         stack_note = offline_reason(exc) or f"{type(exc).__name__}: {exc}"
     outputs, functions = stack or ({}, [])
 
-    findings += guarded("lambda concurrency", lambda: check_concurrency(config, aws.client("lambda", region), functions))
+    findings += guarded("lambda concurrency",
+                        lambda: check_concurrency(config, aws.client("lambda", region), functions))
     findings += check_bedrock(config, lambda bedrock_region: aws.client("bedrock", bedrock_region))
     layer = web_adapter_layer_arn(region)
     findings += (guarded("web adapter layer", lambda: check_layer(aws.client("lambda", region), layer)) if layer
