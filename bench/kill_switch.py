@@ -49,7 +49,7 @@ from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_alert_t
 from tierup.spend_drill import MESSAGES, analyse, drive  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "kill_switch.json"
-MODEL = "meta.llama3-1-8b-instruct-v1:0"
+MODEL = "us.meta.llama3-1-8b-instruct-v1:0"  # the example's chat route
 MAX_TOKENS = 8
 FLAG_REFRESH_S = 1.0
 

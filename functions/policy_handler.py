@@ -6,9 +6,10 @@ reserved replicas, plan, apply the plan through Modal's control API, and record 
 per route). A warm-up in progress never makes a run wait: the next run picks it up. Routes an
 engaged ``drop-reserved`` kill switch covers are held at zero reserved replicas until it is released.
 
-Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, TIERUP_ALERT_TOPIC_ARN, and
+Environment: TIERUP_CONFIG, TIERUP_TABLE_USAGE, TIERUP_TABLE_STATE, TIERUP_ALERT_TOPIC_ARN,
 TIERUP_MODAL_SECRET_ARN (the Modal token, read from Secrets Manager into the environment before
-the Modal adapter is built).
+the Modal adapter is built) and TIERUP_PROVIDER_KEYS_SECRET_ARN (the GPU tier's proxy auth token,
+for the health probe).
 """
 
 from __future__ import annotations
@@ -31,16 +32,19 @@ _runtime: Runtime | None = None
 
 
 def modal_gpu_control(runtime: Runtime, environ: dict | None = None) -> GpuControl:
-    """Modal's GPU control, with the token from Secrets Manager (or already in the environment)."""
+    """Modal's GPU control, with the token from Secrets Manager (or already in the environment),
+    and the health probe's proxy auth token from the provider-keys secret."""
     from .adapters.modal_control import ModalGpuControl
     from .adapters.modal_secret import SECRET_ARN_ENV, TOKEN_KEYS, load_modal_token
+    from .adapters.provider_keys import load_provider_keys
 
     env = os.environ if environ is None else environ
     load_modal_token(runtime, env)
     if not all(env.get(key) for key in TOKEN_KEYS):
         raise ConfigError(SECRET_ARN_ENV, "unset, and no Modal token in the environment: the policy "
                                           "cannot reserve GPUs")
-    return ModalGpuControl.from_config(runtime.config)
+    load_provider_keys(runtime)
+    return ModalGpuControl.from_config(runtime.config, environ=runtime.environ)
 
 
 def usage_aggregates(runtime: Runtime) -> UsageAggregates:

@@ -1,8 +1,8 @@
 """The GPU tiers on Modal: one vLLM OpenAI-compatible server per route, scaled to zero.
 
     modal deploy gpu_tier/app.py           # every route with a `serverless-gpu` model
-    modal run gpu_tier/app.py --route chat # smoke test: health, then one chat completion
-                                           # (with the API key exported as TIERUP_GPU_API_KEY)
+    modal run gpu_tier/app.py --route chat # smoke test: health, then one chat completion (with
+                                           # TIERUP_GPU_API_KEY and TIERUP_MODAL_PROXY_TOKEN exported)
 
 Each route of tierup.toml that names a ``serverless-gpu`` model gets one Modal web function,
 ``gpu-{route}`` in the app named after the project, so its URL is
@@ -12,6 +12,28 @@ pinned to its revision, on the route's GPU, between 0 and ``max-replicas`` conta
 same function is both GPU tiers: ``serverless-gpu`` is the deployed ``min_containers=0``;
 ``reserved`` is the traffic policy raising ``min_containers`` at runtime
 (``functions/adapters/modal_control.py``), which a redeploy resets to 0.
+
+Every endpoint requires Modal proxy auth: Modal's proxy refuses (401) a request without the
+workspace's Proxy Auth Token (headers ``Modal-Key`` / ``Modal-Secret``) before it reaches or
+starts a container, so a stranger can neither use a GPU nor wake one. vLLM's own key guards only
+paths under ``/v1`` (``/invocations`` and ``/health`` answer without it), so it is a second lock,
+not the first. The gateway and its health probe send the token ([tiers.X] proxy-auth-env).
+
+How a route's function is sized comes from tierup.toml alone (``functions/core/gpu_serving.py``),
+so that Modal runs what the cost model prices: ``@modal.concurrent(max_inputs)`` and vLLM's
+``--max-num-seqs`` are the GPU type's ``max-concurrent-requests``, ``scaledown_window`` is its
+``idle-s``, and ``--max-model-len`` is the route's ``gpu-context-tokens``.
+
+Cold start, and why no memory snapshot: a container mounts two Volumes, loads the weights from the
+Hugging Face cache Volume (downloaded from the Hub by the first container only, pinned to the
+route's revision) straight into GPU memory, and skips CUDA-graph capture (``FAST_BOOT``). Modal's
+CPU memory snapshots would not shorten this: what takes the time is vLLM's engine start and the
+weight load, which happen in GPU memory, and a CPU snapshot is taken without a GPU attached.
+GPU memory snapshots would (Modal reports several-fold faster starts), but they are an alpha
+feature a workspace must ask for, and they need vLLM's sleep mode driven through its development
+endpoints (``VLLM_SERVER_DEV_MODE``), which would then sit on the public port. Measure the path
+with ``modal run gpu_tier/app.py --route chat``: it prints the time to the first /health and to
+the first answer.
 
 Secrets (create them once with ``modal secret create``):
     {project}-gpu-api-key    holds the variable named by [tiers.serverless-gpu].api-key-env
@@ -34,6 +56,8 @@ import modal
 from functions.core.config import TierupConfig, load_config
 from functions.core.errors import ConfigError
 from functions.core.gpu_names import gpu_app_name, gpu_function_name, gpu_route_problem
+from functions.core.gpu_serving import GpuServing, gpu_serving
+from functions.core.proxy_auth import proxy_auth_headers
 
 MINUTES = 60
 
@@ -47,16 +71,21 @@ CONFIG_FILE = os.environ.get("TIERUP_CONFIG") or (
 
 # -- the image: pinned, so a redeploy never changes the serving stack underneath a route ---------
 
-#: vLLM's OpenAI server; a new version changes throughput and memory use, so bump it deliberately
-VLLM_VERSION = "0.15.0"
-#: the client vLLM downloads weights with; pinned alongside vLLM, whose wheels it must suit
-HUGGINGFACE_HUB_VERSION = "0.36.0"
+#: vLLM's OpenAI server; a new version changes throughput and memory use, so bump it deliberately.
+#: 0.32 rather than the newest 0.33.0: a release that has been out a release cycle; vLLM pins its
+#: own torch and flashinfer exactly, so those follow from this line
+VLLM_VERSION = "0.32.0"
+#: the model code vLLM 0.32 loads Llama with (it requires >=5.16.1,<5.20)
+TRANSFORMERS_VERSION = "5.19.0"
+#: the client vLLM downloads weights with (vLLM requires >=1.31; the newest 1.x, not the 2.x line)
+HUGGINGFACE_HUB_VERSION = "1.33.0"
 #: vLLM's wheels target this Python; the image's Python need not match the deploying laptop's
 PYTHON_VERSION = "3.12"
 
 image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    .uv_pip_install(f"vllm=={VLLM_VERSION}", f"huggingface-hub=={HUGGINGFACE_HUB_VERSION}")
+    .uv_pip_install(f"vllm=={VLLM_VERSION}", f"transformers=={TRANSFORMERS_VERSION}",
+                    f"huggingface-hub=={HUGGINGFACE_HUB_VERSION}")
     # Xet's parallel download fills a fresh weights volume several times faster.
     .env({"HF_XET_HIGH_PERFORMANCE": "1", "TIERUP_CONFIG": CONFIG_IN_CONTAINER})
     .add_local_file(CONFIG_FILE, CONFIG_IN_CONTAINER)
@@ -67,21 +96,16 @@ image = (
 
 #: the port vLLM listens on inside the container; Modal's web server proxies HTTPS to it
 VLLM_PORT = 8000
-#: HTTP requests one container takes at once; vLLM batches them, so more means higher throughput
-#: per GPU but longer queues before Modal adds a container
-MAX_CONCURRENT_REQUESTS = 32
-#: idle time before a container above min_containers stops; longer keeps bursts warm but bills
-#: GPU-seconds for nothing
-SCALEDOWN_WINDOW_S = 5 * MINUTES
 #: longest a single request (one streamed answer) may run
 REQUEST_TIMEOUT_S = 10 * MINUTES
 #: a cold start downloads (first time only) and loads the weights before the port opens
 STARTUP_TIMEOUT_S = 20 * MINUTES
-#: context length vLLM reserves KV cache for; 8k fits an 8B model on a 24 GB L4 with room to batch
-MAX_MODEL_LEN = 8192
 #: skip CUDA-graph capture: tens of seconds off every cold start for some decode throughput; the
 #: serverless-gpu tier starts cold often, the reserved tier rarely
 FAST_BOOT = True
+#: Modal's proxy checks the workspace token on every request; never deploy a GPU endpoint without
+REQUIRES_PROXY_AUTH = True
+# Concurrency, idle window and context length are per route, from tierup.toml (GpuServing).
 
 # -- volumes: weights and compile caches outlive containers, so only the first start downloads ---
 # (named without the project: deployments in one workspace share the downloaded weights)
@@ -105,6 +129,10 @@ class GpuServer:
     gpu: str
     max_containers: int
     api_key_env: str
+    #: concurrency, idle window and context, as the cost model prices them
+    serving: GpuServing
+    #: the variable holding the proxy auth token, for the smoke test (the servers need none)
+    proxy_auth_env: str | None = None
     min_containers: int = 0  # scale to zero; the policy raises it at runtime to reserve capacity
 
     @property
@@ -117,6 +145,7 @@ def plan_gpu_servers(config: TierupConfig) -> list[GpuServer]:
     """One server per route with a ``serverless-gpu`` model; ``ConfigError`` names a bad key."""
     tier = config.tiers.get("serverless-gpu")
     api_key_env = (tier.api_key_env if tier else None) or "TIERUP_GPU_API_KEY"
+    proxy_auth_env = tier.proxy_auth_env if tier else None
     servers = []
     for name, route in config.routes.items():
         if not route.serverless_gpu:
@@ -129,7 +158,8 @@ def plan_gpu_servers(config: TierupConfig) -> list[GpuServer]:
                               "pin the GPU model to a Hugging Face commit hash")
         servers.append(GpuServer(route=name, function_name=gpu_function_name(name), model=route.serverless_gpu,
                                  revision=route.serverless_gpu_revision, gpu=route.gpu,
-                                 max_containers=route.max_replicas, api_key_env=api_key_env))
+                                 max_containers=route.max_replicas, api_key_env=api_key_env,
+                                 serving=gpu_serving(config, name), proxy_auth_env=proxy_auth_env))
     return servers
 
 
@@ -137,7 +167,9 @@ def vllm_command(server: GpuServer) -> list[str]:
     command = ["vllm", "serve", server.model, "--revision", server.revision,
                "--served-model-name", server.model,  # the gateway sends the HF id as `model`
                "--host", "0.0.0.0", "--port", str(VLLM_PORT),
-               "--max-model-len", str(MAX_MODEL_LEN)]
+               "--max-model-len", str(server.serving.max_model_len),
+               # as many sequences as Modal routes to the container: none wait inside vLLM
+               "--max-num-seqs", str(server.serving.max_inputs)]
     if FAST_BOOT:
         command.append("--enforce-eager")
     return command
@@ -188,7 +220,7 @@ def function_options(server: GpuServer) -> dict:
         gpu=server.gpu,
         min_containers=server.min_containers,
         max_containers=server.max_containers,
-        scaledown_window=SCALEDOWN_WINDOW_S,
+        scaledown_window=server.serving.scaledown_window_s,
         timeout=REQUEST_TIMEOUT_S,
         startup_timeout=STARTUP_TIMEOUT_S,  # else `timeout` would also cap the cold start
         volumes=VOLUMES,
@@ -198,8 +230,9 @@ def function_options(server: GpuServer) -> dict:
 
 for _server in GPU_SERVERS:
     globals()[_server.python_name] = app.function(**function_options(_server))(
-        modal.concurrent(max_inputs=MAX_CONCURRENT_REQUESTS)(
-            modal.web_server(port=VLLM_PORT, startup_timeout=STARTUP_TIMEOUT_S)(_vllm_server(_server))))
+        modal.concurrent(max_inputs=_server.serving.max_inputs)(
+            modal.web_server(port=VLLM_PORT, startup_timeout=STARTUP_TIMEOUT_S,
+                             requires_proxy_auth=REQUIRES_PROXY_AUTH)(_vllm_server(_server))))
 
 
 # -- a smoke test: `modal run gpu_tier/app.py --route chat` ---------------------------------------
@@ -207,20 +240,31 @@ for _server in GPU_SERVERS:
 
 @app.local_entrypoint()
 def smoke(route: str = "", prompt: str = "Say hello in five words.") -> None:
-    """Wake one route's server (a cold start can take minutes), check /health, ask one question."""
+    """Wake one route's server (a cold start can take minutes), check /health, ask one question,
+    and print how long each took: the first /health after a scale-to-zero is the cold start."""
     import json
+    import time
     import urllib.request
 
     server = next((s for s in GPU_SERVERS if not route or s.route == route), None)
     if server is None:
         raise SystemExit(f"no GPU route {route!r}; GPU routes: {[s.route for s in GPU_SERVERS]}")
+    proxy_headers = proxy_auth_headers(server.proxy_auth_env, os.environ)
+    if not proxy_headers:
+        raise SystemExit(f"export {server.proxy_auth_env or 'the proxy-auth-env variable'} as TOKEN_ID:TOKEN_SECRET "
+                         "(a Proxy Auth Token of the workspace): the endpoint requires it")
     base = globals()[server.python_name].get_web_url()
-    with urllib.request.urlopen(f"{base}/health", timeout=STARTUP_TIMEOUT_S) as response:
-        print(f"{server.route}: /health {response.status}")
+    started = time.monotonic()
+    health = urllib.request.Request(f"{base}/health", headers=proxy_headers)
+    with urllib.request.urlopen(health, timeout=STARTUP_TIMEOUT_S) as response:
+        print(f"{server.route}: /health {response.status} after {time.monotonic() - started:.1f} s")
     body = json.dumps({"model": server.model, "max_tokens": 32,
                        "messages": [{"role": "user", "content": prompt}]}).encode()
     request = urllib.request.Request(f"{base}/v1/chat/completions", data=body, headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {os.environ.get(server.api_key_env, '')}"})
+        **proxy_headers, "Content-Type": "application/json",
+        "Authorization": f"Bearer {os.environ.get(server.api_key_env, '')}"})
+    asked = time.monotonic()
     with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
         answer = json.load(response)
-    print(f"{server.route}: {answer['choices'][0]['message']['content']!r} usage={answer['usage']}")
+    print(f"{server.route}: {answer['choices'][0]['message']['content']!r} usage={answer['usage']} "
+          f"in {time.monotonic() - asked:.1f} s")

@@ -3,7 +3,9 @@
 Every route's ``serverless`` model (chat and embedding routes alike) and, when a route uses the
 semantic cache on Bedrock, the Titan embedding model of ``[cache]``. A model id with a
 geography prefix (``us.``, ``eu.``, ``global.``...) is a cross-region inference profile: the
-caller then needs the profile's ARN and the underlying model in every region it may route to.
+caller then needs the profile's ARN in the region it calls and the underlying foundation model
+in every destination region of the profile (``functions/core/bedrock_models.py``), or in any
+region where those are not known.
 
 No I/O here.
 """
@@ -12,11 +14,11 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 
+from functions.core.bedrock_models import destination_regions, split_profile
 from functions.core.config import TierupConfig
 
 #: Converse and ConverseStream are authorised as these two actions (there is no bedrock:Converse)
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
-_PROFILE_PREFIXES = frozenset({"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"})
 
 
 def bedrock_region(config: TierupConfig, default: str) -> str:
@@ -34,21 +36,23 @@ def invoked_models(config: TierupConfig) -> dict[str, str | None]:
 
 
 def cross_region_models(config: TierupConfig) -> list[str]:
-    """Base model ids reached through an inference profile (granted in every region)."""
+    """Foundation models reached through a profile whose destination regions are not known here,
+    so granted in every region (cdk-nag acknowledges exactly these wildcards)."""
     found = []
     for model_id in invoked_models(config):
-        prefix, _, base_model = model_id.partition(".")
-        if prefix in _PROFILE_PREFIXES and base_model:
+        geography, base_model = split_profile(model_id)
+        if geography and destination_regions(model_id) is None:
             found.append(base_model)
     return sorted(found)
 
 
 def model_arns(model_id: str, region: str, account: str, partition: str = "aws") -> list[str]:
-    prefix, _, base_model = model_id.partition(".")
-    if prefix in _PROFILE_PREFIXES and base_model:
-        return [f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}",
-                f"arn:{partition}:bedrock:*::foundation-model/{base_model}"]
-    return [f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"]
+    geography, base_model = split_profile(model_id)
+    if geography is None:
+        return [f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"]
+    profile = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
+    regions = destination_regions(model_id) or ("*",)
+    return [profile, *(f"arn:{partition}:bedrock:{r}::foundation-model/{base_model}" for r in regions)]
 
 
 def bedrock_invoke_statement(config: TierupConfig, *, region: str, account: str,

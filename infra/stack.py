@@ -57,6 +57,9 @@ class TierupStack(Stack):
             "TIERUP_MODAL_SECRET_ARN": self.modal_secret.secret_arn})
         self.tables.grant_read_write(self.policy.function, "usage", "state")
         self.modal_secret.grant_read(self.policy.function)
+        if self.provider_keys is not None:  # its GPU health probe sends the tiers' proxy auth token
+            self.policy.function.add_environment(self.provider_keys.env_var, self.provider_keys.secret.secret_arn)
+            self.provider_keys.secret.grant_read(self.policy.function)
 
         self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
         self.gateway.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)

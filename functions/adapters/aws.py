@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 
 from ..core.dependency_health import DependencyHealth
 
-_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs"}
+_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs",
+                   "cloudformation", "sts"}
 #: services whose calls run a model: a repeated call may be a second, billed generation
 _MODEL_SERVICES = {"bedrock-runtime"}
 

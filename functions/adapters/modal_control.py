@@ -14,13 +14,15 @@ become ``GpuControlError``; it never retries (the policy runs again next minute)
 
 from __future__ import annotations
 
+import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..core.errors import GpuControlError
 from ..core.gpu_names import gpu_app_name, gpu_function_name
+from ..core.proxy_auth import proxy_auth_headers
 
 #: a health probe answers in milliseconds when a container is up; longer means it is not ready
 HEALTH_TIMEOUT_S = 3.0
@@ -30,12 +32,15 @@ class HttpHealthProbe:
     """GET ``{base}/health`` of a route's vLLM server (vLLM answers it without the API key).
 
     ``base_url`` is the tier's ``base-url`` (``https://...--tierup-gpu-{route}.modal.run/v1``);
-    the ``/v1`` suffix is dropped since ``/health`` sits at the server's root.
+    the ``/v1`` suffix is dropped since ``/health`` sits at the server's root. ``headers`` carry
+    Modal's proxy auth token, without which Modal's proxy answers 401 before any container.
     """
 
-    def __init__(self, base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    def __init__(self, base_url: str, timeout_s: float = HEALTH_TIMEOUT_S,
+                 headers: dict[str, str] | None = None) -> None:
         self._base_url = base_url
         self._timeout_s = timeout_s
+        self._headers = dict(headers or {})
 
     def url(self, route: str) -> str:
         base = self._base_url.replace("{route}", route).rstrip("/")
@@ -43,7 +48,8 @@ class HttpHealthProbe:
 
     def __call__(self, route: str) -> bool:
         try:
-            with urllib.request.urlopen(self.url(route), timeout=self._timeout_s) as response:
+            request = urllib.request.Request(self.url(route), headers=self._headers)
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
                 return 200 <= response.status < 300
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -67,10 +73,14 @@ class ModalGpuControl:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config, *, modal_module=None) -> "ModalGpuControl":
-        """Names from the project, health probes at the ``reserved`` tier's ``base-url``."""
+    def from_config(cls, config, *, environ: Mapping[str, str] | None = None,
+                    modal_module=None) -> "ModalGpuControl":
+        """Names from the project, health probes at the ``reserved`` tier's ``base-url`` with its
+        proxy auth token (read from ``environ``, default ``os.environ``)."""
         tier = config.tiers.get("reserved") or config.tiers.get("serverless-gpu")
-        probe = HttpHealthProbe(tier.base_url) if tier and tier.base_url else None
+        headers = proxy_auth_headers(tier.proxy_auth_env if tier else None,
+                                     os.environ if environ is None else environ)
+        probe = HttpHealthProbe(tier.base_url, headers=headers) if tier and tier.base_url else None
         return cls(gpu_app_name(config.project), gpu_function_name, probe, modal_module=modal_module)
 
     def _sdk(self):

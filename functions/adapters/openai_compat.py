@@ -109,14 +109,15 @@ def _choice_parts(choice, key: str) -> tuple[str, str | None]:
 
 class OpenAICompatibleProvider:
     def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 120.0,
-                 name: str = "upstream") -> None:
+                 name: str = "upstream", extra_headers: dict[str, str] | None = None) -> None:
+        """``extra_headers`` go on every request (Modal's proxy auth token on the GPU tiers)."""
         base = base_url.rstrip("/")
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
         self._name = name
         self._timeout_s = timeout_s
         self._headers = {"Authorization": f"Bearer {api_key or 'none'}", "Content-Type": "application/json",
-                         "Accept": "application/json"}
+                         "Accept": "application/json", **(extra_headers or {})}
         self._session = None
 
     def _client(self):

@@ -153,15 +153,15 @@ class GatewayApp:
                     raise MethodNotAllowedError(f"{scope['method']} is not allowed on {path}")
                 raise NotFoundError(f"unknown path {path}")
             await handler(scope, receive, send, request_id)
-        except TierupError as exc:
+        except TierupError as exc:  # the tier that failed, if one was chosen (exc.headers say so)
             await send_json(send, exc.status, orjson.dumps(exc.to_openai()),
-                            {**exc.headers, "x-request-id": request_id})
+                            {"x-tierup-tier": "none", **exc.headers, "x-request-id": request_id})
         except ConnectionResetError:
             return
         except Exception:
             log.exception("unexpected error", extra={"request_id": request_id})
             body = TierupError("internal error; quote the request id when reporting it").to_openai()
-            await send_json(send, 500, orjson.dumps(body), {"x-request-id": request_id})
+            await send_json(send, 500, orjson.dumps(body), {"x-request-id": request_id, "x-tierup-tier": "none"})
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -246,6 +246,8 @@ class GatewayApp:
     @staticmethod
     def _mark(ctx: RequestContext, simulated: bool) -> None:
         ctx.response_headers["x-tierup-cache"] = ctx.cache_status
+        if ctx.cache_status.startswith("hit"):  # no tier ran: the answer came from the cache
+            ctx.response_headers["x-tierup-tier"] = "cache"
         if simulated:
             ctx.response_headers["x-tierup-simulated"] = "true"
 

@@ -21,6 +21,7 @@ from ..adapters.simulated import SimulatedProvider
 from ..core.config import Tier, TierupConfig, load_config
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
 from ..core.pricing import token_cost_usd
+from ..core.proxy_auth import proxy_auth_headers
 from ..core.tables import KEYS, table_name
 from ..core.tokens import warm_up as warm_up_tokenizer
 from ..guardrails.wiring import wire_budgets
@@ -98,7 +99,8 @@ def provider_factory(runtime: Runtime, override: str | None):
 
         api_key = runtime.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
         return OpenAICompatibleProvider((endpoint.base_url or "").replace("{route}", route), api_key,
-                                        timeout_s=config.gateway.provider_timeout_s, name=f"{tier} ({route})")
+                                        timeout_s=config.gateway.provider_timeout_s, name=f"{tier} ({route})",
+                                        extra_headers=proxy_auth_headers(endpoint.proxy_auth_env, runtime.environ))
 
     return build
 

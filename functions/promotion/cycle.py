@@ -114,6 +114,8 @@ class PolicyCycle:
             new_state = RoutePolicyState()
         try:
             entry = self._executor.reconcile(entry, now_s)
+            if held_by is None:  # a kill switch's zero must stand; otherwise undo a redeploy's reset
+                self._executor.reassert_capacity(entry)
         except Exception:  # the GPU control is unreachable: plan from the table as it stands
             log.exception("could not check the reserved replicas of route %s", name)
         plan = plan_route(entry, decision.replicas, now_s, self._config.policy.drain_grace_s)

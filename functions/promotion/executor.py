@@ -90,6 +90,17 @@ class PromotionExecutor:
                                                 updated_s=now_s))
         return entry
 
+    def reassert_capacity(self, entry: RouteEntry) -> None:
+        """Ask Modal again for the replicas the route table says the route holds.
+
+        ``modal deploy`` resets every function's ``min_containers`` to the deployed 0, and Modal
+        offers no way to read the live value back: so each run re-applies the target (the call is
+        idempotent) instead of trusting that what was asked once still holds. Otherwise reserved
+        replicas would quietly drain after a redeploy until a later health probe noticed.
+        """
+        if entry.target_replicas > 0:
+            self._gpu.set_min_replicas(entry.route, entry.target_replicas)
+
     def apply(self, plan: RoutePlan, entry: RouteEntry, now_s: float) -> PlanResult:
         applied: list[str] = []
         ready: int | None = None

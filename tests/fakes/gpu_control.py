@@ -31,3 +31,9 @@ class FakeGpuControl:
         now = self._clock()
         for index in range(min(count, len(ready))):
             ready[-1 - index] = now + back_in_s if back_in_s is not None else float("inf")
+
+    def redeploy(self) -> None:
+        """What ``modal deploy`` does: every function's min_containers back to the deployed 0.
+        Running containers stay until they idle out, so readiness does not change at once."""
+        for route in self.min_replicas:
+            self.min_replicas[route] = 0

@@ -27,7 +27,7 @@ from tierup.spend_drill import MESSAGES, analyse, drive
 
 from ..support import openai_client
 
-MODEL = "meta.llama3-1-8b-instruct-v1:0"
+MODEL = "us.meta.llama3-1-8b-instruct-v1:0"  # the example's chat route (a US inference profile)
 #: $1 per 1000 tokens, so that a few hundred requests cross a $2 daily cap on the chat route
 BUDGET = {
     "pricing": {"models": {MODEL: {"input-per-mtok": 1000.0, "output-per-mtok": 1000.0},

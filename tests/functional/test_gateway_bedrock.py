@@ -21,7 +21,7 @@ from tests.fakes.bedrock_wire import ConverseStreamWire
 
 from ..support import openai_client
 
-MODEL = "meta.llama3-1-8b-instruct-v1:0"
+MODEL = "us.meta.llama3-1-8b-instruct-v1:0"  # the example's chat route (a US inference profile)
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
 
 

@@ -17,7 +17,7 @@ def test_keys_are_loaded_into_the_runtime_environment(make_runtime):
                                 SecretString=json.dumps({"TIERUP_GPU_API_KEY": "k-123", "unused": "x"}))["ARN"]
     runtime.environ[SECRET_ARN_ENV] = arn
     runtime.environ.pop("TIERUP_GPU_API_KEY", None)
-    assert provider_key_names(runtime.config) == ["TIERUP_GPU_API_KEY"]
+    assert provider_key_names(runtime.config) == ["TIERUP_GPU_API_KEY", "TIERUP_MODAL_PROXY_TOKEN"]
     assert load_provider_keys(runtime) == ["TIERUP_GPU_API_KEY"]
     assert runtime.environ["TIERUP_GPU_API_KEY"] == "k-123"
 

@@ -1,6 +1,6 @@
 """The stack follows the config: a second synth from a variant of the example tierup.toml
-(reserved concurrency, a cross-region inference profile, no global cap, no emails, a slower and
-disabled policy, no semantic cache), this time for a known account and region, as ``cdk deploy``
+(reserved concurrency, a global inference profile and a plain on-demand model, no global cap, no
+emails, a slower and disabled policy, no semantic cache), this time for a known account and region, as ``cdk deploy``
 synthesises it with credentials (ARNs then hold literals where the first synth has tokens)."""
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from .test_stack import (actions_of, function_by_handler, of_type, resolve_arn, 
 
 VARIANT = {
     "[gateway]\n": "[gateway]\nreserved-concurrency = 50\n",
-    '[routes.chat]\nserverless = "meta.llama3-1-8b-instruct-v1:0"':
-        '[routes.chat]\nserverless = "us.meta.llama3-1-70b-instruct-v1:0"',
-    # every model has a price, keyed by the exact id the route uses (the profile's, here)
-    '[pricing.models."meta.llama3-1-70b-instruct-v1:0"]': '[pricing.models."us.meta.llama3-1-70b-instruct-v1:0"]',
+    'the account.\nserverless = "us.meta.llama3-1-8b-instruct-v1:0"':
+        'the account.\nserverless = "global.anthropic.claude-haiku-4-5-20251001-v1:0"',
+    '[routes.summarize]\nserverless = "us.meta.llama3-1-8b-instruct-v1:0"':
+        '[routes.summarize]\nserverless = "amazon.nova-micro-v1:0"',
+    '[pricing.models."us.meta.llama3-1-70b-instruct-v1:0"]':
+        '[pricing.models."global.anthropic.claude-haiku-4-5-20251001-v1:0"]\ninput-per-mtok = 1.0\n'
+        'output-per-mtok = 5.0\n\n[pricing.models."amazon.nova-micro-v1:0"]\ninput-per-mtok = 0.035\n'
+        'output-per-mtok = 0.14\n\n[pricing.models."us.meta.llama3-1-70b-instruct-v1:0"]',
     "semantic = true": "semantic = false",
     "[budgets.global]\nmonthly-usd = 1000.0\n": "[budgets.global]\n",
     'alert-emails = ["ops@example.com"]': "alert-emails = []",
@@ -55,14 +59,15 @@ def test_gateway_reserved_concurrency_comes_from_the_config(resources):
     assert gateway["ReservedConcurrentExecutions"] == 50
 
 
-def test_inference_profiles_get_the_profile_and_its_model_in_any_region(resources):
+def test_a_global_profile_gets_its_model_in_any_region_and_a_plain_model_its_own_region(resources):
     _, gateway = function_by_handler(resources, "run.sh")
     [bedrock] = [s for s in statements_of(resources, gateway) if "bedrock:InvokeModel" in actions_of(s)]
     # Bedrock is called in [tiers.serverless] region (us-east-1), not the stack's (eu-west-1)
     assert {resolve_arn(r) for r in resources_of(bedrock)} == {
-        "arn:${AWS::Partition}:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
-        "arn:${AWS::Partition}:bedrock:*::foundation-model/meta.llama3-1-70b-instruct-v1:0",
-        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0",  # summarize
+        "arn:${AWS::Partition}:bedrock:us-east-1:123456789012:inference-profile/"
+        "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",  # summarize
         "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed route
     }
 

@@ -143,10 +143,17 @@ def test_gateway_invokes_only_the_configured_bedrock_models(resources):
     bedrock = [s for s in statements if any(a.startswith("bedrock:") for a in actions_of(s))]
     assert len(bedrock) == 1
     assert sorted(actions_of(bedrock[0])) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-    expected = {route.serverless for route in CONFIG.routes.values() if route.serverless}
-    expected.add("amazon.titan-embed-text-v2:0")  # the semantic cache's embedder
     arns = {resolve_arn(r) for r in resources_of(bedrock[0])}
-    assert arns == {f"arn:${{AWS::Partition}}:bedrock:us-east-1::foundation-model/{m}" for m in expected}
+    # The example's Llama routes go through the US inference profile: the profile in the Bedrock
+    # tier's region, and the model in every region the profile may serve it from.
+    profile = "us.meta.llama3-1-8b-instruct-v1:0"
+    assert {route.serverless for route in CONFIG.routes.values() if route.kind == "chat"} == {profile}
+    assert arns == {
+        f"arn:${{AWS::Partition}}:bedrock:us-east-1:${{AWS::AccountId}}:inference-profile/{profile}",
+        *(f"arn:${{AWS::Partition}}:bedrock:{region}::foundation-model/meta.llama3-1-8b-instruct-v1:0"
+          for region in ("us-east-1", "us-east-2", "us-west-1", "us-west-2")),
+        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed, cache
+    }
 
 
 def test_gateway_reads_keys_and_writes_only_its_own_tables(resources):
@@ -193,9 +200,11 @@ def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
     _, policy = function_by_handler(resources, "functions.policy_handler.handler")
     secret_id = policy["Environment"]["Variables"]["TIERUP_MODAL_SECRET_ARN"]["Ref"]
     assert secret_id in of_type(resources, "AWS::SecretsManager::Secret")
+    # and the provider keys, for the proxy auth token its GPU health probe sends
+    keys_id = policy["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
     statements = statements_of(resources, policy)
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in actions_of(s)]
-    assert [resources_of(s) for s in secret_reads] == [[{"Ref": secret_id}]]
+    assert sorted(r["Ref"] for s in secret_reads for r in resources_of(s)) == sorted([secret_id, keys_id])
     tables = {r["Properties"]["TableName"]: logical_id
               for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
     writes = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:PutItem" in actions_of(s) for r in resources_of(s)}
@@ -207,7 +216,7 @@ def test_gateway_reads_the_tiers_api_keys_from_their_own_secret(resources):
     secret_id = gateway["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
     secret = of_type(resources, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
     template = json.loads(secret["GenerateSecretString"]["SecretStringTemplate"])
-    assert template == {"TIERUP_GPU_API_KEY": ""}  # names only, never a value
+    assert template == {"TIERUP_GPU_API_KEY": "", "TIERUP_MODAL_PROXY_TOKEN": ""}  # names only, never a value
     reads = [s for s in statements_of(resources, gateway) if "secretsmanager:GetSecretValue" in actions_of(s)]
     assert [resources_of(s) for s in reads] == [[{"Ref": secret_id}]]
 

@@ -21,7 +21,7 @@ from tests.fakes.counter_store import FakeCounterStore
 from tests.fakes.guardrails import FakeGuardrailStore, ListPublisher
 from tests.support import make_config
 
-MODEL = "meta.llama3-1-8b-instruct-v1:0"
+MODEL = "us.meta.llama3-1-8b-instruct-v1:0"  # the example's chat route (a US inference profile)
 #: $1 per 1000 tokens in and out, so costs are easy to read; the chat route caps at $1/day
 OVERRIDES = {
     "pricing": {"models": {MODEL: {"input-per-mtok": 1000.0, "output-per-mtok": 1000.0},

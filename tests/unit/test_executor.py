@@ -138,6 +138,26 @@ def test_policy_run_promotes_a_hot_route_and_records_why():
     assert gpu.ready_replicas("chat") >= table.entries["chat"].replicas
 
 
+def test_a_redeploy_that_reset_min_containers_is_undone_by_the_next_run():
+    clock, table, journal = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal()
+    usage = InMemoryUsageAggregates()
+    gpu = FakeGpuControl(clock, warmup_s=0)
+    cycle = PolicyCycle(CONFIG, usage=usage, table=table, journal=journal, gpu=gpu)
+    now_minute = int(clock.now // 60)
+    _steady_load(usage, "chat", now_minute - 60, now_minute + 30, rps=10)
+    cycle.run(clock.now)
+    clock.now += 60
+    cycle.run(clock.now)
+    reserved = table.entries["chat"].target_replicas
+    assert table.entries["chat"].promoted and gpu.min_replicas["chat"] == reserved >= 1
+
+    gpu.redeploy()  # `modal deploy gpu_tier/app.py` while the route is reserved
+    clock.now += 60
+    cycle.run(clock.now)
+    assert gpu.min_replicas["chat"] == reserved, "the policy re-applies the reserved count"
+    assert table.entries["chat"].promoted
+
+
 def test_policy_run_demotes_an_idle_route_after_the_cooldown():
     clock, table, journal = Clock(), InMemoryRouteTable(), InMemoryPolicyJournal()
     usage = InMemoryUsageAggregates()

@@ -50,10 +50,8 @@ def test_each_function_runs_the_routes_model_on_its_gpu_and_scales_to_zero():
         options = app_module.function_options(server)
         assert (options["gpu"], options["min_containers"], options["max_containers"]) == (
             route.gpu, 0, route.max_replicas)
-        assert options["scaledown_window"] == app_module.SCALEDOWN_WINDOW_S
         info = getattr(app_module, server.python_name).info()  # Modal's own view of the declaration
         assert info.gpus == [(route.gpu, 1)]
-        assert info.concurrency_info.max_inputs == app_module.MAX_CONCURRENT_REQUESTS
         assert info.startup_timeout == app_module.STARTUP_TIMEOUT_S
         assert info.timeout == app_module.REQUEST_TIMEOUT_S
         assert set(info.volumes) == {"/root/.cache/huggingface", "/root/.cache/vllm"}
@@ -122,3 +120,72 @@ def test_a_route_name_that_cannot_be_a_url_label_is_refused():
     with pytest.raises(ConfigError) as caught:
         app_module.plan_gpu_servers(config)
     assert caught.value.key == "routes.Chat_v2"
+
+
+def test_modal_runs_what_the_cost_model_prices():
+    """Concurrency and idle window come from the route's [pricing.gpus] entry, not from constants
+    of their own: the policy spills past replicas x max-concurrent-requests, and prices a
+    scale-to-zero container's idle-s, so Modal and vLLM must be declared with the same numbers."""
+    for server in app_module.GPU_SERVERS:
+        price = app_module.config.pricing.gpus[app_module.config.routes[server.route].gpu]
+        info = getattr(app_module, server.python_name).info()
+        assert info.concurrency_info.max_inputs == price.max_concurrent_requests
+        assert app_module.function_options(server)["scaledown_window"] == round(price.idle_s)
+        flags = dict(zip(app_module.vllm_command(server)[3::2], app_module.vllm_command(server)[4::2]))
+        assert flags["--max-num-seqs"] == str(price.max_concurrent_requests)
+
+
+def test_changing_the_config_changes_the_declaration():
+    data = example_config_data()
+    data["pricing"]["gpus"]["L40S"].update({"max-concurrent-requests": 24, "idle-s": 240})
+    [chat] = [s for s in app_module.plan_gpu_servers(parse_config(data)) if s.route == "chat"]
+    assert (chat.serving.max_inputs, chat.serving.scaledown_window_s) == (24, 240)
+
+
+def test_the_gpu_context_holds_the_largest_plan_prompt_plus_the_routes_answer():
+    config = app_module.config
+    for server in app_module.GPU_SERVERS:
+        route = config.routes[server.route]
+        expected = route.gpu_context_tokens or (
+            max(plan.max_prompt_tokens for plan in config.plans.values()) + route.max_tokens)
+        flags = dict(zip(app_module.vllm_command(server)[3::2], app_module.vllm_command(server)[4::2]))
+        assert flags["--max-model-len"] == str(server.serving.max_model_len) == str(expected)
+    [chat] = [s for s in app_module.GPU_SERVERS if s.route == "chat"]
+    assert chat.serving.max_model_len == 128000 + 2048  # enterprise's prompts, chat's max-tokens
+
+
+def test_an_underivable_gpu_context_or_an_idle_window_modal_refuses_is_a_config_error():
+    data = example_config_data()
+    data["plans"]["enterprise"].pop("max-prompt-tokens")
+    with pytest.raises(ConfigError) as caught:
+        app_module.plan_gpu_servers(parse_config(data))
+    assert caught.value.key == "routes.chat.gpu-context-tokens"
+    data = example_config_data()
+    data["pricing"]["gpus"]["L40S"]["idle-s"] = 0
+    with pytest.raises(ConfigError) as caught:
+        app_module.plan_gpu_servers(parse_config(data))
+    assert caught.value.key == "pricing.gpus.L40S.idle-s"
+    data = example_config_data()
+    data["routes"]["chat"]["gpu-context-tokens"] = 2048  # no room for a prompt beside max-tokens
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.key.startswith("routes.chat")
+
+
+def test_every_endpoint_requires_modal_proxy_auth():
+    """Without it anyone could run completions (vLLM's key guards only /v1) or wake a GPU."""
+    from modal._utils.async_utils import synchronizer
+
+    for server in app_module.GPU_SERVERS:
+        function = getattr(app_module, server.python_name)
+        assert function.info().web_info.unauthenticated is False
+        webhook = synchronizer._translate_in(function)._webhook_config
+        assert webhook.requires_proxy_auth is True
+
+
+def test_the_image_pins_a_current_vllm_and_its_companions():
+    from packaging.version import Version
+
+    assert Version(app_module.VLLM_VERSION) >= Version("0.32")
+    assert Version(app_module.HUGGINGFACE_HUB_VERSION) >= Version("1.31")  # vLLM 0.32's floor
+    assert Version("5.16.1") <= Version(app_module.TRANSFORMERS_VERSION) < Version("5.20")

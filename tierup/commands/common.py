@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from urllib.parse import urlparse
 
 import typer
@@ -15,7 +16,11 @@ from functions.gateway.composition import Runtime
 
 from ..local_stack import LOCAL_CREDENTIALS
 
-console = Console(soft_wrap=True)  # never fold a key or an export line
+#: piped output has no terminal to size to, and rich would assume 80 columns and fold the tables'
+#: names (``route:…``); scripts that read it get lines as wide as the table needs instead
+PIPED_WIDTH = 250
+console = Console(soft_wrap=True,  # never fold a key or an export line
+                  width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="tierup.toml to use (default: $TIERUP_CONFIG, ./tierup.toml)")

@@ -22,7 +22,8 @@ def _store(runtime) -> DynamoKeyStore:
 
 @keys_app.command("create")
 def create(tenant: str = typer.Option(..., "--tenant", help="tenant id"),
-           plan: str = typer.Option(..., "--plan", help="plan name from [plans]"),
+           # help text is rich markup: a bare [plans] would be read as a style and vanish
+           plan: str = typer.Option(..., "--plan", help="plan name from \\[plans]"),
            label: str = typer.Option("", "--label"), config: str = ConfigOption) -> None:
     """Create a key and print it once; only its hash is stored."""
     runtime = load_runtime(config)
@@ -37,7 +38,7 @@ def create(tenant: str = typer.Option(..., "--tenant", help="tenant id"),
 @keys_app.command("revoke")
 def revoke(key_id: str = typer.Argument(..., help="key id (first 12 hex of the hash, from 'keys list')"),
            config: str = ConfigOption) -> None:
-    """Revoke a key; gateways stop accepting it within [gateway] key-cache-s."""
+    """Revoke a key; gateways stop accepting it within \\[gateway] key-cache-s."""
     count = _store(load_runtime(config)).revoke(key_id)
     if not count:
         err_console.print(f"[red]no active key with id {key_id}[/red]")

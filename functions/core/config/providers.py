@@ -22,6 +22,9 @@ class TierEndpoint(Section):
     base_url: str | None = Field(default=None, alias="base-url")
     #: environment variable holding the API key (never the key itself)
     api_key_env: str | None = Field(default=None, alias="api-key-env")
+    #: environment variable holding a Modal Proxy Auth Token as ``TOKEN_ID:TOKEN_SECRET``, sent as
+    #: the ``Modal-Key`` / ``Modal-Secret`` headers (the GPU endpoints require it)
+    proxy_auth_env: str | None = Field(default=None, alias="proxy-auth-env")
     enabled: bool = True
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ._base import Section
 from .cache import RouteCacheConfig
@@ -38,7 +38,16 @@ class RouteConfig(Section):
     gpu: str = "L40S"
     #: most GPU containers the route may ever run (Modal ``max_containers``)
     max_replicas: int = Field(default=4, alias="max-replicas", ge=1)
+    #: prompt plus answer tokens the GPU tiers hold per request (vLLM ``--max-model-len``); by
+    #: default the largest plan's ``max-prompt-tokens`` plus ``max-tokens`` (core/gpu_serving.py)
+    gpu_context_tokens: int | None = Field(default=None, alias="gpu-context-tokens", gt=0)
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
+
+    @model_validator(mode="after")
+    def _context_holds_an_answer(self) -> "RouteConfig":
+        if self.gpu_context_tokens is not None and self.gpu_context_tokens <= self.max_tokens:
+            raise ValueError("gpu-context-tokens must exceed max-tokens, or no prompt fits beside an answer")
+        return self
 
     def model_for(self, tier: Tier) -> str | None:
         """The provider model id this route uses on ``tier`` (reserved runs the GPU model)."""
