@@ -4,6 +4,11 @@ bundle. The gateway, the policy and the kill switch are each one of these.
 Each function gets a role of its own with no managed policy: it may write to its own log group and
 nothing else until the construct that owns the function grants more (least privilege, and no
 ``AWSLambdaBasicExecutionRole``, whose ``logs:*`` grant covers every log group in the account).
+
+No function reserves concurrency in the template: an account at the default concurrency quota
+(10) refuses any reservation that leaves fewer than 10 unreserved, and a reservation written in
+the template would be re-applied by a deploy over the kill switch's hard stop (concurrency 0).
+The gateway's optional bound is applied by the kill switch instead (infra/gateway_concurrency.py).
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 class TierupFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
                  description: str, environment: dict[str, str], memory_mb: int, timeout: Duration,
-                 layers: list[lambda_.ILayerVersion] | None = None,
-                 reserved_concurrency: int | None = None) -> None:
+                 layers: list[lambda_.ILayerVersion] | None = None, retry_attempts: int | None = None,
+                 on_failure: lambda_.IDestination | None = None) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION,
                                        removal_policy=RemovalPolicy.DESTROY)
@@ -43,6 +48,7 @@ class TierupFunction(Construct):
             memory_size=memory_mb,
             timeout=timeout,
             layers=layers,
-            reserved_concurrent_executions=reserved_concurrency,
+            retry_attempts=retry_attempts,
+            on_failure=on_failure,
             environment={"TIERUP_CONFIG": BUNDLED_CONFIG, **environment},
         )

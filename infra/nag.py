@@ -30,6 +30,11 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
         reason="The secret holds a Modal API token, which only Modal can issue; a Secrets Manager "
                "rotation function cannot mint a new one. Rotate it in Modal and store it with "
                "put-secret-value."))
+    Validations.of(stack.kill_switch.failed_events).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-SQS3",
+        reason="The queue is itself the kill switch's dead-letter destination (Lambda on-failure); "
+               "nothing consumes it, so a dead-letter queue of its own would never receive anything. "
+               "An alarm on its depth emails the operators."))
     if stack.provider_keys is not None:
         Validations.of(stack.provider_keys.secret).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-SMG4",
