@@ -3,6 +3,10 @@ so that the gateway's cold start does not pay for it before it needs it.
 
 ``TIERUP_AWS_ENDPOINT`` points DynamoDB, SNS, CloudWatch, Lambda and Secrets Manager at a local
 stand-in (moto server); Bedrock is never redirected.
+
+All clients share one boto3 session, so credentials are resolved once per process: with a
+``credential_process`` or SSO profile each resolution can take a second or more, and the CLI
+makes several clients per command.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class AwsClients:
     endpoint_url: str | None = None
     _clients: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _session: object | None = None
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "AwsClients":
@@ -45,5 +50,7 @@ class AwsClients:
         endpoint = self.endpoint_url if service in _LOCAL_SERVICES else None
         config = Config(retries={"mode": "standard", "max_attempts": 3},
                         max_pool_connections=64, connect_timeout=2, read_timeout=60)
-        return boto3.session.Session().client(service, region_name=region or self.region,
-                                              endpoint_url=endpoint, config=config)
+        if self._session is None:  # under self._lock (client() holds it)
+            self._session = boto3.session.Session()
+        return self._session.client(service, region_name=region or self.region, endpoint_url=endpoint,
+                                    config=config)
