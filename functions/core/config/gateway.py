@@ -20,8 +20,8 @@ class GatewayConfig(Section):
     max_wait_ms: int = Field(default=2000, alias="max-wait-ms", ge=0)
     #: Lambda reserved concurrency for the gateway function (None: unreserved). It is applied at
     #: deploy time by the kill-switch function, never by the function resource, so a deploy keeps
-    #: a hard stop (0) in place; an account at the default concurrency quota (10) refuses any
-    #: reservation until the quota is raised
+    #: a hard stop (0) in place; Lambda refuses a reservation that leaves less than its minimum
+    #: unreserved (10 on a new account, 100 at the usual quota): see README, "Concurrency"
     reserved_concurrency: int | None = Field(default=None, alias="reserved-concurrency", ge=0)
     #: the gateway's concurrent executions at which an alarm emails the operators (None: 80% of
     #: reserved-concurrency when set, else ``DEFAULT_CONCURRENCY_ALARM``)
