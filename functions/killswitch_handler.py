@@ -6,6 +6,8 @@ for the scope it names. Idempotent: a second delivery plans no steps. Invoked by
 (an EventBridge event, ``source = aws.events``, shortly after 00:00 UTC), it releases the flags
 whose budget period is over and restores the gateway's concurrency after an expired hard stop. A failed step raises after
 every record is handled, so that Lambda's retry of the asynchronous invocation tries again.
+Invoked by CloudFormation (the ``Custom::TierupGatewayConcurrency`` resource), it applies
+``[gateway] reserved-concurrency`` unless a hard stop holds the gateway at 0, and answers the deploy.
 
 Environment: TIERUP_CONFIG, TIERUP_TABLE_STATE, TIERUP_GATEWAY_FUNCTION_NAME and, for
 drop-reserved, the Modal credentials the GPU control adapter needs.
@@ -18,6 +20,7 @@ import logging
 import time
 
 from .core.config import load_config
+from .core.gateway_concurrency import is_deploy_request
 from .core.notifications import parse_event
 from .gateway.composition import Runtime
 from .guardrails.wiring import gpu_control, kill_switch_for
@@ -33,6 +36,10 @@ def handler(event: dict, context=None, *, runtime: Runtime | None = None, gpu=No
     if runtime is None:
         _runtime = _runtime or Runtime(config=load_config())
         runtime = _runtime
+    if is_deploy_request(event):
+        from .guardrails.deployed_concurrency import answer_deploy_request
+
+        return answer_deploy_request(event, kill_switch_for(runtime, control_lambda=True))
     kill_switch = kill_switch_for(runtime, gpu=gpu if gpu is not None else gpu_control(runtime),
                                   control_lambda=True)
     results, failed = [], []

@@ -4,11 +4,17 @@ operators' emails and the kill-switch function are subscribed.
 Encrypted with a customer-managed KMS key rather than the AWS-managed ``aws/sns`` key, because
 CloudWatch alarms and AWS Budgets can publish to an encrypted topic only when the key's policy
 lets their service principals use it, and the AWS-managed key's policy cannot be changed.
+
+A topic policy replaces SNS's default one, so each publisher is allowed by name: AWS Budgets, and
+CloudWatch for this project's alarms only (``aws:SourceArn`` like ``alarm:{project}-*``, which is
+why every alarm's name starts with the project), both from this account only. Without the
+CloudWatch statement a deploy succeeds and every alarm fails to notify, visible only in each
+alarm's history.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Arn, ArnComponents, ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -17,6 +23,12 @@ from constructs import Construct
 
 #: services that publish alarms and budget notifications to the topic
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "budgets.amazonaws.com")
+
+
+def project_alarm_arns(scope: Construct, project: str) -> str:
+    """``arn:aws:cloudwatch:REGION:ACCOUNT:alarm:{project}-*``: every alarm the stack creates."""
+    return Arn.format(ArnComponents(service="cloudwatch", resource="alarm", resource_name=f"{project}-*",
+                                    arn_format=ArnFormat.COLON_RESOURCE_NAME), Stack.of(scope))
 
 
 class AlertTopic(Construct):
@@ -40,6 +52,14 @@ class AlertTopic(Construct):
             actions=["sns:Publish"],
             resources=[self.topic.topic_arn],
             conditions={"StringEquals": {"aws:SourceAccount": account}},
+        ))
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="ProjectAlarmsPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[self.topic.topic_arn],
+            conditions={"StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": project_alarm_arns(self, project)}},
         ))
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

@@ -16,6 +16,7 @@ from aws_cdk import aws_iam as iam
 
 from functions.core.bedrock_models import destination_regions, split_profile
 from functions.core.config import TierupConfig
+from functions.core.config.cache import titan_region
 
 #: Converse and ConverseStream are authorised as these two actions (there is no bedrock:Converse)
 BEDROCK_INVOKE_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
@@ -26,23 +27,24 @@ def bedrock_region(config: TierupConfig, default: str) -> str:
     return tier.region if tier is not None and tier.provider == "bedrock" and tier.region else default
 
 
-def invoked_models(config: TierupConfig) -> dict[str, str | None]:
-    """Model id -> the region it is called in (None: the Bedrock tier's region)."""
-    models: dict[str, str | None] = {route.serverless: None for route in config.routes.values()
-                                     if route.serverless}
+def invoked_models(config: TierupConfig) -> set[tuple[str, str | None]]:
+    """(model id, the region it is called in; None: the Bedrock tier's region). One model may be
+    called in two regions (an embedding route on the tier, Titan for the cache in titan-region)."""
+    models: set[tuple[str, str | None]] = {(route.serverless, None) for route in config.routes.values()
+                                           if route.serverless}
     if config.cache.embedder != "local" and any(route.cache.semantic for route in config.routes.values()):
-        models.setdefault(config.cache.titan_model, config.cache.titan_region)
+        models.add((config.cache.titan_model, titan_region(config)))  # where the gateway calls it
     return models
 
 
 def cross_region_models(config: TierupConfig) -> list[str]:
     """Foundation models reached through a profile whose destination regions are not known here,
     so granted in every region (cdk-nag acknowledges exactly these wildcards)."""
-    found = []
-    for model_id in invoked_models(config):
+    found = set()
+    for model_id, _ in invoked_models(config):
         geography, base_model = split_profile(model_id)
         if geography and destination_regions(model_id) is None:
-            found.append(base_model)
+            found.add(base_model)
     return sorted(found)
 
 
@@ -58,6 +60,6 @@ def model_arns(model_id: str, region: str, account: str, partition: str = "aws")
 def bedrock_invoke_statement(config: TierupConfig, *, region: str, account: str,
                              partition: str = "aws") -> iam.PolicyStatement:
     default_region = bedrock_region(config, region)
-    resources = sorted({arn for model_id, model_region in invoked_models(config).items()
+    resources = sorted({arn for model_id, model_region in invoked_models(config)
                         for arn in model_arns(model_id, model_region or default_region, account, partition)})
     return iam.PolicyStatement(actions=list(BEDROCK_INVOKE_ACTIONS), resources=resources)

@@ -5,10 +5,16 @@ notifies the alert topic at each ``[budgets] thresholds`` share of ACTUAL spend,
 spend is FORECASTED to pass the cap. The kill switch engages only on ACTUAL spend at the cap.
 The budget covers the whole account's cost (cost-allocation tags must be activated by hand before
 a budget can filter on them).
+
+Budget names are unique per account, not per region: the name carries the project and the
+region, so one project deployed in two regions gets two budgets instead of a failed deploy.
+AWS Budgets takes at most 5 notifications per budget, so the config allows at most 4 thresholds
+(``[budgets] thresholds``, validated with the config) besides the forecast.
 """
 
 from __future__ import annotations
 
+from aws_cdk import Aws
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -40,7 +46,7 @@ class MonthlyBudget(Construct):
         self.budget = budgets.CfnBudget(
             self, "Budget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"{config.project}-monthly", budget_type="COST", time_unit="MONTHLY",
+                budget_name=f"{config.project}-{Aws.REGION}-monthly", budget_type="COST", time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(amount=monthly, unit="USD")),
             notifications_with_subscribers=notifications,
         )

@@ -10,15 +10,15 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from .metrics import (CACHE_HITS, COMPLETION_TOKENS, COST, LATENCY, METRICS_NAMESPACE, PROMPT_TOKENS,
-                      REFUSALS, REQUESTS, ROUTE, TIER, route_metric, total_cost)
+from .metrics import (CACHE_HITS, COMPLETION_TOKENS, COST, LATENCY, PROMPT_TOKENS, REFUSALS, REQUESTS,
+                      ROUTE, TIER, metrics_namespace, route_metric, total_cost)
 
 WIDTH = 12  # two graphs per row (the grid is 24 wide)
 HOUR = Duration.hours(1)
 
 
-def _per_route(name: str, route: str, **options) -> cloudwatch.Metric:
-    return route_metric(name, route, **options).with_(label=route)
+def _per_route(project: str, name: str, route: str, **options) -> cloudwatch.Metric:
+    return route_metric(project, name, route, **options).with_(label=route)
 
 
 def _graph(title: str, metrics: list[cloudwatch.IMetric], unit: str) -> cloudwatch.GraphWidget:
@@ -31,23 +31,27 @@ class OperationsDashboard(Construct):
                  alarms: list[cloudwatch.IAlarm]) -> None:
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{project}-operations")
-        hourly_cost = [_per_route(COST, route, period=HOUR) for route in routes]
+        hourly_cost = [_per_route(project, COST, route, period=HOUR) for route in routes]
         self.dashboard.add_widgets(
-            _graph("Spend per hour", [total_cost(HOUR).with_(label="all routes"), *hourly_cost], "USD"),
-            _graph("Requests", [_per_route(REQUESTS, route) for route in routes], "requests"))
+            _graph("Spend per hour", [total_cost(project, HOUR).with_(label="all routes"), *hourly_cost], "USD"),
+            _graph("Requests", [_per_route(project, REQUESTS, route) for route in routes], "requests"))
         self.dashboard.add_widgets(
-            _graph("Prompt tokens", [_per_route(PROMPT_TOKENS, route) for route in routes], "tokens"),
-            _graph("Completion tokens", [_per_route(COMPLETION_TOKENS, route) for route in routes], "tokens"))
-        latency = [route_metric(LATENCY, route, statistic=stat).with_(label=f"{route} {stat}")
+            _graph("Prompt tokens", [_per_route(project, PROMPT_TOKENS, route) for route in routes], "tokens"),
+            _graph("Completion tokens", [_per_route(project, COMPLETION_TOKENS, route) for route in routes],
+                   "tokens"))
+        latency = [route_metric(project, LATENCY, route, statistic=stat).with_(label=f"{route} {stat}")
                    for route in routes for stat in ("p50", "p95", "p99")]
         self.dashboard.add_widgets(
             _graph("Latency p50 / p95 / p99", latency, "ms"),
-            _graph("Cache hit rate", [self._hit_rate(index, route) for index, route in enumerate(routes)], "%"))
+            _graph("Cache hit rate", [self._hit_rate(project, index, route) for index, route in enumerate(routes)],
+                   "%"))
+        # the namespace is quoted: a project name may hold a hyphen, which SEARCH reads as an operator
         tiers = cloudwatch.MathExpression(
-            expression=f"SEARCH('{{{METRICS_NAMESPACE},{ROUTE},{TIER}}} MetricName=\"{REQUESTS}\"', 'Sum', 300)",
+            expression=f"SEARCH('{{\"{metrics_namespace(project)}\",{ROUTE},{TIER}}} "
+                       f"MetricName=\"{REQUESTS}\"', 'Sum', 300)",
             label="", period=Duration.minutes(5))
         self.dashboard.add_widgets(
-            _graph("Refusals (quota, budget, overload)", [_per_route(REFUSALS, route) for route in routes],
+            _graph("Refusals (quota, budget, overload)", [_per_route(project, REFUSALS, route) for route in routes],
                    "requests"),
             _graph("Requests by route and tier", [tiers], "requests"))
         if alarms:
@@ -55,9 +59,9 @@ class OperationsDashboard(Construct):
                                                                     width=24, height=4))
 
     @staticmethod
-    def _hit_rate(index: int, route: str) -> cloudwatch.MathExpression:
+    def _hit_rate(project: str, index: int, route: str) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
             expression=f"IF(requests{index} > 0, 100 * hits{index} / requests{index}, 0)",
-            using_metrics={f"hits{index}": route_metric(CACHE_HITS, route),
-                           f"requests{index}": route_metric(REQUESTS, route)},
+            using_metrics={f"hits{index}": route_metric(project, CACHE_HITS, route),
+                           f"requests{index}": route_metric(project, REQUESTS, route)},
             label=route, period=Duration.minutes(5))

@@ -5,6 +5,10 @@ Why the Function URL has no IAM auth: OpenAI clients send ``Authorization: Beare
 and cannot sign requests with SigV4, so tierup authenticates every request itself (the API key's
 SHA-256 hash is looked up in the keys table) before any model is called; an unauthenticated
 request costs one DynamoDB read at most and is answered 401.
+
+The function resource never carries a reserved concurrency: ``[gateway] reserved-concurrency``,
+when set, is applied by the kill switch (infra/gateway_concurrency.py), so that a ``cdk deploy``
+cannot lift a hard stop.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ class GatewayFunction(Construct):
             memory_mb=MEMORY_MB,
             timeout=TIMEOUT,
             layers=[adapter],
-            reserved_concurrency=config.gateway.reserved_concurrency,
             environment={
                 "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
                 "AWS_LWA_INVOKE_MODE": "response_stream",

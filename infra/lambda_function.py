@@ -7,6 +7,11 @@ nothing else until the construct that owns the function grants more (least privi
 
 The runtime is Python 3.13, one behind the newest: cdk-nag's AwsSolutions-L1 is acknowledged here,
 with the reason, because the runtime is chosen for the bundle's bytecode (infra/bundling.py).
+
+No function reserves concurrency in the template: an account at the default concurrency quota
+(10) refuses any reservation that leaves fewer than 10 unreserved, and a reservation written in
+the template would be re-applied by a deploy over the kill switch's hard stop (concurrency 0).
+The gateway's optional bound is applied by the kill switch instead (infra/gateway_concurrency.py).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 class TierupFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code, handler: str,
                  description: str, environment: dict[str, str], memory_mb: int, timeout: Duration,
-                 layers: list[lambda_.ILayerVersion] | None = None,
-                 reserved_concurrency: int | None = None) -> None:
+                 layers: list[lambda_.ILayerVersion] | None = None, retry_attempts: int | None = None,
+                 on_failure: lambda_.IDestination | None = None) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION,
                                        removal_policy=RemovalPolicy.DESTROY)
@@ -46,7 +51,8 @@ class TierupFunction(Construct):
             memory_size=memory_mb,
             timeout=timeout,
             layers=layers,
-            reserved_concurrent_executions=reserved_concurrency,
+            retry_attempts=retry_attempts,
+            on_failure=on_failure,
             environment={"TIERUP_CONFIG": BUNDLED_CONFIG, **environment},
         )
         Validations.of(self.function).acknowledge(Acknowledgment(

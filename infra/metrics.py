@@ -4,6 +4,8 @@ The gateway writes them as Embedded Metric Format log lines, so no ``PutMetricDa
 permission is needed: CloudWatch Logs extracts them. Per route they carry the dimension
 ``Route``; ``CostUSD`` is also written with no dimension, as the total the spend alarms watch.
 ``Requests`` is also written with ``Route`` and ``Tier``, which the dashboard's tier widget reads.
+Each project's metrics live in a namespace of their own (``metrics_namespace``), so every alarm
+and widget here reads its own stack's gateway only.
 Metrics here carry no label: an alarm on a labelled metric is written as a metric-math alarm,
 whose notification no longer names the metric.
 
@@ -15,7 +17,8 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-METRICS_NAMESPACE = "tierup"
+from functions.adapters.emf_metrics import metrics_namespace
+
 COST = "CostUSD"
 REQUESTS = "Requests"
 PROMPT_TOKENS = "PromptTokens"
@@ -27,12 +30,12 @@ ROUTE = "Route"
 TIER = "Tier"
 
 
-def route_metric(name: str, route: str, *, statistic: str = "Sum",
+def route_metric(project: str, name: str, route: str, *, statistic: str = "Sum",
                  period: Duration = Duration.minutes(5)) -> cloudwatch.Metric:
-    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={ROUTE: route},
-                             statistic=statistic, period=period)
+    return cloudwatch.Metric(namespace=metrics_namespace(project), metric_name=name,
+                             dimensions_map={ROUTE: route}, statistic=statistic, period=period)
 
 
-def total_cost(period: Duration) -> cloudwatch.Metric:
-    return cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=COST, statistic="Sum",
+def total_cost(project: str, period: Duration) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace=metrics_namespace(project), metric_name=COST, statistic="Sum",
                              period=period)

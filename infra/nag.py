@@ -8,7 +8,7 @@ clients cannot sign requests (see infra/gateway.py).
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Token, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from .bedrock_access import cross_region_models
@@ -19,9 +19,11 @@ PACK = "AwsSolutions"
 
 def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    for model in cross_region_models(stack.config):  # the partition stays a token in every synth
+    # the partition is a literal where the region is known (@aws-cdk/core:enablePartitionLiterals)
+    partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+    for model in cross_region_models(stack.config):
         Validations.of(stack.gateway.function.role).acknowledge(Acknowledgment(
-            id=f"{PACK}::{PACK}-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{model}]",
+            id=f"{PACK}::{PACK}-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model}]",
             reason=f"A cross-region inference profile may serve {model} from any region of its "
                    "geography; Bedrock then checks the model ARN in that region. The grant names "
                    "the one model, and the profile ARN is granted in the home region only."))
@@ -30,6 +32,11 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
         reason="The secret holds a Modal API token, which only Modal can issue; a Secrets Manager "
                "rotation function cannot mint a new one. Rotate it in Modal and store it with "
                "put-secret-value."))
+    Validations.of(stack.kill_switch.failed_events).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-SQS3",
+        reason="The queue is itself the kill switch's dead-letter destination (Lambda on-failure); "
+               "nothing consumes it, so a dead-letter queue of its own would never receive anything. "
+               "An alarm on its depth emails the operators."))
     if stack.provider_keys is not None:
         Validations.of(stack.provider_keys.secret).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-SMG4",

@@ -1,8 +1,10 @@
 """The traffic policy: a function run on a schedule (``[policy] interval-s``, at least a minute)
 that reads usage aggregates and promotes or demotes routes between serverless and reserved GPUs.
 
-At most one policy run at a time (reserved concurrency 1): two runs deciding from the same
-aggregates would warm the same GPUs twice. A run that misses its minute is not retried; the next
+At most one policy run at a time: each run takes a lease in the state table first and skips when
+another run holds it (functions/policy_handler.py); a reserved concurrency of 1 would do the same
+but fails the deploy on an account at the default concurrency quota. A run that fails or misses
+its minute is not retried (neither by EventBridge nor by Lambda's asynchronous retries); the next
 scheduled run decides from fresher data anyway.
 """
 
@@ -40,7 +42,7 @@ class TrafficPolicy(Construct):
             description=f"{config.project} traffic policy: promote and demote routes between tiers",
             memory_mb=MEMORY_MB,
             timeout=TIMEOUT,
-            reserved_concurrency=1,
+            retry_attempts=0,
             environment=environment,
         )
         self.function = self.tierup_function.function

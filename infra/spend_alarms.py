@@ -9,8 +9,10 @@ the kill switch is written in their description (``kill_switch_alarm_description
   the monthly cap's even hourly share covers the first weeks (also for people only);
 * per route with ``daily-usd``: 24 h spend at the daily cap engages the route's kill switch;
 * per route and globally with ``monthly-usd``: 24 h spend above ``MONTHLY_PACE_FACTOR`` times the
-  cap's even daily share (cap / 30) engages the scope's kill switch until the next day; a true
-  month-to-date sum is beyond an alarm's one-day window, and the gateway's counters hold that.
+  cap's even daily share (cap / 30) alerts people; with ``[budgets] pace-kill-switch = true`` it
+  also engages the scope's kill switch until the next day. Not by default: a good launch day
+  spends at that pace without threatening the month, and the gateway's own counters hold the
+  true month-to-date sum (beyond an alarm's one-day window) and stop the scope at its cap.
 
 Windows are rolling 24 hours, not calendar days. No data counts as not breaching: no traffic is
 no spend.
@@ -47,40 +49,45 @@ class SpendAlarms(Construct):
         self.alarms: list[cloudwatch.AlarmBase] = []
         self._action = actions.SnsAction(topic)
         project = config.project
+        pace_engages = config.budgets.pace_kill_switch
+
+        def pace_description(scope_name: str, why: str) -> str:
+            if pace_engages:
+                return kill_switch_alarm_description(scope_name, why, period="daily")
+            return f"{why} (informs only; [budgets] pace-kill-switch = true also engages the kill switch)"
+
         self._add(cloudwatch.AnomalyDetectionAlarm(
             self, "HourlyAnomaly",
             alarm_name=f"{project}-spend-hourly-anomaly",
             alarm_description="Hourly LLM spend is above its usual band (anomaly detection; informs only)",
-            metric=total_cost(HOUR), std_devs=ANOMALY_STD_DEVS, evaluation_periods=1,
+            metric=total_cost(project, HOUR), std_devs=ANOMALY_STD_DEVS, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING))
         monthly = config.budgets.global_.monthly_usd
         if monthly:
-            self._threshold("HourlySpike", f"{project}-spend-hourly-spike", total_cost(HOUR),
+            self._threshold("HourlySpike", f"{project}-spend-hourly-spike", total_cost(project, HOUR),
                             monthly / HOURS_PER_MONTH * SPIKE_FACTOR,
                             f"Hourly LLM spend is over {SPIKE_FACTOR:g}x the pace of the ${monthly:g} "
                             "monthly cap (informs only)")
-            self._threshold("GlobalMonthlyPace", f"{project}-spend-global-monthly-pace", total_cost(DAY),
+            self._threshold("GlobalMonthlyPace", f"{project}-spend-global-monthly-pace", total_cost(project, DAY),
                             monthly / DAYS_PER_MONTH * MONTHLY_PACE_FACTOR,
-                            kill_switch_alarm_description(
-                                "global", f"24 h spend would exhaust the ${monthly:g} monthly cap in "
-                                f"{DAYS_PER_MONTH / MONTHLY_PACE_FACTOR:g} days", period="daily"))
+                            pace_description("global", f"24 h spend would exhaust the ${monthly:g} monthly "
+                                             f"cap in {DAYS_PER_MONTH / MONTHLY_PACE_FACTOR:g} days"))
         for route, cap in sorted(config.budgets.routes.items()):
             scope_name = f"route:{route}"
             if cap.daily_usd is not None:
                 self._threshold(f"Daily{route}", f"{project}-spend-route-{route}-daily",
-                                route_metric(COST, route, period=DAY), cap.daily_usd,
+                                route_metric(project, COST, route, period=DAY), cap.daily_usd,
                                 kill_switch_alarm_description(
                                     scope_name, f"24 h spend of route {route} reached its ${cap.daily_usd:g} "
                                     "daily cap", period="daily"))
             if cap.monthly_usd is not None:
                 self._threshold(f"MonthlyPace{route}", f"{project}-spend-route-{route}-monthly-pace",
-                                route_metric(COST, route, period=DAY),
+                                route_metric(project, COST, route, period=DAY),
                                 cap.monthly_usd / DAYS_PER_MONTH * MONTHLY_PACE_FACTOR,
-                                kill_switch_alarm_description(
-                                    scope_name, f"24 h spend of route {route} would exhaust its "
-                                    f"${cap.monthly_usd:g} monthly cap in "
-                                    f"{DAYS_PER_MONTH / MONTHLY_PACE_FACTOR:g} days", period="daily"))
+                                pace_description(scope_name, f"24 h spend of route {route} would exhaust "
+                                                 f"its ${cap.monthly_usd:g} monthly cap in "
+                                                 f"{DAYS_PER_MONTH / MONTHLY_PACE_FACTOR:g} days"))
 
     def _threshold(self, construct_id: str, name: str, metric: cloudwatch.Metric, threshold: float,
                    description: str) -> None:

@@ -4,6 +4,10 @@
                  models; publishes to the alert topic (its own cap-reached alerts)
     policy       reads and writes usage and state; reads the Modal token
     kill switch  writes state, reads usage; reads the Modal token; sets the gateway's concurrency
+                 (a hard stop, and ``[gateway] reserved-concurrency`` at deploy time)
+
+The outputs named by ``functions.core.stack_outputs`` (table names, the gateway function, the
+alert topic) are how the ``tierup`` CLI finds this stack's resources.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from constructs import Construct
 
 from functions.adapters.provider_keys import provider_key_names
 from functions.core.config import TierupConfig
+from functions.core.stack_outputs import ALERT_TOPIC_ENV, GATEWAY_FUNCTION_ENV, output_key
 
 from .alert_topic import AlertTopic
 from .budget import MonthlyBudget
 from .dashboard import OperationsDashboard
 from .function_alarms import FunctionErrorAlarms
 from .gateway import GatewayFunction
+from .gateway_alarms import GatewayAlarms
+from .gateway_concurrency import GatewayConcurrency
 from .kill_switch import KillSwitch
 from .modal_secret import ModalTokenSecret
 from .policy import TrafficPolicy
@@ -37,7 +44,7 @@ class TierupStack(Stack):
                          "budgets and GPU traffic policy", **kwargs)
         project = config.project
         self.config = config
-        self.tables = TierupTables(self, "Tables", project=project)
+        self.tables = TierupTables(self, "Tables")
         self.modal_secret = ModalTokenSecret(self, "ModalToken", project=project).secret
 
         self.gateway = GatewayFunction(self, "Gateway", config=config, code=gateway_code,
@@ -62,7 +69,7 @@ class TierupStack(Stack):
             self.provider_keys.secret.grant_read(self.policy.function)
 
         self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
-        self.gateway.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
+        self.gateway.function.add_environment(ALERT_TOPIC_ENV, self.alerts.topic.topic_arn)
         self.alerts.grant_publish(self.gateway.function)
         # the policy bills GPU time as spend: a cap it reaches sends its alert like a request would
         self.policy.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
@@ -72,10 +79,20 @@ class TierupStack(Stack):
                                       modal_secret=self.modal_secret)
 
         self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
+        if config.gateway.reserved_concurrency is not None:
+            GatewayConcurrency(self, "GatewayConcurrency", kill_switch=self.kill_switch.function,
+                               gateway=self.gateway.function, reserved=config.gateway.reserved_concurrency)
         failures = FunctionErrorAlarms(self, "FunctionAlarms", project=project, topic=self.alerts.topic,
                                        kill_switch=self.kill_switch.function, policy=self.policy.function)
+        gateway_alarms = GatewayAlarms(self, "GatewayAlarms", config=config, gateway=self.gateway.function,
+                                       topic=self.alerts.topic)
         if config.budgets.global_.monthly_usd:
             MonthlyBudget(self, "Budget", config=config, topic=self.alerts.topic)
         OperationsDashboard(self, "Dashboard", project=project, routes=sorted(config.routes),
-                            alarms=[*self.alarms.alarms, *failures.alarms])
+                            alarms=[*self.alarms.alarms, *gateway_alarms.alarms, *failures.alarms,
+                                    self.kill_switch.failed_events_alarm])
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        settings = {**self.tables.environment(), GATEWAY_FUNCTION_ENV: self.gateway.function.function_name,
+                    ALERT_TOPIC_ENV: self.alerts.topic.topic_arn}
+        for name, value in settings.items():
+            CfnOutput(self, output_key(name), value=value, description=f"{name} for the tierup CLI")

@@ -1,10 +1,12 @@
 """The DynamoDB tables, built from ``functions.core.tables.TABLES`` (the same specs ``tierup dev``
 creates on moto), and the grants each function gets on them.
 
-Physical names are ``{project}-{name}`` (``functions.core.tables.table_name``), so the ``tierup``
-CLI finds the deployed tables from the config alone; the functions still receive each name in
-the environment variable ``table_env_var(spec)``. Tables are retained when the stack is deleted:
-they hold API keys, spend and audit, which must outlive a mistaken ``cdk destroy``.
+CloudFormation names the tables: tables are retained when the stack is deleted (they hold API
+keys, spend and audit, which must outlive a mistaken ``cdk destroy``), and a fixed name on a
+retained table would make the next deploy fail with "already exists". The functions receive each
+name in the environment variable ``table_env_var(spec)``; the stack publishes the same names as
+outputs, where the ``tierup`` CLI finds them (``functions.core.stack_outputs``). A redeploy after
+``cdk destroy`` starts with new, empty tables; the retained ones stay readable by name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from functions.core.tables import TABLES, TableSpec, table_env_var, table_name
+from functions.core.tables import TABLES, TableSpec, table_env_var
 
 
 def _string_key(name: str | None) -> dynamodb.Attribute | None:
@@ -22,14 +24,13 @@ def _string_key(name: str | None) -> dynamodb.Attribute | None:
 
 
 class TierupTables(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, project: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {}
         self._specs: dict[str, TableSpec] = {}
         for spec in TABLES:
             table = dynamodb.Table(
                 self, spec.name.capitalize(),
-                table_name=table_name(spec, project, environ={}),
                 partition_key=_string_key(spec.partition_key),
                 sort_key=_string_key(spec.sort_key),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,

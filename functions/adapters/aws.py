@@ -16,6 +16,10 @@ A model call (``bedrock-runtime``) is made once, never retried by botocore: its 
 repeat read timeouts, dropped connections and 5xx answers, which can come after the model started
 generating, and so bill one answer twice. Its read timeout is the gateway's provider-timeout-s.
 The Bedrock provider itself retries only what provably never reached the model.
+
+All clients share one boto3 session, so credentials are resolved once per process: with a
+``credential_process`` or SSO profile each resolution can take a second or more, and the CLI
+makes several clients per command.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class AwsClients:
     model_timeout_s: float = 120.0
     _clients: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _session: object | None = None
 
     @classmethod
     def from_env(cls, environ: dict | None = None, *, model_timeout_s: float = 120.0) -> "AwsClients":
@@ -85,8 +90,14 @@ class AwsClients:
                     self._clients[key] = client
         return client
 
-    def _make(self, service: str, region: str | None):
+    def _session_once(self):
         import boto3
+
+        if self._session is None:  # under self._lock (client() holds it)
+            self._session = boto3.session.Session()
+        return self._session
+
+    def _make(self, service: str, region: str | None):
         from botocore.config import Config
 
         endpoint = self.endpoint_url if service in _LOCAL_SERVICES else None
@@ -94,8 +105,8 @@ class AwsClients:
             config = model_client_config(self.model_timeout_s)
         else:
             config = Config(max_pool_connections=64, **service_config(service))
-        client = boto3.session.Session().client(service, region_name=region or self.region,
-                                                endpoint_url=endpoint, config=config)
+        client = self._session_once().client(service, region_name=region or self.region,
+                                          endpoint_url=endpoint, config=config)
         if service in _WATCHED_SERVICES:
             watch_outcomes(client, service, self.health)
         return client

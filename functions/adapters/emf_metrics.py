@@ -5,6 +5,8 @@ per ``Route``: Requests, PromptTokens, CompletionTokens, CostUSD, Latency, Cache
 Requests per ``Route`` and ``Tier``; CostUSD with no dimension (the spend alarms' total). GPU time
 (written by the traffic policy) is CostUSD too: per ``Route``, in the total, and with ``GpuSeconds``
 per ``Route`` and ``Gpu``.
+Every metric is in the project's own namespace (``metrics_namespace``): two stacks in one account
+(a dev and a prod project) never feed each other's alarms and kill switches.
 Powertools is imported on the first flush, not at import: it would cost the cold start.
 Each line goes to ``sink`` (stdout by default, which CloudWatch Logs reads on Lambda).
 """
@@ -17,7 +19,14 @@ from collections.abc import Callable
 
 from ..core.usage_ledger import LedgerEntry
 
-NAMESPACE = "tierup"
+NAMESPACE_PREFIX = "tierup"
+
+
+def metrics_namespace(project: str) -> str:
+    """The CloudWatch namespace of one project's metrics (the stack's alarms read the same)."""
+    return f"{NAMESPACE_PREFIX}/{project}"
+
+
 #: values of one metric in one line: Powertools prints and clears a metric set on its own when a
 #: metric reaches 100 values (``MAX_METRICS``), so a line carries at most 99
 VALUES_PER_LINE = 99
@@ -29,7 +38,7 @@ def _stdout(line: str) -> None:
 
 
 class EmfMetrics:
-    def __init__(self, namespace: str = NAMESPACE, sink: Callable[[str], None] = _stdout) -> None:
+    def __init__(self, namespace: str = metrics_namespace("tierup"), sink: Callable[[str], None] = _stdout) -> None:
         self._namespace = namespace
         self._sink = sink
 

@@ -284,6 +284,17 @@ class PolicyJournal(Protocol):
         """The route's latest decisions, newest first."""
 
 
+
+class RunLease(Protocol):
+    """At most one holder of a named job at a time, for a bounded time: a holder that dies keeps
+    the lease only until it expires, then the next run takes it over. Synchronous."""
+
+    def acquire(self, holder: str, now_s: float, hold_until_s: float) -> bool:
+        """Take the lease until ``hold_until_s`` if it is free or expired; False if another holds it."""
+
+    def release(self, holder: str) -> None:
+        """Give the lease back early, if ``holder`` still holds it."""
+
 # -- budget guardrails ---------------------------------------------------------------------------
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    #: logical name; the physical name is ``{project}-{name}`` unless the environment says otherwise
+    #: logical name; the physical name is ``{project}-{name}`` locally (``tierup dev``, moto) and
+    #: CloudFormation's on AWS, where the environment (``TIERUP_TABLE_*``) carries it
     name: str
     partition_key: str = "pk"
     sort_key: str | None = "sk"
@@ -32,8 +33,9 @@ class TableSpec:
     purpose: str = ""
 
 
-KEYS = TableSpec("keys", sort_key=None, ttl_attribute=None,
-                 purpose="API keys by SHA-256 hash, each mapped to a tenant and a plan")
+KEYS = TableSpec("keys", sort_key=None,
+                 purpose="API keys by SHA-256 hash, each mapped to a tenant and a plan (no key expires "
+                         "today; the TTL lets one carry an expires_at without a table change)")
 USAGE = TableSpec("usage", purpose="quota and spend counters with their leases, per-minute usage "
                                     "aggregates and per-request ledger records")
 CACHE = TableSpec("cache", purpose="exact and semantic response cache")

@@ -298,9 +298,11 @@ def choose_embedder(runtime, provider_override: str | None) -> Embedder | None:
 
         return shared_local_embedder()
     from ..adapters.embeddings_titan import TitanEmbedder
+    from ..core.config.cache import titan_region
 
+    region = titan_region(config)  # the region the stack grants Titan in (infra/bedrock_access.py)
     return TitanEmbedder(model_id=config.cache.titan_model, dimensions=config.cache.titan_dimensions,
-                         client_factory=lambda: runtime.aws.client("bedrock-runtime", config.cache.titan_region))
+                         client_factory=lambda: runtime.aws.client("bedrock-runtime", region))
 
 
 def wire_cache(runtime, parts, provider_override: str | None = None) -> TieredResponseCache | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..core.config import TierupConfig
+from ..core.gateway_concurrency import DeployedConcurrency, plan_deployed_concurrency
 from ..core.killswitch import (AuditEntry, KillSwitchPlan, KillSwitchTrigger, ObservedState, PlanStep,
                                plan_engage, plan_release)
 from ..core.ports import ConcurrencyControl, GpuControl, GuardrailStore
@@ -85,6 +86,20 @@ class KillSwitch:
                 outcomes.append(self.execute(plan))
                 observed = self.observe()
         return outcomes
+
+    def apply_deployed_concurrency(self, request_type: str, wanted: int | None) -> DeployedConcurrency:
+        """A deploy's ``[gateway] reserved-concurrency`` (infra/gateway_concurrency.py): set unless a
+        hard stop holds the gateway at 0 (its release restores the configured value)."""
+        if self._concurrency is None or self._function is None:
+            raise RuntimeError("no Lambda control here (TIERUP_GATEWAY_FUNCTION_NAME is unset)")
+        observed = self.observe()
+        planned = plan_deployed_concurrency(request_type, wanted, observed.gateway_concurrency,
+                                            observed.flags.values(), self._clock())
+        if planned.change:
+            self._concurrency.set_reserved_concurrency(self._function, planned.value)
+        log.info(json.dumps({"event": "deployed-concurrency", "function": self._function,
+                             "request": request_type, "changed": planned.change, "note": planned.note}))
+        return planned
 
     def execute(self, plan: KillSwitchPlan) -> Outcome:
         outcome = Outcome(plan)

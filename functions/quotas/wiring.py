@@ -40,7 +40,7 @@ def quota_hold_store(runtime):
 def usage_ledger(runtime) -> UsageLedger:
     from ..adapters.dynamodb.ledger_records import DynamoLedgerRecords
     from ..adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
-    from ..adapters.emf_metrics import EmfMetrics
+    from ..adapters.emf_metrics import EmfMetrics, metrics_namespace
 
     quotas = runtime.config.quotas
     table = runtime.table(USAGE)
@@ -48,7 +48,7 @@ def usage_ledger(runtime) -> UsageLedger:
         if quotas.ledger_records else None
     emf = runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME") or runtime.environ.get("TIERUP_EMF") == "stdout"
     return UsageLedger(DynamoUsageAggregates(runtime.dynamodb, table, keep_days=quotas.ledger_days),
-                       records, EmfMetrics() if emf else None)
+                       records, EmfMetrics(metrics_namespace(runtime.config.project)) if emf else None)
 
 
 def plans_limit_usage(config) -> bool:

@@ -69,3 +69,23 @@ def test_engage_status_budgets_release(cli):
 def test_bad_scope_and_action_exit_2(cli):
     assert "invalid scope" in cli.run("killswitch", "engage", "--scope", "route:nope", "--yes", code=2)
     assert "unknown action" in cli.run("killswitch", "engage", "--action", "explode", "--yes", code=2)
+
+
+def test_status_shows_drift_between_the_flags_and_the_gateway(cli):
+    """A deploy or a person lifted a hard stop: the flag says stopped, the gateway serves."""
+    import boto3
+
+    cli.run("killswitch", "engage", "--scope", "global", "--action", "hard-stop", "--yes")
+    assert "DRIFT" not in cli.run("killswitch", "status")
+    boto3.client("lambda", endpoint_url=cli.endpoint, region_name="us-east-1").delete_function_concurrency(
+        FunctionName=cli.function)
+    lifted = cli.run("killswitch", "status")
+    assert "DRIFT" in lifted and "hard stop is engaged (global)" in lifted and "unreserved" in lifted
+    assert "killswitch engage --scope global --action hard-stop" in lifted
+    cli.run("killswitch", "engage", "--scope", "global", "--action", "hard-stop", "--yes")  # the fix it names
+    assert _concurrency(cli.endpoint, cli.function) == 0 and "DRIFT" not in cli.run("killswitch", "status")
+
+    cli.store.delete_flag("global")  # the opposite: stopped, and no hard stop engaged
+    stopped = cli.run("killswitch", "status")
+    assert "DRIFT" in stopped and "killswitch release --scope global" in stopped
+

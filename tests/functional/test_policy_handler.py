@@ -181,3 +181,60 @@ def test_expired_decisions_are_not_read_back(make_runtime):
     journal.record_decision("chat", now - 60, {"reason": "older"})
     journal.record_decision("chat", now, {"reason": "newest"})
     assert [d["reason"] for d in journal.recent_decisions("chat")] == ["newest", "older"]
+
+
+# --- one run at a time: the lease in the state table ---------------------------------------------
+
+def test_a_run_that_starts_while_another_runs_skips(make_runtime):
+    """Two runs at once (a slow run overlapping the next minute's): one decides, the other skips."""
+    import threading
+
+    runtime = make_runtime()
+    inside, finish = threading.Event(), threading.Event()
+
+    class SlowUsage(InMemoryUsageAggregates):
+        def minutes(self, scope, since_minute, until_minute):
+            inside.set()
+            assert finish.wait(10), "the second run never finished"
+            return super().minutes(scope, since_minute, until_minute)
+
+    results: list[dict] = []
+    first = threading.Thread(target=lambda: results.append(handler(
+        {}, None, runtime=runtime, gpu=FakeGpuControl(Clock()), usage=SlowUsage(), now_s=T0)))
+    first.start()
+    try:
+        assert inside.wait(10), "the first run never started deciding"
+        second = handler({}, None, runtime=runtime, gpu=FakeGpuControl(Clock()),
+                         usage=InMemoryUsageAggregates(), now_s=T0 + 1)
+    finally:
+        finish.set()
+        first.join(10)
+    assert second == {"skipped": "another policy run holds the lease"}
+    assert set(results[0]["routes"]) == {"chat", "summarize"}
+    # the first run gave the lease back: the next run decides
+    third = handler({}, None, runtime=runtime, gpu=FakeGpuControl(Clock()), usage=InMemoryUsageAggregates(),
+                    now_s=T0 + 60)
+    assert "routes" in third
+
+
+def test_a_lease_left_by_a_dead_run_is_taken_over_once_it_expires(make_runtime):
+    from functions.policy_handler import policy_lease
+
+    runtime = make_runtime()
+
+    class Context:
+        aws_request_id = "crashed-run"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 60_000
+
+    assert policy_lease(runtime).acquire(Context.aws_request_id, T0, T0 + 60)  # then it died
+    run = dict(runtime=runtime, gpu=FakeGpuControl(Clock()), usage=InMemoryUsageAggregates())
+    assert handler({}, None, now_s=T0 + 30, **run) == {"skipped": "another policy run holds the lease"}
+    assert "routes" in handler({}, None, now_s=T0 + 61, **run)
+    # the late release of the dead run cannot free the lease a live run holds
+    lease = policy_lease(runtime)
+    assert lease.acquire("live-run", T0 + 120, T0 + 180)
+    lease.release("crashed-run")
+    assert not lease.acquire("another-run", T0 + 121, T0 + 181)

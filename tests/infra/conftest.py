@@ -1,10 +1,12 @@
-"""Infra tests synthesise the real CDK app (jsii, slow): once per module, with Lambda bundling
-skipped (CDK context ``aws:cdk:bundling-stacks=[]``) so no test ever runs pip (only
-test_bundle_smoke.py builds a real bundle). jsii runs on the project's own Node (the ``node``
-extra) when it is installed, whatever ``node`` is first on PATH."""
+"""Infra tests synthesise the real CDK app (jsii, slow): once per module, with the context of
+cdk.json (its feature flags, as ``cdk synth`` passes them) and Lambda bundling skipped (CDK
+context ``aws:cdk:bundling-stacks=[]``) so no test ever runs pip (only test_bundle_smoke.py
+builds a real bundle). jsii runs on the project's own Node (the ``node`` extra) when it is
+installed, whatever ``node`` is first on PATH."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -26,6 +28,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 from tests.support import EXAMPLE_CONFIG  # noqa: E402
 
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
+
+
+def cdk_context() -> dict:
+    """What ``cdk synth`` gives the app: cdk.json's context, plus skipped bundling."""
+    return {**json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"], **SKIP_BUNDLING}
 
 
 def synthesize(config_file: Path, outdir: Path):
@@ -36,7 +44,7 @@ def synthesize(config_file: Path, outdir: Path):
 
     from infra.app import build_stack
 
-    app = App(context=SKIP_BUNDLING, outdir=str(outdir))
+    app = App(context=cdk_context(), outdir=str(outdir))
     stack = build_stack(app, config_file)
     app.synth()
     return stack, Template.from_stack(stack)

@@ -54,21 +54,27 @@ def test_the_web_adapter_layer_is_the_deploy_region_s(resources):
     assert gateway["Layers"] == ["arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerArm64:30"]
 
 
-def test_gateway_reserved_concurrency_comes_from_the_config(resources):
-    _, gateway = function_by_handler(resources, "run.sh")
-    assert gateway["ReservedConcurrentExecutions"] == 50
+def test_gateway_reserved_concurrency_comes_from_the_config_through_the_kill_switch(resources):
+    """Not on the function resource: a deploy would re-apply it over a hard stop (concurrency 0)."""
+    gateway_id, gateway = function_by_handler(resources, "run.sh")
+    switch_id, _ = function_by_handler(resources, "functions.killswitch_handler.handler")
+    assert "ReservedConcurrentExecutions" not in gateway
+    [applied] = [r["Properties"] for r in resources.values() if r["Type"] == "Custom::TierupGatewayConcurrency"]
+    assert applied["ServiceToken"] == {"Fn::GetAtt": [switch_id, "Arn"]}
+    assert applied["FunctionName"] == {"Ref": gateway_id} and applied["ReservedConcurrency"] == 50
 
 
 def test_a_global_profile_gets_its_model_in_any_region_and_a_plain_model_its_own_region(resources):
     _, gateway = function_by_handler(resources, "run.sh")
     [bedrock] = [s for s in statements_of(resources, gateway) if "bedrock:InvokeModel" in actions_of(s)]
-    # Bedrock is called in [tiers.serverless] region (us-east-1), not the stack's (eu-west-1)
+    # Bedrock is called in [tiers.serverless] region (us-east-1), not the stack's (eu-west-1); the
+    # partition is a literal where the region is known (@aws-cdk/core:enablePartitionLiterals)
     assert {resolve_arn(r) for r in resources_of(bedrock)} == {
-        "arn:${AWS::Partition}:bedrock:us-east-1:123456789012:inference-profile/"
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
         "global.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "arn:${AWS::Partition}:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
-        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",  # summarize
-        "arn:${AWS::Partition}:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed route
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",  # summarize
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",  # embed route
     }
 
 
@@ -97,8 +103,8 @@ def test_a_bad_config_fails_the_synth_naming_the_key(tmp_path):
     from functions.core.errors import ConfigError
     from infra.app import build_stack
 
-    from .conftest import SKIP_BUNDLING
+    from .conftest import cdk_context
 
     bad = config_variant(tmp_path, {"max-in-flight = 256": "max-in-flight = 0"})
     with pytest.raises(ConfigError, match=r"gateway\.max-in-flight"):
-        build_stack(App(context=SKIP_BUNDLING, outdir=str(tmp_path / "cdk.out")), bad)
+        build_stack(App(context=cdk_context(), outdir=str(tmp_path / "cdk.out")), bad)

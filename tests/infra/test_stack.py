@@ -73,14 +73,22 @@ def resolve_arn(value) -> str:
     return "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in parts)
 
 
+def table_ids(resources: dict) -> dict[str, str]:
+    """Spec name -> the table's logical ID, through the names the gateway receives (CloudFormation
+    names the tables, so a table is known by the variable that carries its name)."""
+    _, gateway = function_by_handler(resources, "run.sh")
+    env = gateway["Environment"]["Variables"]
+    return {spec.name: env[table_env_var(spec)]["Ref"] for spec in TABLES}
+
+
 # --- tables --------------------------------------------------------------------------------------
 
 def test_one_table_per_spec_on_demand_with_pitr_and_ttl(resources):
-    tables = [r["Properties"] for r in of_type(resources, "AWS::DynamoDB::Table").values()]
-    assert sorted(t["TableName"] for t in tables) == sorted(f"tierup-{spec.name}" for spec in TABLES)
-    specs = {f"tierup-{spec.name}": spec for spec in TABLES}
-    for table in tables:
-        spec = specs[table["TableName"]]
+    ids = table_ids(resources)
+    assert sorted(ids.values()) == sorted(of_type(resources, "AWS::DynamoDB::Table"))
+    for name, logical_id in ids.items():
+        table = resources[logical_id]["Properties"]
+        spec = next(spec for spec in TABLES if spec.name == name)
         assert table["BillingMode"] == "PAY_PER_REQUEST"
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         keys = {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]}
@@ -92,6 +100,7 @@ def test_one_table_per_spec_on_demand_with_pitr_and_ttl(resources):
             assert "TimeToLiveSpecification" not in table
     retained = [r for r in of_type(resources, "AWS::DynamoDB::Table").values() if r["DeletionPolicy"] == "Retain"]
     assert len(retained) == len(TABLES)
+    tables = [r["Properties"] for r in of_type(resources, "AWS::DynamoDB::Table").values()]
     assert all({"Key": "project", "Value": "tierup"} in t["Tags"] for t in tables)  # cost allocation
 
 
@@ -158,13 +167,12 @@ def test_gateway_invokes_only_the_configured_bedrock_models(resources):
 
 def test_gateway_reads_keys_and_writes_only_its_own_tables(resources):
     _, gateway = function_by_handler(resources, "run.sh")
-    tables = {r["Properties"]["TableName"]: logical_id
-              for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
+    tables = table_ids(resources)
     writes = {r["Fn::GetAtt"][0] for s in statements_of(resources, gateway) if "dynamodb:PutItem" in actions_of(s)
               for r in resources_of(s)}
     reads = {r["Fn::GetAtt"][0] for s in statements_of(resources, gateway) if "dynamodb:GetItem" in actions_of(s)
              for r in resources_of(s)}
-    assert writes == {tables["tierup-usage"], tables["tierup-cache"], tables["tierup-state"]}
+    assert writes == {tables["usage"], tables["cache"], tables["state"]}
     assert reads == set(tables.values())
 
 
@@ -177,10 +185,13 @@ def test_no_function_has_a_wildcard_resource(resources):
 
 # --- policy --------------------------------------------------------------------------------------
 
-def test_policy_runs_every_minute_alone(resources):
+def test_policy_runs_every_minute_without_retries(resources):
     policy_id, policy = function_by_handler(resources, "functions.policy_handler.handler")
     assert policy["Architectures"] == ["arm64"]
-    assert policy["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in policy  # one run at a time: the lease in the state table
+    [retries] = [r["Properties"] for r in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+                 if r["Properties"]["FunctionName"] == {"Ref": policy_id}]
+    assert retries["MaximumRetryAttempts"] == 0
     [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values()
               if r["Properties"]["ScheduleExpression"].startswith("rate(")]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
@@ -205,18 +216,16 @@ def test_policy_reads_the_modal_secret_and_writes_usage_and_state(resources):
     statements = statements_of(resources, policy)
     secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in actions_of(s)]
     assert sorted(r["Ref"] for s in secret_reads for r in resources_of(s)) == sorted([secret_id, keys_id])
-    tables = {r["Properties"]["TableName"]: logical_id
-              for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
+    tables = table_ids(resources)
     writes = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:PutItem" in actions_of(s) for r in resources_of(s)}
-    assert writes == {tables["tierup-usage"], tables["tierup-state"]}
+    assert writes == {tables["usage"], tables["state"]}
 
 
 def test_gateway_reads_the_tiers_api_keys_from_their_own_secret(resources):
     _, gateway = function_by_handler(resources, "run.sh")
     secret_id = gateway["Environment"]["Variables"]["TIERUP_PROVIDER_KEYS_SECRET_ARN"]["Ref"]
     secret = of_type(resources, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
-    template = json.loads(secret["GenerateSecretString"]["SecretStringTemplate"])
-    assert template == {"TIERUP_GPU_API_KEY": "", "TIERUP_MODAL_PROXY_TOKEN": ""}  # names only, never a value
+    assert secret["SecretString"] == "{}"  # a fixed placeholder, never a value
     reads = [s for s in statements_of(resources, gateway) if "secretsmanager:GetSecretValue" in actions_of(s)]
     assert [resources_of(s) for s in reads] == [[{"Ref": secret_id}]]
 
@@ -241,13 +250,12 @@ def test_kill_switch_changes_the_concurrency_of_the_gateway_only(resources):
 
 def test_kill_switch_writes_state_only(resources):
     _, kill_switch = function_by_handler(resources, "functions.killswitch_handler.handler")
-    tables = {r["Properties"]["TableName"]: logical_id
-              for logical_id, r in of_type(resources, "AWS::DynamoDB::Table").items()}
+    tables = table_ids(resources)
     statements = statements_of(resources, kill_switch)
     writes = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:PutItem" in actions_of(s) for r in resources_of(s)}
     reads = {r["Fn::GetAtt"][0] for s in statements if "dynamodb:GetItem" in actions_of(s) for r in resources_of(s)}
-    assert writes == {tables["tierup-state"]}
-    assert reads == {tables["tierup-state"], tables["tierup-usage"]}
+    assert writes == {tables["state"]}
+    assert reads == {tables["state"], tables["usage"]}
 
 
 def test_alert_topic_is_encrypted_ssl_only_and_reaches_emails_and_the_kill_switch(resources, template):
@@ -270,8 +278,9 @@ def test_alert_topic_is_encrypted_ssl_only_and_reaches_emails_and_the_kill_switc
     assert budgets[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     [key] = of_type(resources, "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
-    key_principals = [s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]]
-    assert {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]} in key_principals
+    key_services = [sorted(s["Principal"]["Service"]) for s in key["Properties"]["KeyPolicy"]["Statement"]
+                    if "Service" in s["Principal"]]
+    assert ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"] in key_services
 
 
 def test_budget_notifies_emails_and_topic_at_each_threshold_and_forecast(resources):
@@ -294,8 +303,9 @@ def test_every_alarm_notifies_the_topic(resources):
     [topic_id] = of_type(resources, "AWS::SNS::Topic")
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
     # anomaly + hourly spike + global monthly pace + route chat: daily cap and monthly pace
-    # + kill-switch errors + policy errors
-    assert len(alarms) == 7
+    # + kill-switch errors + policy errors + gateway: errors, throttles, 5xx share, concurrency
+    # + kill-switch failed events
+    assert len(alarms) == 12
     assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     anomaly = [a for a in alarms if "ThresholdMetricId" in a]
     assert len(anomaly) == 1
@@ -309,7 +319,8 @@ def test_control_function_failures_alarm_for_people(resources):
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()
               if r["Properties"].get("MetricName") == "Errors"]
     watched = {a["Dimensions"][0]["Value"]["Ref"]: a for a in alarms}
-    assert set(watched) == {kill_switch_id, policy_id}
+    gateway_id, _ = function_by_handler(resources, "run.sh")
+    assert set(watched) == {kill_switch_id, policy_id, gateway_id}
     assert watched[kill_switch_id]["EvaluationPeriods"] == 1 and watched[kill_switch_id]["Threshold"] == 1
     assert all("tierup-kill-switch" not in a["AlarmDescription"] for a in alarms)
 
@@ -318,7 +329,7 @@ def test_route_daily_cap_alarm_engages_the_route_kill_switch(resources):
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
     [daily] = [a for a in alarms if a.get("Threshold") == CONFIG.budgets.routes["chat"].daily_usd]
     assert "Metrics" not in daily  # a plain metric alarm: its notification names the metric
-    assert daily["MetricName"] == "CostUSD" and daily["Namespace"] == "tierup"
+    assert daily["MetricName"] == "CostUSD" and daily["Namespace"] == "tierup/tierup"
     assert daily["Dimensions"] == [{"Name": "Route", "Value": "chat"}]
     assert daily["Period"] == 86400 and daily["Statistic"] == "Sum"
     assert daily["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -331,7 +342,7 @@ def test_alarm_descriptions_parse_as_kill_switch_triggers(resources):
 
     alarms = [r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()]
     scopes = sorted(m["scope"] for a in alarms if (m := _MARKER.search(a["AlarmDescription"])))
-    assert scopes == ["global", "route:chat", "route:chat"]
+    assert scopes == ["route:chat"]  # the daily cap; monthly-pace alarms only alert by default
 
 
 def dashboard_widgets(resources: dict) -> list[dict]:
@@ -369,7 +380,8 @@ def test_cdk_nag_passes_with_only_reasoned_acknowledgements(synthesized):
         for entry in construct.node.metadata:
             if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 acknowledged.update(entry.data)
-    assert set(acknowledged) == {"AwsSolutions::AwsSolutions-SMG4", "AwsSolutions::AwsSolutions-L1"}
+    assert set(acknowledged) == {"AwsSolutions::AwsSolutions-SMG4", "AwsSolutions::AwsSolutions-L1",
+                                 "AwsSolutions::AwsSolutions-SQS3"}
     assert all(len(reason) > 40 for reason in acknowledged.values())
 
 
@@ -391,7 +403,7 @@ def test_cdk_nag_fails_the_synth_on_a_finding(tmp_path):
 
 def test_alarms_and_dashboard_read_the_metrics_the_gateway_writes():
     """The gateway's EMF lines carry exactly the namespace, names and dimensions infra reads."""
-    from functions.adapters.emf_metrics import EmfMetrics
+    from functions.adapters.emf_metrics import EmfMetrics, metrics_namespace
     from functions.core.usage_ledger import LedgerEntry
     from infra import metrics
 
@@ -399,11 +411,11 @@ def test_alarms_and_dashboard_read_the_metrics_the_gateway_writes():
     entry = LedgerEntry(request_id="r1", at=0.0, tenant_id="acme", route="chat", tier="serverless",
                         outcome="ok", status=200, error_code=None, cache_status="miss", prompt_tokens=10,
                         completion_tokens=5, cached_tokens=0, cost_usd=0.001, latency_ms=12.0)
-    EmfMetrics(sink=lines.append).emit([entry])
+    EmfMetrics(metrics_namespace("acme"), sink=lines.append).emit([entry])
     written = set()
     for line in map(json.loads, lines):
         [directive] = line["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == metrics.METRICS_NAMESPACE
+        assert directive["Namespace"] == metrics.route_metric("acme", metrics.COST, "chat").namespace
         dimensions = tuple(directive["Dimensions"][0]) if directive["Dimensions"] else ()
         written |= {(m["Name"], dimensions) for m in directive["Metrics"]}
     per_route = {metrics.COST, metrics.REQUESTS, metrics.PROMPT_TOKENS, metrics.COMPLETION_TOKENS,

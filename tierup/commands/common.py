@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import typer
@@ -14,6 +15,7 @@ from functions.core.config import load_config
 from functions.core.errors import ConfigError
 from functions.gateway.composition import Runtime
 
+from ..deployed_stack import StackNotFound, fill_stack_settings
 from ..local_stack import LOCAL_CREDENTIALS
 
 #: piped output has no terminal to size to, and rich would assume 80 columns and fold the tables'
@@ -24,6 +26,28 @@ console = Console(soft_wrap=True,  # never fold a key or an export line
 err_console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="tierup.toml to use (default: $TIERUP_CONFIG, ./tierup.toml)")
+
+
+@dataclass
+class CliRuntime(Runtime):
+    """A runtime that finds the deployed stack's tables and functions on first use (its outputs;
+    ``tierup.deployed_stack``), so commands that never touch AWS never look."""
+
+    _stack_read: bool = field(default=False, init=False, repr=False)
+
+    def read_stack_outputs(self) -> None:
+        if self._stack_read:
+            return
+        self._stack_read = True
+        try:
+            fill_stack_settings(self)
+        except StackNotFound as exc:
+            err_console.print(f"[red]stack not found[/red] {exc}")
+            raise typer.Exit(2) from None
+
+    def table(self, spec) -> str:
+        self.read_stack_outputs()
+        return super().table(spec)
 
 
 def load_runtime(config_path: str | None) -> Runtime:
@@ -38,4 +62,4 @@ def load_runtime(config_path: str | None) -> Runtime:
     if endpoint and urlparse(endpoint).hostname in ("127.0.0.1", "localhost"):
         for name, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(name, value)
-    return Runtime(config=config)
+    return CliRuntime(config=config)

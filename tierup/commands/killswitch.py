@@ -2,18 +2,25 @@
 
 Engage and release print their plan first and apply it only when confirmed (``--yes`` to skip the
 question, ``--dry-run`` to only print). Every applied step is audited in the state table.
-Point ``TIERUP_GATEWAY_FUNCTION_NAME`` at the gateway function for hard stops and their release.
+The gateway function (for hard stops and their release) and the tables come from the deployed
+stack's outputs, or from ``TIERUP_GATEWAY_FUNCTION_NAME`` and ``TIERUP_TABLE_*``.
+
+``status`` also says where the live settings disagree with the flags (a hard stop that a person
+or a deploy lifted, a gateway stopped with no hard stop engaged), each with the command that
+fixes it. Its three reads (flags, the gateway's concurrency, the audit trail) run at once.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from functions.core.config.budgets import BUDGET_ACTIONS
+from functions.core.gateway_concurrency import concurrency_drift
 from functions.core.killswitch import KillSwitchPlan, KillSwitchTrigger, valid_scope
 from functions.core.spend_caps import iso_utc
 from functions.guardrails.killswitch_executor import KillSwitch
@@ -38,6 +45,7 @@ def _scope(runtime, scope: str) -> str:
 
 
 def _switch(runtime) -> KillSwitch:
+    runtime.read_stack_outputs()
     return kill_switch_for(runtime, gpu=gpu_control(runtime), control_lambda=True)
 
 
@@ -71,9 +79,14 @@ def _apply(switch: KillSwitch, plan: KillSwitchPlan, yes: bool, dry_run: bool) -
 @killswitch_app.command("status")
 def status(config: str = ConfigOption,
            audit: int = typer.Option(10, help="how many recent audit entries to show")) -> None:
-    """Engaged kill switches, the gateway's concurrency and the latest audited actions."""
+    """Engaged kill switches, the gateway's concurrency, drift between them, and the latest audited actions."""
     runtime = load_runtime(config)
-    observed = kill_switch_for(runtime, control_lambda=True).observe()
+    runtime.read_stack_outputs()
+    switch = kill_switch_for(runtime, control_lambda=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # independent reads: wait for the slowest only
+        trail = pool.submit(guardrail_store(runtime).audit_trail, audit) if audit else None
+        observed = switch.observe()
+        entries = trail.result() if trail else []
     now = time.time()
     table = Table("scope", "state", "action", "budget", "reason", "since", "until", "applied")
     for flag in sorted(observed.flags.values(), key=lambda f: f.scope):
@@ -84,16 +97,23 @@ def status(config: str = ConfigOption,
         console.print(table)
     else:
         console.print("no kill switch is engaged")
+    drift = []
     if observed.gateway_function:
         value = observed.gateway_concurrency
         console.print(f"gateway function {observed.gateway_function}: reserved concurrency "
                       f"{'unreserved' if value is None else value}")
-    entries = guardrail_store(runtime).audit_trail(audit) if audit else []
+        drift = concurrency_drift(observed.flags.values(), observed.gateway_function, value,
+                                  observed.configured_concurrency, now)
+    else:
+        console.print("[yellow]gateway function unknown[/yellow] (no stack output, no TIERUP_GATEWAY_FUNCTION_NAME): "
+                      "its concurrency is not checked")
+    for line in drift:
+        console.print(f"[red]DRIFT[/red] {escape(line)}")
     if entries:
-        trail = Table("when", "scope", "what", "why", "source")
+        trail_table = Table("when", "scope", "what", "why", "source")
         for entry in entries:
-            trail.add_row(iso_utc(entry.at), entry.scope, entry.what, escape(entry.why), entry.source)
-        console.print(trail)
+            trail_table.add_row(iso_utc(entry.at), entry.scope, entry.what, escape(entry.why), entry.source)
+        console.print(trail_table)
 
 
 @killswitch_app.command("engage")

@@ -19,6 +19,8 @@ from ._base import Section
 #: gateway function's reserved concurrency to zero (each action includes the ones before it)
 BudgetAction = Literal["refuse", "drop-reserved", "hard-stop"]
 BUDGET_ACTIONS: tuple[BudgetAction, ...] = ("refuse", "drop-reserved", "hard-stop")
+#: AWS Budgets takes at most 5 notifications per budget; the stack adds one for the forecast
+MAX_THRESHOLDS = 4
 
 
 class BudgetCap(Section):
@@ -34,6 +36,9 @@ class BudgetsConfig(Section):
     alert_emails: list[str] = Field(default_factory=list, alias="alert-emails")
     #: fractions of a cap at which one alert is sent per period (1.0 also engages the kill switch)
     thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.8, 1.0])
+    #: the monthly-pace alarms (24 h spend over 3x a monthly cap's even daily share) also engage
+    #: the scope's kill switch; by default they only alert, so a good launch day stops nothing
+    pace_kill_switch: bool = Field(default=False, alias="pace-kill-switch")
     #: kill switches engaged by a cap release themselves when the cap's period ends
     auto_release_new_period: bool = Field(default=True, alias="auto-release-new-period")
     #: seconds between re-reads of kill-switch flags by each gateway instance (a flag set by the
@@ -54,6 +59,9 @@ class BudgetsConfig(Section):
         for threshold in value:
             if not 0 < threshold <= 1:
                 raise ValueError(f"{threshold} is not a fraction of a cap in (0, 1]")
+        if len(set(value)) > MAX_THRESHOLDS:
+            raise ValueError(f"at most {MAX_THRESHOLDS} thresholds: AWS Budgets takes 5 notifications per "
+                             "budget and the forecast at 100% is one of them")
         return sorted(set(value))
 
     @field_validator("alert_emails")

@@ -39,7 +39,8 @@ class CacheConfig(Section):
     titan_model: str = Field(default="amazon.titan-embed-text-v2:0", alias="titan-model")
     #: Titan v2 output size (256, 512 or 1024): smaller vectors make smaller cache items
     titan_dimensions: Literal[256, 512, 1024] = Field(default=512, alias="titan-dimensions")
-    #: Bedrock region for Titan (default: the gateway's region)
+    #: Bedrock region for Titan (default: the ``serverless`` Bedrock tier's region, else the
+    #: gateway's); read through ``titan_region``, by the gateway and the stack's IAM grant alike
     titan_region: str | None = Field(default=None, alias="titan-region")
     #: exact answers kept in each instance's memory in front of DynamoDB
     l1_entries: int = Field(default=2048, alias="l1-entries", ge=0)
@@ -55,3 +56,15 @@ class CacheConfig(Section):
     bucket_read_limit: int = Field(default=16, alias="bucket-read-limit", ge=1, le=1000)
     #: answers are zlib-compressed above this size (bytes)
     compress_over_bytes: int = Field(default=4096, alias="compress-over-bytes", ge=0)
+
+
+def titan_region(config) -> str | None:
+    """The one region Titan is called in and granted in: ``[cache] titan-region``, else the
+    ``serverless`` tier's region when that tier is Bedrock, else None (the gateway's own region).
+    ``config`` is the whole ``TierupConfig`` (the tiers live outside ``[cache]``)."""
+    if config.cache.titan_region:
+        return config.cache.titan_region
+    tier = config.tiers.get("serverless")
+    if tier is not None and tier.provider == "bedrock" and tier.region:
+        return tier.region
+    return None

@@ -6,6 +6,10 @@ from pydantic import Field
 
 from ._base import Section
 
+#: concurrent executions that alarm when no reservation bounds the gateway: far above a startup's
+#: steady traffic, well below the usual account quota of 1,000
+DEFAULT_CONCURRENCY_ALARM = 100
+
 
 class GatewayConfig(Section):
     #: request bodies over this are refused with 413
@@ -14,9 +18,22 @@ class GatewayConfig(Section):
     max_in_flight: int = Field(default=256, alias="max-in-flight", gt=0)
     #: longest a request waits for an in-flight slot before a 503
     max_wait_ms: int = Field(default=2000, alias="max-wait-ms", ge=0)
-    #: Lambda reserved concurrency for the gateway function (None: unreserved)
+    #: Lambda reserved concurrency for the gateway function (None: unreserved). It is applied at
+    #: deploy time by the kill-switch function, never by the function resource, so a deploy keeps
+    #: a hard stop (0) in place; Lambda refuses a reservation that leaves less than its minimum
+    #: unreserved (10 on a new account, 100 at the usual quota): see README, "Concurrency"
     reserved_concurrency: int | None = Field(default=None, alias="reserved-concurrency", ge=0)
+    #: the gateway's concurrent executions at which an alarm emails the operators (None: 80% of
+    #: reserved-concurrency when set, else ``DEFAULT_CONCURRENCY_ALARM``)
+    concurrency_alarm: int | None = Field(default=None, alias="concurrency-alarm", ge=1)
     #: seconds an API-key lookup is cached in-process (revocation takes effect within this)
     key_cache_s: float = Field(default=30.0, alias="key-cache-s", ge=0)
     #: seconds before a provider call is abandoned with 504
     provider_timeout_s: float = Field(default=120.0, alias="provider-timeout-s", gt=0)
+
+    def concurrency_alarm_at(self) -> int:
+        if self.concurrency_alarm is not None:
+            return self.concurrency_alarm
+        if self.reserved_concurrency:
+            return max(1, int(self.reserved_concurrency * 0.8))
+        return DEFAULT_CONCURRENCY_ALARM
