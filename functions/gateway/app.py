@@ -19,6 +19,7 @@ import orjson
 from pydantic import ValidationError
 
 from ..core.chat import ChatRequest, EmbeddingRequest, StreamDelta
+from ..core.chat_params import check_chat_request
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
@@ -26,6 +27,7 @@ from .auth import Authenticator
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
 from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
 from .pipeline import Pipeline
+from .validation import validation_message
 
 log = logging.getLogger("tierup.gateway")
 
@@ -196,6 +198,7 @@ class GatewayApp:
     async def _chat(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)
         request: ChatRequest = self._parse(ChatRequest, body)
+        check_chat_request(request)
         route = self._route(request.model, "chat")
         asked = request.requested_max_tokens
         if asked is not None and asked > route.max_tokens:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
+from ..core.chat import Completion, Embeddings, ProviderCall, StreamAssembler, StreamDelta, ToolCallDelta, Usage
+from ..core.chat_params import honouring_targets, passthrough_params
 from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
+from ..core.structured_output import check_completion, needs_check
 
 CostFn = Callable[[str | None, Usage], float]
 T = TypeVar("T")
@@ -69,13 +71,25 @@ class Pipeline:
         if not targets:
             raise NotFoundError(f"route {ctx.route_name!r} has no tier that can serve it now",
                                 code="route_unavailable")
+        if ctx.chat is not None:  # tools, response_format, seed, ...: only tiers that honour them
+            targets = honouring_targets(ctx.chat, ctx.route_name, targets)
         return targets
 
     def _call(self, ctx: RequestContext, target: Target) -> ProviderCall:
         chat = ctx.chat
         assert chat is not None
         return ProviderCall(model=target.model, messages=chat.messages, max_tokens=ctx.max_tokens,
-                            temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences)
+                            temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences,
+                            tools=chat.tools, tool_choice=chat.tool_choice,
+                            parallel_tool_calls=chat.parallel_tool_calls, response_format=chat.response_format,
+                            passthrough=passthrough_params(chat))
+
+    @staticmethod
+    def _check_answer(ctx: RequestContext, completion: Completion) -> None:
+        """A structured-output answer that is not what was asked for is an error, never a 200."""
+        chat = ctx.chat
+        if chat is not None and needs_check(chat.response_format, chat.tools):
+            check_completion(chat.response_format, chat.tools, completion)
 
     def _serve_from(self, ctx: RequestContext, target: Target) -> None:
         ctx.tier = target.tier
@@ -129,7 +143,10 @@ class Pipeline:
         raise last
 
     async def _complete(self, ctx: RequestContext) -> Completion:
-        return await self._first_success(ctx, lambda target: target.provider.complete(self._call(ctx, target)))
+        completion = await self._first_success(ctx, lambda target: target.provider.complete(self._call(ctx, target)))
+        ctx.usage = completion.usage  # billed even when the answer is refused below
+        self._check_answer(ctx, completion)
+        return completion
 
     async def chat_stream(self, ctx: RequestContext) -> AsyncIterator[StreamDelta]:
         """Admit first (errors surface before any byte is sent), then yield the answer's pieces."""
@@ -150,18 +167,24 @@ class Pipeline:
             cached = await self._cached(ctx)
             if cached is not None:
                 ctx.usage = cached.usage
-                yield StreamDelta(text=cached.text)
+                yield StreamDelta(text=cached.text, tool_calls=[
+                    ToolCallDelta(index, call.id, call.name, call.arguments)
+                    for index, call in enumerate(cached.tool_calls)] or None)
                 yield StreamDelta(finish_reason=cached.finish_reason, usage=cached.usage)
                 return
+            assembled = StreamAssembler()
             async for delta in self._stream_with_fallback(ctx):
+                assembled.add(delta)
                 if delta.text:
                     pieces.append(delta.text)
                 if delta.usage is not None:
                     ctx.usage = delta.usage
-                    if self._cache is not None and delta.finish_reason is not None:
-                        await self._cache.store(ctx, Completion(
-                            text="".join(pieces), finish_reason=delta.finish_reason,
-                            usage=delta.usage, model=ctx.model or ""))
+                    if delta.finish_reason is not None:
+                        answer = assembled.completion(delta.finish_reason, delta.usage, ctx.model or "",
+                                                      simulated=bool(ctx.state.get("simulated")))
+                        self._check_answer(ctx, answer)  # before the stream is labelled finished
+                        if self._cache is not None:
+                            await self._cache.store(ctx, answer)
                 yield delta
         except BaseException as exc:
             error = exc
