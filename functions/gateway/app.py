@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ..core.chat import ChatRequest, EmbeddingRequest, StreamDelta
 from ..core.chat_params import check_chat_request
+from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
@@ -204,6 +205,11 @@ class GatewayApp:
         if asked is not None and asked > route.max_tokens:
             raise RequestError(f"max_tokens {asked} is over route {request.model!r}'s limit of "
                                f"{route.max_tokens}", param="max_tokens", code="max_tokens_too_large")
+        to_fetch = check_images(request, request.model, route.images)
+        if to_fetch:  # https image URLs, on a route that allows them: fetched here, passed on as bytes
+            from ..adapters.image_fetch import inline_images
+
+            await inline_images(to_fetch, route.images)
         ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
                              kind="chat", chat=request, headers=headers,
                              max_tokens=asked or route.default_max_tokens)

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ._base import Section
 from .cache import RouteCacheConfig
+from .images import RouteImagesConfig
 
 Tier = Literal["serverless", "serverless-gpu", "reserved", "overflow"]
 TIERS: tuple[Tier, ...] = ("serverless", "serverless-gpu", "reserved", "overflow")
@@ -36,6 +37,7 @@ class RouteConfig(Section):
     #: most GPU containers the route may ever run (Modal ``max_containers``)
     max_replicas: int = Field(default=4, alias="max-replicas", ge=1)
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
+    images: RouteImagesConfig = Field(default_factory=RouteImagesConfig)
 
     def model_for(self, tier: Tier) -> str | None:
         """The provider model id this route uses on ``tier`` (reserved runs the GPU model)."""
