@@ -118,12 +118,13 @@ def _message_json(message: Message) -> dict:
 def _surface_params(call: ProviderCall, params: dict) -> None:
     """Tools, response_format and the other parameters, passed through as the client sent them
     (the upstream, e.g. vLLM's guided decoding, honours them)."""
-    if call.tools:
+    if call.tools:  # tool_choice and parallel_tool_calls without tools are refused by OpenAI: left out
         params["tools"] = [tool.model_dump(exclude_none=True, by_alias=True) for tool in call.tools]
-    if call.tool_choice is not None:
-        params["tool_choice"] = call.tool_choice if isinstance(call.tool_choice, str) else call.tool_choice.model_dump()
-    if call.parallel_tool_calls is not None:
-        params["parallel_tool_calls"] = call.parallel_tool_calls
+        if call.tool_choice is not None:
+            params["tool_choice"] = (call.tool_choice if isinstance(call.tool_choice, str)
+                                     else call.tool_choice.model_dump())
+        if call.parallel_tool_calls is not None:
+            params["parallel_tool_calls"] = call.parallel_tool_calls
     if call.response_format is not None:
         params["response_format"] = call.response_format.model_dump(exclude_none=True, by_alias=True)
     params.update(call.passthrough)

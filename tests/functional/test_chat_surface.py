@@ -47,8 +47,8 @@ def test_tool_round_trip_call_result_final_answer(client):
     arguments = json.loads(call.function.arguments)
     assert set(arguments) == {"city", "unit"} and arguments["unit"] in ("c", "f")
 
-    messages += [choice.message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 21}'}]
+    # the SDK's own message object goes back in, as apps (and the README) do it
+    messages += [choice.message, {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 21}'}]
     final = client.chat.completions.create(model="chat", messages=messages, tools=[WEATHER_TOOL, TIME_TOOL])
     assert final.choices[0].finish_reason == "stop"
     assert final.choices[0].message.content.startswith("[simulated]")
@@ -130,9 +130,11 @@ def test_an_answer_that_does_not_fit_the_schema_is_an_error_not_a_200(client):
     assert caught.value.body["code"] == "invalid_structured_output"
     chunks = client.chat.completions.create(model="chat", response_format=response_format, stream=True,
                                             messages=[{"role": "user", "content": "a code"}])
-    with pytest.raises(openai.APIError):
-        finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert "finishes" not in locals() or "stop" not in finishes
+    finishes = []
+    with pytest.raises(openai.APIError) as caught:  # the stream ends with an error event, not "stop"
+        for chunk in chunks:
+            finishes += [c.finish_reason for c in chunk.choices if c.finish_reason]
+    assert finishes == [] and "does not match" in str(caught.value)
 
 
 def test_invalid_schema_is_a_400_naming_it(client):
@@ -175,3 +177,32 @@ def test_bad_part_is_named_in_openai_notation(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="chat", messages=[{"role": "user", "content": content}])
     assert caught.value.body["param"] == "messages[0].content[1].image_url.url"
+
+
+def test_tool_call_answers_are_cached_with_their_calls(client):
+    messages = [{"role": "user", "content": "Use get_weather for Lima, please."}]
+    first = client.chat.completions.with_raw_response.create(model="chat", messages=messages, tools=[WEATHER_TOOL],
+                                                             temperature=0)
+    again = client.chat.completions.with_raw_response.create(model="chat", messages=messages, tools=[WEATHER_TOOL],
+                                                             temperature=0)
+    assert (first.headers["x-tierup-cache"], again.headers["x-tierup-cache"]) == ("miss", "hit-exact")
+    assert again.parse().choices[0].message.tool_calls == first.parse().choices[0].message.tool_calls
+    assert again.parse().choices[0].finish_reason == "tool_calls"
+    with client.chat.completions.stream(model="chat", messages=messages, tools=[WEATHER_TOOL], temperature=0) as stream:
+        for _ in stream:
+            pass
+        streamed = stream.get_final_completion().choices[0].message.tool_calls
+    assert [(c.id, c.function.arguments) for c in streamed] == [
+        (c.id, c.function.arguments) for c in first.parse().choices[0].message.tool_calls]
+    # other tools, another answer: the tools are part of the key
+    other = client.chat.completions.with_raw_response.create(model="chat", messages=messages, temperature=0,
+                                                             tools=[WEATHER_TOOL, TIME_TOOL])
+    assert other.headers["x-tierup-cache"] == "miss"
+
+
+def test_seed_is_honoured_by_the_simulated_tier(client):
+    def ask(seed: int) -> str:
+        return client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "pick"}],
+                                              seed=seed).choices[0].message.content
+
+    assert ask(1) == ask(1) and ask(1) != ask(2)
