@@ -12,6 +12,12 @@ The request's ``model`` picks the behaviour, so one server serves every test cas
     pause-mid       a stream that sends one piece, then waits SLOW_S seconds before the rest
     bad-shape       a choice that is not an object (JSON), or such an event after one piece (stream)
     odd-usage       a normal answer whose usage block has a string count and a list for details
+    tools           two tool calls (streamed as OpenAI streams them: id and name, then arguments
+                    in pieces), finish_reason tool_calls
+    json            the answer {"city": "Oslo", "celsius": 4.5}
+    prose           the usual answer, but finished ("stop") rather than cut short ("length")
+
+A request with ``logprobs: true`` gets a ``logprobs`` block with one entry per piece.
 
 Streams are written in pieces of ``chunk_bytes`` so that events and lines straddle reads.
 What each request carried is kept in ``requests`` (headers, JSON body, peer port).
@@ -67,6 +73,15 @@ def _event(body: dict) -> bytes:
 def _chunk(delta: dict, finish: str | None = None) -> dict:
     return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+TOOL_CALLS = [{"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+              {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "CET"}'}}]
+JSON_ANSWER = '{"city": "Oslo", "celsius": 4.5}'
+
+
+def _logprob(piece: str) -> dict:
+    return {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()), "top_logprobs": []}
 
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16,
@@ -169,24 +184,43 @@ class ScriptedUpstream:
                                                 "prompt_tokens_details": []}})
         if body.get("stream"):
             return await self._stream(request, model, body)
+        if model == "tools":
+            message = {"role": "assistant", "content": None, "tool_calls": TOOL_CALLS}
+            finish = "tool_calls"
+        else:
+            message = {"role": "assistant", "content": JSON_ANSWER if model == "json" else "".join(ANSWER_PIECES)}
+            finish = "stop" if model in ("json", "prose") else "length"
+        choice = {"index": 0, "finish_reason": finish, "message": message}
+        if body.get("logprobs"):
+            choice["logprobs"] = {"content": [_logprob(piece) for piece in ANSWER_PIECES]}
         return web.json_response({"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
-                                  "choices": [{"index": 0, "finish_reason": "length",
-                                               "message": {"role": "assistant", "content": "".join(ANSWER_PIECES)}}],
-                                  "usage": USAGE})
+                                  "choices": [choice], "usage": USAGE})
 
     async def _stream(self, request: web.Request, model: str, body: dict) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         data = _event(_chunk({"role": "assistant", "content": ""})) + b": keep-alive comment\r\n\r\n"
         pieces = ANSWER_PIECES[:2] if model in ("error-mid", "drop-mid") else ANSWER_PIECES
+        if model == "tools":
+            pieces = []
+            for index, call in enumerate(TOOL_CALLS):
+                data += _event(_chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                       "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+                arguments = call["function"]["arguments"]
+                for start in range(0, len(arguments), 5):
+                    data += _event(_chunk({"tool_calls": [{"index": index,
+                                                           "function": {"arguments": arguments[start:start + 5]}}]}))
         for piece in pieces:
-            data += _event(_chunk({"content": piece}))
+            event = _chunk({"content": piece})
+            if body.get("logprobs"):
+                event["choices"][0]["logprobs"] = {"content": [_logprob(piece)]}
+            data += _event(event)
         if model == "bad-shape":
             data += _event({"id": "chatcmpl-1", "choices": ["oops"]})
         if model == "error-mid":
             data += _event({"error": {"message": "scripted mid-stream failure"}})
         elif model != "drop-mid":
-            data += _event(_chunk({}, "stop"))
+            data += _event(_chunk({}, "tool_calls" if model == "tools" else "stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
                 data += _event({"id": "chatcmpl-1", "choices": [], "usage": USAGE})
             data += b"data: [DONE]\r\n\r\n"

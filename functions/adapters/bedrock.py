@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
 from ..core.errors import ProviderError, ProviderStreamIncompleteError
-from ..core.tokens import estimated_usage
 from .bedrock_errors import error_from_event, reached_no_model, translate_bedrock_error
-from .converse_mapping import StreamFold, completion_text, converse_request, finish_reason, usage_from
+from .converse_mapping import StreamFold, completion_from, converse_request
+from .converse_tools import structured_tool_name
 from .thread_stream import iterate_in_thread
 
 #: Titan Text Embeddings v2 takes one text per call; this many calls run at once per request
@@ -55,6 +55,10 @@ def call_before_generation(call: Callable[..., R], /, **params) -> R:
 
 
 class BedrockProvider:
+    #: what Converse can honour; seed, penalties, logprobs, logit_bias and reasoning_effort have no
+    #: place in its ``inferenceConfig`` (and n > 1 none anywhere), so they are refused by name
+    supported_params = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "images"})
+
     def __init__(self, client, *, stream_buffer_events: int = STREAM_BUFFER_EVENTS,
                  embed_concurrency: int = EMBED_CONCURRENCY) -> None:
         self._client = client
@@ -62,19 +66,16 @@ class BedrockProvider:
         self._embed_concurrency = embed_concurrency
 
     async def complete(self, call: ProviderCall) -> Completion:
+        request = converse_request(call)  # a request it cannot map is the client's 400, not Bedrock's error
         try:
-            response = await asyncio.to_thread(call_before_generation, self._client.converse, **converse_request(call))
+            response = await asyncio.to_thread(call_before_generation, self._client.converse, **request)
         except Exception as exc:
             raise translate_bedrock_error(exc) from exc
-        text = completion_text(response)
-        usage = response.get("usage")
-        return Completion(text=text, finish_reason=finish_reason(response.get("stopReason")),
-                          usage=usage_from(usage) if usage else estimated_usage((m.text for m in call.messages), text),
-                          model=call.model)
+        return completion_from(response, call)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
         request = converse_request(call)
-        fold = StreamFold()
+        fold = StreamFold(structured_tool_name(call), single_call=call.parallel_tool_calls is False)
         events = iterate_in_thread(
             lambda: call_before_generation(self._client.converse_stream, **request)["stream"],
             close=_close_event_stream, max_buffered=self._stream_buffer_events, thread_name="bedrock-converse-stream")

@@ -35,11 +35,12 @@ from contextlib import aclosing
 import aiohttp
 import orjson
 
-from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
+from ..core.chat import Completion, Embeddings, Message, ProviderCall, StreamDelta, ToolCall, ToolCallDelta, Usage
+from ..core.chat_params import ALL_PARAMS
 from ..core.errors import (ProviderAccessDeniedError, ProviderBadRequestError, ProviderError,
                            ProviderStreamIncompleteError, ProviderThrottledError, ProviderTimeoutError,
                            ProviderUnavailableError)
-from ..core.tokens import count_chat_tokens, count_tokens
+from ..core.tokens import count_request_tokens, count_tokens
 from .sse import SseDecoder
 
 #: connections kept to one upstream at most; requests past it wait for a free one
@@ -89,7 +90,7 @@ def _usage(body, call: ProviderCall, text: str) -> Usage:
     details = body.get("prompt_tokens_details")
     cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else None
     return Usage(
-        prompt_tokens=count_chat_tokens(m.text for m in call.messages) if prompt is None else prompt,
+        prompt_tokens=count_request_tokens(call.messages, call.tools, call.response_format) if prompt is None else prompt,
         completion_tokens=count_tokens(text) if completion is None else completion,
         cached_tokens=cached or 0, estimated=prompt is None or completion is None)
 
@@ -107,7 +108,66 @@ def _choice_parts(choice, key: str) -> tuple[str, str | None]:
     return text, choice.get("finish_reason")
 
 
+def _message_json(message: Message) -> dict:
+    """A message as OpenAI's API takes it. Plain text messages (the hot path) are built by hand;
+    images, tool calls and tool results are passed on as the client sent them."""
+    body: dict = {"role": message.role}
+    content = message.content
+    if isinstance(content, list) and any(part.type == "image_url" for part in content):
+        body["content"] = [part.model_dump(exclude_none=True) for part in content]
+    elif content is None and message.tool_calls:
+        body["content"] = None
+    else:
+        body["content"] = message.text
+    if message.tool_calls:
+        body["tool_calls"] = [call.model_dump(exclude_none=True) for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        body["name"] = message.name
+    return body
+
+
+def _surface_params(call: ProviderCall, params: dict) -> None:
+    """Tools, response_format and the other parameters, passed through as the client sent them
+    (the upstream, e.g. vLLM's guided decoding, honours them)."""
+    if call.tools:  # tool_choice and parallel_tool_calls without tools are refused by OpenAI: left out
+        params["tools"] = [tool.model_dump(exclude_none=True, by_alias=True) for tool in call.tools]
+        if call.tool_choice is not None:
+            params["tool_choice"] = (call.tool_choice if isinstance(call.tool_choice, str)
+                                     else call.tool_choice.model_dump())
+        if call.parallel_tool_calls is not None:
+            params["parallel_tool_calls"] = call.parallel_tool_calls
+    if call.response_format is not None:
+        params["response_format"] = call.response_format.model_dump(exclude_none=True, by_alias=True)
+    params.update(call.passthrough)
+
+
+def _tool_calls(raw) -> list[ToolCall]:
+    """An answer's ``message.tool_calls``."""
+    return [ToolCall(id=str(item["id"]), name=str(item["function"]["name"]),
+                     arguments=str(item["function"].get("arguments") or ""))
+            for item in raw or ()]
+
+
+def _tool_call_pieces(raw, into: list[ToolCallDelta]) -> None:
+    """A stream event's ``delta.tool_calls`` added to ``into``; argument pieces of the call the last
+    piece belongs to are joined, so one network read makes one piece per call."""
+    for item in raw:
+        function = item.get("function") or {}
+        piece = ToolCallDelta(index=int(item.get("index") or 0), id=item.get("id"), name=function.get("name"),
+                              arguments=function.get("arguments") or "")
+        last = into[-1] if into else None
+        if last is not None and piece.id is None and piece.name is None and last.index == piece.index:
+            last.arguments += piece.arguments
+        else:
+            into.append(piece)
+
+
 class OpenAICompatibleProvider:
+    #: an OpenAI-compatible API (vLLM, OpenAI) takes every parameter: they are passed through
+    supported_params = ALL_PARAMS
+
     def __init__(self, base_url: str, api_key: str | None, *, timeout_s: float = 120.0,
                  name: str = "upstream", extra_headers: dict[str, str] | None = None) -> None:
         """``extra_headers`` go on every request (Modal's proxy auth token on the GPU tiers)."""
@@ -136,7 +196,9 @@ class OpenAICompatibleProvider:
 
     def _body(self, call: ProviderCall, stream: bool) -> bytes:
         params: dict = {"model": call.model,
-                        "messages": [{"role": m.role, "content": m.text} for m in call.messages],
+                        "messages": [_message_json(m) if m.tool_calls or m.role == "tool" or m.name is not None
+                                     or isinstance(m.content, list) else {"role": m.role, "content": m.text}
+                                     for m in call.messages],
                         "max_tokens": call.max_tokens}
         if call.temperature is not None:
             params["temperature"] = call.temperature
@@ -144,6 +206,8 @@ class OpenAICompatibleProvider:
             params["top_p"] = call.top_p
         if call.stop:
             params["stop"] = call.stop
+        if call.tools or call.tool_choice is not None or call.response_format is not None or call.passthrough:
+            _surface_params(call, params)
         if stream:
             params["stream"] = True
             params["stream_options"] = {"include_usage": True}
@@ -197,11 +261,18 @@ class OpenAICompatibleProvider:
     async def complete(self, call: ProviderCall) -> Completion:
         answer = await self._read_json(self._chat_url, self._body(call, stream=False))
         try:
-            text, finish = _choice_parts(answer["choices"][0], "message")
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            choice = answer["choices"][0]
+            text, finish = _choice_parts(choice, "message")
+            message = choice.get("message") or {}
+            tool_calls = _tool_calls(message.get("tool_calls"))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise ProviderError(f"{self._name} answered without a readable choice", may_have_generated=True) from exc
+        logprobs = choice.get("logprobs")
+        refusal = message.get("refusal")
         return Completion(text=text, finish_reason=_finish(finish), usage=_usage(answer.get("usage"), call, text),
-                          model=call.model)
+                          model=call.model, tool_calls=tool_calls,
+                          logprobs=logprobs if isinstance(logprobs, dict) else None,
+                          refusal=refusal if isinstance(refusal, str) else None)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
         """One delta per network read: events that arrived together are relayed together, so a
@@ -213,6 +284,8 @@ class OpenAICompatibleProvider:
         async with aclosing(batches):  # a consumer that stops early frees the connection at once
             async for events in batches:
                 pieces = []
+                calls: list[ToolCallDelta] = []
+                logprobs: list | None = None
                 for event in events:
                     if event.get("usage"):
                         usage = event["usage"]
@@ -222,13 +295,19 @@ class OpenAICompatibleProvider:
                             if text:
                                 pieces.append(text)
                             finish = reason or finish
-                    except (TypeError, AttributeError) as exc:
+                            delta_calls = (choice.get("delta") or {}).get("tool_calls")
+                            if delta_calls:
+                                _tool_call_pieces(delta_calls, calls)
+                            if choice.get("logprobs"):
+                                logprobs = (logprobs or []) + list(choice["logprobs"].get("content") or ())
+                    except (TypeError, AttributeError, KeyError, ValueError) as exc:
                         raise ProviderError(f"{self._name} sent a stream event of unexpected shape",
                                             may_have_generated=True) from exc
-                if pieces:
+                if pieces or calls:
                     text = pieces[0] if len(pieces) == 1 else "".join(pieces)
                     relayed.append(text)
-                    yield StreamDelta(text=text)
+                    relayed.extend(piece.arguments for piece in calls)  # counted too if usage is missing
+                    yield StreamDelta(text=text, tool_calls=calls or None, logprobs=logprobs)
         yield StreamDelta(finish_reason=_finish(finish), usage=_usage(usage, call, "".join(relayed)))
 
     async def _event_batches(self, response) -> AsyncIterator[list[dict]]:

@@ -23,6 +23,7 @@ Vendor errors (botocore, openai, aiohttp) are translated at the adapter with ``r
     │                                  turns it into a miss, so it never reaches a client
     ├── GpuControlError                Modal refused or failed a control call (autoscaler, stats)
     └── ProviderError           502    the model provider failed
+        ├── InvalidStructuredOutputError 502  the answer does not match the requested JSON schema
         ├── ProviderBadRequestError   400
         ├── ProviderAccessDeniedError 403
         ├── ProviderThrottledError    429
@@ -186,6 +187,15 @@ class ProviderError(TierupError):
         super().__init__(message, **kwargs)
         if may_have_generated is not None:
             self.may_have_generated = may_have_generated
+
+
+class InvalidStructuredOutputError(ProviderError):
+    """The model answered, but not with what ``response_format`` (or a strict tool) asked for.
+
+    Never retried on another tier: the model was called (and billed); the client decides."""
+
+    code = "invalid_structured_output"
+    retryable = False
 
 
 class ProviderBadRequestError(ProviderError):

@@ -58,8 +58,39 @@ def count_chat_tokens(texts: Iterable[str]) -> int:
     return total
 
 
-def estimated_usage(prompt_texts: Iterable[str], completion_text: str) -> Usage:
+#: what an image counts for in estimates: OpenAI's price of a ``detail: low`` image, and of a
+#: 1024x1024 image at high detail (Bedrock's Claude counts about (width x height) / 750, i.e. ~1,400
+#: for that image; quotas settle on the provider's count, so the estimate only needs to be near)
+IMAGE_TOKENS_LOW = 85
+IMAGE_TOKENS = 765
+
+
+def count_request_tokens(messages, tools=None, response_format=None) -> int:
+    """Prompt tokens of a chat request: its messages' text, the tool calls in its history, its
+    images, and the tool and response schemas the model is given (which providers put in the
+    prompt). A plain request costs no more to count than ``count_chat_tokens``."""
+    total = count_chat_tokens(m.text for m in messages)
+    for message in messages:
+        if message.tool_calls:
+            for call in message.tool_calls:
+                total += count_tokens(call.function.name) + count_tokens(call.function.arguments)
+        if message.content is not None and not isinstance(message.content, str):
+            for part in message.content:
+                if part.type == "image_url":
+                    total += IMAGE_TOKENS_LOW if part.image_url.detail == "low" else IMAGE_TOKENS
+    if tools or (response_format is not None and response_format.type == "json_schema"):
+        import orjson
+
+        if tools:
+            total += count_tokens(orjson.dumps([tool.model_dump(mode="json", exclude_none=True)
+                                                for tool in tools]).decode())
+        if response_format is not None and response_format.type == "json_schema":
+            total += count_tokens(orjson.dumps(response_format.json_schema.json_schema or {}).decode())
+    return total
+
+
+def estimated_usage(messages, completion_text: str, tools=None, response_format=None) -> Usage:
     """What a chat call used, counted here: for a provider that reported no usage, or an answer
     cut short. Marked as estimated (the provider's tokenizer may count a few percent apart)."""
-    return Usage(prompt_tokens=count_chat_tokens(prompt_texts), completion_tokens=count_tokens(completion_text),
-                 estimated=True)
+    return Usage(prompt_tokens=count_request_tokens(messages, tools, response_format),
+                 completion_tokens=count_tokens(completion_text), estimated=True)

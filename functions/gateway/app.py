@@ -20,6 +20,8 @@ import orjson
 from pydantic import ValidationError
 
 from ..core.chat import ChatRequest, EmbeddingRequest, StreamDelta
+from ..core.chat_params import check_chat_request
+from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
@@ -30,6 +32,7 @@ from .health import HealthCheck
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
 from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
 from .pipeline import Pipeline
+from .validation import validation_message
 
 log = logging.getLogger("tierup.gateway")
 
@@ -65,17 +68,6 @@ class SettleBeforeComplete:
             await self.run_hooks()
             self.completed = True
         await self._send(message)
-
-
-def validation_message(exc: ValidationError) -> tuple[str, str | None]:
-    """A one-line message naming the offending field, and that field as OpenAI's ``param``."""
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return f"request body is not valid JSON: {first['msg']}", None
-    param = ".".join(str(part) for part in first["loc"]) or None
-    if first["type"] == "model_type" and not first["loc"]:
-        return "request body must be a JSON object", None
-    return f"{param}: {first['msg']}" if param else first["msg"], param
 
 
 class GatewayApp:
@@ -223,11 +215,17 @@ class GatewayApp:
     async def _chat(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)
         request: ChatRequest = self._parse(ChatRequest, body)
+        check_chat_request(request)
         route = self._route(request.model, "chat")
         asked = request.requested_max_tokens
         if asked is not None and asked > route.max_tokens:
             raise RequestError(f"max_tokens {asked} is over route {request.model!r}'s limit of "
                                f"{route.max_tokens}", param="max_tokens", code="max_tokens_too_large")
+        to_fetch = check_images(request, request.model, route.images)
+        if to_fetch:  # https image URLs, on a route that allows them: fetched here, passed on as bytes
+            from ..adapters.image_fetch import inline_images
+
+            await inline_images(to_fetch, route.images)
         ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
                              kind="chat", chat=request, headers=headers,
                              max_tokens=asked or route.default_max_tokens)

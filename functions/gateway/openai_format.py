@@ -8,7 +8,7 @@ import time
 
 import orjson
 
-from ..core.chat import Completion, Embeddings, StreamDelta, Usage
+from ..core.chat import Completion, Embeddings, StreamDelta, ToolCallDelta, Usage
 
 SIMULATED_FINGERPRINT = "tierup-simulated"
 
@@ -21,6 +21,20 @@ def usage_json(usage: Usage) -> dict:
     return body
 
 
+def message_json(completion: Completion) -> dict:
+    """The answer's ``message``: ``content`` is null when the model only called tools."""
+    message: dict = {"role": "assistant", "content": completion.text}
+    if completion.tool_calls:
+        message["content"] = completion.text or None
+        message["tool_calls"] = [{"id": call.id, "type": "function",
+                                  "function": {"name": call.name, "arguments": call.arguments}}
+                                 for call in completion.tool_calls]
+    if completion.refusal is not None:
+        message["content"] = completion.text or None
+        message["refusal"] = completion.refusal
+    return message
+
+
 def completion_json(request_id: str, route: str, completion: Completion) -> bytes:
     return orjson.dumps({
         "id": f"chatcmpl-{request_id}",
@@ -28,10 +42,19 @@ def completion_json(request_id: str, route: str, completion: Completion) -> byte
         "created": int(time.time()),
         "model": route,
         "system_fingerprint": SIMULATED_FINGERPRINT if completion.simulated else None,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
-                     "logprobs": None, "finish_reason": completion.finish_reason}],
+        "choices": [{"index": 0, "message": message_json(completion),
+                     "logprobs": completion.logprobs, "finish_reason": completion.finish_reason}],
         "usage": usage_json(completion.usage),
     })
+
+
+def tool_call_delta_json(piece: ToolCallDelta) -> dict:
+    """One streamed tool-call piece as OpenAI sends it: the first of a call carries its id, type
+    and name (with empty arguments), the later ones only the index and more arguments."""
+    if piece.id is not None:
+        return {"index": piece.index, "id": piece.id, "type": "function",
+                "function": {"name": piece.name or "", "arguments": piece.arguments}}
+    return {"index": piece.index, "function": {"arguments": piece.arguments}}
 
 
 class ChunkWriter:
@@ -47,8 +70,9 @@ class ChunkWriter:
     def _event(self, body: dict) -> bytes:
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
-    def _choice(self, delta: dict, finish_reason: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def _choice(self, delta: dict, finish_reason: str | None, logprobs: list | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": {"content": logprobs} if logprobs is not None else None,
+                  "finish_reason": finish_reason}
         return self._event({**self._base, "choices": [choice]} | self._usage_null())
 
     def _usage_null(self) -> dict:
@@ -60,7 +84,11 @@ class ChunkWriter:
             self._sent_role = True
             out += self._choice({"role": "assistant", "content": ""}, None)
         if delta.text:
-            out += self._choice({"content": delta.text}, None)
+            out += self._choice({"content": delta.text}, None, delta.logprobs)
+        if delta.tool_calls:
+            # one event per piece, as OpenAI sends them (some clients expect one call per event)
+            for piece in delta.tool_calls:
+                out += self._choice({"tool_calls": [tool_call_delta_json(piece)]}, None)
         if delta.finish_reason is not None:
             out += self._choice({}, delta.finish_reason)
             if self._include_usage and delta.usage is not None:

@@ -21,11 +21,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TypeVar
 
-from ..core.chat import Completion, Embeddings, ProviderCall, StreamDelta, Usage
+from ..core.chat import Completion, Embeddings, ProviderCall, StreamAssembler, StreamDelta, ToolCallDelta, Usage
+from ..core.chat_params import honouring_targets, passthrough_params
 from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, ProviderTimeoutError, TierupError
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
 from .deadline import ProviderDeadline
+from ..core.structured_output import check_completion, needs_check
 
 #: USD for (tier, configured model id, usage); raises ``UnpricedModelError`` for an unpriced model
 CostFn = Callable[[str | None, str | None, Usage], float]
@@ -82,13 +84,25 @@ class Pipeline:
         if not targets:
             raise NotFoundError(f"route {ctx.route_name!r} has no tier that can serve it now",
                                 code="route_unavailable")
+        if ctx.chat is not None:  # tools, response_format, seed, ...: only tiers that honour them
+            targets = honouring_targets(ctx.chat, ctx.route_name, targets)
         return targets
 
     def _call(self, ctx: RequestContext, target: Target) -> ProviderCall:
         chat = ctx.chat
         assert chat is not None
         return ProviderCall(model=target.model, messages=chat.messages, max_tokens=ctx.max_tokens,
-                            temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences)
+                            temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences,
+                            tools=chat.tools, tool_choice=chat.tool_choice,
+                            parallel_tool_calls=chat.parallel_tool_calls, response_format=chat.response_format,
+                            passthrough=passthrough_params(chat))
+
+    @staticmethod
+    def _check_answer(ctx: RequestContext, completion: Completion) -> None:
+        """A structured-output answer that is not what was asked for is an error, never a 200."""
+        chat = ctx.chat
+        if chat is not None and needs_check(chat.response_format, chat.tools):
+            check_completion(chat.response_format, chat.tools, completion)
 
     def _bill_failed_call(self, ctx: RequestContext, error: BaseException, relayed: str = "") -> None:
         """After a failure, bill what the provider may have used: the prompt and ``relayed``."""
@@ -99,7 +113,7 @@ class Pipeline:
         if ctx.embedding is not None:
             ctx.usage = Usage(prompt_tokens=sum(count_tokens(text) for text in ctx.embedding.inputs), estimated=True)
         elif ctx.chat is not None:
-            ctx.usage = estimated_usage((m.text for m in ctx.chat.messages), relayed)
+            ctx.usage = estimated_usage(ctx.chat.messages, relayed, ctx.chat.tools, ctx.chat.response_format)
 
     def _timeout_error(self) -> ProviderTimeoutError:
         return ProviderTimeoutError(f"the provider did not finish within provider-timeout-s "
@@ -189,7 +203,10 @@ class Pipeline:
         raise last
 
     async def _complete(self, ctx: RequestContext) -> Completion:
-        return await self._first_success(ctx, lambda target: target.provider.complete(self._call(ctx, target)))
+        completion = await self._first_success(ctx, lambda target: target.provider.complete(self._call(ctx, target)))
+        ctx.usage = completion.usage  # billed even when the answer is refused below
+        self._check_answer(ctx, completion)
+        return completion
 
     async def chat_stream(self, ctx: RequestContext) -> AsyncIterator[StreamDelta]:
         """Admit first (errors surface before any byte is sent), then yield the answer's pieces."""
@@ -205,39 +222,41 @@ class Pipeline:
 
     async def _stream_admitted(self, ctx: RequestContext, admitted: list[Guard]) -> AsyncIterator[StreamDelta]:
         error: BaseException | None = None
-        pieces: list[str] = []
+        assembled = StreamAssembler()
         try:
             cached = await self._cached(ctx)
             if cached is not None:
                 ctx.usage = cached.usage
-                yield StreamDelta(text=cached.text)
+                yield StreamDelta(text=cached.text, tool_calls=[
+                    ToolCallDelta(index, call.id, call.name, call.arguments)
+                    for index, call in enumerate(cached.tool_calls)] or None)
                 yield StreamDelta(finish_reason=cached.finish_reason, usage=cached.usage)
                 return
-            final: StreamDelta | None = None
+            final: Completion | None = None
             # closed on the way out, so that a client that leaves stops the provider call at once
             async with aclosing(self._deltas_within_deadline(self._stream_with_fallback(ctx))) as deltas:
                 async for delta in deltas:
-                    if delta.text:
-                        pieces.append(delta.text)
+                    assembled.add(delta)
                     if delta.finish_reason is not None:
                         if delta.usage is None:  # the provider reported none: count it, never bill 0
                             from ..core.tokens import estimated_usage
 
                             assert ctx.chat is not None
-                            delta.usage = estimated_usage((m.text for m in ctx.chat.messages), "".join(pieces))
+                            delta.usage = estimated_usage(ctx.chat.messages, assembled.text, ctx.chat.tools,
+                                                          ctx.chat.response_format)
                         ctx.usage = delta.usage
-                        final = delta
+                        final = assembled.completion(delta.finish_reason, delta.usage, ctx.model or "",
+                                                     simulated=bool(ctx.state.get("simulated")))
+                        self._check_answer(ctx, final)  # before the stream is labelled finished
                     yield delta
             # Cached only once the provider's stream has ended normally: a stream that failed or
             # was cut short raised above, and its partial answer must never be served again.
             if final is not None and self._cache is not None:
-                assert final.finish_reason is not None and final.usage is not None
-                await self._cache.store(ctx, Completion(text="".join(pieces), finish_reason=final.finish_reason,
-                                                        usage=final.usage, model=ctx.model or ""))
+                await self._cache.store(ctx, final)
         except BaseException as exc:
             error = exc
             # The answer was cut short: bill the prompt and what was relayed, so nothing goes unbilled.
-            self._bill_failed_call(ctx, exc, "".join(pieces))
+            self._bill_failed_call(ctx, exc, assembled.text)
             raise
         finally:
             await self._release(ctx, admitted)

@@ -243,7 +243,8 @@ class TieredResponseCache:
         else:
             served = Usage(prompt_tokens=0, completion_tokens=0, cached_tokens=usage.total_tokens)
         return Completion(text=cached.text, finish_reason=cached.finish_reason, usage=served,
-                          model=cached.model, simulated=cached.simulated)
+                          model=cached.model, simulated=cached.simulated, tool_calls=cached.tool_calls,
+                          logprobs=cached.logprobs, refusal=cached.refusal)
 
     # -- store ------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ against (global, its route, its tenant; monthly and daily) before the provider i
 settle with the actual cost after. A cap without room refuses with a 503 naming the budget and
 when it resets; crossing a threshold sends its alert; reaching a cap engages its kill switch.
 
-Estimates: prompt tokens (the real tokenizer) plus the request's ``max_tokens``, at the dearest
+Estimates: prompt tokens (the real tokenizer; tool schemas and images counted too) plus the request's ``max_tokens``, at the dearest
 per-token price among the route's models (``functions.core.spend_caps.estimate_cost_usd``).
 """
 
@@ -18,7 +18,7 @@ from ..core.context import RequestContext
 from ..core.errors import BudgetExceededError, StorageUnavailableError
 from ..core.pricing import token_cost_usd
 from ..core.spend_caps import SpendCap, caps_for_request, cost_at, iso_utc, route_price_per_token, scope_label
-from ..core.tokens import count_chat_tokens, count_tokens
+from ..core.tokens import count_request_tokens, count_tokens
 from .budget_alerter import BudgetAlerter
 from .spend_leases import SpendLeases
 
@@ -30,7 +30,8 @@ def prompt_tokens_of(ctx: RequestContext) -> int:
     cached = ctx.state.get("prompt_tokens")
     if cached is None:
         if ctx.chat is not None:
-            cached = count_chat_tokens(m.text for m in ctx.chat.messages)
+            chat = ctx.chat
+            cached = count_request_tokens(chat.messages, chat.tools, chat.response_format)
         elif ctx.embedding is not None:
             cached = sum(count_tokens(text) for text in ctx.embedding.inputs)
         else:

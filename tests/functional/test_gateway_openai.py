@@ -75,7 +75,7 @@ def test_embeddings(gateway):
 @pytest.mark.parametrize("kwargs, status, param", [
     ({"model": "nope", "messages": MESSAGES}, 404, "model"),
     ({"model": "chat", "messages": []}, 400, "messages"),
-    ({"model": "chat", "messages": [{"role": "robot", "content": "x"}]}, 400, "messages.0.role"),
+    ({"model": "chat", "messages": [{"role": "robot", "content": "x"}]}, 400, "messages[0].role"),
     ({"model": "chat", "messages": MESSAGES, "max_tokens": 10**6}, 400, "max_tokens"),
     ({"model": "chat", "messages": MESSAGES, "temperature": "hot"}, 400, "temperature"),
     ({"model": "embed", "messages": MESSAGES}, 400, "model"),

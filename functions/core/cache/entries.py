@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..chat import Completion, Usage
+from ..chat import Completion, ToolCall, Usage
 
 #: DynamoDB's item limit is 400 KB; leave room for keys, the question and metadata
 MAX_BODY_BYTES = 380_000
@@ -37,9 +37,16 @@ class CachedAnswer:
 def encode_completion(completion: Completion, compress_over: int) -> bytes | None:
     """The stored body, or None when it is too large to cache."""
     usage = completion.usage
-    raw = orjson.dumps({"t": completion.text, "f": completion.finish_reason, "m": completion.model,
-                        "s": completion.simulated,
-                        "u": [usage.prompt_tokens, usage.completion_tokens]})
+    data = {"t": completion.text, "f": completion.finish_reason, "m": completion.model,
+            "s": completion.simulated, "u": [usage.prompt_tokens, usage.completion_tokens]}
+    # optional parts only when present, so plain answers stay as small as before
+    if completion.tool_calls:
+        data["c"] = [[call.id, call.name, call.arguments] for call in completion.tool_calls]
+    if completion.logprobs is not None:
+        data["l"] = completion.logprobs
+    if completion.refusal is not None:
+        data["r"] = completion.refusal
+    raw = orjson.dumps(data)
     body = _PLAIN + raw
     if len(raw) > compress_over:
         body = _ZLIB + zlib.compress(raw, 6)
@@ -51,4 +58,6 @@ def decode_completion(body: bytes) -> Completion:
     data = orjson.loads(zlib.decompress(payload) if kind == _ZLIB else payload)
     prompt, completion_tokens = data["u"]
     return Completion(text=data["t"], finish_reason=data["f"], model=data["m"], simulated=data["s"],
-                      usage=Usage(prompt_tokens=prompt, completion_tokens=completion_tokens))
+                      usage=Usage(prompt_tokens=prompt, completion_tokens=completion_tokens),
+                      tool_calls=[ToolCall(*call) for call in data.get("c", ())],
+                      logprobs=data.get("l"), refusal=data.get("r"))

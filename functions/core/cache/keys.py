@@ -2,8 +2,10 @@
 
 A cached answer is only ever served to a request with the same *scope*: the tenant (unless the
 route explicitly shares across tenants), the route, the route's models, the system prompt, the
-earlier turns of the conversation and the sampling parameters. The exact key adds the final user
-message; the semantic cache compares only the final user message, within the scope.
+earlier turns of the conversation (tool calls and results, and a hash of each image, included), the
+sampling parameters, and whatever else shapes the answer: tools, tool_choice, response_format,
+seed, logprobs and the like. The exact key adds the final user message; the semantic cache compares
+only the final user message's text, within the scope (its images are part of the scope).
 
 No I/O here.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..chat import ChatRequest
+from ..chat import ChatRequest, Message
 from ..config import RouteConfig
 
 #: the scope of routes that share answers across tenants (``share-across-tenants = true``)
@@ -55,16 +57,56 @@ class CacheKeys:
     question: str
 
 
+#: request fields that shape the answer besides messages and sampling (None/unset ones are left out,
+#: so a plain request's keys are what they were before these fields existed)
+_SHAPING_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
+                   "frequency_penalty", "logprobs", "top_logprobs", "logit_bias", "reasoning_effort")
+
+
+def _message_key(message: Message) -> tuple:
+    """A message as the cache sees it: role and normalised text, plus tool calls, the tool call it
+    answers and its images' content hashes when it has them."""
+    key: tuple = (message.role, normalise_text(message.text))
+    if message.tool_calls:
+        key += (tuple((call.id, call.function.name, call.function.arguments) for call in message.tool_calls),)
+    if message.tool_call_id:
+        key += (message.tool_call_id,)
+    images = message.images
+    if images:
+        # a data URL holds the image's bytes, so its hash is a hash of the content
+        key += (tuple(hashlib.sha256(part.image_url.url.encode()).hexdigest() for part in images),)
+    return key
+
+
+def _shaping(chat: ChatRequest) -> dict:
+    shaping = {}
+    for name in _SHAPING_FIELDS:
+        value = getattr(chat, name)
+        if value is None:
+            continue
+        if name == "tools":
+            value = [tool.model_dump(mode="json", by_alias=True) for tool in value]
+        elif hasattr(value, "model_dump"):  # tool_choice by name, response_format
+            value = value.model_dump(mode="json", by_alias=True)
+        shaping[name] = value
+    return shaping
+
+
 def cache_keys(route_name: str, route: RouteConfig, tenant_id: str, chat: ChatRequest,
                max_tokens: int) -> CacheKeys:
     scope = tenant_scope(route, tenant_id)
-    messages = [(m.role, normalise_text(m.text)) for m in chat.messages]
+    messages = [_message_key(m) for m in chat.messages]
     last_user = max(i for i, m in enumerate(chat.messages) if m.role == "user")
     question = messages[last_user][1]
     context = messages[:last_user] + [("after", m) for m in messages[last_user + 1:]]
+    if len(messages[last_user]) > 2:  # the question's images belong to the scope; its text is the question
+        context.append(("question", messages[last_user][2:]))
     sampling = {"temperature": chat.temperature, "top_p": chat.top_p, "stop": chat.stop_sequences}
     base = {"scope": scope, "route": route_name, "models": models_of(route), "context": context,
             "sampling": sampling}
+    shaping = _shaping(chat)
+    if shaping:
+        base["shaping"] = shaping
     semantic_scope = _digest(base)
     exact = _digest({**base, "question": question, "max_tokens": max_tokens})
     return CacheKeys(scope=scope, semantic_scope=semantic_scope, exact=exact, question=question)

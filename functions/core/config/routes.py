@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from ._base import Section
 from .cache import RouteCacheConfig
+from .images import RouteImagesConfig
 
 Tier = Literal["serverless", "serverless-gpu", "reserved", "overflow"]
 TIERS: tuple[Tier, ...] = ("serverless", "serverless-gpu", "reserved", "overflow")
@@ -42,6 +43,7 @@ class RouteConfig(Section):
     #: default the largest plan's ``max-prompt-tokens`` plus ``max-tokens`` (core/gpu_serving.py)
     gpu_context_tokens: int | None = Field(default=None, alias="gpu-context-tokens", gt=0)
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
+    images: RouteImagesConfig = Field(default_factory=RouteImagesConfig)
 
     @model_validator(mode="after")
     def _context_holds_an_answer(self) -> "RouteConfig":
