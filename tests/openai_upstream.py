@@ -341,7 +341,8 @@ class ScriptedUpstream:
 
 def _fault_of(body: dict) -> str | None:
     for message in body.get("messages") or ():
-        found = _FAULT_TAG.search(message.get("content") or "") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        found = _FAULT_TAG.search(content) if isinstance(content, str) else None  # parts carry no tag
         if found and found.group(1) in FAULTS:
             return found.group(1)
     return None

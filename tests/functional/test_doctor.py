@@ -216,7 +216,9 @@ def test_the_web_adapter_layer_must_exist_in_the_region():
 
 def test_a_model_without_a_price_is_named_with_its_key():
     assert _statuses(check_prices(CONFIG)) == ["ok"]
-    config = make_config({"routes": {"chat": {"serverless": "amazon.nova-micro-v1:0"}}})
+    # start-up refuses such a config; doctor also judges one built past validation
+    route = CONFIG.routes["chat"].model_copy(update={"serverless": "amazon.nova-micro-v1:0"})
+    config = CONFIG.model_copy(update={"routes": {**CONFIG.routes, "chat": route}})
     [finding] = check_prices(config)
     assert finding.status == "problem" and '"amazon.nova-micro-v1:0"' in finding.detail
     assert "routes.chat.serverless" in finding.detail

@@ -116,7 +116,7 @@ def assert_billed_as_served(setup: Setup, started_minute: int) -> list:
     served = setup.served
     prompt, completion = served.prompt_tokens, served.completion_tokens
     runtime = setup.runtime
-    served_usd = token_cost_usd(runtime.config.pricing, MODEL, Usage(prompt, completion))
+    served_usd = token_cost_usd(runtime.config.pricing, "serverless", MODEL, Usage(prompt, completion))
 
     records = _ledger(setup)
     assert (sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records)) == (prompt, completion)

@@ -121,7 +121,9 @@ def client(upstream, make_runtime, serve):
 
     def start(model: str):
         runtime = make_runtime({"tiers": {"serverless": {"provider": "openai", "base-url": upstream.url}},
-                                "routes": {"chat": {"serverless": model}}}, environ={"TIERUP_PROVIDER": ""})
+                                "routes": {"chat": {"serverless": model}},
+                                "pricing": {"models": {model: {"input-per-mtok": 1, "output-per-mtok": 2}}}},
+                               environ={"TIERUP_PROVIDER": ""})
         return openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
 
     return start

@@ -48,9 +48,9 @@ def test_a_request_is_billed_at_the_configured_model_s_price_not_the_reported_on
 def test_tierup_check_refuses_an_unpriced_model_naming_the_key(tmp_path):
     config_file = tmp_path / "tierup.toml"
     text = EXAMPLE_CONFIG.read_text()
-    old = '[routes.summarize]\nserverless = "meta.llama3-1-8b-instruct-v1:0"'
+    old = '[routes.summarize]\nserverless = "us.meta.llama3-1-8b-instruct-v1:0"'
     assert old in text
-    config_file.write_text(text.replace(old, '[routes.summarize]\nserverless = "us.meta.llama3-1-8b-instruct-v1:0"'))
+    config_file.write_text(text.replace(old, '[routes.summarize]\nserverless = "us.meta.llama3-2-3b-instruct-v1:0"'))
     result = CliRunner().invoke(app, ["check", "--config", str(config_file)])
     assert result.exit_code == 2
     assert "routes.summarize.serverless" in result.output

@@ -47,7 +47,9 @@ def tier_client(make_runtime, serve, upstream):
             runtime = make_runtime(environ={"TIERUP_PROVIDER": ""})
         else:
             runtime = make_runtime({"tiers": {"serverless": {"provider": "openai", "base-url": upstream.url}},
-                                    "routes": {"chat": {"serverless": "prose"}}}, environ={"TIERUP_PROVIDER": ""})
+                                    "routes": {"chat": {"serverless": "prose"}},
+                                    "pricing": {"models": {"prose": {"input-per-mtok": 1, "output-per-mtok": 2}}}},
+                                   environ={"TIERUP_PROVIDER": ""})
         return openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
 
     return start

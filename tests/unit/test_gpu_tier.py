@@ -115,7 +115,7 @@ def test_a_route_name_that_cannot_be_a_url_label_is_refused():
     assert gpu_route_problem("tierup", "Chat_v2") is not None
     assert gpu_route_problem("tierup", "x" * 60) is not None
     config = make_config({"routes": {"Chat_v2": {"serverless-gpu": "org/model", "serverless-gpu-revision": "abc",
-                                                 "serverless": "meta.llama3-1-8b-instruct-v1:0",
+                                                 "serverless": "us.meta.llama3-1-8b-instruct-v1:0",
                                                  "gpu": "L4"}}})
     with pytest.raises(ConfigError) as caught:
         app_module.plan_gpu_servers(config)

@@ -19,7 +19,8 @@ from tests.fakes.providers import FixedRouter, ListRecorder, ScriptedProvider
 from tests.support import deep_merge, example_config_data, make_config
 
 CONFIG = make_config()
-PROFILE = "us.meta.llama3-1-8b-instruct-v1:0"
+#: a profile id the example does not price
+PROFILE = "us.meta.llama3-2-3b-instruct-v1:0"
 
 
 def _refused(overrides: dict) -> ConfigError:
