@@ -9,8 +9,8 @@ official openai SDK sends requests from ``--clients`` threads, half of them stre
 the upstream for one fault drawn at random: none, usage dropped, no ``[DONE]``, connection reset,
 trickling past ``provider-timeout-s``, 429, 500, bad JSON. Two phases:
 
-* faults: route ``chat``, no cap binding; a third of the way in, DynamoDB is frozen (SIGSTOP)
-  for ``--freeze-s`` seconds, so requests meet a store that has stopped answering too;
+* faults: route ``chat``, no cap binding; its middle third is sent while DynamoDB is frozen
+  (SIGSTOP) for ``--freeze-s`` seconds, so requests meet a store that has stopped answering too;
 * cap: route ``summarize`` with a daily cap of ``--cap-share`` of what its requests would cost if
   all were served; it must stop them at the cap.
 
@@ -34,9 +34,9 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -136,18 +136,12 @@ def ask(client, route: str, index: int, fault: str, stream: bool, config, phase:
     return Outcome(phase, fault, stream, outcome, ended - started, ended, cost)
 
 
-def freeze(process, after_s: float, for_s: float, log: list) -> threading.Thread:
-    def run() -> None:
-        time.sleep(after_s)
-        os.kill(process.pid, 19)  # SIGSTOP
-        log.append(("frozen", time.monotonic()))
-        time.sleep(for_s)
-        os.kill(process.pid, 18)  # SIGCONT
-        log.append(("thawed", time.monotonic()))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+def freeze(process, for_s: float, log: list) -> float:
+    """Freeze ``process`` (SIGSTOP, as a store that stops answering); returns when to thaw it."""
+    os.kill(process.pid, signal.SIGSTOP)
+    now = time.monotonic()
+    log.append(("frozen", now))
+    return now + for_s
 
 
 def run_seed(seed: int, requests: int, clients: int, freeze_s: float, cap_share: float) -> dict:
@@ -173,12 +167,18 @@ def run_seed(seed: int, requests: int, clients: int, freeze_s: float, cap_share:
                  for i in range(cap_requests)]
         events: list = []
         outcomes: list[Outcome] = []
+        third = requests // 3
         with ThreadPoolExecutor(clients) as pool:
-            first = list(pool.map(lambda p: ask(client, p[1], p[2], p[3], p[4], config, p[0]), plan[:requests // 3]))
-            freezer = freeze(moto, 0.0, freeze_s, events)
-            rest = list(pool.map(lambda p: ask(client, p[1], p[2], p[3], p[4], config, p[0]), plan[requests // 3:]))
-            freezer.join()
-        outcomes = first + rest
+            def run(part) -> None:
+                outcomes.extend(pool.map(lambda p: ask(client, p[1], p[2], p[3], p[4], config, p[0]), part))
+
+            run(plan[:third])
+            thawed_at = freeze(moto, freeze_s, events)  # the middle third meets a frozen store
+            run(plan[third:2 * third])
+            time.sleep(max(0.0, thawed_at - time.monotonic()))
+            os.kill(moto.pid, signal.SIGCONT)
+            events.append(("thawed", time.monotonic()))
+            run(plan[2 * third:])  # the rest of the faults, then the cap phase
         server.stop()  # the last flush: everything the gateway owes is written now
         today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
         records = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE)).day(TENANT, today)
@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests of the faults phase (the cap phase sends half)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--freeze-s", type=float, default=3.0, help="how long DynamoDB is frozen")
+    parser.add_argument("--freeze-s", type=float, default=8.0, help="how long DynamoDB is frozen")
     parser.add_argument("--cap-share", type=float, default=0.6, help="the cap as a share of the cap phase's cost")
     args = parser.parse_args()
 
