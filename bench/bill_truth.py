@@ -23,7 +23,9 @@ Then the gateway stops (its last flush) and the ledger is read back. Reported:
   (goal: within 0.1%);
 * answers above the cap's stated bound: answers, in the order they ended, after the cap phase's
   served dollars passed the cap plus the tokenizer's slack (1%) (goal: 0);
-* p50/p99 time from sending to the error, for requests that ended in an error (goal: p99 <= 2 s).
+* p50/p99 time from sending to the error, for requests that ended in an error (goal: p99 <= 2 s);
+* how long after the store answers again the gateway serves again (one request at a time, phase
+  ``recovery``).
 
 Prints markdown tables; writes bench/results/bill_truth.json.
 """
@@ -169,15 +171,34 @@ def run_seed(seed: int, requests: int, clients: int, freeze_s: float, cap_share:
         outcomes: list[Outcome] = []
         third = requests // 3
         with ThreadPoolExecutor(clients) as pool:
-            def run(part) -> None:
-                outcomes.extend(pool.map(lambda p: ask(client, p[1], p[2], p[3], p[4], config, p[0]), part))
+            def run(part, spread_s: float = 0.0) -> None:
+                """Send ``part``; with ``spread_s``, its requests start evenly over that time."""
+                start = time.monotonic()
+
+                def paced(item):
+                    index, p = item
+                    time.sleep(max(0.0, start + spread_s * index / len(part) - time.monotonic()))
+                    return ask(client, p[1], p[2], p[3], p[4], config, p[0])
+
+                outcomes.extend(pool.map(paced, enumerate(part)))
 
             run(plan[:third])
-            thawed_at = freeze(moto, freeze_s, events)  # the middle third meets a frozen store
-            run(plan[third:2 * third])
+            # the middle third meets a frozen store, spread over the whole freeze: past twice the
+            # kill-switch flags' refresh, the money guards must refuse (fail closed)
+            thawed_at = freeze(moto, freeze_s, events)
+            run(plan[third:2 * third], spread_s=freeze_s)
             time.sleep(max(0.0, thawed_at - time.monotonic()))
             os.kill(moto.pid, signal.SIGCONT)
             events.append(("thawed", time.monotonic()))
+            # one request at a time until the gateway serves again: how long it takes to recover
+            probe = requests + cap_requests
+            while True:
+                outcomes.append(ask(client, "chat", probe, "none", False, config, "recovery"))
+                probe += 1
+                if outcomes[-1].outcome == "200" or time.monotonic() - events[-1][1] > 30:
+                    events.append(("recovered", outcomes[-1].ended_at))
+                    break
+                time.sleep(0.05)
             run(plan[2 * third:])  # the rest of the faults, then the cap phase
         server.stop()  # the last flush: everything the gateway owes is written now
         today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
@@ -204,6 +225,7 @@ def run_seed(seed: int, requests: int, clients: int, freeze_s: float, cap_share:
         "error_p50_s": statistics.median(errors) if errors else 0.0,
         "error_p99_s": errors[min(len(errors) - 1, int(0.99 * len(errors)))] if errors else 0.0,
         "freeze": [(name, round(at, 3)) for name, at in events],
+        "recovered_after_s": events[-1][1] - events[-2][1],
         "outcomes": [asdict(o) for o in outcomes],
     }
 
@@ -211,7 +233,7 @@ def run_seed(seed: int, requests: int, clients: int, freeze_s: float, cap_share:
 def fault_table(outcomes: list[dict]) -> list[str]:
     kinds = sorted({o["outcome"] for o in outcomes})
     lines = ["| phase | fault | " + " | ".join(kinds) + " |", "|---|---|" + "---:|" * len(kinds)]
-    for phase in ("faults", "cap"):
+    for phase in ("faults", "recovery", "cap"):
         for fault in FAULTS:
             rows = [o for o in outcomes if o["phase"] == phase and o["fault"] == fault]
             if rows:
@@ -234,13 +256,15 @@ def main() -> None:
     print("\n".join(fault_table(runs[0]["outcomes"])))
     print("\n## The bill\n")
     print("| seed | requests | ledger records | unrecorded | served $ | recorded $ | ledger error | "
-          "estimated records | cap $ | served under cap $ | answers above bound | error p50 s | error p99 s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "estimated records | cap $ | served under cap $ | answers above bound | error p50 s | error p99 s | "
+          "recovered after s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         print(f"| {run['seed']} | {run['requests']} | {run['ledger_records']} | {run['unrecorded']} | "
               f"{run['served_usd']:.6f} | {run['recorded_usd']:.6f} | {run['ledger_error_pct']:.3f}% | "
               f"{run['estimated_records']} | {run['cap_usd']:.6f} | {run['cap_served_usd']:.6f} | "
-              f"{run['answers_above_cap_bound']} | {run['error_p50_s']:.2f} | {run['error_p99_s']:.2f} |")
+              f"{run['answers_above_cap_bound']} | {run['error_p50_s']:.2f} | {run['error_p99_s']:.2f} | "
+              f"{run['recovered_after_s']:.2f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1))
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
