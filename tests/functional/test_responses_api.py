@@ -1,0 +1,207 @@
+"""The Responses API (``/v1/responses``) as the official openai SDK uses it, against the gateway
+under uvicorn on moto server (simulated provider)."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+from ..support import openai_client
+
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Current weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                                "unit": {"type": "string", "enum": ["c", "f"]}},
+                               "required": ["city", "unit"], "additionalProperties": False},
+                "strict": True}
+
+
+class Weather(BaseModel):
+    city: str
+    celsius: float
+    conditions: list[str]
+
+
+@pytest.fixture
+def client(gateway):
+    return openai_client(gateway.url, gateway.key)
+
+
+def test_create_with_text_input(client):
+    response = client.responses.create(model="chat", input="Hello there", instructions="Be brief.")
+    assert response.id.startswith("resp_") and response.object == "response"
+    assert response.status == "completed"
+    assert response.output_text.startswith("[simulated]")
+    assert response.output[0].type == "message" and response.output[0].role == "assistant"
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+    assert response.instructions == "Be brief." and response.model == "chat"
+
+
+def test_function_tool_round_trip_with_function_call_output(client):
+    ask = [{"role": "user", "content": "What is the weather in Paris? Use get_weather."}]
+    first = client.responses.create(model="chat", input=ask, tools=[WEATHER_TOOL])
+    (call,) = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and call.call_id.startswith("call_") and call.id.startswith("fc_")
+    assert set(json.loads(call.arguments)) == {"city", "unit"}
+    assert first.output_text == ""  # only the call: no message
+    # the whole conversation sent back, the SDK's own output items included (store=false apps do this)
+    items = ask + [item.model_dump(exclude_none=True) for item in first.output] + [
+        {"type": "function_call_output", "call_id": call.call_id, "output": '{"celsius": 21}'}]
+    final = client.responses.create(model="chat", input=items, tools=[WEATHER_TOOL], store=False)
+    assert final.output_text.startswith("[simulated]")
+    assert [item.type for item in final.output] == ["message"]
+    assert final.store is False
+
+
+def test_tool_choice_required_and_named(client):
+    other = {**WEATHER_TOOL, "name": "get_time", "parameters": {
+        "type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"],
+        "additionalProperties": False}}
+    required = client.responses.create(model="chat", input="hello", tools=[WEATHER_TOOL], tool_choice="required")
+    assert [item.name for item in required.output if item.type == "function_call"] == ["get_weather"]
+    named = client.responses.create(model="chat", input="hello", tools=[WEATHER_TOOL, other],
+                                    tool_choice={"type": "function", "name": "get_time"})
+    assert [item.name for item in named.output if item.type == "function_call"] == ["get_time"]
+    assert named.tool_choice.name == "get_time"
+
+
+def test_stream_sends_the_responses_events_in_order(client):
+    with client.responses.stream(model="chat", input="Tell me about tiers") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [event.type for event in events]
+    deltas = [event for event in events if event.type == "response.output_text.delta"]
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds[4:4 + len(deltas)] == ["response.output_text.delta"] * len(deltas) and len(deltas) > 1
+    assert kinds[4 + len(deltas):] == ["response.output_text.done", "response.content_part.done",
+                                       "response.output_item.done", "response.completed"]
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert "".join(event.delta for event in deltas) == final.output_text
+    assert final.output_text.startswith("[simulated]") and final.status == "completed"
+    assert final.usage.output_tokens > 0
+    assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_streamed_function_calls_arrive_as_argument_deltas(client):
+    with client.responses.stream(model="chat", input="Use get_weather for Lima", tools=[WEATHER_TOOL]) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [event.type for event in events]
+    assert kinds[2] == "response.output_item.added" and events[2].item.type == "function_call"
+    assert events[2].item.arguments == "" and events[2].item.name == "get_weather"
+    pieces = [event.delta for event in events if event.type == "response.function_call_arguments.delta"]
+    (done,) = [event for event in events if event.type == "response.function_call_arguments.done"]
+    assert len(pieces) > 1 and "".join(pieces) == done.arguments
+    assert kinds[-2:] == ["response.output_item.done", "response.completed"]
+    (call,) = final.output
+    assert call.type == "function_call" and json.loads(call.arguments) == json.loads(done.arguments)
+
+
+def test_parse_with_a_pydantic_model(client):
+    response = client.responses.parse(model="chat", input="Weather in Oslo as JSON", text_format=Weather)
+    assert isinstance(response.output_parsed, Weather)
+    assert response.text.format.type == "json_schema" and response.text.format.name == "Weather"
+    json_object = client.responses.create(model="chat", input="Answer in JSON", text={"format": {"type": "json_object"}})
+    assert isinstance(json.loads(json_object.output_text), dict)
+
+
+def test_previous_response_id_continues_the_conversation(client):
+    first = client.responses.create(model="chat", input="Use get_weather for Rome", tools=[WEATHER_TOOL])
+    (call,) = first.output
+    # only the new item: the gateway supplies the conversation so far
+    final = client.responses.create(model="chat", previous_response_id=first.id, tools=[WEATHER_TOOL], input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": '{"celsius": 25}'}])
+    assert final.previous_response_id == first.id
+    assert final.output_text.startswith("[simulated]")
+    # the answer depends on the stored conversation: without it, the same input is refused
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", tools=[WEATHER_TOOL], input=[
+            {"type": "function_call_output", "call_id": call.call_id, "output": '{"celsius": 25}'}])
+    assert caught.value.body["param"] == "input"
+    # and a text turn continued twice gives a different answer than the same turn alone
+    chained = client.responses.create(model="chat", input="and tomorrow?", previous_response_id=final.id)
+    alone = client.responses.create(model="chat", input="and tomorrow?")
+    assert chained.output_text != alone.output_text
+
+
+def test_retrieve_and_delete(client):
+    created = client.responses.create(model="chat", input="keep this", metadata={"app": "x"})
+    fetched = client.responses.retrieve(created.id)
+    assert fetched.id == created.id and fetched.output_text == created.output_text
+    assert fetched.metadata == {"app": "x"} and fetched.status == "completed"
+    client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.delete(created.id)
+
+
+def test_store_false_is_not_kept_and_cannot_be_continued(client):
+    unstored = client.responses.create(model="chat", input="forget this", store=False)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.retrieve(unstored.id)
+    assert caught.value.body["code"] == "response_not_found"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(model="chat", input="more", previous_response_id=unstored.id)
+    assert caught.value.body["param"] == "previous_response_id"
+    assert caught.value.body["code"] == "previous_response_not_found"
+
+
+def test_another_tenant_can_neither_read_nor_continue_a_response(gateway, client):
+    from tierup.local_stack import create_key
+
+    mine = client.responses.create(model="chat", input="private to acme")
+    theirs = openai_client(gateway.url, create_key(gateway.runtime, "globex", "pro"))
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.retrieve(mine.id)
+    with pytest.raises(openai.NotFoundError) as caught:
+        theirs.responses.create(model="chat", input="continue it", previous_response_id=mine.id)
+    assert caught.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.NotFoundError):
+        theirs.responses.delete(mine.id)
+    assert client.responses.retrieve(mine.id).output_text == mine.output_text  # still there for acme
+
+
+def test_parameters_a_tier_cannot_honour_are_refused_by_their_responses_name(client):
+    with pytest.raises(openai.BadRequestError) as caught:  # the simulated tier has no reasoning effort
+        client.responses.create(model="chat", input="hi", reasoning={"effort": "high"})
+    assert caught.value.body["param"] == "reasoning.effort"
+    assert caught.value.body["code"] == "unsupported_parameter"
+    assert "reasoning.effort" in caught.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input="hi", include=["message.output_text.logprobs"])
+    assert caught.value.body["param"] == "include"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input="hi", tools=[{"type": "web_search"}])
+    assert caught.value.body["param"] == "tools[0].type"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input="hi", max_output_tokens=10_000_000)
+    assert caught.value.body["param"] == "max_output_tokens"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input="hi", extra_body={"frobnicate": 1})
+    assert caught.value.body["param"] == "frobnicate"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "what is this?"}, {"type": "input_file", "file_id": "file-1"}]}])
+    assert caught.value.body["param"] == "input[0].content[1]"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="chat", input="hi", text={"format": {
+            "type": "json_schema", "name": "x", "schema": {"type": "nonsense"}}})
+    assert caught.value.body["param"] == "text.format.schema"
+    # harmless fields are accepted
+    assert client.responses.create(model="chat", input="hi", user="u-1", truncation="auto", service_tier="auto",
+                                   extra_body={"prompt_cache_key": "k"}).status == "completed"
+
+
+def test_max_output_tokens_cuts_the_answer_and_says_so(client):
+    response = client.responses.create(model="chat", input="a long answer please", max_output_tokens=3)
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.usage.output_tokens == 3
+    with client.responses.stream(model="chat", input="a long answer please", max_output_tokens=3) as stream:
+        kinds = [event.type for event in stream]
+    assert kinds[-1] == "response.incomplete"
