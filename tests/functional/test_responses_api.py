@@ -3,13 +3,24 @@ under uvicorn on moto server (simulated provider)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
+from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
+from functions.adapters.dynamodb.responses import DynamoResponseStore
+from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+from functions.core.tables import STATE, USAGE
+from functions.gateway.composition import build_gateway
+from tierup.local_stack import GatewayServer, create_key
+
 from ..support import openai_client
+from .test_quotas import _wait_for_fresh_minute
 
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Current weather in a city",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"},
@@ -152,8 +163,6 @@ def test_store_false_is_not_kept_and_cannot_be_continued(client):
 
 
 def test_another_tenant_can_neither_read_nor_continue_a_response(gateway, client):
-    from tierup.local_stack import create_key
-
     mine = client.responses.create(model="chat", input="private to acme")
     theirs = openai_client(gateway.url, create_key(gateway.runtime, "globex", "pro"))
     with pytest.raises(openai.NotFoundError):
@@ -205,3 +214,74 @@ def test_max_output_tokens_cuts_the_answer_and_says_so(client):
     with client.responses.stream(model="chat", input="a long answer please", max_output_tokens=3) as stream:
         kinds = [event.type for event in stream]
     assert kinds[-1] == "response.incomplete"
+
+
+PATTERN_SCHEMA = {"type": "json_schema", "name": "code", "strict": True, "schema": {
+    "type": "object", "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}},
+    "required": ["code"], "additionalProperties": False}}
+
+
+def test_a_failure_mid_stream_ends_with_error_and_response_failed(gateway, client):
+    # the simulated model cannot satisfy a pattern: the answer is refused once it has streamed
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model="chat", input="a code", text={"format": PATTERN_SCHEMA})
+    assert caught.value.status_code == 502 and caught.value.body["code"] == "invalid_structured_output"
+    with pytest.raises(openai.APIError) as caught:  # the SDK raises on the error event
+        with client.responses.stream(model="chat", input="a code", text={"format": PATTERN_SCHEMA}) as stream:
+            for _ in stream:
+                pass
+    assert "does not match" in str(caught.value)
+    raw = httpx.post(f"{gateway.url}/v1/responses", headers={"Authorization": f"Bearer {gateway.key}"},
+                     json={"model": "chat", "input": "a code", "stream": True, "text": {"format": PATTERN_SCHEMA}})
+    events = [block.split("\n") for block in raw.text.strip().split("\n\n")]
+    names = [lines[0].removeprefix("event: ") for lines in events]
+    assert names[0] == "response.created" and "response.output_text.delta" in names
+    assert names[-2:] == ["error", "response.failed"] and "response.completed" not in names
+    error, failed = (json.loads(lines[1].removeprefix("data: ")) for lines in events[-2:])
+    assert error["code"] == "invalid_structured_output" and error["error"]["code"] == "invalid_structured_output"
+    assert failed["response"]["status"] == "failed"
+    assert failed["response"]["error"]["code"] == "invalid_structured_output"
+    assert [json.loads(lines[1].removeprefix("data: "))["sequence_number"] for lines in events] == list(
+        range(len(events)))
+
+
+def test_responses_requests_count_against_quotas_and_reach_the_ledger_like_chat(make_runtime):
+    runtime = make_runtime({"routes": {"chat": {"cache": {"exact": False, "semantic": False}}},
+                            "plans": {"tiny": {"requests-per-minute": 3, "tokens-per-minute": 50_000}}})
+    server = GatewayServer(build_gateway(runtime)).start()
+    try:
+        client = openai_client(server.url, create_key(runtime, "small", "tiny"))
+        _wait_for_fresh_minute(10)
+        started_minute = int(time.time() // 60)
+        created = client.responses.with_raw_response.create(model="chat", input="one")
+        assert created.headers["x-ratelimit-remaining-requests"] == "2"
+        with client.responses.stream(model="chat", input="two") as stream:
+            streamed = stream.get_final_response()
+        chat = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "three"}])
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.responses.create(model="chat", input="one too many")
+        assert refused.value.body["code"] == "requests_per_minute_exceeded"
+    finally:
+        server.stop()  # flushes the ledger
+    usage = created.parse().usage
+    tokens = usage.total_tokens + streamed.usage.total_tokens + chat.usage.total_tokens
+    day = time.strftime("%Y-%m-%d", time.gmtime(started_minute * 60))
+    records = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE)).day("small", day)
+    assert sorted(record.outcome for record in records) == ["ok", "ok", "ok", "refused"]
+    assert sum(record.prompt_tokens + record.completion_tokens for record in records) == tokens
+    rows = DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE)).minutes(
+        "tenant:small", started_minute, int(time.time() // 60))
+    assert sum(row.requests for row in rows) == 3 and sum(row.refused for row in rows) == 1
+
+
+def test_stored_responses_expire(gateway, client):
+    store = DynamoResponseStore(gateway.runtime.dynamodb, gateway.runtime.table(STATE))
+    created = client.responses.create(model="chat", input="short-lived")
+    kept = store.get("acme", created.id)
+    ttl_s = gateway.runtime.config.gateway.responses_ttl_days * 86400
+    assert abs(kept.expires_at - (time.time() + ttl_s)) < 60
+    store.put(dataclasses.replace(kept, expires_at=int(time.time()) - 1))  # DynamoDB deletes it only eventually
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="chat", input="more", previous_response_id=created.id)
