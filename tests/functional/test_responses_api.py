@@ -285,3 +285,19 @@ def test_stored_responses_expire(gateway, client):
         client.responses.retrieve(created.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="chat", input="more", previous_response_id=created.id)
+
+
+def test_cached_answers_serve_the_responses_api_too(client):
+    ask = {"model": "chat", "input": "Use get_weather for Lima", "tools": [WEATHER_TOOL], "temperature": 0}
+    first = client.responses.with_raw_response.create(**ask)
+    again = client.responses.with_raw_response.create(**ask)
+    assert (first.headers["x-tierup-cache"], again.headers["x-tierup-cache"]) == ("miss", "hit-exact")
+    assert again.headers["x-tierup-tier"] == "cache"
+    (call,), (cached,) = first.parse().output, again.parse().output
+    assert (cached.call_id, cached.arguments) == (call.call_id, call.arguments)
+    assert again.parse().id != first.parse().id  # a new response, with the cached answer
+    with client.responses.stream(**ask) as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
+    assert streamed.output[0].arguments == call.arguments
