@@ -17,7 +17,6 @@ import zlib
 from dataclasses import dataclass
 
 import orjson
-from pydantic import TypeAdapter
 
 from .chat import Message
 from .errors import RequestError
@@ -28,7 +27,7 @@ MAX_STORED_BYTES = 380_000
 #: room kept for the answer when a request's conversation is checked before the model runs
 ANSWER_ROOM_BYTES = 60_000
 
-_MESSAGES = TypeAdapter(list[Message])
+_messages = None  # the validator of a stored conversation, built on first use (not at cold start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,12 @@ def encode_conversation(messages: list[Message]) -> bytes:
 
 
 def decode_conversation(packed: bytes) -> list[Message]:
-    return _MESSAGES.validate_json(unpack(packed))
+    global _messages
+    if _messages is None:
+        from pydantic import TypeAdapter
+
+        _messages = TypeAdapter(list[Message])
+    return _messages.validate_json(unpack(packed))
 
 
 def check_storable(messages: list[Message]) -> None:

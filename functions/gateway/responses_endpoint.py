@@ -16,6 +16,7 @@ Imported on the first Responses request only: chat and embeddings never load it.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 
@@ -34,6 +35,8 @@ from .http import header_map, send_chunk, send_json, start_stream
 from .responses_format import ResponseEventWriter, ResponseShape
 
 STORE = "responses"
+#: the ids this gateway gives responses: anything else cannot exist, and is not looked up
+RESPONSE_ID = re.compile(r"resp_[0-9a-f]{48}")
 
 
 class ResponsesEndpoint:
@@ -127,7 +130,7 @@ class ResponsesEndpoint:
 
     async def _find(self, tenant: Tenant, response_id: str, param: str | None) -> StoredResponse:
         found = None
-        if self._store is not None:
+        if self._store is not None and RESPONSE_ID.fullmatch(response_id):
             found = await call_store(self._store.get, tenant.tenant_id, response_id, store=STORE)
         if found is None:
             code = "previous_response_not_found" if param else "response_not_found"
@@ -150,7 +153,7 @@ class ResponsesEndpoint:
             stored = await self._find(tenant, response_id, None)
             await send_json(send, 200, unpack(stored.body), headers)
             return
-        deleted = self._store is not None and await call_store(self._store.delete, tenant.tenant_id, response_id,
+        deleted = self._store is not None and RESPONSE_ID.fullmatch(response_id) and await call_store(self._store.delete, tenant.tenant_id, response_id,
                                                                store=STORE)
         if not deleted:
             await self._find(tenant, response_id, None)  # raises the same 404 as GET

@@ -5,7 +5,7 @@
 
 The tenant's id is part of the key, so a read can only ever find the caller's own responses
 (another tenant's id in the path reads a key that does not exist); the stored ``tenant`` is
-checked again on the way out. DynamoDB deletes expired items only eventually, so a read checks
+checked again on the way out, and a delete is conditional on it. DynamoDB deletes expired items only eventually, so a read checks
 ``expires_at`` itself.
 """
 
@@ -54,6 +54,11 @@ class DynamoResponseStore:
 
     @translates_storage_errors("responses")
     def delete(self, tenant_id: str, response_id: str) -> bool:
-        old = self._client.delete_item(TableName=self._table, Key=_key(tenant_id, response_id),
-                                       ReturnValues="ALL_OLD").get("Attributes")
+        client = self._client
+        try:
+            old = client.delete_item(TableName=self._table, Key=_key(tenant_id, response_id), ReturnValues="ALL_OLD",
+                                     ConditionExpression="tenant = :tenant",
+                                     ExpressionAttributeValues={":tenant": {"S": tenant_id}}).get("Attributes")
+        except client.exceptions.ConditionalCheckFailedException:  # none, or (never) another tenant's
+            return False
         return bool(old) and int(old["expires_at"]["N"]) > time.time()
