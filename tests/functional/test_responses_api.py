@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
 from functions.adapters.dynamodb.responses import DynamoResponseStore
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+from functions.core.stored_responses import stored_response
 from functions.core.tables import STATE, USAGE
 from functions.gateway.composition import build_gateway
 from tierup.local_stack import GatewayServer, create_key
@@ -301,3 +302,15 @@ def test_cached_answers_serve_the_responses_api_too(client):
         streamed = stream.get_final_response()
     assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
     assert streamed.output[0].arguments == call.arguments
+
+
+def test_the_dynamodb_store_keeps_tenants_apart(gateway):
+    store = DynamoResponseStore(gateway.runtime.dynamodb, gateway.runtime.table(STATE))
+    later = int(time.time()) + 600
+    # tenant "t" and tenant "t#1" could meet on one key ("response#t#1#2"): the stored tenant decides
+    store.put(stored_response("1#2", "t", b"{}", [], later))
+    assert store.get("t", "1#2") is not None
+    assert store.get("t#1", "2") is None
+    assert store.delete("t#1", "2") is False and store.get("t", "1#2") is not None
+    assert store.delete("t", "1#2") is True and store.get("t", "1#2") is None
+    assert store.delete("t", "1#2") is False

@@ -205,3 +205,50 @@ def test_a_failure_ends_with_error_then_response_failed():
     failed = events[1][1]["response"]
     assert failed["status"] == "failed" and failed["error"] == {"code": "provider_error", "message": "boom"}
     assert failed["output"] == []  # the message never finished
+
+
+# -- GET / DELETE /v1/responses/{id} on an in-memory store --------------------------------------
+
+
+class _Auth:
+    async def authenticate(self, authorization):
+        from functions.core.context import Tenant
+
+        return Tenant(tenant_id=authorization.removeprefix("Bearer "), plan_name="pro", plan=None)
+
+
+def _call(endpoint, method: str, path: str, tenant: str) -> tuple[int, dict]:
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(b"authorization", f"Bearer {tenant}".encode())]}
+    try:
+        asyncio.run(endpoint.by_id(scope, None, send, "req-1"))
+    except RequestError as exc:
+        return exc.status, exc.to_openai()["error"]
+    return sent[0]["status"], orjson.loads(sent[1]["body"])
+
+
+def test_a_stored_response_is_found_by_its_tenant_only():
+    from functions.gateway.responses_endpoint import ResponsesEndpoint
+    from tests.fakes.response_store import FakeResponseStore
+
+    store = FakeResponseStore()
+    response_id = "resp_" + "ab" * 24
+    store.put(stored_response(response_id, "acme", b'{"id": "%s"}' % response_id.encode(), [], 2**40))
+    endpoint = ResponsesEndpoint(type("App", (), {"_auth": _Auth()})(), None, store, ttl_s=60)
+    assert _call(endpoint, "GET", f"/v1/responses/{response_id}", "acme") == (200, {"id": response_id})
+    status, error = _call(endpoint, "GET", f"/v1/responses/{response_id}", "globex")
+    assert (status, error["code"]) == (404, "response_not_found")
+    assert _call(endpoint, "DELETE", f"/v1/responses/{response_id}", "globex")[0] == 404
+    assert _call(endpoint, "GET", "/v1/responses/resp_../x", "acme")[0] == 404
+    assert _call(endpoint, "GET", "/v1/responses/not-an-id", "acme")[0] == 404
+    assert _call(endpoint, "PUT", f"/v1/responses/{response_id}", "acme")[0] == 405
+    assert _call(endpoint, "DELETE", f"/v1/responses/{response_id}", "acme") == (
+        200, {"id": response_id, "object": "response", "deleted": True})
+    assert store.items == {}
