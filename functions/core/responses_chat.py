@@ -65,7 +65,8 @@ def to_chat(request: ResponsesRequest, history: list[Message]) -> ChatTranslatio
     else:
         for index, item in enumerate(request.input):
             _add_item(item, f"input[{index}]", messages, origins)
-    extra = {"tierup": request.model_extra["tierup"]} if request.model_extra and "tierup" in request.model_extra else {}
+    own_options = (request.model_extra or {}).get("tierup")  # {"cache": false}: the cache reads it
+    extra = {"tierup": own_options} if own_options is not None else {}
     logprobs = LOGPROBS_INCLUDE in (request.include or ()) or bool(request.top_logprobs)
     try:
         chat = ChatRequest(
@@ -118,7 +119,8 @@ def _parts(parts: list, path: str) -> list[TextPart | ImagePart]:
         elif isinstance(part, InputImage) and part.image_url and part.file_id is None:
             out.append(ImagePart(type="image_url", image_url=ImageUrl(url=part.image_url, detail=part.detail)))
         else:
-            why = "files" if part.type == "input_file" or getattr(part, "file_id", None) else "an image without image_url"
+            uploaded = part.type == "input_file" or getattr(part, "file_id", None)
+            why = "files" if uploaded else "an image without image_url"
             raise RequestError(f"{path}[{index}]: tierup does not support {why} (send images as data URLs in "
                                "image_url)", param=f"{path}[{index}]", code="unsupported_parameter")
     return out

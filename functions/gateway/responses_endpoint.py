@@ -153,8 +153,9 @@ class ResponsesEndpoint:
             stored = await self._find(tenant, response_id, None)
             await send_json(send, 200, unpack(stored.body), headers)
             return
-        deleted = self._store is not None and RESPONSE_ID.fullmatch(response_id) and await call_store(self._store.delete, tenant.tenant_id, response_id,
-                                                               store=STORE)
+        deleted = False
+        if self._store is not None and RESPONSE_ID.fullmatch(response_id):
+            deleted = await call_store(self._store.delete, tenant.tenant_id, response_id, store=STORE)
         if not deleted:
             await self._find(tenant, response_id, None)  # raises the same 404 as GET
         await send_json(send, 200, orjson.dumps({"id": response_id, "object": "response", "deleted": True}), headers)

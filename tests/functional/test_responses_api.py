@@ -117,7 +117,8 @@ def test_parse_with_a_pydantic_model(client):
     response = client.responses.parse(model="chat", input="Weather in Oslo as JSON", text_format=Weather)
     assert isinstance(response.output_parsed, Weather)
     assert response.text.format.type == "json_schema" and response.text.format.name == "Weather"
-    json_object = client.responses.create(model="chat", input="Answer in JSON", text={"format": {"type": "json_object"}})
+    json_object = client.responses.create(model="chat", input="Answer in JSON",
+                                          text={"format": {"type": "json_object"}})
     assert isinstance(json.loads(json_object.output_text), dict)
 
 

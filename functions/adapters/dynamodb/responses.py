@@ -5,8 +5,8 @@
 
 The tenant's id is part of the key, so a read can only ever find the caller's own responses
 (another tenant's id in the path reads a key that does not exist); the stored ``tenant`` is
-checked again on the way out, and a delete is conditional on it. DynamoDB deletes expired items only eventually, so a read checks
-``expires_at`` itself.
+checked again on the way out, and a delete is conditional on it. DynamoDB deletes expired
+items only eventually, so a read checks ``expires_at`` itself.
 """
 
 from __future__ import annotations
