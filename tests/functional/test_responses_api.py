@@ -315,3 +315,33 @@ def test_the_dynamodb_store_keeps_tenants_apart(gateway):
     assert store.delete("t#1", "2") is False and store.get("t", "1#2") is not None
     assert store.delete("t", "1#2") is True and store.get("t", "1#2") is None
     assert store.delete("t", "1#2") is False
+
+
+def test_a_state_store_that_does_not_answer_is_a_fast_503_and_store_false_still_works(make_runtime, serve):
+    from functions.adapters.aws import AwsClients
+    from functions.core.tables import STATE
+
+    runtime = make_runtime()
+    app = build_gateway(runtime)
+    # the responses' store on an endpoint where nothing listens; the other stores answer
+    nowhere = AwsClients(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    app._response_store = DynamoResponseStore(lambda: nowhere.client("dynamodb"), runtime.table(STATE))
+    url = serve(app)
+    client = openai_client(url, create_key(runtime, "acme", "pro"), timeout=10)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model="chat", input="keep this")
+    assert caught.value.status_code == 503 and caught.value.body["code"] == "storage_unavailable"
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.retrieve("resp_" + "0" * 48)
+    assert caught.value.status_code == 503
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model="chat", input="more", previous_response_id="resp_" + "0" * 48)
+    assert caught.value.status_code == 503
+    with pytest.raises(openai.APIError):  # streamed: the answer went out, then the store failed
+        with client.responses.stream(model="chat", input="keep this too") as stream:
+            for _ in stream:
+                pass
+    assert time.monotonic() - started < 20
+    assert client.responses.create(model="chat", input="not kept", store=False).status == "completed"
