@@ -16,6 +16,7 @@ No I/O here.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -199,6 +200,16 @@ IGNORED_PARAMS: dict[str, str] = {
 #: ``include`` values honoured: logprobs (where the tier honours them); there are no reasoning
 #: items, so there is no encrypted reasoning to include
 INCLUDABLE = frozenset({"message.output_text.logprobs", "reasoning.encrypted_content"})
+
+
+#: what pydantic puts in an error's location for a union's branch, after the field it belongs to
+_BRANCHES = re.compile(r"^(text\.format|tool_choice)\.(?:text|json_object|json_schema|FunctionChoice)(?=\.|$)")
+
+
+def schema_param(param: str) -> str:
+    """A schema error's field without the union branch pydantic names (``text.format.json_schema
+    .schema`` is ``text.format.schema`` to the client)."""
+    return _BRANCHES.sub(r"\1", param)
 
 
 def _refuse(param: str, why: str) -> RequestError:

@@ -28,7 +28,7 @@ from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
 from ..core.ports import ResponseStore
 from ..core.responses_chat import ChatTranslation, answer_message, rename_param, to_chat
-from ..core.responses_request import ResponsesRequest, check_responses_request
+from ..core.responses_request import ResponsesRequest, check_responses_request, schema_param
 from ..core.stored_responses import (StoredResponse, check_storable, decode_conversation, stored_response,
                                      unpack)
 from .http import header_map, send_chunk, send_json, start_stream
@@ -52,7 +52,13 @@ class ResponsesEndpoint:
     async def create(self, scope, receive, send, request_id: str) -> None:
         app = self._app
         headers, tenant, body = await app._authenticated_body(scope, receive)
-        request: ResponsesRequest = app._parse(ResponsesRequest, body)
+        try:
+            request: ResponsesRequest = app._parse(ResponsesRequest, body)
+        except RequestError as exc:
+            if exc.param:
+                cleaned = schema_param(exc.param)
+                exc.message, exc.param = exc.message.replace(exc.param, cleaned), cleaned
+            raise
         check_responses_request(request)
         if request.stored and self._store is None:
             raise RequestError("this gateway keeps no responses: send store=false", param="store",

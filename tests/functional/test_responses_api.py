@@ -203,6 +203,9 @@ def test_parameters_a_tier_cannot_honour_are_refused_by_their_responses_name(cli
         client.responses.create(model="chat", input="hi", text={"format": {
             "type": "json_schema", "name": "x", "schema": {"type": "nonsense"}}})
     assert caught.value.body["param"] == "text.format.schema"
+    with pytest.raises(openai.BadRequestError) as caught:  # the schema itself left out
+        client.responses.create(model="chat", input="hi", text={"format": {"type": "json_schema", "name": "x"}})
+    assert caught.value.body["param"] == "text.format.schema"
     # harmless fields are accepted
     assert client.responses.create(model="chat", input="hi", user="u-1", truncation="auto", service_tier="auto",
                                    extra_body={"prompt_cache_key": "k"}).status == "completed"

@@ -252,3 +252,20 @@ def test_a_stored_response_is_found_by_its_tenant_only():
     assert _call(endpoint, "DELETE", f"/v1/responses/{response_id}", "acme") == (
         200, {"id": response_id, "object": "response", "deleted": True})
     assert store.items == {}
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"input": "hi", "text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),
+    ({"input": "hi", "tool_choice": {"type": "file_search"}}, "tool_choice.type"),
+    ({"input": [{"role": "user", "content": "hi"}, {"type": "reasoning", "id": "r"}]}, "input[1]"),
+    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]}, "input[0].content[0].text"),
+])
+def test_schema_errors_name_the_field_as_sent(body, param):
+    from pydantic import ValidationError
+
+    from functions.core.responses_request import schema_param
+    from functions.gateway.validation import validation_message
+
+    with pytest.raises(ValidationError) as caught:
+        request(**body)
+    assert schema_param(validation_message(caught.value)[1]) == param
