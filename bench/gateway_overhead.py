@@ -1,8 +1,9 @@
 """What the gateway adds: latency and throughput through tierup vs. straight to the upstream.
 
     .venv/bin/python bench/gateway_overhead.py [--rounds 3] [--duration 5] [--concurrency 1 16 64]
+        [--modes json stream tools-json tools-stream]
         [--peer-litellm]          also LiteLLM Proxy, same upstream, same CPU, same rounds
-        [--profile json|stream]   instead: a py-spy profile of the gateway under load (speedscope)
+        [--profile MODE]          instead: a py-spy profile of the gateway under load (speedscope)
 
 A fast fake OpenAI-compatible upstream (``upstream.py`` of the shared harness in
 ``../shared/bench/gateway_overhead``) answers every path. For each round and each cell (json or
@@ -17,6 +18,10 @@ upstream (``provider = "openai"``), a benchmark tenant on a plan whose limits ar
 reach (the quota stages run, none refuses), and the response cache
 off for the route (the load generator repeats one request, so a cache would measure itself, not
 the path). Everything else (guards, router, recorders) is what ``build_gateway`` wires.
+
+Modes ``tools-json`` and ``tools-stream`` send the request an agent sends instead (two function
+tools and a strict JSON schema: ``tools_schema_mix.py``), to an upstream that answers it with
+schema-valid JSON; the added-latency targets hold for it too.
 
 Reported per cell: medians over rounds of requests/s, latency p50/p99 and stream TTFB, the added
 latency (gateway - direct), the gateway's CPU time per request (from /proc) and the one-core
@@ -53,7 +58,11 @@ ROUTE = "chat"
 TENANT, PLAN = "bench", "bench"
 
 #: added latency at concurrency 1 and one-core throughput at concurrency 64 the gateway must meet
-TARGETS = {"added_p50_ms_c1": 1.5, "added_p99_ms_c1": 5.0, "json_rps_c64": 1000, "stream_rps_c64": 400}
+TARGETS = {"added_p50_ms_c1": 1.5, "added_p99_ms_c1": 5.0, "json_rps_c64": 1000, "stream_rps_c64": 400,
+           "tools_added_p50_ms_c1": 1.5, "tools_added_p99_ms_c1": 5.0}
+#: the tools-and-schema request: its load generator and upstream (the shared ones, with that body)
+MIX = ROOT / "bench" / "tools_schema_mix.py"
+MODES = ["json", "stream", "tools-json", "tools-stream"]
 
 
 def bench_config(upstream_url: str) -> dict:
@@ -75,8 +84,9 @@ def bench_config(upstream_url: str) -> dict:
 
 def run_load(url: str, key: str, mode: str, concurrency: int, duration: float, warmup: float,
              model: str = ROUTE) -> dict:
-    command = ["taskset", "-c", str(LOAD_CPU), sys.executable, str(HARNESS / "load.py"), "--url", url,
-               "--key", key, "--model", model, "--mode", mode, "-c", str(concurrency),
+    generator = [str(MIX), "load"] if mode.startswith("tools-") else [str(HARNESS / "load.py")]
+    command = ["taskset", "-c", str(LOAD_CPU), sys.executable, *generator, "--url", url,
+               "--key", key, "--model", model, "--mode", mode.removeprefix("tools-"), "-c", str(concurrency),
                "-d", str(duration), "-w", str(warmup)]
     out = subprocess.run(command, capture_output=True, text=True, check=True,
                          timeout=duration + warmup + 60)
@@ -124,7 +134,7 @@ def target_metrics(name: str, direct: list[dict], runs: list[dict], mode: str) -
     m["added_p99_ms"] = m["p99_ms"] - median(direct, "latency_ms", "p99")
     # what one core would serve if the gateway had it to itself (the noise-robust figure)
     m["one_core_capacity_rps"] = 1000 / m["cpu_ms_per_request"]
-    if mode == "stream":
+    if mode.endswith("stream"):
         m["added_ttfb_p50_ms"] = median(runs, "ttfb_ms", "p50") - median(direct, "ttfb_ms", "p50")
     return {f"{name}_{k}": v for k, v in m.items()}
 
@@ -155,16 +165,17 @@ def noise(summary: list[dict]) -> float:
 def verdicts(summary: list[dict]) -> dict:
     cell = {(r["mode"], r["concurrency"]): r for r in summary}
     found = {}
-    if ("json", 1) in cell:
-        found["added_p50_ms_c1"] = cell["json", 1]["gateway_added_p50_ms"]
-        found["added_p99_ms_c1"] = cell["json", 1]["gateway_added_p99_ms"]
+    for mode, prefix in (("json", ""), ("tools-json", "tools_")):
+        if (mode, 1) in cell:
+            found[f"{prefix}added_p50_ms_c1"] = cell[mode, 1]["gateway_added_p50_ms"]
+            found[f"{prefix}added_p99_ms_c1"] = cell[mode, 1]["gateway_added_p99_ms"]
     for mode in ("json", "stream"):
         if (mode, 64) in cell:
             found[f"{mode}_rps_c64"] = cell[mode, 64]["gateway_rps"]
             found[f"{mode}_one_core_capacity_rps_c64"] = cell[mode, 64]["gateway_one_core_capacity_rps"]
     target = lambda name: TARGETS[name.replace("_one_core_capacity", "")]  # noqa: E731
     return {name: {"measured": value, "target": target(name),
-                   "met": value <= target(name) if name.startswith("added") else value >= target(name)}
+                   "met": value <= target(name) if "added" in name else value >= target(name)}
             for name, value in found.items()}
 
 
@@ -202,8 +213,9 @@ def print_table(summary: list[dict], names: list[str], rounds: int, spread: floa
 
 
 @contextmanager
-def bench_stack(tmp: Path):
-    """Fake upstream and moto server on CPU 1, the gateway on CPU 0: yields (upstream URL, gateway, key)."""
+def bench_stack(tmp: Path, mix: bool = False):
+    """Fake upstream and moto server on CPU 1, the gateway on CPU 0: yields (upstream URL, gateway, key).
+    With ``mix``, the upstream also answers the tools-and-schema request."""
     from functions.core.config import parse_config
     from functions.gateway.composition import Runtime
     from tierup.local_stack import LOCAL_CREDENTIALS, create_key, free_port, moto_server, prepare_tables
@@ -212,7 +224,8 @@ def bench_stack(tmp: Path):
     os.environ.update(LOCAL_CREDENTIALS)  # boto3 in this process talks to moto server only
     upstream_port = free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
-    upstream = subprocess.Popen(["taskset", "-c", str(LOAD_CPU), sys.executable, str(HARNESS / "upstream.py"),
+    server = [str(MIX), "upstream"] if mix else [str(HARNESS / "upstream.py")]
+    upstream = subprocess.Popen(["taskset", "-c", str(LOAD_CPU), sys.executable, *server,
                                  "--port", str(upstream_port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         while not health_ok(upstream_url):
@@ -251,8 +264,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per cell")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
-    parser.add_argument("--profile", choices=["json", "stream"],
+    parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=MODES,
+                        help="tools-json / tools-stream: the tools-and-schema request (tools_schema_mix.py)")
+    parser.add_argument("--profile", choices=MODES,
                         help="instead of measuring, record a py-spy profile of the gateway under this load")
     parser.add_argument("--peer-litellm", action="store_true",
                         help="also measure LiteLLM Proxy in the same rounds (the shared harness's "
@@ -267,7 +281,8 @@ def main() -> int:
         print("SKIPPED: needs 2 CPUs (gateway on one, upstream + load generator on the other)")
         return 0
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, bench_stack(Path(tmp)) as (upstream_url, gateway, key):
+    mix = any(mode.startswith("tools-") for mode in [*args.modes, args.profile or ""])
+    with tempfile.TemporaryDirectory() as tmp, bench_stack(Path(tmp), mix) as (upstream_url, gateway, key):
         if args.profile:
             run_load(f"{gateway.url}/v1", key, args.profile, 16, 2.0, 0.0)
             profile(gateway, key, args.profile, args.duration)
@@ -308,7 +323,7 @@ def measure(args, upstream_url: str, targets: list[Target], tmp: Path) -> int:
               f"{'met' if check['met'] else 'NOT met'}")
     RESULTS.write_text(json.dumps({
         "benchmark": "gateway_overhead", "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
+        "settings": {"modes": args.modes, "rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
                      "gateway_cpu": GATEWAY_CPU, "load_cpu": LOAD_CPU, "harness": str(HARNESS.name),
                      "targets": names},
         "summary": summary, "targets": checks, "gateway_rps_spread": spread,

@@ -140,6 +140,19 @@ class KeyStore(Protocol):
     def list(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
 
 
+class ResponseStore(Protocol):
+    """Stored Responses (``previous_response_id``, ``GET /v1/responses/{id}``), always looked up
+    with the tenant's id: another tenant's response is never found. Synchronous: adapters run it
+    off the event loop. ``get`` returns None for an expired response too."""
+
+    def get(self, tenant_id: str, response_id: str) -> "StoredResponse | None": ...
+
+    def put(self, stored: "StoredResponse") -> None: ...
+
+    def delete(self, tenant_id: str, response_id: str) -> bool:
+        """True if the tenant had that response."""
+
+
 # -- shared between quotas, budgets and the traffic policy -------------------------------------
 
 
@@ -298,6 +311,7 @@ class RunLease(Protocol):
 # -- budget guardrails ---------------------------------------------------------------------------
 
 if TYPE_CHECKING:
+    from .stored_responses import StoredResponse
     from .gpu_spend import GpuCharge
     from .killswitch import AuditEntry, KillSwitchFlag
 

@@ -39,7 +39,8 @@ KEYS = TableSpec("keys", sort_key=None,
 USAGE = TableSpec("usage", purpose="quota and spend counters with their leases, per-minute usage "
                                     "aggregates and per-request ledger records")
 CACHE = TableSpec("cache", purpose="exact and semantic response cache")
-STATE = TableSpec("state", purpose="route table, kill-switch flags, policy decisions, alerts, audit")
+STATE = TableSpec("state", purpose="route table, kill-switch flags, policy decisions, alerts, audit, "
+                                    "stored Responses API responses")
 
 TABLES: tuple[TableSpec, ...] = (KEYS, USAGE, CACHE, STATE)
 

@@ -25,6 +25,7 @@ from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
 from ..core.tokens import count_tokens
 from .auth import Authenticator
@@ -36,6 +37,8 @@ from .validation import validation_message
 
 log = logging.getLogger("tierup.gateway")
 
+#: ``GET`` / ``DELETE /v1/responses/{id}``
+RESPONSE_PATH_PREFIX = "/v1/responses/"
 #: embeddings answers up to this many numbers are encoded on the event loop (well under 1 ms)
 INLINE_EMBEDDING_VALUES = 16_384
 
@@ -74,7 +77,7 @@ class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  before_response_completes: list[Hook] | None = None,
-                 health: HealthCheck | None = None) -> None:
+                 health: HealthCheck | None = None, response_store: ResponseStore | None = None) -> None:
         self._config = config
         self._health_check = health or HealthCheck()
         self._auth = auth
@@ -87,10 +90,13 @@ class GatewayApp:
         self._routes = {
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/responses"): self._responses_create,
             ("GET", "/v1/models"): self._models,
             ("GET", "/health"): self._health,
         }
         self._paths = {path for _, path in self._routes}
+        self._response_store = response_store
+        self._responses = None  # the Responses API's endpoint, built on its first request
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -139,6 +145,8 @@ class GatewayApp:
         request_id = new_request_id()
         path = scope["path"].rstrip("/") or "/"
         handler = self._routes.get((scope["method"], path))
+        if handler is None and path.startswith(RESPONSE_PATH_PREFIX):
+            handler = self._response_by_id
         try:
             if handler is None:
                 if path in self._paths:
@@ -215,6 +223,21 @@ class GatewayApp:
     async def _chat(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)
         request: ChatRequest = self._parse(ChatRequest, body)
+        ctx = await self._chat_context(request, tenant, headers, request_id)
+        try:
+            if request.stream:
+                await self._chat_stream(ctx, receive, send)
+                return
+            completion = await self._pipeline.chat(ctx)
+        except TierupError as exc:
+            exc.headers = {**ctx.response_headers, **exc.headers}
+            raise
+        self._mark(ctx, completion.simulated)
+        await send_json(send, 200, completion_json(request_id, request.model, completion), ctx.response_headers)
+
+    async def _chat_context(self, request: ChatRequest, tenant: Tenant, headers: dict[str, str],
+                            request_id: str) -> RequestContext:
+        """The checks a chat request passes before the pipeline (whichever API it came by)."""
         check_chat_request(request)
         route = self._route(request.model, "chat")
         asked = request.requested_max_tokens
@@ -230,16 +253,23 @@ class GatewayApp:
                              kind="chat", chat=request, headers=headers,
                              max_tokens=asked or route.default_max_tokens)
         ctx.response_headers["x-request-id"] = request_id
-        try:
-            if request.stream:
-                await self._chat_stream(ctx, receive, send)
-                return
-            completion = await self._pipeline.chat(ctx)
-        except TierupError as exc:
-            exc.headers = {**ctx.response_headers, **exc.headers}
-            raise
-        self._mark(ctx, completion.simulated)
-        await send_json(send, 200, completion_json(request_id, request.model, completion), ctx.response_headers)
+        return ctx
+
+    # -- the Responses API: its own module, imported on its first request ----------------
+
+    def _responses_endpoint(self):
+        if self._responses is None:
+            from .responses_endpoint import ResponsesEndpoint
+
+            self._responses = ResponsesEndpoint(self, self._pipeline, self._response_store,
+                                                ttl_s=self._config.gateway.responses_ttl_days * 86400)
+        return self._responses
+
+    async def _responses_create(self, scope, receive, send, request_id: str) -> None:
+        await self._responses_endpoint().create(scope, receive, send, request_id)
+
+    async def _response_by_id(self, scope, receive, send, request_id: str) -> None:
+        await self._responses_endpoint().by_id(scope, receive, send, request_id)
 
     @staticmethod
     def _mark(ctx: RequestContext, simulated: bool) -> None:

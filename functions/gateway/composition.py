@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 from ..adapters.aws import AwsClients
 from ..adapters.dynamodb.keys import DynamoKeyStore
+from ..adapters.dynamodb.responses import DynamoResponseStore
 from ..adapters.provider_keys import load_provider_keys
 from ..adapters.simulated import SimulatedProvider
 from ..core.config import Tier, TierupConfig, load_config
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
 from ..core.pricing import token_cost_usd
 from ..core.proxy_auth import proxy_auth_headers
-from ..core.tables import KEYS, table_name
+from ..core.tables import KEYS, STATE, table_name
 from ..core.tokens import warm_up as warm_up_tokenizer
 from ..guardrails.wiring import wire_budgets
 from ..quotas.wiring import wire_quotas
@@ -134,7 +135,8 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
                       on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
-                      before_response_completes=parts.before_response_completes, health=health)
+                      before_response_completes=parts.before_response_completes, health=health,
+                      response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)))
 
 
 def create_app() -> GatewayApp:

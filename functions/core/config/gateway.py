@@ -30,6 +30,8 @@ class GatewayConfig(Section):
     key_cache_s: float = Field(default=30.0, alias="key-cache-s", ge=0)
     #: seconds before a provider call is abandoned with 504
     provider_timeout_s: float = Field(default=120.0, alias="provider-timeout-s", gt=0)
+    #: days a stored Responses API response (``store`` not false) can be read and continued
+    responses_ttl_days: float = Field(default=30.0, alias="responses-ttl-days", gt=0, le=365)
 
     def concurrency_alarm_at(self) -> int:
         if self.concurrency_alarm is not None:
