@@ -38,7 +38,13 @@ _failing_until: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _store_of(function: Callable) -> object:
-    return getattr(function, "__self__", function)
+    """The adapter a store method belongs to (its class, for an adapter that cannot be hashed)."""
+    adapter = getattr(function, "__self__", function)
+    try:
+        hash(adapter)
+    except TypeError:
+        return type(adapter)
+    return adapter
 
 
 async def call_store(function: Callable[..., T], *args, store: str, deadline_s: float = STORAGE_DEADLINE_S) -> T:

@@ -19,21 +19,14 @@ from ...core.errors import CacheError
 from ...core.ports import BucketItem
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .table_store import TableStore
 
 ANSWER_SK = "answer"
 #: counters are kept this long
 STATS_TTL_S = 400 * 86400
 
 
-class DynamoCacheStore:
-    def __init__(self, client_factory, table: str) -> None:
-        self._client_factory = client_factory
-        self._table = table
-
-    @property
-    def _client(self):
-        return self._client_factory()
-
+class DynamoCacheStore(TableStore):
     @translates_storage_errors("cache")
     def get_answer(self, entry_key: str) -> tuple[bytes, str, int] | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": entry_key}, "sk": {"S": ANSWER_SK}},

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from ...core.killswitch import AuditEntry, KillSwitchFlag
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .table_store import TableStore
 
 FLAGS_PK = "killswitch"
 MARKERS_PK = "marker"
@@ -37,15 +38,7 @@ def _previous_month(epoch: float) -> float:
     return moment.timestamp() - 86400
 
 
-class DynamoGuardrailStore:
-    def __init__(self, client_factory, table: str) -> None:
-        self._client_factory = client_factory
-        self._table = table
-
-    @property
-    def _client(self):
-        return self._client_factory()
-
+class DynamoGuardrailStore(TableStore):
     # -- flags -------------------------------------------------------------------------------
 
     @translates_storage_errors("kill-switch")

@@ -5,17 +5,10 @@ from __future__ import annotations
 from ...core.keys import ApiKeyRecord
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .table_store import TableStore
 
 
-class DynamoKeyStore:
-    def __init__(self, client_factory, table: str) -> None:
-        self._client_factory = client_factory
-        self._table = table
-
-    @property
-    def _client(self):
-        return self._client_factory()
-
+class DynamoKeyStore(TableStore):
     @translates_storage_errors("keys")
     def get(self, key_hash: str) -> ApiKeyRecord | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": key_hash}},

@@ -16,6 +16,7 @@ import time
 from ...core.stored_responses import StoredResponse
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .table_store import TableStore
 
 SORT_KEY = "response"
 
@@ -24,15 +25,7 @@ def _key(tenant_id: str, response_id: str) -> dict:
     return {"pk": {"S": f"response#{tenant_id}#{response_id}"}, "sk": {"S": SORT_KEY}}
 
 
-class DynamoResponseStore:
-    def __init__(self, client_factory, table: str) -> None:
-        self._client_factory = client_factory
-        self._table = table
-
-    @property
-    def _client(self):
-        return self._client_factory()
-
+class DynamoResponseStore(TableStore):
     @translates_storage_errors("responses")
     def get(self, tenant_id: str, response_id: str) -> StoredResponse | None:
         item = self._client.get_item(TableName=self._table, Key=_key(tenant_id, response_id),
