@@ -100,7 +100,8 @@ def test_leasing_costs_far_fewer_writes_than_a_write_per_request():
 
     asyncio.run(run(store, True))
     asyncio.run(run(plain_store, False))
-    assert plain_store.writes == 2_000  # reserve + settle per request
+    # a reserve per request; settles made while one is written go together in the next
+    assert 1_000 < plain_store.writes <= 2_000
     assert store.writes < 100
 
 
