@@ -41,9 +41,11 @@ from dataclasses import dataclass, field
 from ..adapters.store_calls import call_store
 from ..core.config.budgets import BudgetsConfig
 from ..core.ports import CounterStore, WriteBatch
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 from ..core.spend_caps import SpendCap
 
 log = logging.getLogger("tierup.budgets")
+_failures = RateLimitedLog(log)
 
 #: a cap found full is not asked again for this long (refunds or a raised cap may make room)
 EXHAUSTED_RECHECK_S = 5.0
@@ -176,23 +178,23 @@ class SpendLeases:
         self._lease(cap).balance += amount
 
     async def settle(self, cap: SpendCap, unused: float) -> None:
-        """``unused`` = estimate - actual cost: positive goes back to the lease, negative is owed."""
+        """``unused`` = estimate - actual cost: positive goes back to the lease, negative is owed
+        and added to the counter. Never fails: a store outage delays the count, never loses it."""
         lease = self._lease(cap)
         lease.balance += unused
         if lease.balance >= 0:
             return
         async with lease.lock:
-            if lease.balance >= 0:  # a block taken meanwhile covered it
-                return
-            owed, lease.balance = -lease.balance, 0.0
             try:
                 await self._resend_unanswered(cap, lease)
-            except Exception:
-                # Never sent, so still owed: a negative balance is charged with this lease's next
-                # block, so a store outage delays the count of this spend but never loses it.
-                lease.balance -= owed
-                raise
-            await self._write(cap, lease, owed)  # without an answer, it stays unanswered: sent again
+                if lease.balance < 0:  # not covered by a block taken meanwhile
+                    owed, lease.balance = -lease.balance, 0.0
+                    await self._write(cap, lease, owed)
+            except Exception as exc:
+                # Still owed: as a negative balance (charged with this lease's next block) if it
+                # was never sent, or as the unanswered write, sent again first by the next one.
+                _failures.warning("settle", "could not count a cost above its estimate on %s; counted later",
+                                  cap.counter_key, exc_info=trace_of(exc))
 
     def outstanding(self) -> float:
         return sum(lease.balance for lease in self._leases.values())

@@ -285,7 +285,8 @@ class QuotaLeases:
 
     async def settle(self, reservation: Reservation, actual: float) -> None:
         """The request is over and used ``actual`` of what it reserved (0 for a concurrency slot,
-        or for a reservation given back because another limit refused the request)."""
+        or for a reservation given back because another limit refused the request). Never fails:
+        what cannot be written now is written by a later flush."""
         lease = reservation.lease
         amount = reservation.amount
         lease.in_flight -= amount
@@ -293,7 +294,7 @@ class QuotaLeases:
             # Near the limit (leases of one request's need) the unused part goes straight back to
             # the shared counter, where any instance can use it, rather than idle here a while.
             # If it cannot be written now, it stays queued and the next flush sends it again.
-            await self._send_settles(lease, self._queue_settle(lease, reservation.holder, amount, actual))
+            await self._send_or_keep(lease, self._queue_settle(lease, reservation.holder, amount, actual))
             return
         if actual <= amount:
             lease.balance += amount - actual
