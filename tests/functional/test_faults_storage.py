@@ -27,7 +27,7 @@ from functions.adapters.dynamodb.quota_holds import DynamoQuotaHoldStore
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
 from functions.core.chat import Usage
 from functions.core.pricing import token_cost_usd
-from functions.core.quota.counters import TOKENS_PER_DAY, counters_for
+from functions.core.quota.counters import MONTHLY_BUDGET_USD, TOKENS_PER_DAY, TOKENS_PER_MINUTE, counters_for
 from functions.core.spend_caps import caps_for_request
 from functions.core.tables import USAGE
 from functions.gateway.composition import Runtime, build_gateway
@@ -166,18 +166,22 @@ def _wait_for_health(url: str, status: int, timeout_s: float = 15.0) -> dict:
 
 
 def _check_quota_and_spend(runtime, served: list[Outcome], since: float) -> None:
-    """The tenant's tokens-per-day ``settled`` and each spend cap's counter (leases handed back at
-    shutdown) equal what was served, to the token and to far less than a cent."""
+    """What the tenant's token and dollar quotas settled and each spend cap's counter (leases
+    handed back at shutdown) equal what was served, to the token and to far less than a cent.
+    (Requests per minute also count requests refused after that quota admitted them.)"""
     config, now = runtime.config, time.time()
     tokens = sum(o.prompt_tokens + o.completion_tokens for o in served)
     model = config.routes["chat"].serverless
     dollars = sum(token_cost_usd(config.pricing, "serverless", model, Usage(o.prompt_tokens, o.completion_tokens))
                   for o in served)
     assert tokens > 0 and dollars > 0
-    plan = config.plans["pro"]
-    day_keys = {c.key for t in (since, now) for c in counters_for(plan, "acme", t) if c.name == TOKENS_PER_DAY}
-    held = DynamoQuotaHoldStore(runtime.dynamodb, runtime.table(USAGE)).read_counters(sorted(day_keys))
-    assert sum(counter.settled for counter in held.values()) == tokens
+    # every window the test ran in (it lasts well under a minute, so two at most)
+    quotas = {c.key: c.name for t in (since, now) for c in counters_for(config.plans["pro"], "acme", t)}
+    held = DynamoQuotaHoldStore(runtime.dynamodb, runtime.table(USAGE)).read_counters(sorted(quotas))
+    settled = {name: sum(held[key].settled for key, named in quotas.items() if named == name and key in held)
+               for name in (TOKENS_PER_MINUTE, TOKENS_PER_DAY, MONTHLY_BUDGET_USD)}
+    assert settled == {TOKENS_PER_MINUTE: tokens, TOKENS_PER_DAY: tokens,
+                       MONTHLY_BUDGET_USD: pytest.approx(dollars, abs=1e-9)}
     caps = {cap.counter_key: cap.name for t in (since, now) for cap in caps_for_request(config, "chat", "acme", t)}
     totals = DynamoCounterStore(runtime.dynamodb, runtime.table(USAGE)).read(sorted(caps))
     by_cap: dict[str, float] = {}
