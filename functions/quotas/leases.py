@@ -161,7 +161,7 @@ class QuotaLeases:
         if self.leasing:
             async with lease.lock:  # one block lease at a time per counter: no over-leasing
                 if self._monotonic() >= lease.valid_until and lease.balance > 0:
-                    await self._roll_over(lease)
+                    await self._roll_over(lease, wait=False)
                 if lease.balance >= amount:
                     return self._take(lease, amount, 0.0)
                 needed = amount - lease.balance
@@ -235,7 +235,7 @@ class QuotaLeases:
         finally:
             lease.refilling = False
 
-    async def _roll_over(self, lease: Lease) -> None:
+    async def _roll_over(self, lease: Lease, *, wait: bool = True) -> None:
         """The lease went unrenewed too long and may have been reclaimed: stop trusting its
         balance, settle what is pending under the old holder and carry on under a new one."""
         old = lease.holder
@@ -243,7 +243,7 @@ class QuotaLeases:
         lease.holder = self._new_holder()
         lease.balance = lease.pending_release = lease.pending_spend = 0.0
         if release or spend:
-            await self._send_or_keep(lease, self._queue_settle(lease, old, release, spend))
+            await self._send_or_keep(lease, self._queue_settle(lease, old, release, spend), wait=wait)
 
     def _queue_settle(self, lease: Lease, holder: str, release: float, spend: float) -> _Settle:
         """Queue a settle of ``holder``'s hold, joining the last queued one if it was never sent."""
@@ -271,8 +271,12 @@ class QuotaLeases:
                     store="quota")
                 lease.settles.pop(0)
 
-    async def _send_or_keep(self, lease: Lease, through: _Settle) -> bool:
-        """``_send_settles``, or False with the failure logged (the next flush sends them again)."""
+    async def _send_or_keep(self, lease: Lease, through: _Settle, *, wait: bool = True) -> bool:
+        """``_send_settles``, or False with the failure logged: they stay queued for the next
+        flush. Without ``wait`` (on a request's path) a write in flight is not waited for: the
+        request's settle is left to the next flush rather than queue behind it."""
+        if not wait and lease.write_lock.locked():
+            return False
         try:
             await self._send_settles(lease, through)
         except Exception as exc:
@@ -293,8 +297,8 @@ class QuotaLeases:
         if not self.leasing or reservation.holder != lease.holder or lease.last_block <= amount:
             # Near the limit (leases of one request's need) the unused part goes straight back to
             # the shared counter, where any instance can use it, rather than idle here a while.
-            # If it cannot be written now, it stays queued and the next flush sends it again.
-            await self._send_or_keep(lease, self._queue_settle(lease, reservation.holder, amount, actual))
+            # If it cannot be written now, it stays queued and the next flush sends it.
+            await self._send_or_keep(lease, self._queue_settle(lease, reservation.holder, amount, actual), wait=False)
             return
         if actual <= amount:
             lease.balance += amount - actual
