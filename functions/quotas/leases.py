@@ -257,26 +257,33 @@ class QuotaLeases:
         return lease.settles[-1]
 
     async def _send_settles(self, lease: Lease, through: _Settle) -> None:
-        """Send the lease's queued settles in order until ``through`` is written. A failure leaves
-        the failed one first in the queue, to be sent again as it is (it may have been applied)."""
-        counter = lease.counter
+        """Send the lease's queued settles in order until ``through`` is written, then those queued
+        meanwhile by requests that did not wait for it (once: a steady stream of them must not
+        hold this caller). A failure leaves the failed one first in the queue, to be sent again
+        as it is (it may have been applied)."""
         async with lease.write_lock:
-            while through in lease.settles:
-                settle = lease.settles[0]
-                if settle.sent_at is None:
-                    settle.sent_at = self._monotonic()
-                lease.seen_used = await call_store(
-                    self._store.settle, counter.key, settle.holder, settle.release, settle.spend,
-                    self._clock() + self._ttl, counter.expires_at, WriteBatch(self._instance, settle.seq),
-                    store="quota")
-                lease.settles.pop(0)
+            await self._send_through(lease, through)
+            if lease.settles:
+                await self._send_through(lease, lease.settles[-1])
+
+    async def _send_through(self, lease: Lease, through: _Settle) -> None:
+        counter = lease.counter
+        while through in lease.settles:
+            settle = lease.settles[0]
+            if settle.sent_at is None:
+                settle.sent_at = self._monotonic()
+            lease.seen_used = await call_store(
+                self._store.settle, counter.key, settle.holder, settle.release, settle.spend,
+                self._clock() + self._ttl, counter.expires_at, WriteBatch(self._instance, settle.seq), store="quota")
+            lease.settles.pop(0)
 
     async def _send_or_keep(self, lease: Lease, through: _Settle, *, wait: bool = True) -> bool:
         """``_send_settles``, or False with the failure logged: they stay queued for the next
         flush. Without ``wait`` (on a request's path) a write in flight is not waited for: the
-        request's settle is left to the next flush rather than queue behind it."""
+        request's settle is left to its sender rather than queue behind it (and, in an outage,
+        behind every other request's attempt in turn)."""
         if not wait and lease.write_lock.locked():
-            return False
+            return False  # sent by the write in flight once it is done (or by the next flush)
         try:
             await self._send_settles(lease, through)
         except Exception as exc:

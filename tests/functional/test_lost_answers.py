@@ -24,7 +24,9 @@ from functions.quotas.leases import QuotaLeases
 
 class LossyClient:
     """A DynamoDB client whose next ``update_item`` calls that ``match`` time out: after being
-    applied (``lose_answers``: the answer is lost) or before reaching the table (``fail``)."""
+    applied (``lose_answers``: the answer is lost) or before reaching the table (``fail``); or
+    are applied and answered with an empty body (``truncate``: botocore's reading of a 200 whose
+    server died before sending its body)."""
 
     def __init__(self, client, match) -> None:
         self._client = client
@@ -37,10 +39,16 @@ class LossyClient:
     def fail(self, count: int = 1) -> None:
         self.plan += ["not applied"] * count
 
+    def truncate(self, count: int = 1) -> None:
+        self.plan += ["truncated"] * count
+
     def update_item(self, **request):
         if self.plan and self._match(request):
-            if self.plan.pop(0) == "applied":
-                self._client.update_item(**request)
+            fault = self.plan.pop(0)
+            if fault != "not applied":
+                answer = self._client.update_item(**request)
+                if fault == "truncated":
+                    return {"ResponseMetadata": answer["ResponseMetadata"]}
             raise ReadTimeoutError(endpoint_url="http://moto")
         return self._client.update_item(**request)
 
@@ -118,6 +126,22 @@ def test_a_quota_settle_near_the_limit_that_failed_is_sent_again_once(make_runti
     counter = _held(runtime, quota.key)
     assert counter.settled == 450.0
     assert counter.used == 450.0
+
+
+def test_an_answer_cut_short_is_a_storage_failure_not_a_crash(make_runtime):
+    """A store killed while answering: a 200 whose body never came reads as an empty answer."""
+    runtime = make_runtime()
+    lossy, factory = _lossy(runtime, lambda request: True)
+    store = DynamoQuotaHoldStore(factory, runtime.table(USAGE))
+    expires = int(time.time()) + 600
+    lossy.truncate()
+    with pytest.raises(StorageUnavailableError):
+        store.acquire("q", "a", 100.0, 1000.0, time.time() + 60, expires)  # applied: held, unknown to "a"
+    assert store.acquire("q", "a", 100.0, 1000.0, time.time() + 60, expires) == (True, 200.0)
+    lossy.truncate()
+    with pytest.raises(StorageUnavailableError):
+        store.settle("q", "a", 100.0, 60.0, time.time() + 60, expires, WriteBatch("i1", 1))
+    assert store.settle("q", "a", 100.0, 60.0, time.time() + 60, expires, WriteBatch("i1", 1)) == 160.0
 
 
 def test_a_settle_sent_again_tells_applied_from_reclaimed(make_runtime):

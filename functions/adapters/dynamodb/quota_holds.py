@@ -57,20 +57,15 @@ class DynamoQuotaHoldStore:
     @translates_storage_errors("quota")
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
                 expires_at: int) -> tuple[bool, float]:
-        try:
-            result = self._client_factory().update_item(
-                TableName=self._table, Key=self._key(key),
-                UpdateExpression="ADD used :a, #h :a SET #x = :hu, expires_at = :e",
-                ConditionExpression="attribute_not_exists(used) OR used <= :room",
-                ExpressionAttributeNames=_names(holder),
-                ExpressionAttributeValues={":a": _n(amount), ":room": _n(limit - amount),
-                                           ":hu": _n(hold_until), ":e": number(int(expires_at))},
-                ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not conditional_failed(exc):
-                raise
-            return False, _number(exc.response.get("Item") or {}, "used")
-        return True, _number(result["Attributes"], "used")
+        admitted, item = update_once(self._client_factory(), {
+            "TableName": self._table, "Key": self._key(key),
+            "UpdateExpression": "ADD used :a, #h :a SET #x = :hu, expires_at = :e",
+            "ConditionExpression": "attribute_not_exists(used) OR used <= :room",
+            "ExpressionAttributeNames": _names(holder),
+            "ExpressionAttributeValues": {":a": _n(amount), ":room": _n(limit - amount),
+                                          ":hu": _n(hold_until), ":e": number(int(expires_at))},
+            "ReturnValues": "UPDATED_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}, None)
+        return admitted, _number(item, "used")
 
     @translates_storage_errors("quota")
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,

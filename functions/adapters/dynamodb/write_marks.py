@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import re
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ...core.ports import WriteBatch
 from .numbers import number
 
 _WRITER = re.compile(r"^[A-Za-z0-9]{1,40}$")
 NOT_APPLIED = "(attribute_not_exists(#w) OR #w < :seq)"
+
+
+class TruncatedAnswerError(BotoCoreError):
+    """A 200 without the body it announced (the server died while answering): the write may have
+    been applied, and what it returned is unknown, so it is a failure like a timeout."""
+
+    fmt = "DynamoDB answered UpdateItem without the attributes asked for (a truncated response)"
 
 
 def conditional_failed(exc: ClientError) -> bool:
@@ -62,12 +69,16 @@ def update_once(client, request: dict, batch: WriteBatch | None) -> tuple[bool, 
     """Send ``request`` (an ``UpdateItem``; marked with ``batch`` when one is given):
     ``(True, item)`` when it is applied, now or by an earlier copy (the item after it, as
     ``ReturnValues`` asks, or as it was when the copy was refused), ``(False, item as it was)``
-    when its own condition refused it (ask for ``ALL_OLD`` to see it)."""
+    when its own condition refused it (ask for ``ALL_OLD`` to see it). An answer without the
+    attributes asked for raises ``TruncatedAnswerError``."""
     try:
-        return True, client.update_item(**(marked(request, batch) if batch else request)).get("Attributes", {})
+        answer = client.update_item(**(marked(request, batch) if batch else request))
     except ClientError as exc:
         if not conditional_failed(exc):
             raise
         old = exc.response.get("Item") or {}
         mark = old.get(f"w_{batch.writer}") if batch else None
         return mark is not None and float(mark["N"]) >= batch.seq, old
+    if request.get("ReturnValues", "NONE") != "NONE" and "Attributes" not in answer:
+        raise TruncatedAnswerError()
+    return True, answer.get("Attributes", {})
