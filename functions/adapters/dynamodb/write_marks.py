@@ -42,7 +42,7 @@ def conditional_failed(exc: ClientError) -> bool:
 
 def marked(request: dict, batch: WriteBatch) -> dict:
     """``request`` (an ``UpdateItem``) applied only if ``batch`` is not yet, and marking it applied.
-    Its ``UpdateExpression`` must be the last clause's, so the mark joins (or starts) a ``SET``."""
+    The mark joins the ``UpdateExpression``'s ``SET`` clause, which must come last, or starts one."""
     if not _WRITER.match(batch.writer):
         raise ValueError(f"writer id {batch.writer!r} must be 1-40 letters or digits")
     request.setdefault("ExpressionAttributeNames", {})["#w"] = f"w_{batch.writer}"
