@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
@@ -56,7 +57,7 @@ class LossyClient:
         return getattr(self._client, name)
 
 
-def _lossy(runtime, match) -> tuple[LossyClient, callable]:
+def _lossy(runtime, match) -> tuple[LossyClient, Callable[[], LossyClient]]:
     client = LossyClient(runtime.dynamodb(), match)
     return client, lambda: client
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 
@@ -192,8 +193,6 @@ class OutageStore(FakeQuotaHoldStore):
     def settle(self, *args, **kwargs):
         self.settle_calls += 1
         if self.down:
-            import time
-
             time.sleep(0.05)
             raise TimeoutError("no answer")
         return super().settle(*args, **kwargs)
