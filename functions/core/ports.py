@@ -174,8 +174,10 @@ class MinuteUsage:
 
 @dataclass(frozen=True, slots=True)
 class WriteBatch:
-    """One flush's writes, named so that a retry is recognised: ``writer`` is one ledger (one
-    instance; letters and digits), ``seq`` increases with each new batch it forms."""
+    """Writes named so that one sent again is recognised: ``writer`` is one instance's ledger,
+    quota leases or spend leases (letters and digits), ``seq`` increases with each new batch or
+    write it forms. A store applies a batch to an item at most once, and ignores one older than
+    the last it applied from the same writer."""
 
     writer: str
     seq: int
@@ -198,12 +200,14 @@ class CounterStore(Protocol):
 
     ``try_add`` adds ``amount`` only if the total stays within ``limit`` and returns
     ``(admitted, total_after_or_current)``; ``add`` adds unconditionally (settling, refunds).
-    Counters expire at ``expires_at`` (epoch seconds); an expired counter reads as 0.
+    Counters expire at ``expires_at`` (epoch seconds); an expired counter reads as 0. Given the
+    same ``batch`` again, a write already applied is not applied again and answers "admitted".
     """
 
-    def try_add(self, key: str, amount: float, limit: float, expires_at: int) -> tuple[bool, float]: ...
+    def try_add(self, key: str, amount: float, limit: float, expires_at: int,
+                batch: WriteBatch | None = None) -> tuple[bool, float]: ...
 
-    def add(self, key: str, amount: float, expires_at: int) -> float: ...
+    def add(self, key: str, amount: float, expires_at: int, batch: WriteBatch | None = None) -> float: ...
 
     def read(self, keys: list[str]) -> dict[str, float]: ...
 
@@ -232,6 +236,7 @@ class QuotaHoldStore(Protocol):
     ``reclaim_expired`` removes holds whose expiry passed: with ``refund`` their total leaves
     ``used`` (a slot, never spent); without it the hold counts as spent (``forfeited``), because a
     dead holder's requests may have been billed. It returns what it took out of ``used``.
+    A ``settle`` given the same ``batch`` again is not applied again (in either form).
     Synchronous: run it off the event loop.
     """
 
@@ -239,7 +244,7 @@ class QuotaHoldStore(Protocol):
                 expires_at: int) -> tuple[bool, float]: ...
 
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
-               expires_at: int) -> float: ...
+               expires_at: int, batch: WriteBatch | None = None) -> float: ...
 
     def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float: ...
 

@@ -20,27 +20,46 @@ When the counter store cannot answer (down, or no answer within its deadline), t
 closed: a request the local lease cannot cover is refused with a 503 ``storage_unavailable``
 (what the lease already holds was taken from the cap, so spending it stays within the cap); a
 cost above its estimate that cannot be added stays owed on the lease and is counted later.
+
+Every write to a shared counter is numbered (``WriteBatch``: this instance, a sequence) and a
+lease's writes go one at a time (its lock). A write that got no answer (a timeout, a reset) may
+have been applied all the same: it stays the lease's ``unanswered`` write and is sent again,
+exactly as it was and under its own number, before the lease's next write; the store applies a
+number once. So a cost owed is added once, and a block whose answer was lost joins the balance
+when its copy is answered "applied" instead of staying counted in C with no lease holding it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..adapters.store_calls import call_store
 from ..core.config.budgets import BudgetsConfig
-from ..core.ports import CounterStore
+from ..core.ports import CounterStore, WriteBatch
+from ..core.rate_limited_log import RateLimitedLog, trace_of
 from ..core.spend_caps import SpendCap
 
 log = logging.getLogger("tierup.budgets")
+_failures = RateLimitedLog(log)
 
 #: a cap found full is not asked again for this long (refunds or a raised cap may make room)
 EXHAUSTED_RECHECK_S = 5.0
 #: a cap counts as reached when less than this share of it is left
 REACHED_SLACK = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class CounterWrite:
+    """``amount`` added to a cap's counter: within ``limit`` (a new block) or, without, as is."""
+
+    seq: int
+    amount: float
+    limit: float | None = None
 
 
 @dataclass
@@ -49,7 +68,10 @@ class Lease:
     #: the shared counter's total at this instance's last write
     seen_total: float = 0.0
     exhausted_until: float = 0.0
+    #: held while writing to the counter: one write at a time, so the store sees their numbers in order
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: a write sent without an answer (yet): it may have been applied
+    unanswered: CounterWrite | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +86,12 @@ class Reservation:
 
 
 class SpendLeases:
-    def __init__(self, counters: CounterStore, budgets: BudgetsConfig, *,
+    def __init__(self, counters: CounterStore, budgets: BudgetsConfig, *, writer: str | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._counters = counters
+        #: names this instance's writes (letters and digits); a new process is a new writer
+        self._writer = writer or secrets.token_hex(6)
+        self._seq = 0
         self._fraction = budgets.lease_fraction
         self._max_block = budgets.lease_max_usd
         self._monotonic = monotonic
@@ -92,6 +117,33 @@ class SpendLeases:
         room = max(cap.limit_usd - lease.seen_total, 0.0)
         return max(min(self._fraction * room, self._max_block), needed)
 
+    async def _send(self, cap: SpendCap, lease: Lease, write: CounterWrite) -> tuple[bool, float]:
+        """Send ``write`` (hold ``lease.lock``): ``(admitted, total)``."""
+        lease.unanswered = write
+        batch = WriteBatch(self._writer, write.seq)
+        if write.limit is None:
+            admitted, total = True, await call_store(self._counters.add, cap.counter_key, write.amount,
+                                                     cap.expires_at, batch, store="spend")
+        else:
+            admitted, total = await call_store(self._counters.try_add, cap.counter_key, write.amount, write.limit,
+                                               cap.expires_at, batch, store="spend")
+        lease.unanswered = None
+        lease.seen_total = total
+        return admitted, total
+
+    async def _write(self, cap: SpendCap, lease: Lease, amount: float, limit: float | None = None) -> tuple[bool, float]:
+        self._seq += 1
+        return await self._send(cap, lease, CounterWrite(self._seq, amount, limit))
+
+    async def _resend_unanswered(self, cap: SpendCap, lease: Lease) -> None:
+        """Send the lease's unanswered write again, as it was (hold ``lease.lock``); a block it
+        added (then or now) joins the balance."""
+        write = lease.unanswered
+        if write is not None:
+            admitted, _ = await self._send(cap, lease, write)
+            if admitted and write.limit is not None:
+                lease.balance += write.amount
+
     async def reserve(self, cap: SpendCap, amount: float) -> Reservation:
         lease = self._lease(cap)
         if lease.balance >= amount:
@@ -100,19 +152,18 @@ class SpendLeases:
         if self._monotonic() < lease.exhausted_until:
             return Reservation(False, lease.seen_total, reached=True)
         async with lease.lock:
+            await self._resend_unanswered(cap, lease)
             total, wrote = lease.seen_total, False
             # A loop, because requests settling while the counter is written may draw the balance
             # down (a cost above its estimate): the request is admitted only once fully covered.
             while lease.balance < amount:
                 needed = amount - max(lease.balance, 0.0)
                 block = self.block_size(cap, lease, needed)
-                admitted, total = await call_store(
-                    self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at, store="spend")
+                admitted, total = await self._write(cap, lease, block, cap.limit_usd)
                 if not admitted and block > needed:  # no room for a block: maybe for this request alone
                     block = needed
-                    admitted, total = await call_store(
-                        self._counters.try_add, cap.counter_key, block, cap.limit_usd, cap.expires_at, store="spend")
-                lease.seen_total, wrote = total, True
+                    admitted, total = await self._write(cap, lease, block, cap.limit_usd)
+                wrote = True
                 if not admitted:
                     reached = cap.limit_usd - total <= max(REACHED_SLACK * cap.limit_usd, amount)
                     if reached:
@@ -127,30 +178,37 @@ class SpendLeases:
         self._lease(cap).balance += amount
 
     async def settle(self, cap: SpendCap, unused: float) -> None:
-        """``unused`` = estimate - actual cost: positive goes back to the lease, negative is owed."""
+        """``unused`` = estimate - actual cost: positive goes back to the lease, negative is owed
+        and added to the counter. Never fails: a store outage delays the count, never loses it."""
         lease = self._lease(cap)
         lease.balance += unused
-        if lease.balance < 0:
-            owed, lease.balance = -lease.balance, 0.0
+        if lease.balance >= 0:
+            return
+        async with lease.lock:
             try:
-                lease.seen_total = await call_store(self._counters.add, cap.counter_key, owed, cap.expires_at,
-                                                    store="spend")
-            except Exception:
-                # Still owed: a negative balance is charged with this lease's next block, so a
-                # store outage delays the count of this spend but never loses it.
-                lease.balance -= owed
-                raise
+                await self._resend_unanswered(cap, lease)
+                if lease.balance < 0:  # not covered by a block taken meanwhile
+                    owed, lease.balance = -lease.balance, 0.0
+                    await self._write(cap, lease, owed)
+            except Exception as exc:
+                # Still owed: as a negative balance (charged with this lease's next block) if it
+                # was never sent, or as the unanswered write, sent again first by the next one.
+                _failures.warning("settle", "could not count a cost above its estimate on %s; counted later",
+                                  cap.counter_key, exc_info=trace_of(exc))
 
     def outstanding(self) -> float:
         return sum(lease.balance for lease in self._leases.values())
 
     async def hand_back(self) -> None:
-        """Return every unspent lease to its shared counter (at shutdown)."""
+        """Return every unspent lease to its shared counter, and charge what is still owed (at
+        shutdown), after any write still unanswered."""
         for key, lease in list(self._leases.items()):
-            if lease.balance > 0:
-                amount, lease.balance = lease.balance, 0.0
-                cap = self._caps[key]
+            cap = self._caps[key]
+            async with lease.lock:
                 try:
-                    await asyncio.to_thread(self._counters.add, key, -amount, cap.expires_at)
+                    await self._resend_unanswered(cap, lease)
+                    if lease.balance:
+                        await self._write(cap, lease, -lease.balance)
+                        lease.balance = 0.0
                 except Exception:
-                    log.exception("could not hand back a lease of $%.6f on %s", amount, key)
+                    log.exception("could not hand back a lease of $%.6f on %s", lease.balance, key)

@@ -21,8 +21,16 @@ may have reached the provider and been billed, and its settled usage may not hav
 so refunding it could admit past the limit. What is forfeited is at most one lease block plus
 the dead instance's reservations in flight, and it frees when its window ends.
 
+Settles are written in the background flush (far from a limit) or by the request itself (near
+one), one at a time per counter, in order, each numbered (``WriteBatch``: this instance, a
+sequence). A settle that failed, perhaps after DynamoDB applied it (a timeout loses the answer,
+not the write), stays first in its lease's queue and is sent again exactly as it was, under its
+own number, before anything newer; the store applies a number once, so ``settled`` and ``used``
+count it once. Amounts settled meanwhile join a newer write, never one already sent.
+
 With ``leasing=False`` every reservation is one conditional write and every settle one write
-(the classic reserve-then-settle), for comparison in ``bench/quota_contention.py``.
+(the classic reserve-then-settle, but for settles made while one is written, which go together
+in the next), for comparison in ``bench/quota_contention.py``.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from dataclasses import dataclass, field
 
 from ..adapters.store_calls import call_store
 from ..core.config import QuotaConfig
-from ..core.ports import QuotaHoldStore
+from ..core.ports import QuotaHoldStore, WriteBatch
 from ..core.quota.counters import QuotaCounter
 from ..core.quota.lease_sizing import lease_block
 from ..core.rate_limited_log import RateLimitedLog, trace_of
@@ -50,6 +58,18 @@ SAFETY_MARGIN_S = 2.0
 #: a lease is topped up in the background when its balance falls below this share of its last
 #: block, so that requests far from the limit never wait on DynamoDB
 REFILL_AT = 0.5
+
+
+@dataclass(eq=False)
+class _Settle:
+    """One settle write of ``holder``'s hold; ``seq`` names it when it is sent again."""
+
+    holder: str
+    seq: int
+    release: float
+    spend: float
+    #: when it was first sent (monotonic; None until then): a hold it renewed runs from then
+    sent_at: float | None = None
 
 
 @dataclass
@@ -68,6 +88,10 @@ class Lease:
     last_block: float = 0.0
     refilling: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: settle writes not yet known to be applied, oldest first (the first may have been sent)
+    settles: list[_Settle] = field(default_factory=list)
+    #: one settle write in flight per counter, so the store sees each writer's numbers in order
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def held(self) -> float:
@@ -93,6 +117,7 @@ class QuotaLeases:
         self.leasing = leasing
         self._instance = instance_id or secrets.token_hex(5)
         self._epoch = 0
+        self._seq = 0
         self._clock = clock
         self._monotonic = monotonic
         self._leases: dict[str, Lease] = {}
@@ -136,7 +161,7 @@ class QuotaLeases:
         if self.leasing:
             async with lease.lock:  # one block lease at a time per counter: no over-leasing
                 if self._monotonic() >= lease.valid_until and lease.balance > 0:
-                    await self._roll_over(lease)
+                    await self._roll_over(lease, wait=False)
                 if lease.balance >= amount:
                     return self._take(lease, amount, 0.0)
                 needed = amount - lease.balance
@@ -210,7 +235,7 @@ class QuotaLeases:
         finally:
             lease.refilling = False
 
-    async def _roll_over(self, lease: Lease) -> None:
+    async def _roll_over(self, lease: Lease, *, wait: bool = True) -> None:
         """The lease went unrenewed too long and may have been reclaimed: stop trusting its
         balance, settle what is pending under the old holder and carry on under a new one."""
         old = lease.holder
@@ -218,25 +243,69 @@ class QuotaLeases:
         lease.holder = self._new_holder()
         lease.balance = lease.pending_release = lease.pending_spend = 0.0
         if release or spend:
-            await self._settle_now(lease.counter, old, release, spend)
+            await self._send_or_keep(lease, self._queue_settle(lease, old, release, spend), wait=wait)
 
-    async def _settle_now(self, counter: QuotaCounter, holder: str, release: float, spend: float) -> float:
-        return await call_store(self._store.settle, counter.key, holder, release, spend,
-                                self._clock() + self._ttl, counter.expires_at, store="quota")
+    def _queue_settle(self, lease: Lease, holder: str, release: float, spend: float) -> _Settle:
+        """Queue a settle of ``holder``'s hold, joining the last queued one if it was never sent."""
+        last = lease.settles[-1] if lease.settles else None
+        if last is not None and last.sent_at is None and last.holder == holder:
+            last.release += release
+            last.spend += spend
+            return last
+        self._seq += 1
+        lease.settles.append(_Settle(holder, self._seq, release, spend))
+        return lease.settles[-1]
+
+    async def _send_settles(self, lease: Lease, through: _Settle) -> None:
+        """Send the lease's queued settles in order until ``through`` is written, then those queued
+        meanwhile by requests that did not wait for it (once: a steady stream of them must not
+        hold this caller). A failure leaves the failed one first in the queue, to be sent again
+        as it is (it may have been applied)."""
+        async with lease.write_lock:
+            await self._send_through(lease, through)
+            if lease.settles:
+                await self._send_through(lease, lease.settles[-1])
+
+    async def _send_through(self, lease: Lease, through: _Settle) -> None:
+        counter = lease.counter
+        while through in lease.settles:
+            settle = lease.settles[0]
+            if settle.sent_at is None:
+                settle.sent_at = self._monotonic()
+            lease.seen_used = await call_store(
+                self._store.settle, counter.key, settle.holder, settle.release, settle.spend,
+                self._clock() + self._ttl, counter.expires_at, WriteBatch(self._instance, settle.seq), store="quota")
+            lease.settles.pop(0)
+
+    async def _send_or_keep(self, lease: Lease, through: _Settle, *, wait: bool = True) -> bool:
+        """``_send_settles``, or False with the failure logged: they stay queued for the next
+        flush. Without ``wait`` (on a request's path) a write in flight is not waited for: the
+        request's settle is left to its sender rather than queue behind it (and, in an outage,
+        behind every other request's attempt in turn)."""
+        if not wait and lease.write_lock.locked():
+            return False  # sent by the write in flight once it is done (or by the next flush)
+        try:
+            await self._send_settles(lease, through)
+        except Exception as exc:
+            _failures.warning("flush", "could not flush quota counter %s; retrying next flush", lease.counter.key,
+                              exc_info=trace_of(exc))
+            return False
+        return True
 
     # -- settle -------------------------------------------------------------------------------
 
     async def settle(self, reservation: Reservation, actual: float) -> None:
         """The request is over and used ``actual`` of what it reserved (0 for a concurrency slot,
-        or for a reservation given back because another limit refused the request)."""
+        or for a reservation given back because another limit refused the request). Never fails:
+        what cannot be written now is written by a later flush."""
         lease = reservation.lease
         amount = reservation.amount
         lease.in_flight -= amount
         if not self.leasing or reservation.holder != lease.holder or lease.last_block <= amount:
             # Near the limit (leases of one request's need) the unused part goes straight back to
             # the shared counter, where any instance can use it, rather than idle here a while.
-            used = await self._settle_now(lease.counter, reservation.holder, amount, actual)
-            lease.seen_used = used
+            # If it cannot be written now, it stays queued and the next flush sends it.
+            await self._send_or_keep(lease, self._queue_settle(lease, reservation.holder, amount, actual), wait=False)
             return
         if actual <= amount:
             lease.balance += amount - actual
@@ -266,29 +335,16 @@ class QuotaLeases:
             renew = lease.held > 0 and self._monotonic() - lease.renewed_at > self._ttl / 3
             lease.touched = False
             if release or spend or renew:
-                await self._flush_one(lease, give_back, release, spend)
-            if over and lease.held == 0:
+                lease.balance -= give_back
+                lease.pending_release = lease.pending_spend = 0.0
+                self._queue_settle(lease, lease.holder, release, spend)
+            if lease.settles:
+                last = lease.settles[-1]
+                if await self._send_or_keep(lease, last) and last.holder == lease.holder:
+                    lease.renewed_at = last.sent_at
+                    lease.valid_until = last.sent_at + self._ttl - self._margin
+            if over and lease.held == 0 and not lease.settles:
                 del self._leases[key]
-
-    async def _flush_one(self, lease: Lease, give_back: float, release: float, spend: float) -> None:
-        holder = lease.holder
-        lease.balance -= give_back
-        lease.pending_release -= release - give_back
-        lease.pending_spend -= spend
-        started = self._monotonic()
-        try:
-            used = await self._settle_now(lease.counter, holder, release, spend)
-        except Exception as exc:
-            _failures.warning("flush", "could not flush quota counter %s; retrying next flush", lease.counter.key,
-                              exc_info=trace_of(exc))
-            lease.pending_release += release - give_back
-            lease.pending_spend += spend
-            lease.balance += give_back
-            return
-        lease.seen_used = used
-        if holder == lease.holder:
-            lease.renewed_at = started
-            lease.valid_until = started + self._ttl - self._margin
 
     def stranded(self) -> dict[str, float]:
         """Unspent balances this instance holds, per limit name (quota others cannot use now)."""

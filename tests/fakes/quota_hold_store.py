@@ -13,6 +13,8 @@ class FakeQuotaHoldStore:
         #: key -> {"used", "settled", "holds": {holder: [held, until]}}
         self.items: dict[str, dict] = {}
         self.writes = 0
+        #: (key, writer) -> the last settle seq applied
+        self.marks: dict[tuple[str, str], int] = {}
 
     def _item(self, key: str) -> dict:
         return self.items.setdefault(key, {"used": 0.0, "settled": 0.0, "holds": {}})
@@ -29,10 +31,14 @@ class FakeQuotaHoldStore:
             hold[1] = hold_until
             return True, item["used"]
 
-    def settle(self, key, holder, release, spend, hold_until, expires_at):
+    def settle(self, key, holder, release, spend, hold_until, expires_at, batch=None):
         with self._lock:
             self.writes += 1
             item = self._item(key)
+            if batch is not None:
+                if self.marks.get((key, batch.writer), 0) >= batch.seq:
+                    return item["used"]  # applied already
+                self.marks[(key, batch.writer)] = batch.seq
             hold = item["holds"].get(holder)
             if hold is None or hold[0] < release:
                 item["used"] += max(spend - release, 0.0)

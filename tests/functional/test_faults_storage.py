@@ -4,7 +4,9 @@ uvicorn and the official openai SDK as the client.
 While the store is gone every request ends fast, either served (what the instance already holds
 allows it) or refused with a 503 ``storage_unavailable`` and Retry-After; none hangs, none is a
 500; ``/health`` names the store; the log has no line per request. When the store comes back,
-the usage aggregates equal what was served: nothing counted twice, nothing served left out.
+the usage aggregates, the tokens-per-day quota's settled tokens and every spend cap's counter
+equal what was served (a frozen store applies the writes that timed out once it thaws, so each
+of them is also sent again): nothing counted twice, nothing served left out.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import httpx
 import openai
 import pytest
 
+from functions.adapters.dynamodb.counters import DynamoCounterStore
+from functions.adapters.dynamodb.quota_holds import DynamoQuotaHoldStore
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+from functions.core.chat import Usage
+from functions.core.pricing import token_cost_usd
+from functions.core.quota.counters import MONTHLY_BUDGET_USD, TOKENS_PER_DAY, TOKENS_PER_MINUTE, counters_for
+from functions.core.spend_caps import caps_for_request
 from functions.core.tables import USAGE
 from functions.gateway.composition import Runtime, build_gateway
 from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_key, prepare_tables, start_moto_process,
@@ -157,6 +165,32 @@ def _wait_for_health(url: str, status: int, timeout_s: float = 15.0) -> dict:
         time.sleep(0.3)
 
 
+def _check_quota_and_spend(runtime, served: list[Outcome], since: float) -> None:
+    """What the tenant's token and dollar quotas settled and each spend cap's counter (leases
+    handed back at shutdown) equal what was served, to the token and to far less than a cent.
+    (Requests per minute also count requests refused after that quota admitted them.)"""
+    config, now = runtime.config, time.time()
+    tokens = sum(o.prompt_tokens + o.completion_tokens for o in served)
+    model = config.routes["chat"].serverless
+    dollars = sum(token_cost_usd(config.pricing, "serverless", model, Usage(o.prompt_tokens, o.completion_tokens))
+                  for o in served)
+    assert tokens > 0 and dollars > 0
+    # every window the test ran in (it lasts well under a minute, so two at most)
+    quotas = {c.key: c.name for t in (since, now) for c in counters_for(config.plans["pro"], "acme", t)}
+    held = DynamoQuotaHoldStore(runtime.dynamodb, runtime.table(USAGE)).read_counters(sorted(quotas))
+    settled = {name: sum(held[key].settled for key, named in quotas.items() if named == name and key in held)
+               for name in (TOKENS_PER_MINUTE, TOKENS_PER_DAY, MONTHLY_BUDGET_USD)}
+    assert settled == {TOKENS_PER_MINUTE: tokens, TOKENS_PER_DAY: tokens,
+                       MONTHLY_BUDGET_USD: pytest.approx(dollars, abs=1e-9)}
+    caps = {cap.counter_key: cap.name for t in (since, now) for cap in caps_for_request(config, "chat", "acme", t)}
+    totals = DynamoCounterStore(runtime.dynamodb, runtime.table(USAGE)).read(sorted(caps))
+    by_cap: dict[str, float] = {}
+    for key, name in caps.items():  # a period may have turned during the test: its counters add up
+        by_cap[name] = by_cap.get(name, 0.0) + totals[key]
+    assert len(by_cap) >= 3
+    assert by_cap == {name: pytest.approx(dollars, abs=1e-9) for name in by_cap}
+
+
 def test_store_killed_mid_load_gives_fast_503s_and_health_names_it(stack, log_count):
     server = GatewayServer(build_gateway(stack.runtime)).start()
     try:
@@ -193,7 +227,8 @@ def test_store_killed_mid_load_gives_fast_503s_and_health_names_it(stack, log_co
 
 
 def test_store_frozen_mid_load_ends_every_request_in_time_and_counts_what_was_served(stack, log_count):
-    started_minute = int(time.time() // 60)
+    started_at = time.time()
+    started_minute = int(started_at // 60)
     server = GatewayServer(build_gateway(stack.runtime)).start()
     try:
         with Load(server.url, stack.key) as load:
@@ -224,3 +259,4 @@ def test_store_frozen_mid_load_ends_every_request_in_time_and_counts_what_was_se
     assert sum(r.prompt_tokens for r in rows) == sum(o.prompt_tokens for o in served)
     route = aggregates.minutes("route:chat", started_minute, started_minute + 5)
     assert sum(r.requests for r in route) == len(served)
+    _check_quota_and_spend(stack.runtime, served, started_at)

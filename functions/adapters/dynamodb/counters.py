@@ -1,21 +1,26 @@
 """``CounterStore`` on DynamoDB (``usage`` table): one item per counter, conditional writes.
 
     pk = <counter key>    sk = "counter"    v = total    expires_at = TTL
+    w_<writer>   the last numbered write of <writer> applied (``write_marks``)
 
 ``try_add`` is one ``UpdateItem`` whose condition ``v <= limit - amount`` makes the check and the
 add one atomic step, so no interleaving of writers across any number of instances passes the
 limit. An item whose ``expires_at`` has passed reads as 0 and is restarted by the next write
 (TTL deletes items only eventually).
+
+A write given a ``WriteBatch`` is applied once however often it is sent: sent again after its
+answer was lost, it answers as it would have the first time (``try_add``: admitted) without
+adding again.
 """
 
 from __future__ import annotations
 
 import time
 
-from botocore.exceptions import ClientError
-
+from ...core.ports import WriteBatch
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .write_marks import update_once
 
 SORT_KEY = "counter"
 
@@ -23,10 +28,6 @@ SORT_KEY = "counter"
 def _number(item: dict, name: str) -> float:
     value = item.get(name)
     return float(value["N"]) if value else 0.0
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class DynamoCounterStore:
@@ -38,50 +39,43 @@ class DynamoCounterStore:
     def _key(self, key: str) -> dict:
         return {"pk": {"S": key}, "sk": {"S": SORT_KEY}}
 
-    def _update(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
+    def _update(self, key: str, amount: float, expires_at: int, room: float | None,
+                batch: WriteBatch | None) -> tuple[bool, float]:
         condition = "(attribute_not_exists(expires_at) OR expires_at > :now)"
         values = {":a": number(amount), ":e": number(int(expires_at)), ":now": number(int(self._clock()))}
         if room is not None:
             condition += " AND (attribute_not_exists(v) OR v <= :room)"
             values[":room"] = number(room)
-        client = self._client_factory()
-        try:
-            result = client.update_item(
-                TableName=self._table, Key=self._key(key), UpdateExpression="ADD v :a SET expires_at = :e",
-                ConditionExpression=condition, ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            old = exc.response.get("Item") or {}
-            if old and _number(old, "expires_at") <= self._clock():
-                return self._restart(key, amount, expires_at, room)
-            return False, _number(old, "v")
-        return True, _number(result["Attributes"], "v")
+        applied, item = update_once(self._client_factory(), {
+            "TableName": self._table, "Key": self._key(key), "UpdateExpression": "ADD v :a SET expires_at = :e",
+            "ConditionExpression": condition, "ExpressionAttributeValues": values, "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}, batch)
+        if not applied and item and _number(item, "expires_at") <= self._clock():
+            return self._restart(key, amount, expires_at, room, batch)
+        return applied, _number(item, "v")
 
-    def _restart(self, key: str, amount: float, expires_at: int, room: float | None) -> tuple[bool, float]:
+    def _restart(self, key: str, amount: float, expires_at: int, room: float | None,
+                 batch: WriteBatch | None) -> tuple[bool, float]:
         """The item outlived its TTL: start it again from ``amount`` (if that fits at all)."""
         if room is not None and room < 0:
             return False, 0.0
-        try:
-            self._client_factory().update_item(
-                TableName=self._table, Key=self._key(key), UpdateExpression="SET v = :a, expires_at = :e",
-                ConditionExpression="expires_at <= :now",
-                ExpressionAttributeValues={":a": number(amount), ":e": number(int(expires_at)),
-                                           ":now": number(int(self._clock()))})
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            return self._update(key, amount, expires_at, room)  # another writer restarted it first
+        applied, _ = update_once(self._client_factory(), {
+            "TableName": self._table, "Key": self._key(key), "UpdateExpression": "SET v = :a, expires_at = :e",
+            "ConditionExpression": "expires_at <= :now",
+            "ExpressionAttributeValues": {":a": number(amount), ":e": number(int(expires_at)),
+                                          ":now": number(int(self._clock()))}}, batch)
+        if not applied:  # another writer restarted it first
+            return self._update(key, amount, expires_at, room, batch)
         return True, float(amount)
 
     @translates_storage_errors("spend")
-    def try_add(self, key: str, amount: float, limit: float, expires_at: int) -> tuple[bool, float]:
-        return self._update(key, amount, expires_at, limit - amount)
+    def try_add(self, key: str, amount: float, limit: float, expires_at: int,
+                batch: WriteBatch | None = None) -> tuple[bool, float]:
+        return self._update(key, amount, expires_at, limit - amount, batch)
 
     @translates_storage_errors("spend")
-    def add(self, key: str, amount: float, expires_at: int) -> float:
-        return self._update(key, amount, expires_at, None)[1]
+    def add(self, key: str, amount: float, expires_at: int, batch: WriteBatch | None = None) -> float:
+        return self._update(key, amount, expires_at, None, batch)[1]
 
     @translates_storage_errors("spend")
     def read(self, keys: list[str]) -> dict[str, float]:

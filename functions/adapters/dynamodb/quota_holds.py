@@ -6,10 +6,18 @@
     forfeited holds of dead holders kept as spent (their requests may have been billed)
     h_<id>    what holder <id> (one gateway instance's lease) holds: unspent lease + in flight
     x_<id>    when that hold expires unless its holder renews it (epoch seconds)
+    w_<writer>  the last numbered settle of <writer> (one instance's leases) applied (``write_marks``)
     expires_at  TTL of the whole item (the end of its window, plus a grace)
 
 Every change is one ``UpdateItem``: admission is atomic across instances, and reclaiming a dead
 holder's hold is conditioned on the hold being unchanged since it was read, so it happens once.
+
+A settle given a ``WriteBatch`` is applied once however often it is sent (its answer lost to a
+timeout, it is sent again): both of its forms, the release from a live hold and the charge after
+a reclaim, set the writer's mark, so the item as it was when a settle's condition failed tells
+"applied by an earlier copy" (the mark) from "the hold was reclaimed" (no mark, a hold too small).
+An ``acquire`` is not numbered: one whose answer was lost stays in its holder's hold unknown to
+it, counted in ``used`` until the hold is reclaimed (then as forfeited), never in ``settled``.
 """
 
 from __future__ import annotations
@@ -18,10 +26,11 @@ import re
 
 from botocore.exceptions import ClientError
 
-from ...core.ports import HeldCounter
-from .counters import _conditional_failed, _number
+from ...core.ports import HeldCounter, WriteBatch
+from .counters import _number
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .write_marks import conditional_failed, update_once
 
 SORT_KEY = "quota"
 _HOLDER = re.compile(r"^[A-Za-z0-9]{1,40}$")
@@ -48,47 +57,40 @@ class DynamoQuotaHoldStore:
     @translates_storage_errors("quota")
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
                 expires_at: int) -> tuple[bool, float]:
-        try:
-            result = self._client_factory().update_item(
-                TableName=self._table, Key=self._key(key),
-                UpdateExpression="ADD used :a, #h :a SET #x = :hu, expires_at = :e",
-                ConditionExpression="attribute_not_exists(used) OR used <= :room",
-                ExpressionAttributeNames=_names(holder),
-                ExpressionAttributeValues={":a": _n(amount), ":room": _n(limit - amount),
-                                           ":hu": _n(hold_until), ":e": number(int(expires_at))},
-                ReturnValues="UPDATED_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            return False, _number(exc.response.get("Item") or {}, "used")
-        return True, _number(result["Attributes"], "used")
+        admitted, item = update_once(self._client_factory(), {
+            "TableName": self._table, "Key": self._key(key),
+            "UpdateExpression": "ADD used :a, #h :a SET #x = :hu, expires_at = :e",
+            "ConditionExpression": "attribute_not_exists(used) OR used <= :room",
+            "ExpressionAttributeNames": _names(holder),
+            "ExpressionAttributeValues": {":a": _n(amount), ":room": _n(limit - amount),
+                                          ":hu": _n(hold_until), ":e": number(int(expires_at))},
+            "ReturnValues": "UPDATED_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}, None)
+        return admitted, _number(item, "used")
 
     @translates_storage_errors("quota")
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
-               expires_at: int) -> float:
+               expires_at: int, batch: WriteBatch | None = None) -> float:
         # ALL_NEW, not UPDATED_NEW: a settle of exactly what was held adds 0 to ``used``, and
         # UPDATED_NEW may leave an unchanged attribute out (moto does), which read as 0 used.
+        settle_from_hold = {
+            "TableName": self._table, "Key": self._key(key),
+            "UpdateExpression": "ADD used :d, settled :s, #h :r SET #x = :hu, expires_at = :e",
+            "ConditionExpression": "#h >= :release", "ExpressionAttributeNames": _names(holder),
+            "ExpressionAttributeValues": {":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
+                                          ":release": _n(release), ":hu": _n(hold_until),
+                                          ":e": number(int(expires_at))},
+            "ReturnValues": "ALL_NEW"}
+        # The hold was reclaimed (this holder was taken for dead) and already counts in full:
+        # only usage beyond what this release held is new.
+        charge_after_reclaim = {
+            "TableName": self._table, "Key": self._key(key), "UpdateExpression": "ADD used :over, settled :s",
+            "ExpressionAttributeValues": {":over": _n(max(spend - release, 0.0)), ":s": _n(spend)},
+            "ReturnValues": "ALL_NEW"}
         client = self._client_factory()
-        try:
-            result = client.update_item(
-                TableName=self._table, Key=self._key(key),
-                UpdateExpression="ADD used :d, settled :s, #h :r SET #x = :hu, expires_at = :e",
-                ConditionExpression="#h >= :release",
-                ExpressionAttributeNames=_names(holder),
-                ExpressionAttributeValues={":d": _n(spend - release), ":s": _n(spend), ":r": _n(-release),
-                                           ":release": _n(release), ":hu": _n(hold_until),
-                                           ":e": number(int(expires_at))},
-                ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-            # The hold was reclaimed (this holder was taken for dead) and already counts in full:
-            # only usage beyond what this release held is new.
-            result = client.update_item(
-                TableName=self._table, Key=self._key(key), UpdateExpression="ADD used :over, settled :s",
-                ExpressionAttributeValues={":over": _n(max(spend - release, 0.0)), ":s": _n(spend)},
-                ReturnValues="ALL_NEW")
-        return _number(result["Attributes"], "used")
+        applied, item = update_once(client, settle_from_hold, batch)
+        if not applied:  # the hold is gone or too small: reclaimed
+            applied, item = update_once(client, charge_after_reclaim, batch)
+        return _number(item, "used")
 
     @translates_storage_errors("quota")
     def reclaim_expired(self, key: str, now: float, *, refund: bool) -> float:
@@ -106,7 +108,7 @@ class DynamoQuotaHoldStore:
                     ExpressionAttributeValues={":held": _n(held), ":until": _n(until),
                                                **({":minus": _n(-held)} if refund else {})})
             except ClientError as exc:
-                if not _conditional_failed(exc):
+                if not conditional_failed(exc):
                     raise
                 continue  # renewed, settled or reclaimed by another instance since it was read
             reclaimed += held if refund else 0.0

@@ -7,27 +7,20 @@
 Written with ``ADD`` (one ``UpdateItem`` per scope and minute per flush of each instance, never
 per request), so instances add up without coordination; read with one ``Query``.
 
-Idempotent: each update of a batch is conditional on ``w_<writer>`` being below the batch's
-``seq`` and sets it in the same update, so a batch that is written again (after a timeout or an
-error, when DynamoDB may have applied some of its rows) adds each row once; a failed condition
-means "already applied". A ledger writes its batches in order and retries a failed one before
-any later one, so one number per writer suffices (a set of batch ids would grow with every
-flush). The price: about 20 bytes per instance that wrote to the same minute of the same scope.
+Idempotent (``write_marks``): each update of a batch is conditional on ``w_<writer>`` being
+below the batch's ``seq`` and sets it, so a batch that is written again (after a timeout or an
+error, when DynamoDB may have applied some of its rows) adds each row once. A ledger writes its
+batches in order and retries a failed one before any later one.
 """
 
 from __future__ import annotations
 
-import re
-
-from botocore.exceptions import ClientError
-
 from ...core.ports import MinuteUsage, WriteBatch
-from .counters import _conditional_failed
 from .numbers import number
 from .storage_errors import translates_storage_errors
+from .write_marks import update_once
 
 _FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "refused")
-_WRITER = re.compile(r"^[A-Za-z0-9]{1,40}$")
 
 
 def _pk(scope: str) -> str:
@@ -44,8 +37,8 @@ class DynamoUsageAggregates:
         self._table = table
         self._keep_s = keep_days * 86400
 
-    def update_request(self, row: MinuteUsage, batch: WriteBatch | None = None) -> dict:
-        """The ``UpdateItem`` request that adds ``row`` (once per ``batch``, when one is given)."""
+    def update_request(self, row: MinuteUsage) -> dict:
+        """The ``UpdateItem`` request that adds ``row``."""
         names, values, parts = {}, {}, []
         for index, name in enumerate(_FIELDS):
             value = getattr(row, name)
@@ -58,17 +51,9 @@ class DynamoUsageAggregates:
             values[f":t{index}"] = number(count)
             parts.append(f"#t{index} :t{index}")
         values[":e"] = number(row.minute * 60 + self._keep_s)
-        sets = "SET expires_at = :e"
         request = {"TableName": self._table, "Key": {"pk": {"S": _pk(row.scope)}, "sk": {"S": _sk(row.minute)}},
-                   "ExpressionAttributeValues": values}
-        if batch is not None:
-            if not _WRITER.match(batch.writer):
-                raise ValueError(f"writer id {batch.writer!r} must be 1-40 letters or digits")
-            names["#w"] = f"w_{batch.writer}"
-            values[":seq"] = number(batch.seq)
-            sets += ", #w = :seq"
-            request["ConditionExpression"] = "attribute_not_exists(#w) OR #w < :seq"
-        request["UpdateExpression"] = ("ADD " + ", ".join(parts) + " " if parts else "") + sets
+                   "ExpressionAttributeValues": values,
+                   "UpdateExpression": ("ADD " + ", ".join(parts) + " " if parts else "") + "SET expires_at = :e"}
         if names:
             request["ExpressionAttributeNames"] = names
         return request
@@ -76,13 +61,8 @@ class DynamoUsageAggregates:
     @translates_storage_errors("usage")
     def add(self, rows: list[MinuteUsage], batch: WriteBatch | None = None) -> None:
         client = self._client_factory()
-        for row in rows:
-            try:
-                client.update_item(**self.update_request(row, batch))
-            except ClientError as exc:
-                if batch is None or not _conditional_failed(exc):
-                    raise
-                # this row of this batch was applied by an earlier attempt: nothing to add
+        for row in rows:  # a row of this batch that an earlier attempt applied adds nothing
+            update_once(client, self.update_request(row), batch)
 
     @translates_storage_errors("usage")
     def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]:
