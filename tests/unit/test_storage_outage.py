@@ -246,7 +246,11 @@ def _served(n: int):
     return [entry(i) for i in range(n)]
 
 
-def test_a_failed_batch_is_retried_under_its_own_id_before_new_entries(caplog):
+def test_a_failed_batch_is_retried_under_its_own_id_before_new_entries(caplog, monkeypatch):
+    from functions.quotas import ledger as ledger_module
+
+    # a fresh once-per-interval log: another test's failure must not have used this interval up
+    monkeypatch.setattr(ledger_module, "_failures", RateLimitedLog(ledger_module.log))
     aggregates = BatchAggregates()
     ledger = UsageLedger(aggregates, writer="w1")
 
