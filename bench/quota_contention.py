@@ -11,6 +11,9 @@ The background flush runs every ``flush-interval-s`` as in the gateway.
   admitted vs limit (equal when demand exceeds it), DynamoDB writes per request, the quota left
   stranded in instances' unspent leases when demand stopped and at its peak while it ran (what a
   shift of demand to another instance could have found taken), refusals answered without I/O.
+* store timeouts: requests refused (503) because moto, which serialises calls, did not answer
+  within the request path's store deadline (``functions/adapters/store_calls.py``): the stand-in's
+  limit at high concurrency without leasing, not DynamoDB's.
 * not binding: limits far above demand (the gateway's usual case). Reported: writes per request
   and the latency the quota stage adds (admit + release) at p50/p99.
 
@@ -67,7 +70,7 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
     from functions.core.chat import ChatRequest, Usage
     from functions.core.config import PlanConfig
     from functions.core.context import RequestContext, Tenant
-    from functions.core.errors import RateLimitError
+    from functions.core.errors import RateLimitError, StorageUnavailableError
     from functions.quotas.leases import QuotaLeases
     from functions.quotas.quota_guard import QuotaGuard
 
@@ -83,27 +86,37 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
                                        "messages": [{"role": "user", "content": "how many tokens is this?"}]})
     queue = list(range(requests, requests + warmup))
     admitted, refused, added_ms, refusal_ms = 0, 0, [], []
+    #: refused because moto did not answer within the request path's store deadline
+    store_timeouts = 0
     refusal_writes = 0
     peak_unspent = 0.0
 
     def unspent() -> float:
         return sum(leases.stranded().get("requests-per-minute", 0.0) for leases, _ in instances)
 
+    model = config.routes["chat"].serverless  # priced: an unpriced model is never billed $0
+
     async def client(index: int) -> None:
-        nonlocal admitted, refused, refusal_writes, peak_unspent
+        nonlocal admitted, refused, refusal_writes, peak_unspent, store_timeouts
         while queue:
             n = queue.pop()
             leases, guard = instances[n % 2]
             ctx = RequestContext(request_id=f"r{n}", route_name="chat", route=config.routes["chat"], kind="chat",
                                  tenant=tenant, chat=chat, max_tokens=16)
             if n >= requests:  # warm-up: the window's first leases taken, nothing measured or counted
-                ctx.usage, ctx.model = Usage(prompt_tokens=12, completion_tokens=16), "x"
-                await guard.admit(ctx)
+                ctx.usage, ctx.model, ctx.tier = Usage(prompt_tokens=12, completion_tokens=16), model, "serverless"
+                try:
+                    await guard.admit(ctx)
+                except (RateLimitError, StorageUnavailableError):
+                    continue
                 await guard.release(ctx)
                 continue
             started, writes_before = time.perf_counter(), counting.writes
             try:
                 await guard.admit(ctx)
+            except StorageUnavailableError:
+                store_timeouts += 1
+                continue
             except RateLimitError:
                 refused += 1
                 refusal_ms.append((time.perf_counter() - started) * 1000)
@@ -112,7 +125,7 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
             admit_s = time.perf_counter() - started
             peak_unspent = max(peak_unspent, unspent())
             await asyncio.sleep(PROVIDER_S)
-            ctx.usage, ctx.model, ctx.tier = Usage(prompt_tokens=12, completion_tokens=16), "x", "serverless"
+            ctx.usage, ctx.model, ctx.tier = Usage(prompt_tokens=12, completion_tokens=16), model, "serverless"
             released = time.perf_counter()
             await guard.release(ctx)
             added_ms.append((admit_s + time.perf_counter() - released) * 1000)
@@ -136,7 +149,7 @@ async def run_cell(runtime, store, *, clients: int, requests: int, plan: dict, l
     for leases, _ in instances:
         await leases.flush(final=True)
     return {"clients": clients, "leasing": leasing, "requests": requests, "admitted": admitted,
-            "refused": refused, "writes": counting.writes, "reads": counting.reads,
+            "refused": refused, "store_timeouts": store_timeouts, "writes": counting.writes, "reads": counting.reads,
             "writes_per_request": counting.writes / requests, "stranded": stranded, "peak_unspent": peak_unspent,
             "refusals_without_io": (refused - refusal_writes) / refused if refused else None,
             "added_p50_ms": percentile(added_ms, 0.5), "added_p99_ms": percentile(added_ms, 0.99),
@@ -182,8 +195,8 @@ def main() -> int:
                           f"writes/req={row['writes_per_request']:.3f} ({row['seconds']:.1f}s)", file=sys.stderr)
 
     print("| case | N | leasing | admitted / limit | refused | DynamoDB writes / request | stranded at end | "
-          "peak unspent leases | refusals without I/O | added p50 ms | added p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "peak unspent leases | refusals without I/O | added p50 ms | added p99 ms | store timeouts |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         limit = f"{r['admitted']} / {r['limit']}" if r["limit"] else f"{r['admitted']} / -"
         stranded = f"{r['stranded']:.0f}" if r["limit"] else "-"
@@ -191,7 +204,7 @@ def main() -> int:
         no_io = f"{r['refusals_without_io']:.0%}" if r["refusals_without_io"] is not None else "-"
         print(f"| {r['case']} | {r['clients']} | {'yes' if r['leasing'] else 'no'} | {limit} | {r['refused']} | "
               f"{r['writes_per_request']:.3f} | {stranded} | {peak} | {no_io} | {r['added_p50_ms']:.3f} | "
-              f"{r['added_p99_ms']:.3f} |")
+              f"{r['added_p99_ms']:.3f} | {r['store_timeouts']} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"args": vars(args), "provider_call_s": PROVIDER_S, "rows": rows}, indent=2))
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
