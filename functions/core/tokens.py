@@ -9,6 +9,7 @@ No I/O here beyond loading the bundled encoding file once.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable
 
@@ -82,11 +83,18 @@ def count_request_tokens(messages, tools=None, response_format=None) -> int:
         import orjson
 
         if tools:
-            total += count_tokens(orjson.dumps([tool.model_dump(mode="json", exclude_none=True)
-                                                for tool in tools]).decode())
+            total += _schema_tokens(orjson.dumps([tool.model_dump(mode="json", exclude_none=True)
+                                                  for tool in tools]).decode())
         if response_format is not None and response_format.type == "json_schema":
-            total += count_tokens(orjson.dumps(response_format.json_schema.json_schema or {}).decode())
+            total += _schema_tokens(orjson.dumps(response_format.json_schema.json_schema or {}).decode())
     return total
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_tokens(schema_json: str) -> int:
+    """Tokens of a tool list or response schema: an app sends the same few with every request,
+    and tokenizing them costs more than the rest of the request's checks."""
+    return count_tokens(schema_json)
 
 
 def estimated_usage(messages, completion_text: str, tools=None, response_format=None) -> Usage:
