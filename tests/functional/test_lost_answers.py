@@ -23,6 +23,15 @@ from functions.guardrails.spend_leases import SpendLeases
 from functions.quotas.leases import QuotaLeases
 
 
+@pytest.fixture(autouse=True)
+def no_fail_fast_window(monkeypatch):
+    """Each write here is sent again at once, as the next flush would send it once the store
+    answers; the fail-fast window after a failure (tests/unit/test_store_calls.py) is not under test."""
+    from functions.adapters import store_calls
+
+    monkeypatch.setattr(store_calls, "FAIL_FAST_S", 0.0)
+
+
 class LossyClient:
     """A DynamoDB client whose next ``update_item`` calls that ``match`` time out: after being
     applied (``lose_answers``: the answer is lost) or before reaching the table (``fail``); or
