@@ -29,13 +29,15 @@ log = logging.getLogger("tierup.budgets")
 class BudgetAlerter:
     def __init__(self, budgets: BudgetsConfig, store: GuardrailStore, publisher: AlertPublisher,
                  kill_switch: KillSwitch, *, on_engaged: Callable | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, source: str = "gateway") -> None:
         self._budgets = budgets
         self._store = store
         self._publisher = publisher
         self._kill_switch = kill_switch
         self._on_engaged = on_engaged
         self._clock = clock
+        #: who engages the kill switch, as its trigger records it ("policy" for GPU billing)
+        self._source = source
         #: markers this instance has dealt with (won or lost), so it asks DynamoDB once per marker
         self._handled: set[str] = set()
 
@@ -78,7 +80,7 @@ class BudgetAlerter:
 
     def _engage(self, cap: SpendCap, total: float) -> None:
         until = cap.ends_at if self._budgets.auto_release_new_period else None
-        trigger = KillSwitchTrigger(scope=cap.scope, action=cap.action, source="gateway", budget=cap.describe(),
+        trigger = KillSwitchTrigger(scope=cap.scope, action=cap.action, source=self._source, budget=cap.describe(),
                                     reason=f"${total:,.2f} committed of the {cap.describe()}", until=until)
         outcome = self._kill_switch.engage(trigger)
         if self._on_engaged is not None and outcome.plan.flag is not None:

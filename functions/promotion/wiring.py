@@ -24,7 +24,7 @@ def wire_gpu_spend(runtime, *, usage: UsageAggregates, gpu: GpuControl | None = 
     alerter = None
     if all_caps(config, 0.0):
         alerter = BudgetAlerter(config.budgets, guardrail_store(runtime), alert_publisher(runtime),
-                                kill_switch_for(runtime, gpu=gpu))
+                                kill_switch_for(runtime, gpu=gpu), source="policy")
     if metrics is None and (runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME")
                             or runtime.environ.get("TIERUP_EMF") == "stdout"):
         from ..adapters.emf_metrics import EmfMetrics

@@ -14,6 +14,7 @@ from functions.core.context import RequestContext, Tenant
 from functions.core.errors import BudgetExceededError
 from functions.core.gpu_spend import charge_for, counter_amounts
 from functions.core.ports import MinuteUsage
+from functions.core.spend_caps import all_caps
 from functions.core.route_table import RouteEntry
 from functions.guardrails.budget_alerter import BudgetAlerter
 from functions.guardrails.killswitch_executor import KillSwitch
@@ -147,3 +148,46 @@ def test_the_policy_run_bills_the_replicas_held_since_the_last_run_before_changi
     assert ledger.rows[("chat", M0 - 1)][1] == 3 * 60.0
     assert ("summarize", M0 - 1) not in ledger.rows  # no replicas, no traffic: nothing
     assert ledger.cursors == {"chat": M0, "summarize": M0}
+
+
+def _daily_route_cap(config):
+    return next(cap for cap in all_caps(config, T0) if cap.scope == "route:chat" and cap.period == "daily")
+
+
+def test_a_kill_switch_engaged_by_gpu_billing_names_the_policy_as_its_source(monkeypatch):
+    from types import SimpleNamespace
+
+    from functions.guardrails import budget_alerter, wiring as guardrail_wiring
+    from functions.promotion.wiring import wire_gpu_spend
+
+    config = make_config({"budgets": {"routes": {"chat": {"daily-usd": 0.10, "action": "drop-reserved"}}}})
+    store = FakeGuardrailStore()
+    built: list[BudgetAlerter] = []
+
+    class RecordedAlerter(BudgetAlerter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(budget_alerter, "BudgetAlerter", RecordedAlerter)
+    monkeypatch.setattr(guardrail_wiring, "guardrail_store", lambda runtime: store)
+    monkeypatch.setattr(guardrail_wiring, "alert_publisher", lambda runtime: ListPublisher())
+    monkeypatch.setattr(guardrail_wiring, "counter_store", lambda runtime: FakeCounterStore(clock=lambda: T0))
+    monkeypatch.setattr(guardrail_wiring, "kill_switch_for", lambda runtime, gpu=None: KillSwitch(config, store, gpu=gpu))
+    runtime = SimpleNamespace(config=config, environ={}, dynamodb=None, table=lambda name: name)
+    wire_gpu_spend(runtime, usage=InMemoryUsageAggregates(), gpu=FakeGpuControl(lambda: T0))
+
+    built[0].announce(_daily_route_cap(config), [1.0], 3.90)
+    assert store.flag_items["route:chat"].source == "policy"
+
+
+def test_a_budget_alerter_engages_as_the_gateway_unless_told_otherwise():
+    config = make_config({"budgets": {"routes": {"chat": {"daily-usd": 0.10, "action": "refuse"}}}})
+    cap = _daily_route_cap(config)
+    for source, expected in ((None, "gateway"), ("policy", "policy")):
+        store = FakeGuardrailStore()
+        extra = {} if source is None else {"source": source}
+        alerter = BudgetAlerter(config.budgets, store, ListPublisher(), KillSwitch(config, store),
+                                clock=lambda: T0, **extra)
+        alerter.announce(cap, [1.0], 0.2)
+        assert store.flag_items["route:chat"].source == expected
