@@ -236,12 +236,13 @@ class QuotaHoldStore(Protocol):
     ``reclaim_expired`` removes holds whose expiry passed: with ``refund`` their total leaves
     ``used`` (a slot, never spent); without it the hold counts as spent (``forfeited``), because a
     dead holder's requests may have been billed. It returns what it took out of ``used``.
-    A ``settle`` given the same ``batch`` again is not applied again (in either form).
+    A ``settle`` given the same ``batch`` again is not applied again (in either form); nor is an
+    ``acquire``, which answers "admitted" then (acquires are numbered apart from settles).
     Synchronous: run it off the event loop.
     """
 
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
-                expires_at: int) -> tuple[bool, float]: ...
+                expires_at: int, batch: WriteBatch | None = None) -> tuple[bool, float]: ...
 
     def settle(self, key: str, holder: str, release: float, spend: float, hold_until: float,
                expires_at: int, batch: WriteBatch | None = None) -> float: ...

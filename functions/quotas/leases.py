@@ -28,6 +28,13 @@ not the write), stays first in its lease's queue and is sent again exactly as it
 own number, before anything newer; the store applies a number once, so ``settled`` and ``used``
 count it once. Amounts settled meanwhile join a newer write, never one already sent.
 
+Block leases are numbered too (apart from settles, which may be in flight beside them) and go
+one at a time per counter (its lock). One whose answer was lost is sent again as it was by the
+next reserve that reaches the store or the next flush: applied earlier, it answers "admitted" and
+the block joins the balance rather than sit in the hold unknown to this instance. (A request's
+own acquire near the limit is not numbered: those run at once, and a later number applied first
+would pass for an earlier one.)
+
 With ``leasing=False`` every reservation is one conditional write and every settle one write
 (the classic reserve-then-settle, but for settles made while one is written, which go together
 in the next), for comparison in ``bench/quota_contention.py``.
@@ -72,6 +79,16 @@ class _Settle:
     sent_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Acquire:
+    """A numbered block lease of ``holder``'s hold, sent at ``sent_at`` (monotonic)."""
+
+    holder: str
+    seq: int
+    amount: float
+    sent_at: float
+
+
 @dataclass
 class Lease:
     counter: QuotaCounter
@@ -92,6 +109,8 @@ class Lease:
     settles: list[_Settle] = field(default_factory=list)
     #: one settle write in flight per counter, so the store sees each writer's numbers in order
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: a block lease sent without an answer (yet): it may have been applied
+    unanswered: _Acquire | None = None
 
     @property
     def held(self) -> float:
@@ -160,6 +179,7 @@ class QuotaLeases:
             return None
         if self.leasing:
             async with lease.lock:  # one block lease at a time per counter: no over-leasing
+                await self._resend_acquire(lease)
                 if self._monotonic() >= lease.valid_until and lease.balance > 0:
                     await self._roll_over(lease, wait=False)
                 if lease.balance >= amount:
@@ -169,7 +189,7 @@ class QuotaLeases:
                                     integral=counter.integral)
                 if block > needed:
                     started = self._monotonic()
-                    admitted, used = await self._acquire(lease, block)
+                    admitted, used = await self._acquire(lease, block, numbered=True)
                     lease.seen_used = used
                     if admitted:
                         self._renewed(lease, started, block)
@@ -196,10 +216,41 @@ class QuotaLeases:
         lease.renewed_at = started
         lease.last_block = block
 
-    async def _acquire(self, lease: Lease, block: float) -> tuple[bool, float]:
+    async def _acquire(self, lease: Lease, block: float, *, numbered: bool = False) -> tuple[bool, float]:
+        """Lease ``block``; ``numbered`` (hold ``lease.lock``): as an acquire sent again if its
+        answer is lost."""
+        if not numbered:
+            return await self._send_acquire(lease, lease.holder, block, None)
+        self._seq += 1
+        lease.unanswered = _Acquire(lease.holder, self._seq, block, self._monotonic())
+        return await self._send_acquire(lease, lease.holder, block, lease.unanswered)
+
+    async def _send_acquire(self, lease: Lease, holder: str, amount: float,
+                            numbered: _Acquire | None) -> tuple[bool, float]:
         counter = lease.counter
-        return await call_store(self._store.acquire, counter.key, lease.holder, block, counter.limit,
-                                self._clock() + self._ttl, counter.expires_at, store="quota")
+        batch = WriteBatch(self._instance, numbered.seq) if numbered else None
+        answer = await call_store(self._store.acquire, counter.key, holder, amount, counter.limit,
+                                  self._clock() + self._ttl, counter.expires_at, batch, store="quota")
+        if numbered is not None:
+            lease.unanswered = None
+        return answer
+
+    async def _resend_acquire(self, lease: Lease) -> None:
+        """Send the lease's unanswered acquire again, as it was (hold ``lease.lock``); a block it
+        leased (then or now) joins the balance, or goes back from the hold it was leased for if
+        the lease rolled over to a new holder meanwhile."""
+        lost = lease.unanswered
+        if lost is None:
+            return
+        admitted, lease.seen_used = await self._send_acquire(lease, lost.holder, lost.amount, lost)
+        if not admitted:
+            return
+        if lost.holder != lease.holder:
+            self._queue_settle(lease, lost.holder, lost.amount, 0.0)
+            return
+        lease.balance += lost.amount
+        if lost.sent_at > lease.renewed_at:  # the hold runs from the first copy at the latest
+            self._renewed(lease, lost.sent_at, lost.amount)
 
     def _take(self, lease: Lease, amount: float, leased: float) -> Reservation:
         lease.balance += leased - amount
@@ -217,13 +268,14 @@ class QuotaLeases:
         counter = lease.counter
         try:
             async with lease.lock:
+                await self._resend_acquire(lease)  # before a newer number, or the lost one is forgotten
                 if lease.balance >= REFILL_AT * lease.last_block or self._monotonic() >= lease.valid_until:
                     return
                 block = lease_block(counter.limit, lease.seen_used, 0.0, self._fraction, integral=counter.integral)
                 if block <= 0:
                     return
                 started = self._monotonic()
-                admitted, used = await self._acquire(lease, block)
+                admitted, used = await self._acquire(lease, block, numbered=True)
                 lease.seen_used = used
                 if admitted:
                     lease.balance += block
@@ -325,6 +377,13 @@ class QuotaLeases:
             await asyncio.gather(*self._refills, return_exceptions=True)
         now = self._clock()
         for key, lease in list(self._leases.items()):
+            if lease.unanswered is not None:
+                async with lease.lock:
+                    try:
+                        await self._resend_acquire(lease)
+                    except Exception as exc:
+                        _failures.warning("lease", "could not send a lost lease on %s again; retrying next flush",
+                                          lease.counter.key, exc_info=trace_of(exc))
             if lease.balance > 0 and self._monotonic() >= lease.valid_until:
                 async with lease.lock:  # renewing now could revive a hold already reclaimed
                     if lease.balance > 0 and self._monotonic() >= lease.valid_until:

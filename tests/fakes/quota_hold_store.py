@@ -13,18 +13,22 @@ class FakeQuotaHoldStore:
         #: key -> {"used", "settled", "holds": {holder: [held, until]}}
         self.items: dict[str, dict] = {}
         self.writes = 0
-        #: (key, writer) -> the last settle seq applied
-        self.marks: dict[tuple[str, str], int] = {}
+        #: (key, writer) -> the last settle seq applied; ("a", key, writer) -> the last acquire seq
+        self.marks: dict[tuple, int] = {}
 
     def _item(self, key: str) -> dict:
         return self.items.setdefault(key, {"used": 0.0, "settled": 0.0, "holds": {}})
 
-    def acquire(self, key, holder, amount, limit, hold_until, expires_at):
+    def acquire(self, key, holder, amount, limit, hold_until, expires_at, batch=None):
         with self._lock:
             self.writes += 1
             item = self._item(key)
+            if batch is not None and self.marks.get(("a", key, batch.writer), 0) >= batch.seq:
+                return True, item["used"]  # applied already
             if item["used"] > limit - amount:
                 return False, item["used"]
+            if batch is not None:
+                self.marks[("a", key, batch.writer)] = batch.seq
             item["used"] += amount
             hold = item["holds"].setdefault(holder, [0.0, 0.0])
             hold[0] += amount

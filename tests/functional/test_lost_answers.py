@@ -178,6 +178,87 @@ def test_a_settle_sent_again_tells_applied_from_reclaimed(make_runtime):
     assert counter.settled == 70.0 + 130.0 + 50.0 and counter.used == 250.0
 
 
+def _acquires(request: dict) -> bool:
+    return request["UpdateExpression"].startswith("ADD used :a, #h")
+
+
+def _no_holds(counter) -> bool:
+    return all(held == 0 for held, _ in (counter.holds or {}).values())
+
+
+def test_a_quota_lease_whose_answer_was_lost_joins_the_balance(make_runtime):
+    runtime = make_runtime()
+    lossy, factory = _lossy(runtime, _acquires)
+    leases = QuotaLeases(DynamoQuotaHoldStore(factory, runtime.table(USAGE)), runtime.config.quotas)
+    lost, failed = _tokens_per_day(1_000_000), _tokens_per_day(1_000_000)
+
+    async def run() -> None:
+        lossy.lose_answers()
+        with pytest.raises(StorageUnavailableError):
+            await leases.reserve(lost, 500.0)  # the block was leased; the request gets the 503
+        block = _held(runtime, lost.key).used
+        first = await leases.reserve(lost, 500.0)  # the lost lease again: applied already, it is ours
+        assert _held(runtime, lost.key).used == block  # no second block
+        second = await leases.reserve(lost, 500.0)  # from the balance
+        lossy.fail()
+        with pytest.raises(StorageUnavailableError):
+            await leases.reserve(failed, 500.0)  # never reached the table
+        third = await leases.reserve(failed, 500.0)  # the same lease again, applied now
+        assert _held(runtime, failed.key).used == block
+        await leases.settle(first, 120.0)
+        await leases.settle(second, 80.0)
+        await leases.settle(third, 300.0)
+        await leases.flush(final=True)
+
+    asyncio.run(run())
+    for quota, spent in ((lost, 200.0), (failed, 300.0)):
+        counter = _held(runtime, quota.key)
+        assert counter.settled == counter.used == spent  # nothing stranded in a hold
+        assert _no_holds(counter)
+
+
+def test_a_top_up_whose_answer_was_lost_is_adopted_by_the_flush(make_runtime):
+    runtime = make_runtime()
+    lossy, factory = _lossy(runtime, _acquires)
+    leases = QuotaLeases(DynamoQuotaHoldStore(factory, runtime.table(USAGE)), runtime.config.quotas)
+    quota = _tokens_per_day(1_000_000)
+
+    async def run() -> None:
+        first = await leases.reserve(quota, 20_000.0)  # a block of 50,000: 30,000 left
+        lossy.lose_answers()
+        second = await leases.reserve(quota, 10_000.0)  # below half the block: topped up, answer lost
+        for _ in range(500):  # the top-up runs in the background
+            if not lossy.plan:
+                break
+            await asyncio.sleep(0.01)
+        await leases.settle(first, 15_000.0)
+        await leases.settle(second, 5_000.0)
+        await leases.flush()  # the lost top-up again: applied already, it joins the balance
+        assert leases.stranded()[quota.name] > 30_000.0
+        await leases.flush(final=True)
+
+    asyncio.run(run())
+    counter = _held(runtime, quota.key)
+    assert counter.settled == counter.used == 20_000.0
+    assert _no_holds(counter)
+
+
+def test_a_numbered_acquire_sent_again_counts_once(make_runtime):
+    """Acquires are numbered apart from settles: a settle's mark does not pass for an acquire's."""
+    runtime = make_runtime()
+    store = DynamoQuotaHoldStore(runtime.dynamodb, runtime.table(USAGE))
+    expires = int(time.time()) + 600
+    live = time.time() + 60
+
+    assert store.acquire("q", "a", 100.0, 1000.0, live, expires, WriteBatch("i1", 1)) == (True, 100.0)
+    assert store.settle("q", "a", 100.0, 40.0, live, expires, WriteBatch("i1", 2)) == 40.0
+    assert store.acquire("q", "a", 100.0, 1000.0, live, expires, WriteBatch("i1", 1)) == (True, 40.0)  # again
+    assert store.acquire("q", "a", 100.0, 1000.0, live, expires, WriteBatch("i1", 3)) == (True, 140.0)
+    assert store.acquire("q", "b", 900.0, 1000.0, live, expires, WriteBatch("i2", 1)) == (False, 140.0)  # no room
+    counter = store.read_counters(["q"])["q"]
+    assert counter.used == 140.0 and counter.holds["a"][0] == 100.0
+
+
 def _daily_cap(limit_usd: float) -> SpendCap:
     now = time.time()
     return SpendCap("route:chat", "daily", limit_usd, "refuse", "d" + uuid.uuid4().hex[:8], now - 60, now + 3600)

@@ -7,6 +7,7 @@
     h_<id>    what holder <id> (one gateway instance's lease) holds: unspent lease + in flight
     x_<id>    when that hold expires unless its holder renews it (epoch seconds)
     w_<writer>  the last numbered settle of <writer> (one instance's leases) applied (``write_marks``)
+    a_<writer>  the last numbered acquire of <writer> applied (apart from settles: both may be in flight)
     expires_at  TTL of the whole item (the end of its window, plus a grace)
 
 Every change is one ``UpdateItem``: admission is atomic across instances, and reclaiming a dead
@@ -16,8 +17,10 @@ A settle given a ``WriteBatch`` is applied once however often it is sent (its an
 timeout, it is sent again): both of its forms, the release from a live hold and the charge after
 a reclaim, set the writer's mark, so the item as it was when a settle's condition failed tells
 "applied by an earlier copy" (the mark) from "the hold was reclaimed" (no mark, a hold too small).
-An ``acquire`` is not numbered: one whose answer was lost stays in its holder's hold unknown to
-it, counted in ``used`` until the hold is reclaimed (then as forfeited), never in ``settled``.
+An ``acquire`` given a ``WriteBatch`` is likewise applied once: a copy finding ``a_<writer>`` at
+its number answers "admitted" (with ``used`` as it is), so the holder adopts the block it holds
+already. An unnumbered one whose answer was lost stays in its holder's hold unknown to it,
+counted in ``used`` until the hold is reclaimed (then as forfeited), never in ``settled``.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class DynamoQuotaHoldStore:
 
     @translates_storage_errors("quota")
     def acquire(self, key: str, holder: str, amount: float, limit: float, hold_until: float,
-                expires_at: int) -> tuple[bool, float]:
+                expires_at: int, batch: WriteBatch | None = None) -> tuple[bool, float]:
         admitted, item = update_once(self._client_factory(), {
             "TableName": self._table, "Key": self._key(key),
             "UpdateExpression": "ADD used :a, #h :a SET #x = :hu, expires_at = :e",
@@ -64,7 +67,7 @@ class DynamoQuotaHoldStore:
             "ExpressionAttributeNames": _names(holder),
             "ExpressionAttributeValues": {":a": _n(amount), ":room": _n(limit - amount),
                                           ":hu": _n(hold_until), ":e": number(int(expires_at))},
-            "ReturnValues": "UPDATED_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}, None)
+            "ReturnValues": "UPDATED_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}, batch, mark="a")
         return admitted, _number(item, "used")
 
     @translates_storage_errors("quota")

@@ -2,6 +2,9 @@
 
     w_<writer>   the number (``WriteBatch.seq``) of the last write of <writer> applied to this item
 
+(A store may keep two kinds of a writer's writes apart under another prefix, when they may be in
+flight at once: ``a_<writer>`` marks quota acquires, whose numbers run beside its settles'.)
+
 A write that timed out (or lost its connection, or got a 5xx) may have been applied all the same,
 and sending an ``ADD`` again would count it twice. So a writer (one instance's ledger, quota
 leases or spend leases) numbers its writes in increasing order, sends a failed one again exactly
@@ -40,12 +43,13 @@ def conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def marked(request: dict, batch: WriteBatch) -> dict:
-    """``request`` (an ``UpdateItem``) applied only if ``batch`` is not yet, and marking it applied.
-    The mark joins the ``UpdateExpression``'s ``SET`` clause, which must come last, or starts one."""
+def marked(request: dict, batch: WriteBatch, mark: str = "w") -> dict:
+    """``request`` (an ``UpdateItem``) applied only if ``batch`` is not yet, and marking it applied
+    (in ``<mark>_<writer>``). The mark joins the ``UpdateExpression``'s ``SET`` clause, which must
+    come last, or starts one."""
     if not _WRITER.match(batch.writer):
         raise ValueError(f"writer id {batch.writer!r} must be 1-40 letters or digits")
-    request.setdefault("ExpressionAttributeNames", {})["#w"] = f"w_{batch.writer}"
+    request.setdefault("ExpressionAttributeNames", {})["#w"] = f"{mark}_{batch.writer}"
     request.setdefault("ExpressionAttributeValues", {})[":seq"] = number(batch.seq)
     update = request["UpdateExpression"]
     request["UpdateExpression"] = update + (", #w = :seq" if " SET " in f" {update}" else " SET #w = :seq")
@@ -65,20 +69,20 @@ def _grouped(condition: str) -> str:
     return f"({condition})"
 
 
-def update_once(client, request: dict, batch: WriteBatch | None) -> tuple[bool, dict]:
+def update_once(client, request: dict, batch: WriteBatch | None, mark: str = "w") -> tuple[bool, dict]:
     """Send ``request`` (an ``UpdateItem``; marked with ``batch`` when one is given):
     ``(True, item)`` when it is applied, now or by an earlier copy (the item after it, as
     ``ReturnValues`` asks, or as it was when the copy was refused), ``(False, item as it was)``
     when its own condition refused it (ask for ``ALL_OLD`` to see it). An answer without the
     attributes asked for raises ``TruncatedAnswerError``."""
     try:
-        answer = client.update_item(**(marked(request, batch) if batch else request))
+        answer = client.update_item(**(marked(request, batch, mark) if batch else request))
     except ClientError as exc:
         if not conditional_failed(exc):
             raise
         old = exc.response.get("Item") or {}
-        mark = old.get(f"w_{batch.writer}") if batch else None
-        return mark is not None and float(mark["N"]) >= batch.seq, old
+        applied = old.get(f"{mark}_{batch.writer}") if batch else None
+        return applied is not None and float(applied["N"]) >= batch.seq, old
     if request.get("ReturnValues", "NONE") != "NONE" and "Attributes" not in answer:
         raise TruncatedAnswerError()
     return True, answer.get("Attributes", {})
