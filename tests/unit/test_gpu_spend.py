@@ -173,7 +173,8 @@ def test_a_kill_switch_engaged_by_gpu_billing_names_the_policy_as_its_source(mon
     monkeypatch.setattr(guardrail_wiring, "guardrail_store", lambda runtime: store)
     monkeypatch.setattr(guardrail_wiring, "alert_publisher", lambda runtime: ListPublisher())
     monkeypatch.setattr(guardrail_wiring, "counter_store", lambda runtime: FakeCounterStore(clock=lambda: T0))
-    monkeypatch.setattr(guardrail_wiring, "kill_switch_for", lambda runtime, gpu=None: KillSwitch(config, store, gpu=gpu))
+    monkeypatch.setattr(guardrail_wiring, "kill_switch_for",
+                        lambda runtime, gpu=None: KillSwitch(config, store, gpu=gpu))
     runtime = SimpleNamespace(config=config, environ={}, dynamodb=None, table=lambda name: name)
     wire_gpu_spend(runtime, usage=InMemoryUsageAggregates(), gpu=FakeGpuControl(lambda: T0))
 
