@@ -48,7 +48,6 @@ import secrets
 import time
 from collections.abc import Callable
 from functools import partial
-from dataclasses import dataclass, field
 
 from ..adapters.store_calls import call_store
 from ..core.config import QuotaConfig
@@ -56,6 +55,7 @@ from ..core.ports import QuotaHoldStore, WriteBatch
 from ..core.quota.counters import QuotaCounter
 from ..core.quota.lease_sizing import lease_block
 from ..core.rate_limited_log import RateLimitedLog, trace_of
+from .lease_state import Acquire, Lease, Reservation, Settle
 
 log = logging.getLogger("tierup.quotas")
 _failures = RateLimitedLog(log)
@@ -65,63 +65,6 @@ SAFETY_MARGIN_S = 2.0
 #: a lease is topped up in the background when its balance falls below this share of its last
 #: block, so that requests far from the limit never wait on DynamoDB
 REFILL_AT = 0.5
-
-
-@dataclass(eq=False)
-class _Settle:
-    """One settle write of ``holder``'s hold; ``seq`` names it when it is sent again."""
-
-    holder: str
-    seq: int
-    release: float
-    spend: float
-    #: when it was first sent (monotonic; None until then): a hold it renewed runs from then
-    sent_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Acquire:
-    """A numbered block lease of ``holder``'s hold, sent at ``sent_at`` (monotonic)."""
-
-    holder: str
-    seq: int
-    amount: float
-    sent_at: float
-
-
-@dataclass
-class Lease:
-    counter: QuotaCounter
-    holder: str
-    balance: float = 0.0
-    in_flight: float = 0.0
-    pending_release: float = 0.0
-    pending_spend: float = 0.0
-    seen_used: float = 0.0
-    valid_until: float = 0.0
-    renewed_at: float = 0.0
-    exhausted_until: float = 0.0
-    touched: bool = False
-    last_block: float = 0.0
-    refilling: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: settle writes not yet known to be applied, oldest first (the first may have been sent)
-    settles: list[_Settle] = field(default_factory=list)
-    #: one settle write in flight per counter, so the store sees each writer's numbers in order
-    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: a block lease sent without an answer (yet): it may have been applied
-    unanswered: _Acquire | None = None
-
-    @property
-    def held(self) -> float:
-        return self.balance + self.in_flight + self.pending_release
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    lease: Lease
-    holder: str
-    amount: float
 
 
 class QuotaLeases:
@@ -222,11 +165,11 @@ class QuotaLeases:
         if not numbered:
             return await self._send_acquire(lease, lease.holder, block, None)
         self._seq += 1
-        lease.unanswered = _Acquire(lease.holder, self._seq, block, self._monotonic())
+        lease.unanswered = Acquire(lease.holder, self._seq, block, self._monotonic())
         return await self._send_acquire(lease, lease.holder, block, lease.unanswered)
 
     async def _send_acquire(self, lease: Lease, holder: str, amount: float,
-                            numbered: _Acquire | None) -> tuple[bool, float]:
+                            numbered: Acquire | None) -> tuple[bool, float]:
         counter = lease.counter
         batch = WriteBatch(self._instance, numbered.seq) if numbered else None
         answer = await call_store(self._store.acquire, counter.key, holder, amount, counter.limit,
@@ -297,7 +240,7 @@ class QuotaLeases:
         if release or spend:
             await self._send_or_keep(lease, self._queue_settle(lease, old, release, spend), wait=wait)
 
-    def _queue_settle(self, lease: Lease, holder: str, release: float, spend: float) -> _Settle:
+    def _queue_settle(self, lease: Lease, holder: str, release: float, spend: float) -> Settle:
         """Queue a settle of ``holder``'s hold, joining the last queued one if it was never sent."""
         last = lease.settles[-1] if lease.settles else None
         if last is not None and last.sent_at is None and last.holder == holder:
@@ -305,10 +248,10 @@ class QuotaLeases:
             last.spend += spend
             return last
         self._seq += 1
-        lease.settles.append(_Settle(holder, self._seq, release, spend))
+        lease.settles.append(Settle(holder, self._seq, release, spend))
         return lease.settles[-1]
 
-    async def _send_settles(self, lease: Lease, through: _Settle) -> None:
+    async def _send_settles(self, lease: Lease, through: Settle) -> None:
         """Send the lease's queued settles in order until ``through`` is written, then those queued
         meanwhile by requests that did not wait for it (once: a steady stream of them must not
         hold this caller). A failure leaves the failed one first in the queue, to be sent again
@@ -318,7 +261,7 @@ class QuotaLeases:
             if lease.settles:
                 await self._send_through(lease, lease.settles[-1])
 
-    async def _send_through(self, lease: Lease, through: _Settle) -> None:
+    async def _send_through(self, lease: Lease, through: Settle) -> None:
         counter = lease.counter
         while through in lease.settles:
             settle = lease.settles[0]
@@ -329,7 +272,7 @@ class QuotaLeases:
                 self._clock() + self._ttl, counter.expires_at, WriteBatch(self._instance, settle.seq), store="quota")
             lease.settles.pop(0)
 
-    async def _send_or_keep(self, lease: Lease, through: _Settle, *, wait: bool = True) -> bool:
+    async def _send_or_keep(self, lease: Lease, through: Settle, *, wait: bool = True) -> bool:
         """``_send_settles``, or False with the failure logged: they stay queued for the next
         flush. Without ``wait`` (on a request's path) a write in flight is not waited for: the
         request's settle is left to its sender rather than queue behind it (and, in an outage,
