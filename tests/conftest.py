@@ -64,3 +64,13 @@ def gateway(make_runtime, serve):
     url = serve(build_gateway(runtime))
     key = create_key(runtime, "acme", "pro")
     return type("Gateway", (), {"url": url, "key": key, "runtime": runtime})
+
+
+@pytest.fixture
+def no_fail_fast_window(monkeypatch):
+    """For tests that bring a store back at once: the fail-fast window after a store's failed
+    call (``functions/adapters/store_calls.py``, tested in tests/unit/test_store_calls.py) would
+    hold back the first call after recovery, which is not what those tests are about."""
+    from functions.adapters import store_calls
+
+    monkeypatch.setattr(store_calls, "FAIL_FAST_S", 0.0)

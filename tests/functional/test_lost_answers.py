@@ -23,13 +23,7 @@ from functions.guardrails.spend_leases import SpendLeases
 from functions.quotas.leases import QuotaLeases
 
 
-@pytest.fixture(autouse=True)
-def no_fail_fast_window(monkeypatch):
-    """Each write here is sent again at once, as the next flush would send it once the store
-    answers; the fail-fast window after a failure (tests/unit/test_store_calls.py) is not under test."""
-    from functions.adapters import store_calls
-
-    monkeypatch.setattr(store_calls, "FAIL_FAST_S", 0.0)
+pytestmark = pytest.mark.usefixtures("no_fail_fast_window")  # stores come back at once here
 
 
 class LossyClient:

@@ -8,15 +8,16 @@ import asyncio
 import base64
 import json
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from functions.adapters.bedrock import BedrockProvider
 from functions.core.chat import ChatRequest, ProviderCall
 from functions.core.chat_params import passthrough_params
 from functions.core.errors import RequestError
 from tests.fakes.bedrock_wire import ConverseStreamWire
+
+from .test_bedrock_provider import client, stubber  # noqa: F401  (the Stubbed client fixtures)
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 WEATHER = {"type": "function", "function": {
@@ -26,19 +27,6 @@ CLOCK = {"type": "function", "function": {"name": "get_time"}}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
           "required": ["city", "celsius"], "additionalProperties": False}
-
-
-@pytest.fixture
-def client():
-    return boto3.client("bedrock-runtime", region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture
-def stubber(client):
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
 
 
 def call_for(body: dict, max_tokens: int = 64) -> ProviderCall:

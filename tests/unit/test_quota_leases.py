@@ -198,10 +198,8 @@ class OutageStore(FakeQuotaHoldStore):
         return super().settle(*args, **kwargs)
 
 
-def test_settles_made_during_an_outage_wait_for_no_other_and_all_count_once_it_ends(monkeypatch):
-    from functions.adapters import store_calls
-
-    monkeypatch.setattr(store_calls, "FAIL_FAST_S", 0.0)  # the store is back at once here
+@pytest.mark.usefixtures("no_fail_fast_window")  # the store is back at once here
+def test_settles_made_during_an_outage_wait_for_no_other_and_all_count_once_it_ends():
     store = OutageStore()
     quota = counter(1_000)
     lease = instances(store, 1, **{"lease-fraction": 0.001})[0]  # blocks of one request: settled by each

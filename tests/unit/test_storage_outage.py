@@ -28,13 +28,7 @@ from tests.fakes.guardrails import FakeGuardrailStore
 from tests.support import make_config
 
 
-@pytest.fixture(autouse=True)
-def no_fail_fast_window(monkeypatch):
-    """These tests step a store from down to up at once; the fail-fast window after a failure
-    (tests/unit/test_store_calls.py) would hold the first call after recovery back."""
-    from functions.adapters import store_calls
-
-    monkeypatch.setattr(store_calls, "FAIL_FAST_S", 0.0)
+pytestmark = pytest.mark.usefixtures("no_fail_fast_window")  # stores come back at once here
 
 CONFIG = make_config({"routes": {"chat": {"cache": {"exact": True, "semantic": False, "ttl-s": 100}}}})
 
