@@ -26,17 +26,20 @@ from ..config import PolicyConfig, RouteConfig, TierupConfig
 from ..ports import MinuteUsage
 from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
+from .signals import LiveSignals
 from .forecast import MINUTES_PER_DAY, DemandForecast, forecast_demand, series_from_history
 
 
 def decide(route: str, route_config: RouteConfig, history: list[MinuteUsage], state: RoutePolicyState,
-           now_s: float, config: TierupConfig) -> tuple[RouteDecision, RoutePolicyState]:
-    """Decide ``route``'s reserved replicas from its usage ``history`` (oldest first).
+           now_s: float, config: TierupConfig, live: LiveSignals | None = None,
+           ) -> tuple[RouteDecision, RoutePolicyState]:
+    """Decide ``route``'s reserved replicas from its usage ``history`` (oldest first) and, when the
+    runner has them, its ``live`` signals.
 
     A disabled policy (``[policy] enabled = false``) releases all reserved capacity.
     """
     econ = economics_for(route, route_config, config)
-    return decide_with_economics(route, econ, history, state, now_s, config.policy)
+    return decide_with_economics(route, econ, history, state, now_s, config.policy, live)
 
 
 def expected_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast) -> np.ndarray:
@@ -55,8 +58,8 @@ def horizon_minutes(policy: PolicyConfig) -> int:
 
 
 def decide_with_economics(route: str, econ: RouteEconomics, history: list[MinuteUsage],
-                          state: RoutePolicyState, now_s: float,
-                          policy: PolicyConfig) -> tuple[RouteDecision, RoutePolicyState]:
+                          state: RoutePolicyState, now_s: float, policy: PolicyConfig,
+                          live: LiveSignals | None = None) -> tuple[RouteDecision, RoutePolicyState]:
     """``decide`` with the route's economics already resolved (the simulator resolves them once)."""
     current = state.replicas
     now_minute = int(now_s // 60)
