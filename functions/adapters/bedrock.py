@@ -60,13 +60,21 @@ class BedrockProvider:
     supported_params = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format", "images"})
 
     def __init__(self, client, *, stream_buffer_events: int = STREAM_BUFFER_EVENTS,
-                 embed_concurrency: int = EMBED_CONCURRENCY) -> None:
+                 embed_concurrency: int = EMBED_CONCURRENCY,
+                 cache_priced_models: frozenset[str] = frozenset()) -> None:
         self._client = client
         self._stream_buffer_events = stream_buffer_events
         self._embed_concurrency = embed_concurrency
+        #: models whose cache-read and cache-write rates are priced: only their prompts get
+        #: cache points, so a cache write is never billed at a rate tierup does not know
+        self._cache_priced_models = cache_priced_models
+
+    def _request(self, call: ProviderCall) -> dict:
+        """A request it cannot map is the client's 400, raised here, not Bedrock's error."""
+        return converse_request(call, prompt_cache=call.prompt_cache and call.model in self._cache_priced_models)
 
     async def complete(self, call: ProviderCall) -> Completion:
-        request = converse_request(call)  # a request it cannot map is the client's 400, not Bedrock's error
+        request = self._request(call)
         try:
             response = await asyncio.to_thread(call_before_generation, self._client.converse, **request)
         except Exception as exc:
@@ -74,7 +82,7 @@ class BedrockProvider:
         return completion_from(response, call)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamDelta]:
-        request = converse_request(call)
+        request = self._request(call)
         fold = StreamFold(structured_tool_name(call), single_call=call.parallel_tool_calls is False)
         events = iterate_in_thread(
             lambda: call_before_generation(self._client.converse_stream, **request)["stream"],

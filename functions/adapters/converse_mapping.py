@@ -13,6 +13,7 @@ from ..core.chat import Completion, FinishReason, Message, ProviderCall, StreamD
 from ..core.errors import RequestError
 from ..core.images import decode_data_url
 from ..core.tokens import estimated_usage
+from .converse_cache import mark_cache_points
 from .converse_tools import answer_parts, structured_tool_name, tool_config, tool_result_block, tool_use_block
 
 #: Converse's ``temperature`` is 0..1 while OpenAI's is 0..2; values above 1 are sent as 1
@@ -33,7 +34,7 @@ FINISH_REASONS: dict[str, FinishReason] = {
 _SYSTEM_ROLES = ("system", "developer")
 
 
-def converse_request(call: ProviderCall) -> dict:
+def converse_request(call: ProviderCall, prompt_cache: bool = False) -> dict:
     """The keyword arguments of ``converse``/``converse_stream`` for one call.
 
     System and developer messages become ``system`` blocks (Converse keeps them apart from the
@@ -42,10 +43,15 @@ def converse_request(call: ProviderCall) -> dict:
     holding a ``toolResult`` block. Blank text is dropped: Converse rejects blank text blocks. A
     conversation that opens with an assistant turn is sent as it is (nothing is invented to
     precede it); Bedrock refuses it, which the client sees as a 400.
+
+    With ``prompt_cache``, cache points mark the stable prefix for a model with a prompt cache
+    (``converse_cache``): the tools, the system prompt, and every message before the newest.
     """
     system: list[dict] = []
     messages: list[dict] = []
     has_tool_blocks = False
+    newest = max((i for i, m in enumerate(call.messages) if m.role not in _SYSTEM_ROLES), default=-1)
+    history_end: tuple[int, int] | None = None  # where the messages before the newest end
     for index, message in enumerate(call.messages):
         if message.role in _SYSTEM_ROLES:
             text = message.text
@@ -61,6 +67,8 @@ def converse_request(call: ProviderCall) -> dict:
             messages[-1]["content"].extend(blocks)
         else:
             messages.append({"role": role, "content": blocks})
+        if index < newest:
+            history_end = (len(messages) - 1, len(messages[-1]["content"]))
     request: dict = {"modelId": call.model, "messages": messages, "inferenceConfig": inference_config(call)}
     if system:
         request["system"] = system
@@ -68,6 +76,9 @@ def converse_request(call: ProviderCall) -> dict:
         config = tool_config(call, has_tool_blocks)
         if config is not None:
             request["toolConfig"] = config
+    if prompt_cache:
+        history = [m for m in call.messages[:max(newest, 0)] if m.role not in _SYSTEM_ROLES]
+        mark_cache_points(request, history, history_end)
     return request
 
 
@@ -130,7 +141,8 @@ def usage_from(usage: dict | None) -> Usage:
 
     Converse's ``inputTokens`` leaves out the prompt tokens read from or written to its prompt
     cache, while OpenAI's ``prompt_tokens`` counts every prompt token and reports the cached
-    ones inside it; so the cache counts are added back.
+    ones inside it; so the cache counts are added back, and each kept apart to be priced at its
+    own rate.
     """
     if not usage:
         return Usage()
@@ -138,7 +150,7 @@ def usage_from(usage: dict | None) -> Usage:
     cache_write = usage.get("cacheWriteInputTokens") or 0
     return Usage(prompt_tokens=(usage.get("inputTokens") or 0) + cache_read + cache_write,
                  completion_tokens=usage.get("outputTokens") or 0,
-                 cached_tokens=cache_read)
+                 cached_tokens=cache_read, cache_write_tokens=cache_write)
 
 
 def completion_from(response: dict, call: ProviderCall) -> Completion:

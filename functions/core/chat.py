@@ -253,9 +253,14 @@ class EmbeddingRequest(BaseModel):
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: prompt tokens read from the provider's prompt cache (part of ``prompt_tokens``, OpenAI's
+    #: ``prompt_tokens_details.cached_tokens``); on a response-cache hit, the tokens it replayed
     cached_tokens: int = 0
     #: counted by the gateway's tokenizer because the provider reported none (or a cut-off answer)
     estimated: bool = False
+    #: prompt tokens written to the provider's prompt cache (part of ``prompt_tokens``), billed
+    #: at the model's cache-write rate
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -383,6 +388,9 @@ class ProviderCall:
     #: the other OpenAI parameters the request set (seed, penalties, logprobs, ...), by OpenAI
     #: name; only a tier that honours them is ever given them (``chat_params``)
     passthrough: dict[str, Any] = field(default_factory=dict)
+    #: the route lets the provider mark the prompt's stable prefix for its prompt cache
+    #: (``[routes.X] prompt-caching``); a provider or model without one ignores it
+    prompt_cache: bool = False
 
     @property
     def structured_output(self) -> bool:

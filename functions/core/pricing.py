@@ -32,5 +32,15 @@ def token_cost_usd(pricing: PricingConfig, tier: str | None, model: str | None, 
     price = token_price(pricing, tier, model)
     if price is None:
         return 0.0
-    return (usage.prompt_tokens * price.input_per_mtok
+    return usage_cost_usd(price, usage)
+
+
+def usage_cost_usd(price: ModelPrice, usage: Usage) -> float:
+    """USD for ``usage`` at ``price``: the prompt tokens read from or written to the provider's
+    prompt cache at their own rates (both are counted inside ``prompt_tokens``), the rest of the
+    prompt at the input rate, the answer at the output rate."""
+    read = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - read)
+    plain = usage.prompt_tokens - read - written
+    return (plain * price.input_per_mtok + read * price.cache_read_rate + written * price.cache_write_rate
             + usage.completion_tokens * price.output_per_mtok) / 1_000_000

@@ -126,14 +126,15 @@ def route_price_per_token(config: TierupConfig, route: str) -> tuple[float, floa
 
     The tier a request will use is not known before routing; the dearest per-token model is an
     upper bound (GPU tiers bill by the second, not per token: the traffic policy charges their
-    GPU time to the same caps), so a reservation never undercounts. An unpriced model raises.
+    GPU time to the same caps), so a reservation never undercounts; nor does a prompt that turns
+    out to be a prompt-cache write, dearer than plain input. An unpriced model raises.
     """
     spec = config.routes[route]
     input_price = output_price = 0.0
     for tier in PER_TOKEN_TIERS:
         price = token_price(config.pricing, tier, spec.model_for(tier)) if spec.model_for(tier) else None
         if price is not None:
-            input_price = max(input_price, price.input_per_mtok / 1_000_000)
+            input_price = max(input_price, price.dearest_input_per_mtok / 1_000_000)
             output_price = max(output_price, price.output_per_mtok / 1_000_000)
     return input_price, output_price
 

@@ -90,6 +90,11 @@ def count_request_tokens(messages, tools=None, response_format=None) -> int:
     return total
 
 
+def schema_tokens(schema_json: str) -> int:
+    """Tokens of a tool list or schema, as JSON text (remembered: apps resend the same few)."""
+    return _schema_tokens(schema_json)
+
+
 @functools.lru_cache(maxsize=1024)
 def _schema_tokens(schema_json: str) -> int:
     """Tokens of a tool list or response schema: an app sends the same few with every request,

@@ -35,6 +35,8 @@ class LedgerEntry:
     latency_ms: float
     #: the tokens were counted by the gateway, not reported by the provider (last: older pages lack it)
     estimated: bool = False
+    #: prompt tokens written to the provider's prompt cache (``cached_tokens``: those read from it)
+    cache_write_tokens: int = 0
 
     @property
     def minute(self) -> int:
@@ -60,7 +62,7 @@ def entry_from(ctx: RequestContext) -> LedgerEntry:
         cache_status=ctx.cache_status, prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms,
-        estimated=usage.estimated if usage else False)
+        estimated=usage.estimated if usage else False, cache_write_tokens=usage.cache_write_tokens if usage else 0)
 
 
 def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:

@@ -95,7 +95,8 @@ def provider_factory(runtime: Runtime, override: str | None):
         if kind == "bedrock":
             from ..adapters.bedrock import BedrockProvider
 
-            return BedrockProvider(runtime.aws.client("bedrock-runtime", endpoint.region))
+            return BedrockProvider(runtime.aws.client("bedrock-runtime", endpoint.region),
+                                   cache_priced_models=config.pricing.prompt_cache_priced_models)
         from ..adapters.openai_compat import OpenAICompatibleProvider
 
         api_key = runtime.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None

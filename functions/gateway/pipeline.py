@@ -95,7 +95,7 @@ class Pipeline:
                             temperature=chat.temperature, top_p=chat.top_p, stop=chat.stop_sequences,
                             tools=chat.tools, tool_choice=chat.tool_choice,
                             parallel_tool_calls=chat.parallel_tool_calls, response_format=chat.response_format,
-                            passthrough=passthrough_params(chat))
+                            passthrough=passthrough_params(chat), prompt_cache=ctx.route.prompt_caching)
 
     @staticmethod
     def _check_answer(ctx: RequestContext, completion: Completion) -> None:

@@ -145,12 +145,13 @@ def test_completion_carries_text_usage_and_model(client, stubber):
 
 
 def test_prompt_cache_reads_count_as_prompt_tokens_and_cached_tokens(client, stubber):
-    # Converse's inputTokens leaves out cache reads and writes; OpenAI's prompt_tokens includes them.
+    # Converse's inputTokens leaves out cache reads and writes; OpenAI's prompt_tokens includes them,
+    # and the writes are kept apart to be billed at their own rate.
     usage = {"inputTokens": 10, "outputTokens": 5, "totalTokens": 145, "cacheReadInputTokens": 100,
              "cacheWriteInputTokens": 30}
     stubber.add_response("converse", _answer(usage=usage), None)
     assert _complete(client, _call(("user", "hi"))).usage == Usage(prompt_tokens=140, completion_tokens=5,
-                                                                   cached_tokens=100)
+                                                                   cached_tokens=100, cache_write_tokens=30)
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -8,10 +8,37 @@ from ._base import Section
 
 
 class ModelPrice(Section):
-    """USD per million tokens."""
+    """USD per million tokens.
+
+    A model with a prompt cache (Bedrock's Claude and Nova) bills the prompt tokens it reads from
+    the cache and those it writes to it at their own rates; unset, each is billed at the input
+    rate. The gateway marks cache points only for a model whose two cache rates are both set, so
+    a cache write is never billed at a rate tierup does not know.
+    """
 
     input_per_mtok: float = Field(alias="input-per-mtok", ge=0)
     output_per_mtok: float = Field(alias="output-per-mtok", ge=0)
+    #: prompt tokens read from the provider's prompt cache (Claude: a tenth of the input rate)
+    cache_read_per_mtok: float | None = Field(default=None, alias="cache-read-per-mtok", ge=0)
+    #: prompt tokens written to the provider's prompt cache (Claude: 1.25 x the input rate)
+    cache_write_per_mtok: float | None = Field(default=None, alias="cache-write-per-mtok", ge=0)
+
+    @property
+    def prices_prompt_cache(self) -> bool:
+        return self.cache_read_per_mtok is not None and self.cache_write_per_mtok is not None
+
+    @property
+    def cache_read_rate(self) -> float:
+        return self.input_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok
+
+    @property
+    def cache_write_rate(self) -> float:
+        return self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+
+    @property
+    def dearest_input_per_mtok(self) -> float:
+        """The most one prompt token may cost: before the call, nobody knows it will not be a cache write."""
+        return max(self.input_per_mtok, self.cache_read_rate, self.cache_write_rate)
 
 
 class GpuPrice(Section):
@@ -37,3 +64,8 @@ class PricingConfig(Section):
 
     def model_price(self, model_id: str | None) -> ModelPrice | None:
         return self.models.get(model_id) if model_id else None
+
+    @property
+    def prompt_cache_priced_models(self) -> frozenset[str]:
+        """Models whose prompt-cache reads and writes both have a price."""
+        return frozenset(model for model, price in self.models.items() if price.prices_prompt_cache)

@@ -42,6 +42,10 @@ class RouteConfig(Section):
     #: prompt plus answer tokens the GPU tiers hold per request (vLLM ``--max-model-len``); by
     #: default the largest plan's ``max-prompt-tokens`` plus ``max-tokens`` (core/gpu_serving.py)
     gpu_context_tokens: int | None = Field(default=None, alias="gpu-context-tokens", gt=0)
+    #: mark the prompt's stable prefix (tools, system prompt, earlier turns) for the serverless
+    #: model's prompt cache, where the model has one and its cache rates are priced
+    #: (``functions/core/prompt_cache.py``); off: every prompt token is billed at the input rate
+    prompt_caching: bool = Field(default=True, alias="prompt-caching")
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
     images: RouteImagesConfig = Field(default_factory=RouteImagesConfig)
 
