@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from tests.support import EXAMPLE_CONFIG, ROOT, make_config
 from tierup.doctor.aws_checks import (check_alarms, check_bedrock_model, check_budget, check_concurrency,
                                       check_layer, check_subscriptions, check_topic_policy, guarded)
-from tierup.doctor.config_checks import check_prices
+from tierup.doctor.config_checks import check_prices, check_prompt_caching
 from tierup.doctor.modal_checks import (DeployedFunction, ModalAuthError, ModalNotDeployed, ModalUnreachable,
                                         check_modal)
 from tierup.doctor.run import run_doctor, web_adapter_layer_arn
@@ -222,6 +222,19 @@ def test_a_model_without_a_price_is_named_with_its_key():
     [finding] = check_prices(config)
     assert finding.status == "problem" and '"amazon.nova-micro-v1:0"' in finding.detail
     assert "routes.chat.serverless" in finding.detail
+
+
+def test_doctor_says_which_routes_get_prompt_caching_and_which_lack_cache_prices():
+    assert check_prompt_caching(CONFIG)[0].detail == "no route runs a Bedrock model with a prompt cache"
+    nova = make_config({"routes": {"chat": {"serverless": "us.amazon.nova-micro-v1:0"}}})
+    [finding] = check_prompt_caching(nova)
+    assert finding.status == "ok" and "chat (us.amazon.nova-micro-v1:0)" in finding.detail
+    unpriced = make_config({"routes": {"chat": {"serverless": "amazon.nova-lite-v1:0"}},
+                            "pricing": {"models": {"amazon.nova-lite-v1:0": {"input-per-mtok": 0.06,
+                                                                             "output-per-mtok": 0.24}}}})
+    [finding] = check_prompt_caching(unpriced)
+    assert finding.status == "problem" and "chat (amazon.nova-lite-v1:0)" in finding.detail
+    assert "cache-write-per-mtok" in finding.fix
 
 
 class FakeWorkspace:

@@ -1,4 +1,5 @@
-"""What the config alone can tell: a price for every model a route can run on an enabled tier.
+"""What the config alone can tell: a price for every model a route can run on an enabled tier,
+and which routes get Bedrock prompt caching.
 
 No I/O here.
 """
@@ -6,6 +7,7 @@ No I/O here.
 from __future__ import annotations
 
 from functions.core.config import TIERS, TierupConfig
+from functions.core.prompt_cache import prompt_cache_support
 
 from .findings import Finding, ok, problem
 
@@ -27,3 +29,21 @@ def check_prices(config: TierupConfig) -> list[Finding]:
         return [problem("prices", "no price for " + ", ".join(sorted(set(missing))),
                         "add each entry to tierup.toml under the exact id the route names")]
     return [ok("prices", "every model and GPU a route can run on has a price")]
+
+
+def check_prompt_caching(config: TierupConfig) -> list[Finding]:
+    """Routes whose serverless model has a prompt cache: cached, or not for want of cache prices."""
+    cached, unpriced = [], []
+    priced = config.pricing.prompt_cache_priced_models
+    for route_name, route in config.routes.items():
+        model = route.serverless
+        if route.kind != "chat" or not route.prompt_caching or prompt_cache_support(model) is None:
+            continue
+        (cached if model in priced else unpriced).append(f"{route_name} ({model})")
+    if unpriced:
+        return [problem("prompt caching", "no cache prices, so no prompt caching, for " + ", ".join(unpriced),
+                        "set cache-read-per-mtok and cache-write-per-mtok under [pricing.models] for each "
+                        "(Amazon Bedrock pricing page), or prompt-caching = false on the route")]
+    if cached:
+        return [ok("prompt caching", "cache points after the stable prefix on " + ", ".join(cached))]
+    return [ok("prompt caching", "no route runs a Bedrock model with a prompt cache")]

@@ -13,7 +13,7 @@ from functions.gateway.composition import Runtime
 
 from .aws_checks import (check_alarms, check_bedrock, check_budget, check_concurrency, check_layer,
                          check_subscriptions, check_topic_policy, guarded)
-from .config_checks import check_prices
+from .config_checks import check_prices, check_prompt_caching
 from .findings import Finding, error_code, offline_reason, unchecked
 from .modal_checks import ModalSdkWorkspace, ModalWorkspace, check_modal
 
@@ -53,7 +53,7 @@ def run_doctor(runtime: Runtime, *, region: str | None = None,
     config = runtime.config
     aws = runtime.aws
     region = region or aws.region or "us-east-1"
-    findings = check_prices(config)
+    findings = check_prices(config) + check_prompt_caching(config)
 
     stack: tuple[dict[str, str], list[str]] | None = None
     try:
