@@ -58,10 +58,11 @@ PROMPT_CACHE_MODELS: dict[str, PromptCacheSupport] = {
 
 
 def prompt_cache_support(model_id: str | None) -> PromptCacheSupport | None:
-    """The prompt cache of a Bedrock model id or inference profile id; None: it has none."""
+    """The prompt cache of a Bedrock model id, inference profile id or the ARN of either; None: it
+    has none (or the id does not say which model it is, as an application profile's ARN does not)."""
     if not model_id:
         return None
-    _, base_model = split_profile(model_id)
+    _, base_model = split_profile(model_id.rsplit("/", 1)[-1])
     matches = [prefix for prefix in PROMPT_CACHE_MODELS if base_model.startswith(prefix)]
     return PROMPT_CACHE_MODELS[max(matches, key=len)] if matches else None
 

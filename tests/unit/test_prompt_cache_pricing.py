@@ -36,6 +36,9 @@ CONFIG = make_config()
     ("global.anthropic.claude-haiku-4-5-20251001-v1:0", PromptCacheSupport(4096, 4, caches_tools=True)),
     ("anthropic.claude-opus-4-1-20250805-v1:0", PromptCacheSupport(1024, 4, caches_tools=True)),
     ("anthropic.claude-opus-4-5-20251101-v1:0", PromptCacheSupport(4096, 4, caches_tools=True)),  # longest prefix
+    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-lite-v1:0",
+     PromptCacheSupport(1000, 4, caches_tools=False)),
+    ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6", None),
     (LLAMA, None),
     ("meta.llama3-1-8b-instruct-v1:0", None),
     ("anthropic.claude-3-haiku-20240307-v1:0", None),
