@@ -28,22 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from functions.core.config import load_config  # noqa: E402
-from functions.core.prompt_cache import prompt_cache_support  # noqa: E402
 from tierup.conversation_workload import generate_conversations  # noqa: E402
-from tierup.prompt_caching_estimate import TTL_S, estimate_prompt_caching, trace_requests  # noqa: E402
+from tierup.prompt_caching_estimate import TTL_S, saving_rows, trace_requests  # noqa: E402
 
 TRACE = ROOT.parent / "shared" / "data" / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
 RESULTS = ROOT / "bench" / "results" / "prompt_caching.json"
 MODELS = ("us.amazon.nova-micro-v1:0", "us.anthropic.claude-3-5-haiku-20241022-v1:0")
 SHARED_PREFIXES = (1024, 2048)
-
-
-def rows_for(workload: str, requests, config) -> list[dict]:
-    rows = []
-    for model in MODELS:
-        estimate = estimate_prompt_caching(requests, config.pricing.models[model], prompt_cache_support(model))
-        rows.append({"workload": workload, "model": model, **estimate.as_dict()})
-    return rows
 
 
 def print_table(rows: list[dict]) -> None:
@@ -67,10 +58,11 @@ def main() -> int:
     rows: list[dict] = []
     for seed in args.seeds:
         requests = generate_conversations(seed=seed, conversations_per_hour=args.conversations_per_hour)
-        rows += rows_for(f"synthetic conversations, seed {seed}", requests, config)
+        rows += saving_rows(f"synthetic conversations, seed {seed}", requests, config.pricing, MODELS)
     if TRACE.exists():
         for shared in SHARED_PREFIXES:
-            rows += rows_for(f"Azure conv trace, shared prefix {shared:,}", trace_requests(TRACE, shared), config)
+            rows += saving_rows(f"Azure conv trace, shared prefix {shared:,}", trace_requests(TRACE, shared),
+                                config.pricing, MODELS)
     else:
         print(f"({TRACE} is absent: the trace rows are skipped)\n")
     print(f"## Prompt caching: the bill with and without cache points (cache entries live {TTL_S:.0f} s)\n")

@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 
 from functions.core.chat import Usage
-from functions.core.config import ModelPrice
+from functions.core.config import ModelPrice, PricingConfig
 from functions.core.pricing import usage_cost_usd
-from functions.core.prompt_cache import PromptCacheSupport, place_cache_points
+from functions.core.prompt_cache import PromptCacheSupport, place_cache_points, prompt_cache_support
 
 from .conversation_workload import PromptRequest
 
@@ -109,6 +109,15 @@ def estimate_prompt_caching(requests: Iterable[PromptRequest], price: ModelPrice
     return CachingEstimate(requests=count, prompt_tokens=prompt, read_tokens=read, written_tokens=written,
                            output_tokens=output, usd_without=without, usd_with=with_cache,
                            input_usd_without=without - answers, input_usd_with=with_cache - answers)
+
+
+def saving_rows(workload: str, requests: list[PromptRequest], pricing: PricingConfig,
+                models: Iterable[str]) -> list[dict]:
+    """One row per model (each priced in ``pricing``) of what caching saves on ``requests``: for a
+    report such as ``bench/prompt_caching.py``'s table."""
+    return [{"workload": workload, "model": model,
+             **estimate_prompt_caching(requests, pricing.models[model], prompt_cache_support(model)).as_dict()}
+            for model in models]
 
 
 def trace_requests(path: str | Path, shared_tokens: int) -> list[PromptRequest]:

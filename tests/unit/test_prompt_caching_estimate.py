@@ -8,7 +8,7 @@ import pytest
 from functions.core.config import ModelPrice
 from functions.core.prompt_cache import PromptCacheSupport
 from tierup.conversation_workload import PromptRequest, generate_conversations
-from tierup.prompt_caching_estimate import cache_use, estimate_prompt_caching, trace_requests
+from tierup.prompt_caching_estimate import cache_use, estimate_prompt_caching, saving_rows, trace_requests
 
 CLAUDE = PromptCacheSupport(min_tokens=1024, max_points=4, caches_tools=True)
 #: Claude 3.5 Haiku on Bedrock: $0.80 in, $4 out, $0.08 cache read, $1.00 cache write
@@ -79,3 +79,16 @@ def test_the_synthetic_workload_is_fixed_by_its_seed_and_resends_its_history():
         for before, after in zip(turns, turns[1:]):
             assert after.history_tokens == before.history_tokens + before.new_tokens + before.output_tokens
             assert after.shared_tokens == before.shared_tokens
+
+
+def test_saving_rows_price_each_model_at_its_configured_rates():
+    from tests.support import make_config
+
+    config = make_config()
+    rows = saving_rows("one conversation", CONVERSATION, config.pricing,
+                       ["us.anthropic.claude-3-5-haiku-20241022-v1:0", "us.meta.llama3-1-8b-instruct-v1:0"])
+    # Claude 3.5 Haiku needs 2,048 tokens a point: the 2,000-token system prompt gets none, so the
+    # second turn writes 2,300 (system and history) at its history point and the third reads them
+    assert [row["model"].split(".")[1] for row in rows] == ["anthropic", "meta"]
+    assert rows[0]["read_tokens"] == 2300 and rows[0]["usd_with"] < rows[0]["usd_without"]
+    assert rows[1]["read_tokens"] == 0 and rows[1]["saving"] == 0.0
