@@ -1,5 +1,8 @@
 """What a request costs at per-token prices. No I/O here.
 
+Prompt tokens read from or written to a provider's prompt cache are billed at the model's own
+cache rates (``usage_cost_usd``), wherever usage is priced: dollar quotas, spend caps, the ledger.
+
 Only the per-token tiers (``serverless``, ``overflow``) are priced here, always by the model id
 the route configures for the tier (never the id a provider reports back: an OpenAI-compatible
 upstream may answer ``gpt-4o-mini-2024-07-18`` for ``gpt-4o-mini``). The GPU tiers cost nothing
