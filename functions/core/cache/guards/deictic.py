@@ -9,8 +9,8 @@ The rules read the grammar of pointing, not a list of topics:
   it may point back into the text ("I have a cough; how do I stop this?"), and before a unit of
   time it points at the present ("this year"), which the entry's lifetime bounds;
 - a demonstrative, "attached", "enclosed", "uploaded" or "above"/"below" before a medium that a
-  message can carry (image, photo, video, song, file, link ...), unless a colon follows and the
-  thing itself comes after it ("what does this code do: ...");
+  message can carry (image, photo, video, song, file, link ...), unless a colon follows with the
+  thing itself after it ("what does this code do: ...");
 - "above" or "below" closing a clause ("the song in the link below", "as mentioned above");
 - "the attachment", "in the picture", "in the video": a medium as the head of its phrase.
 """
@@ -49,7 +49,8 @@ def _ends_clause(toks: tuple[str, ...], i: int) -> bool:
 
 
 def _colon_follows(toks: tuple[str, ...], i: int) -> bool:
-    return i < len(toks) and toks[i] == ":" and i + 1 < len(toks)
+    """A colon later on with something after it: the thing itself is in the text."""
+    return ":" in toks[i:-1]
 
 
 @lru_cache(maxsize=8192)
@@ -64,12 +65,13 @@ def points_outside(text: str) -> bool:
             if _ends_clause(toks, i + 1) or (is_content(nxt) and _ends_clause(toks, i + 2)):
                 return True
         # a pointer before a medium (one adjective may come between), the thing not following
+        # ("that" only as a determiner: "that video games ..." is the conjunction)
         if token in POINTERS or token == "that":
             for j in (i + 1, i + 2):
                 if j < len(toks) and _plain(toks[j]) in MEDIA and not _colon_follows(toks, j + 1) \
-                        and not (j + 1 < len(toks) and is_content(toks[j + 1])):
-                    if j == i + 1 or is_content(toks[i + 1]):
-                        return True
+                        and (j == i + 1 or is_content(toks[i + 1])) \
+                        and not (token == "that" and j + 1 < len(toks) and is_content(toks[j + 1])):
+                    return True
         # "above"/"below" closing a clause, or "the above"
         if token in ("above", "below") and (_ends_clause(toks, i + 1) or (i and toks[i - 1] == "the")):
             return True
