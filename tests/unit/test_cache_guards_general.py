@@ -100,3 +100,19 @@ def test_general_rules_let_paraphrases_through(question, cached):
 
 def test_top_still_clashes_with_worst():
     assert "degree" in near_miss_reasons("What are the top universities?", "What are the worst universities?")
+
+
+@pytest.mark.parametrize("question, cached", [
+    ("Is rice healthier than pasta?", "Is rice more healthy than pasta?"),
+    ("Which is the biggest planet?", "Which is the most big planet?"),
+])
+def test_inflected_and_periphrastic_degree_agree(question, cached):
+    assert near_miss_reasons(question, cached) == []
+
+
+@pytest.mark.parametrize("question, cached", [
+    ("Why do I want more?", "Why do I want?"),
+    ("Which sport needs more stamina?", "Which sport needs the most stamina?"),
+])
+def test_degree_still_differs(question, cached):
+    assert near_miss_reasons(question, cached)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .guards.deictic import points_outside
-from .guards.opposites import COMMON_OPPOSITES, affixal_clash, antonym_clash
+from .guards.opposites import COMMON_OPPOSITES, affixal_clash, antonym_clash, lemma
 from .guards.order import relation_swapped
 from .guards.scripts import script_differs
 from .guards.tokens import is_content
@@ -203,11 +203,25 @@ def degree(text: str) -> frozenset[str]:
                      and not (i + 1 < len(parts) and parts[i + 1] in ("way", "ways")))
 
 
-def _top_for_best(q: _Profile, c: _Profile) -> bool:
-    """"best" on one side only, and "top" on the other: "the top universities" are the best ones."""
-    if q.degree ^ c.degree != {"best"}:
-        return False
-    return "top" in (c.words if "best" in q.degree else q.words)
+def graded(text: str) -> frozenset[tuple[str, str]]:
+    """Degree said either way: ("more", "healthy") for "more healthy" and for "healthier", ("most",
+    "big") for "most big" and "biggest" (inflected forms of adjectives that have an opposite)."""
+    parts, found = _parts(text), set()
+    for i, word in enumerate(parts):
+        if word in ("more", "most"):
+            found.add((word, parts[i + 1] if i + 1 < len(parts) else ""))
+        elif word.endswith(("er", "est")) and (base := lemma(word)) != word:
+            found.add(("more" if word.endswith("er") else "most", base))
+    return frozenset(found)
+
+
+def _same_degree(q: _Profile, c: _Profile) -> bool:
+    """The degree words differ but say the same: "the top universities" are the best ones, and
+    "healthier" is "more healthy"."""
+    differing = q.degree ^ c.degree
+    if differing <= {"more", "most"} and q.graded == c.graded:
+        return True
+    return differing == {"best"} and "top" in (c.words if "best" in q.degree else q.words)
 
 
 def _coordinated(names_: frozenset[str], text: str) -> set[frozenset[str]]:
@@ -259,6 +273,7 @@ class _Profile:
     words: frozenset[str]  # folded words and their hyphen parts, singular
     wh: str | None
     degree: frozenset[str]
+    graded: frozenset[tuple[str, str]]
 
 
 @lru_cache(maxsize=8192)
@@ -266,7 +281,7 @@ def _profile(text: str) -> _Profile:
     words = {_singular(p) for p in _parts(text)} | {_fold(w) for w in _words(text)}
     return _Profile(negations(text), numbers(text), identifiers(text), dates(text),
                     frozenset(_singular(n) for n in names(text)), frozenset(words), wh_kind(text),
-                    degree(text))
+                    degree(text), graded(text))
 
 
 def not_cacheable_reason(text: str) -> str | None:
@@ -305,7 +320,7 @@ def near_miss_reasons(question: str, cached: str) -> list[str]:
     # "How does it react?" asks for a process, "Why does it react?" for a reason.
     if q.wh != c.wh and q.wh is not None and c.wh is not None:
         reasons.append("question word")
-    if q.degree != c.degree and not _top_for_best(q, c):
+    if q.degree != c.degree and not _same_degree(q, c):
         reasons.append("degree")
     if antonym_clash(q.words, c.words):
         reasons.append("opposites")
