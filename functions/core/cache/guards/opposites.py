@@ -98,21 +98,30 @@ def lemma(word: str) -> str:
     return next((stem for stem in _stems(word) if stem in OPPOSITES), word)
 
 
+@lru_cache(maxsize=8192)
+def _lemmas(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(map(lemma, words))
+
+
 def antonym_clash(question: frozenset[str], cached: frozenset[str]) -> bool:
     """A word (by its lemma) on one side whose opposite is on the other, and neither on both."""
-    q_lemmas, c_lemmas = frozenset(map(lemma, question)), frozenset(map(lemma, cached))
+    q_lemmas, c_lemmas = _lemmas(question), _lemmas(cached)
     only_q, only_c = q_lemmas - c_lemmas, c_lemmas - q_lemmas
-    return any(other in only_c for word in only_q for other in OPPOSITES.get(word, ()))
+    return any(not only_c.isdisjoint(OPPOSITES.get(word, ())) for word in only_q)
 
 
-def _negates(word: str, base: str) -> bool:
-    """``word`` is ``base`` with a negating affix: "unsafe"/"safe", "useless"/"useful"."""
-    if len(base) >= _MIN_STEM and any(word == prefix + base for prefix in NEGATING_PREFIXES):
-        return True
-    return word.endswith("less") and base.endswith("ful") and word[:-4] == base[:-3] and len(base) > 5
+@lru_cache(maxsize=16384)
+def negated_bases(word: str) -> frozenset[str]:
+    """The words that ``word`` negates by an affix: "unsafe" -> "safe", "useless" -> "useful"."""
+    bases = {word[len(prefix):] for prefix in NEGATING_PREFIXES
+             if word.startswith(prefix) and len(word) - len(prefix) >= _MIN_STEM}
+    if word.endswith("less") and len(word) > 6:
+        bases.add(word[:-4] + "ful")
+    return frozenset(bases)
 
 
 def affixal_clash(question: frozenset[str], cached: frozenset[str]) -> bool:
     """A word on one side and its affixal negation on the other (and neither on both)."""
     only_q, only_c = question - cached, cached - question
-    return any(_negates(a, b) or _negates(b, a) for a in only_q for b in only_c)
+    return any(not only_c.isdisjoint(negated_bases(w)) for w in only_q) or \
+        any(not only_q.isdisjoint(negated_bases(w)) for w in only_c)

@@ -48,6 +48,7 @@ def relational_sequence(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=8192)
 def _single_positions(sequence: tuple[str, ...]) -> dict[str, int]:
     """Where each content word stands, for words that occur once (a repeated one has no order)."""
     seen: dict[str, int] = {}
@@ -76,6 +77,8 @@ def relation_swapped(question: str, cached: str) -> bool:
     q_seq, c_seq = relational_sequence(question), relational_sequence(cached)
     q_at, c_at = _single_positions(q_seq), _single_positions(c_seq)
     shared = sorted((w for w in q_at if w in c_at), key=q_at.__getitem__)
+    if shared == sorted(shared, key=c_at.__getitem__):
+        return False  # the usual case: nothing swapped
     for i, first in enumerate(shared):
         for second in shared[i + 1:]:
             if c_at[second] > c_at[first]:

@@ -27,6 +27,8 @@ def _latin(char: str) -> bool:
 def non_latin_text(text: str) -> str:
     """The text's letters, marks and digits outside the Latin script, normalised (NFKC, case
     folded), in order; "" for a text in Latin script only."""
+    if text.isascii():
+        return ""  # the usual case, at no cost
     folded = unicodedata.normalize("NFKC", text).casefold()
     return "".join(ch for ch in folded if not _latin(ch) and unicodedata.category(ch)[0] in "LMN")
 
