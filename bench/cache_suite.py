@@ -214,7 +214,8 @@ def affixal(s: Suite) -> None:
                 s.add(f"Why are some {noun} {pos}?", f"Why are some {noun} {neg}?", False, "affixal negation", split)
             noun = s.rng.choice(nouns)
             for word in (pos, neg):
-                s.add(f"Why are some {noun} {word}?", f"Why are certain {noun} {word}?", True, "affixal negation", split)
+                s.add(f"Why are some {noun} {word}?", f"Why are certain {noun} {word}?", True,
+                      "affixal negation", split)
 
 
 def explicit_negation(s: Suite) -> None:
@@ -271,8 +272,10 @@ def opposites(s: Suite) -> None:
 def deictic(s: Suite) -> None:
     """Alike questions about something the text does not hold: never shared, even word for word."""
     about_thing = [("Which {attr} is this {thing}?", "What {attr} is this {thing}?"),
-                   ("What {attr} of {thing} is in this {carrier}?", "Which {attr} of {thing} is shown in this {carrier}?"),
-                   ("Can you identify the {thing} in the {carrier} below?", "What is the {thing} in the {carrier} below?"),
+                   ("What {attr} of {thing} is in this {carrier}?",
+                    "Which {attr} of {thing} is shown in this {carrier}?"),
+                   ("Can you identify the {thing} in the {carrier} below?",
+                    "What is the {thing} in the {carrier} below?"),
                    ("Which {thing} is this?", "What {thing} is this?"),
                    ("What {attr} is the {thing} in this {carrier}?", "What {attr} is the {thing} in this {carrier}?")]
     about_carrier = [("Is this {carrier} edited?", "Has this {carrier} been edited?"),
@@ -284,8 +287,8 @@ def deictic(s: Suite) -> None:
         for thing, attr in things:
             for a, b in s.sample(about_thing, 3):
                 carrier = s.rng.choice(carriers)
-                s.add(a.format(thing=thing, attr=attr, carrier=carrier), b.format(thing=thing, attr=attr, carrier=carrier),
-                      False, "deictic", split)
+                words = {"thing": thing, "attr": attr, "carrier": carrier}
+                s.add(a.format(**words), b.format(**words), False, "deictic", split)
         for carrier in carriers:
             for a, b in s.sample(about_carrier, 3):
                 s.add(a.format(carrier=carrier), b.format(carrier=carrier), False, "deictic", split)
@@ -395,7 +398,8 @@ def guard_table(rows: list[dict]) -> list[dict]:
     for r in rows:
         blocked = bool(near_miss_reasons(r["b"], r["a"]))  # the cache holds a; b is looked up
         for split in (r["split"], "all"):
-            counts = table.setdefault((r["shape"], split), Counter(share=0, share_blocked=0, differ=0, differ_blocked=0))
+            empty = Counter(share=0, share_blocked=0, differ=0, differ_blocked=0)
+            counts = table.setdefault((r["shape"], split), empty)
             kind = "share" if r["must_share"] else "differ"
             counts[kind] += 1
             counts[f"{kind}_blocked"] += blocked
