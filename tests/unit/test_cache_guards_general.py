@@ -54,6 +54,8 @@ def test_wordnet_and_closed_class_opposites_are_refused(question, cached, reason
     ("Can you summarise the attached file?", "Please summarise the attached document."),
     ("What does this mean?", "What is the meaning of life?"),
     ("What kind of bird is this?", "What kind of bird is a robin?"),
+    ("Who is the actor in the trailer I sent?", "Who is the actor in the trailer you shared?"),
+    ("Translate the following sentence.", "Translate the following sentence into French."),
 ])
 def test_questions_pointing_outside_their_text_are_never_served(question, cached):
     assert near_miss_reasons(question, cached) == [NOT_CACHEABLE]
@@ -87,6 +89,9 @@ def test_non_latin_text_must_match_as_text(question, cached):
     ("I have a cough; how do I stop this?", "I have a cough, how can I stop this?"),
     ("Who won the election this year?", "Who won the election this year?"),
     ("What does this code do: print(1)", "What does this code do: print(1)"),
+    ("Translate the following: merci", "Translate the following: merci!"),
+    ("How do I delete a message I sent on WhatsApp?", "How can I delete a message I sent on WhatsApp?"),
+    ("Can they still see the message I sent them?", "Can they still see the message that I sent them?"),
     # false refusals of the first guards: "quick one" is no number, "top" says "best"
     ("Quick one: how do I reverse a list in Python?", "How do I reverse a list in Python?"),
     ("Which laptop is the best one for students?", "Which laptop is best for students?"),

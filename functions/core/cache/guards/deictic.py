@@ -12,7 +12,11 @@ The rules read the grammar of pointing, not a list of topics:
   message can carry (image, photo, video, song, file, link ...), unless a colon follows with the
   thing itself after it ("what does this code do: ...");
 - "above" or "below" closing a clause ("the song in the link below", "as mentioned above");
-- "the attachment", "in the picture", "in the video": a medium as the head of its phrase.
+- "the attachment", "in the picture", "in the video": a medium as the head of its phrase;
+- "the ... I sent (you)" / "you shared": a thing named by its passing between the writer and the
+  reader (sent, attached, uploaded, shared, posted, linked, pasted, forwarded), not to a third
+  party ("can they see the message I sent them?" is a general question);
+- "the following" with nothing following ("translate the following sentence.").
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ TIME_UNITS = frozenset({
     "summer", "winter", "spring", "autumn", "fall",
 })
 _CLAUSE_END = frozenset({"?", ".", "!", ";", ")"})
+#: verbs of passing something between writer and reader
+PASSED_ON = frozenset({"sent", "attached", "uploaded", "shared", "posted", "linked", "pasted", "forwarded"})
 
 
 def _plain(word: str) -> str:
@@ -51,6 +57,12 @@ def _ends_clause(toks: tuple[str, ...], i: int) -> bool:
 def _colon_follows(toks: tuple[str, ...], i: int) -> bool:
     """A colon later on with something after it: the thing itself is in the text."""
     return ":" in toks[i:-1]
+
+
+def _to_reader(toks: tuple[str, ...], i: int) -> bool:
+    """What follows a verb of passing keeps it between writer and reader: nothing, or "you", "me",
+    "here", "earlier", "above", "below"."""
+    return _ends_clause(toks, i) or toks[i] in ("you", "u", "me", "here", "earlier", "above", "below")
 
 
 @lru_cache(maxsize=8192)
@@ -80,6 +92,14 @@ def points_outside(text: str) -> bool:
             return True
         if token in ("in", "on") and nxt == "the" and i + 2 < len(toks) and _plain(toks[i + 2]) in MEDIA \
                 and _ends_clause(toks, i + 3):
+            return True
+        # "the song I sent", "the clip you shared"
+        if token == "the" and any(toks[k] in ("i", "you") and toks[k + 1] in PASSED_ON and _to_reader(toks, k + 2)
+                                  for k in range(i + 2, min(i + 5, len(toks) - 1))):
+            return True
+        # "the following (sentence)" with nothing after it
+        if token == "following" and i and toks[i - 1] == "the" and \
+                (_ends_clause(toks, i + 1) or (is_content(nxt) and _ends_clause(toks, i + 2))):
             return True
         first_clause = first_clause and not (token in _CLAUSE_END or token in (",", ":"))
     return False
