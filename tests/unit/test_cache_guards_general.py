@@ -121,3 +121,23 @@ def test_inflected_and_periphrastic_degree_agree(question, cached):
 ])
 def test_degree_still_differs(question, cached):
     assert near_miss_reasons(question, cached)
+
+
+def test_rule_parts():
+    from functions.core.cache.guards.deictic import points_outside
+    from functions.core.cache.guards.opposites import OPPOSITES, lemma, negated_bases
+    from functions.core.cache.guards.order import relational_sequence
+    from functions.core.cache.guards.scripts import non_latin_text
+    from functions.core.cache.near_miss import not_cacheable_reason, numbers
+
+    # WordNet's antonyms are there; its pairs among quantifiers ("all"/"some") are not
+    assert "shallow" in OPPOSITES["deep"] and "over" in OPPOSITES["under"]
+    assert "some" not in OPPOSITES.get("all", ()) and "few" not in OPPOSITES.get("many", ())
+    assert lemma("shortest") == "short" and lemma("biggest") == "big" and lemma("easier") == "easy"
+    assert negated_bases("unsafe") == {"safe"} and negated_bases("useless") == {"useful"}
+    assert negated_bases("info") == frozenset()  # too short a stem to be a negation
+    assert relational_sequence("Google's head office") == ("head", "office", "of", "google")
+    assert non_latin_text("Где Москва?") == "гдемосква" and non_latin_text("Où est-il?") == ""
+    assert points_outside("Which breed is this dog?") and not points_outside("Is this the right way to boil rice?")
+    assert not_cacheable_reason("Is this image real?") and not_cacheable_reason("Is the sky blue?") is None
+    assert numbers("Quick one: is one rupee enough?") == {"1"}
