@@ -21,7 +21,7 @@ from .wordnet_antonyms import PAIRS
 CLOSED_CLASS_OPPOSITES = (
     ("under", "over"), ("above", "below"), ("inside", "outside"), ("before", "after"),
     ("up", "down"), ("upstairs", "downstairs"), ("min", "max"),
-    ("pre", "post"), ("plus", "minus"), ("into", "out"),
+    ("pre", "post"), ("plus", "minus"),
 )
 NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-")
 #: a shorter stem makes too many accidental pairs ("in" + "form")
