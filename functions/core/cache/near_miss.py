@@ -18,6 +18,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .guards.deictic import points_outside
+from .guards.opposites import COMMON_OPPOSITES, affixal_clash, antonym_clash, lemma
+from .guards.order import relation_swapped
+from .guards.scripts import script_differs
+from .guards.tokens import is_content
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,:/]\d+)*(?:st|nd|rd|th|s|k|m|%)?")
 
 NEGATIONS = frozenset({
@@ -54,7 +60,7 @@ DATE_WORDS = frozenset({
     "january", "february", "april", "june", "july", "august", "september", "october", "november",
     "december", "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
-    "tomorrow", "yesterday", "tonight", "weekend", "morning", "evening", "night", "daily",
+    "tomorrow", "yesterday", "tonight", "weekday", "weekend", "morning", "evening", "night", "daily",
     "weekly", "monthly", "yearly", "annually", "before", "after",
 })
 
@@ -73,28 +79,8 @@ DEGREE_WORDS = frozenset({
     "best", "better", "worst", "worse", "most", "more", "least", "less", "fewest", "fewer",
 })
 
-#: opposites: one word on one side and its opposite on the other ask opposite questions.
-#: Comparatives and superlatives come in their pairs ("best"/"worst", "more"/"less").
-ANTONYMS = (
-    ("best", "worst"), ("better", "worse"), ("most", "least"), ("more", "less"), ("more", "fewer"),
-    ("good", "bad"), ("advantage", "disadvantage"), ("pro", "con"), ("benefit", "drawback"),
-    ("positive", "negative"), ("buy", "sell"), ("import", "export"), ("increase", "decrease"),
-    ("gain", "lose"), ("win", "lose"), ("pass", "fail"), ("success", "failure"), ("rich", "poor"),
-    ("cheap", "expensive"), ("high", "low"), ("big", "small"), ("large", "small"),
-    ("long", "short"), ("fast", "slow"), ("hot", "cold"), ("old", "young"), ("old", "new"),
-    ("easy", "hard"), ("easy", "difficult"), ("strong", "weak"), ("true", "false"),
-    ("right", "wrong"), ("legal", "illegal"), ("safe", "dangerous"), ("healthy", "unhealthy"),
-    ("possible", "impossible"), ("love", "hate"), ("like", "dislike"), ("happy", "sad"),
-    ("male", "female"), ("man", "woman"), ("men", "women"), ("boy", "girl"), ("husband", "wife"),
-    ("father", "mother"), ("son", "daughter"), ("brother", "sister"), ("start", "end"),
-    ("begin", "end"), ("first", "last"), ("open", "close"), ("online", "offline"),
-    ("inside", "outside"), ("same", "different"), ("similar", "different"),
-    ("similarity", "difference"), ("north", "south"), ("east", "west"), ("upper", "lower"),
-    ("maximum", "minimum"), ("max", "min"), ("plus", "minus"), ("add", "remove"),
-    ("friend", "enemy"), ("introvert", "extrovert"), ("married", "single"), ("private", "public"),
-    ("internal", "external"), ("input", "output"), ("include", "exclude"), ("accept", "reject"),
-    ("allow", "forbid"), ("ancient", "modern"), ("past", "future"), ("early", "late"),
-)
+#: the everyday opposites (kept under their first name); WordNet's and the affixal ones are in guards/
+ANTONYMS = COMMON_OPPOSITES
 
 #: words that start a question capitalised, or are capitalised without naming anything
 _NOT_NAMES = frozenset({"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"})
@@ -160,10 +146,13 @@ def identifiers(text: str) -> frozenset[str]:
 
 
 def _is_pronoun_one(parts: tuple[str, ...], i: int) -> bool:
-    """"one" as the pronoun: "how does one ...", "which one", "one should", "one of"."""
+    """"one" as the pronoun: "how does one ...", "which one", "one should", "one of", and after a
+    describing word with no noun to count after it: "a quick one", "the best one for me"."""
     before = parts[i - 1] if i > 0 else ""
     after = parts[i + 1] if i + 1 < len(parts) else ""
-    return before in _ONE_PRONOUN_BEFORE or after in _ONE_PRONOUN_AFTER
+    if before in _ONE_PRONOUN_BEFORE or after in _ONE_PRONOUN_AFTER:
+        return True
+    return bool(before) and is_content(before) and before not in NUMBER_WORDS and not (after and is_content(after))
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -179,7 +168,8 @@ def numbers(text: str) -> frozenset[str]:
 
 
 def dates(text: str) -> frozenset[str]:
-    return frozenset(_fold(w) for w in _words(text) if _fold(w) in DATE_WORDS)
+    """Calendar words, plurals folded ("weekdays" -> "weekday")."""
+    return frozenset(w for w in map(_singular, _parts(text)) if w in DATE_WORDS)
 
 
 def names(text: str) -> frozenset[str]:
@@ -211,6 +201,27 @@ def degree(text: str) -> frozenset[str]:
     parts = _parts(text)
     return frozenset(w for i, w in enumerate(parts) if w in DEGREE_WORDS
                      and not (i + 1 < len(parts) and parts[i + 1] in ("way", "ways")))
+
+
+def graded(text: str) -> frozenset[tuple[str, str]]:
+    """Degree said either way: ("more", "healthy") for "more healthy" and for "healthier", ("most",
+    "big") for "most big" and "biggest" (inflected forms of adjectives that have an opposite)."""
+    parts, found = _parts(text), set()
+    for i, word in enumerate(parts):
+        if word in ("more", "most"):
+            found.add((word, parts[i + 1] if i + 1 < len(parts) else ""))
+        elif word.endswith(("er", "est")) and (base := lemma(word)) != word:
+            found.add(("more" if word.endswith("er") else "most", base))
+    return frozenset(found)
+
+
+def _same_degree(q: _Profile, c: _Profile) -> bool:
+    """The degree words differ but say the same: "the top universities" are the best ones, and
+    "healthier" is "more healthy"."""
+    differing = q.degree ^ c.degree
+    if differing <= {"more", "most"} and q.graded == c.graded:
+        return True
+    return differing == {"best"} and "top" in (c.words if "best" in q.degree else q.words)
 
 
 def _coordinated(names_: frozenset[str], text: str) -> set[frozenset[str]]:
@@ -252,15 +263,6 @@ def _order_differs(shared: frozenset[str], question: str, cached: str) -> bool:
                for i, x in enumerate(common) for y in common[i + 1:])
 
 
-def _antonym_clash(question: frozenset[str], cached: frozenset[str]) -> bool:
-    """A word on one side whose opposite is on the other (and neither on both)."""
-    for a, b in ANTONYMS:
-        if (a in question and b in cached and a not in cached and b not in question) or \
-           (b in question and a in cached and b not in cached and a not in question):
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class _Profile:
     negations: int
@@ -271,6 +273,7 @@ class _Profile:
     words: frozenset[str]  # folded words and their hyphen parts, singular
     wh: str | None
     degree: frozenset[str]
+    graded: frozenset[tuple[str, str]]
 
 
 @lru_cache(maxsize=8192)
@@ -278,13 +281,26 @@ def _profile(text: str) -> _Profile:
     words = {_singular(p) for p in _parts(text)} | {_fold(w) for w in _words(text)}
     return _Profile(negations(text), numbers(text), identifiers(text), dates(text),
                     frozenset(_singular(n) for n in names(text)), frozenset(words), wh_kind(text),
-                    degree(text))
+                    degree(text), graded(text))
+
+
+def not_cacheable_reason(text: str) -> str | None:
+    """Why a question may never share a semantic answer, whatever it is compared with: it points at
+    something its text does not hold ("which breed is this dog?", "the song in the link below")."""
+    return "not cacheable: refers to something outside the text" if points_outside(text) else None
 
 
 def near_miss_reasons(question: str, cached: str) -> list[str]:
-    """What differs in a way embeddings blur; empty when the cached answer may be served."""
+    """What differs in a way embeddings blur; empty when the cached answer may be served. A
+    question that may share no answer at all gets a single "not cacheable: ..." reason."""
+    reason = not_cacheable_reason(question) or not_cacheable_reason(cached)
+    if reason:
+        return [reason]
     q, c = _profile(question), _profile(cached)
     reasons = []
+    # text the embedder cannot read must match as text: "我喜欢你" / "你喜欢我"
+    if script_differs(question, cached):
+        reasons.append("script")
     # "stop" vs "can't stop" is a change of meaning as much as "stop" vs "keep going".
     if q.negations != c.negations:
         reasons.append("negation")
@@ -298,11 +314,17 @@ def near_miss_reasons(question: str, cached: str) -> list[str]:
     # ... and in the same order: "drive from Texas to California" vs "from California to Texas".
     elif len(shared := q.names | c.names) > 1 and _order_differs(shared, question, cached):
         reasons.append("order")
+    # ... and any two words around one relation: "convert litres to kg" vs "kg to litres".
+    if "order" not in reasons and relation_swapped(question, cached):
+        reasons.append("order")
     # "How does it react?" asks for a process, "Why does it react?" for a reason.
     if q.wh != c.wh and q.wh is not None and c.wh is not None:
         reasons.append("question word")
-    if q.degree != c.degree:
+    if q.degree != c.degree and not _same_degree(q, c):
         reasons.append("degree")
-    if _antonym_clash(q.words, c.words):
+    if antonym_clash(q.words, c.words):
         reasons.append("opposites")
+    # "is it safe" / "is it unsafe", "useful" / "useless"
+    if affixal_clash(q.words, c.words):
+        reasons.append("affixal negation")
     return reasons
