@@ -9,7 +9,8 @@ wheels and Python 3.13 bytecode):
                   volume (the task role may read that one object), then exits
     gateway       ``PYTHON_IMAGE`` (Python 3.13, the bundle's version, so its bytecode loads)
                   unpacks it into /var/task and runs ``run.sh``: uvicorn, exactly as on Lambda,
-                  listening on the task's interface with the keep-alive and shutdown set below
+                  listening on the task's interface with the keep-alive and shutdown of
+                  infra/container_start.py
 
 Streaming end to end: the load balancer relays a chunked response as it comes (an ALB does not
 buffer responses to targets); its idle timeout outlasts ``[gateway] provider-timeout-s`` (the
@@ -53,6 +54,8 @@ from constructs import Construct
 from functions.core.config import TierupConfig
 
 from .bundling import BUNDLED_CONFIG, PYTHON_VERSION
+from .container_start import (APP_PORT, BUNDLE_DIR, BUNDLE_ZIP, drain_s, idle_timeout_s, start_command,
+                              uvicorn_environment)
 from .gateway_alarms import FIVE_MINUTES, FIVE_XX_PERCENT, GREATER_OR_EQUAL, MIN_REQUESTS_FOR_SHARE
 from .lambda_function import LOG_RETENTION
 
@@ -60,38 +63,14 @@ from .lambda_function import LOG_RETENTION
 PYTHON_IMAGE = f"public.ecr.aws/docker/library/python:{PYTHON_VERSION}-slim"
 #: AWS CLI v2, multi-arch; only copies the bundle from S3
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.32.9"
-APP_PORT = 8080
-BUNDLE_VOLUME = "bundle"
-BUNDLE_ZIP = "/bundle/gateway.zip"
-#: where the bundle is unpacked: the path its bytecode names and the bundled config's
-TASK_ROOT = "/var/task"
-#: the ALB's idle timeout beyond the longest silence a request can have (provider-timeout-s)
-IDLE_MARGIN_S = 30
-#: uvicorn keeps idle connections open longer than the ALB does (see above)
-KEEP_ALIVE_MARGIN_S = 5
-#: the deregistration delay beyond the longest stream
-DRAIN_MARGIN_S = 10
-#: the ALB's idle timeout can be 1-4000 s
-MAX_IDLE_TIMEOUT_S = 4000
-#: after draining, what uvicorn may still take to close; ECS's stop timeout leaves it room
-GRACEFUL_SHUTDOWN_S = 20
+#: after draining (see container_start.py), ECS's wait for uvicorn before it kills the task
 STOP_TIMEOUT = Duration.seconds(30)
 #: starting the task (two image pulls, unpacking) before health checks count
 HEALTH_CHECK_GRACE = Duration.seconds(120)
 #: scale out within a minute; scale in slowly, since every scale-in drains streams
 SCALE_OUT_COOLDOWN = Duration.seconds(60)
 SCALE_IN_COOLDOWN = Duration.minutes(5)
-
-START_COMMAND = (f"python -m zipfile -e {BUNDLE_ZIP} {TASK_ROOT} && "
-                 f"exec sh {TASK_ROOT}/run.sh")
-
-
-def idle_timeout_s(config: TierupConfig) -> int:
-    return min(MAX_IDLE_TIMEOUT_S, int(config.gateway.provider_timeout_s) + IDLE_MARGIN_S)
-
-
-def drain_s(config: TierupConfig) -> int:
-    return min(3600, int(config.gateway.provider_timeout_s) + DRAIN_MARGIN_S)
+BUNDLE_VOLUME = "bundle"
 
 
 class GatewayContainer(Construct):
@@ -128,24 +107,20 @@ class GatewayContainer(Construct):
             command=["s3", "cp", "--only-show-errors", "--region", stack.region,
                      f"s3://{bundle.bucket_name}/{bundle.object_key}", BUNDLE_ZIP],
             logging=ecs.LogDriver.aws_logs(stream_prefix="fetch-bundle", log_group=self.log_group))
-        fetch.add_mount_points(ecs.MountPoint(container_path="/bundle", source_volume=BUNDLE_VOLUME, read_only=False))
+        fetch.add_mount_points(ecs.MountPoint(container_path=BUNDLE_DIR, source_volume=BUNDLE_VOLUME, read_only=False))
         self.container = self.task_definition.add_container(
             "Gateway", image=ecs.ContainerImage.from_registry(PYTHON_IMAGE), essential=True,
-            entry_point=["sh", "-c"], command=[START_COMMAND],
+            entry_point=["sh", "-c"], command=[start_command()],
             port_mappings=[ecs.PortMapping(container_port=APP_PORT)],
             stop_timeout=STOP_TIMEOUT,
             logging=ecs.LogDriver.aws_logs(stream_prefix="gateway", log_group=self.log_group),
             environment={
                 "TIERUP_CONFIG": BUNDLED_CONFIG,
-                "HOST": "0.0.0.0",  # noqa: S104  (the task's own interface; the security group admits the ALB only)
-                "PORT": str(APP_PORT),
-                "KEEP_ALIVE_S": str(idle_timeout_s(config) + KEEP_ALIVE_MARGIN_S),
-                "GRACEFUL_SHUTDOWN_S": str(GRACEFUL_SHUTDOWN_S),
-                "TIERUP_EMF": "stdout",
+                **uvicorn_environment(config),
                 "AWS_REGION": stack.region,
                 **environment,
             })
-        self.container.add_mount_points(ecs.MountPoint(container_path="/bundle", source_volume=BUNDLE_VOLUME,
+        self.container.add_mount_points(ecs.MountPoint(container_path=BUNDLE_DIR, source_volume=BUNDLE_VOLUME,
                                                        read_only=True))
         self.container.add_container_dependencies(ecs.ContainerDependency(
             container=fetch, condition=ecs.ContainerDependencyCondition.SUCCESS))

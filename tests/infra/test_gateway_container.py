@@ -236,7 +236,8 @@ def test_both_containers_log_to_one_group_with_a_retention(resources):
 
 
 def test_container_alarms_notify_the_topic(resources):
-    alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in of_type(resources, "AWS::CloudWatch::Alarm").values()}
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"]
+              for r in of_type(resources, "AWS::CloudWatch::Alarm").values()}
     for name in ("tierup-gateway-5xx-share", "tierup-gateway-unhealthy-tasks", "tierup-gateway-cpu"):
         assert alarms[name]["AlarmActions"], name
     assert "tierup-gateway-throttles" not in alarms  # a Lambda alarm, meaningless here
@@ -257,3 +258,14 @@ def test_cdk_nag_passes_with_only_reasoned_acknowledgements(synthesized):
     assert set(ours) == {f"AwsSolutions::AwsSolutions-{rule}" for rule in
                          ("SMG4", "L1", "SQS3", "EC23", "ELB2", "ECS2", "ECS4")}
     assert all(len(reason) > 40 for reason in ours.values())
+
+
+def test_cfn_lint_finds_no_errors(synthesized, tmp_path):
+    from cfnlint.api import ManualArgs, lint_file
+
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(synthesized[1].to_json()), encoding="utf-8")
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    findings = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches
+                if m.rule.id.startswith(("E", "W"))]
+    assert [f for f in findings if f.startswith("E")] == [], findings
