@@ -27,14 +27,14 @@ from functions.core.config import TierupConfig
 from functions.core.stack_outputs import ALERT_TOPIC_ENV, GATEWAY_FUNCTION_ENV, output_key
 
 from .alert_topic import AlertTopic
+from .bedrock_access import bedrock_invoke_statement
 from .budget import MonthlyBudget
 from .dashboard import OperationsDashboard
 from .function_alarms import FunctionErrorAlarms
-from .bedrock_access import bedrock_invoke_statement
 from .gateway import GatewayFunction
 from .gateway_alarms import GatewayAlarms
-from .gateway_container import GatewayContainer, GatewayContainerAlarms
 from .gateway_concurrency import GatewayConcurrency
+from .gateway_container import GatewayContainer, GatewayContainerAlarms
 from .kill_switch import KillSwitch
 from .modal_secret import ModalTokenSecret
 from .policy import TrafficPolicy
