@@ -14,12 +14,12 @@ cannot lift a hard stop.
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.core.config import TierupConfig
 
-from .bedrock_access import bedrock_invoke_statement
 from .lambda_function import TierupFunction
 
 #: Lambda Web Adapter 1.x (arm64), published by AWS in every commercial region
@@ -56,10 +56,13 @@ class GatewayFunction(Construct):
             },
         )
         self.function = self.tierup_function.function
-        self.function.add_to_role_policy(
-            bedrock_invoke_statement(config, region=stack.region, account=stack.account,
-                                     partition=stack.partition))
+        #: what the stack grants and configures, as for infra/gateway_container.py
+        self.grantee: iam.IGrantable = self.function
+        self.role = self.tierup_function.role
         self.url = self.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE,
                                                   invoke_mode=lambda_.InvokeMode.RESPONSE_STREAM)
         CfnOutput(self, "Url", value=self.url.url,
                   description="OpenAI base URL: append v1/ (the openai SDK's base_url)")
+
+    def add_environment(self, name: str, value: str) -> None:
+        self.function.add_environment(name, value)

@@ -47,7 +47,7 @@ GATEWAY_CONCURRENCY_ACTIONS = ("lambda:GetFunctionConcurrency", "lambda:PutFunct
 
 class KillSwitch(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, project: str, code: lambda_.Code,
-                 tables: TierupTables, topic: sns.ITopic, gateway: lambda_.IFunction,
+                 tables: TierupTables, topic: sns.ITopic, gateway: lambda_.IFunction | None,
                  modal_secret: secretsmanager.ISecret) -> None:
         super().__init__(scope, construct_id)
         self.failed_events = sqs.Queue(self, "FailedEvents", encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -62,7 +62,8 @@ class KillSwitch(Construct):
             on_failure=destinations.SqsDestination(self.failed_events),
             environment={
                 **tables.environment("state", "usage"),
-                "TIERUP_GATEWAY_FUNCTION_NAME": gateway.function_name,
+                # none when the gateway runs in containers: its hard stop is the flags alone
+                **({"TIERUP_GATEWAY_FUNCTION_NAME": gateway.function_name} if gateway else {}),
                 "TIERUP_ALERT_TOPIC_ARN": topic.topic_arn,
                 "TIERUP_MODAL_SECRET_ARN": modal_secret.secret_arn,
             },
@@ -71,8 +72,9 @@ class KillSwitch(Construct):
         tables.grant_read_write(self.function, "state")
         tables.grant_read(self.function, "usage")
         modal_secret.grant_read(self.function)
-        self.function.add_to_role_policy(iam.PolicyStatement(
-            actions=list(GATEWAY_CONCURRENCY_ACTIONS), resources=[gateway.function_arn]))
+        if gateway is not None:
+            self.function.add_to_role_policy(iam.PolicyStatement(
+                actions=list(GATEWAY_CONCURRENCY_ACTIONS), resources=[gateway.function_arn]))
         topic.add_subscription(subscriptions.LambdaSubscription(self.function))
         self.release_rule = events.Rule(
             self, "PeriodRelease",

@@ -12,6 +12,7 @@ from aws_cdk import Acknowledgment, App, Token, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from .bedrock_access import cross_region_models
+from .gateway_container import GatewayContainer
 from .stack import TierupStack
 
 PACK = "AwsSolutions"
@@ -22,7 +23,7 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
     # the partition is a literal where the region is known (@aws-cdk/core:enablePartitionLiterals)
     partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
     for model in cross_region_models(stack.config):
-        Validations.of(stack.gateway.function.role).acknowledge(Acknowledgment(
+        Validations.of(stack.gateway.role).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model}]",
             reason=f"A cross-region inference profile may serve {model} from any region of its "
                    "geography; Bedrock then checks the model ARN in that region. The grant names "
@@ -43,3 +44,31 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
             reason="The secret holds API keys issued by other providers (the vLLM servers' key, an "
                    "overflow provider's key); only they can issue new ones, so a rotation function "
                    "cannot. Rotate them there and store them with put-secret-value."))
+    if isinstance(stack.gateway, GatewayContainer):
+        _acknowledge_container(stack.gateway)
+
+
+def _acknowledge_container(gateway: GatewayContainer) -> None:
+    """``[gateway] hosting = "container"``: what the ECS service and its load balancer do on purpose."""
+    Validations.of(gateway.load_balancer).acknowledge(
+        Acknowledgment(
+            id=f"{PACK}::{PACK}-EC23",
+            reason="The load balancer is the gateway's public HTTPS endpoint, as the Function URL is on "
+                   "Lambda: OpenAI clients anywhere call it, and tierup authenticates every request by API "
+                   "key itself. Only port 443 is open; the tasks admit the load balancer alone."),
+        Acknowledgment(
+            id=f"{PACK}::{PACK}-ELB2",
+            reason="Every answered request is already recorded by the gateway (the usage ledger: key, "
+                   "tenant, route, tokens, cost) and every answer is counted in the load balancer's "
+                   "metrics, refusals included; access logs would add an S3 bill per request to the "
+                   "option chosen to make requests cheaper."))
+    Validations.of(gateway.cluster).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-ECS4",
+        reason="Scaling and the gateway's alarms use the service's CPU and memory (AWS/ECS) and the load "
+               "balancer's metrics, which are free; the gateway writes its own request metrics (EMF). "
+               "Container Insights would add per-task custom metrics at a monthly price."))
+    Validations.of(gateway.task_definition).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-ECS2",
+        reason="The variables are the same as the gateway function's: table names, ARNs, the port and "
+               "uvicorn's timeouts, none of them secret. The secrets themselves are read from Secrets "
+               "Manager by ARN at start-up, by the app, with the task role."))

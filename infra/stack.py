@@ -6,6 +6,12 @@
     kill switch  writes state, reads usage; reads the Modal token; sets the gateway's concurrency
                  (a hard stop, and ``[gateway] reserved-concurrency`` at deploy time)
 
+The gateway runs on Lambda or, with ``[gateway] hosting = "container"``, as an ECS service
+(infra/gateway_container.py); both get the grants and environment below through the same calls
+(``grantee``, ``role``, ``add_environment``). A container gateway has no function for the kill
+switch to stop: its hard stop refuses every request through the flags, and ``max-tasks`` bounds
+what the gateway itself can cost.
+
 The outputs named by ``functions.core.stack_outputs`` (table names, the gateway function, the
 alert topic) are how the ``tierup`` CLI finds this stack's resources.
 """
@@ -21,12 +27,14 @@ from functions.core.config import TierupConfig
 from functions.core.stack_outputs import ALERT_TOPIC_ENV, GATEWAY_FUNCTION_ENV, output_key
 
 from .alert_topic import AlertTopic
+from .bedrock_access import bedrock_invoke_statement
 from .budget import MonthlyBudget
 from .dashboard import OperationsDashboard
 from .function_alarms import FunctionErrorAlarms
 from .gateway import GatewayFunction
 from .gateway_alarms import GatewayAlarms
 from .gateway_concurrency import GatewayConcurrency
+from .gateway_container import GatewayContainer, GatewayContainerAlarms
 from .kill_switch import KillSwitch
 from .modal_secret import ModalTokenSecret
 from .policy import TrafficPolicy
@@ -47,17 +55,18 @@ class TierupStack(Stack):
         self.tables = TierupTables(self, "Tables")
         self.modal_secret = ModalTokenSecret(self, "ModalToken", project=project).secret
 
-        self.gateway = GatewayFunction(self, "Gateway", config=config, code=gateway_code,
-                                       environment=self.tables.environment())
-        self.tables.grant_read(self.gateway.function, "keys")
+        # one set of grants and settings, whichever host runs the gateway ([gateway] hosting)
+        self.gateway = self._gateway_host(config, gateway_code)
+        self.gateway.role.add_to_principal_policy(bedrock_invoke_statement(
+            config, region=self.region, account=self.account, partition=self.partition))
+        self.tables.grant_read(self.gateway.grantee, "keys")
         key_names = provider_key_names(config)
         self.provider_keys = None
         if key_names:
             self.provider_keys = ProviderKeysSecret(self, "ProviderKeys", project=project, names=key_names)
-            self.gateway.function.add_environment(self.provider_keys.env_var,
-                                                  self.provider_keys.secret.secret_arn)
-            self.provider_keys.secret.grant_read(self.gateway.function)
-        self.tables.grant_read_write(self.gateway.function, "usage", "cache", "state")
+            self.gateway.add_environment(self.provider_keys.env_var, self.provider_keys.secret.secret_arn)
+            self.provider_keys.secret.grant_read(self.gateway.grantee)
+        self.tables.grant_read_write(self.gateway.grantee, "usage", "cache", "state")
 
         self.policy = TrafficPolicy(self, "Policy", config=config, code=control_code, environment={
             **self.tables.environment("usage", "state"),
@@ -69,30 +78,44 @@ class TierupStack(Stack):
             self.provider_keys.secret.grant_read(self.policy.function)
 
         self.alerts = AlertTopic(self, "Alerts", project=project, emails=config.budgets.alert_emails)
-        self.gateway.function.add_environment(ALERT_TOPIC_ENV, self.alerts.topic.topic_arn)
-        self.alerts.grant_publish(self.gateway.function)
+        self.gateway.add_environment(ALERT_TOPIC_ENV, self.alerts.topic.topic_arn)
+        self.alerts.grant_publish(self.gateway.grantee)
         # the policy bills GPU time as spend: a cap it reaches sends its alert like a request would
         self.policy.function.add_environment("TIERUP_ALERT_TOPIC_ARN", self.alerts.topic.topic_arn)
         self.alerts.grant_publish(self.policy.function)
         self.kill_switch = KillSwitch(self, "KillSwitch", project=project, code=control_code, tables=self.tables,
-                                      topic=self.alerts.topic, gateway=self.gateway.function,
+                                      topic=self.alerts.topic, gateway=self.gateway_function,
                                       modal_secret=self.modal_secret)
 
         self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
-        if config.gateway.reserved_concurrency is not None:
+        if config.gateway.reserved_concurrency is not None:  # Lambda only (the config refuses it otherwise)
             GatewayConcurrency(self, "GatewayConcurrency", kill_switch=self.kill_switch.function,
                                gateway=self.gateway.function, reserved=config.gateway.reserved_concurrency)
         failures = FunctionErrorAlarms(self, "FunctionAlarms", project=project, topic=self.alerts.topic,
                                        kill_switch=self.kill_switch.function, policy=self.policy.function)
-        gateway_alarms = GatewayAlarms(self, "GatewayAlarms", config=config, gateway=self.gateway.function,
-                                       topic=self.alerts.topic)
+        if self.gateway_function is not None:
+            gateway_alarms = GatewayAlarms(self, "GatewayAlarms", config=config, gateway=self.gateway_function,
+                                           topic=self.alerts.topic)
+        else:
+            gateway_alarms = GatewayContainerAlarms(self, "GatewayAlarms", config=config, gateway=self.gateway,
+                                                    topic=self.alerts.topic)
         if config.budgets.global_.monthly_usd:
             MonthlyBudget(self, "Budget", config=config, topic=self.alerts.topic)
         OperationsDashboard(self, "Dashboard", project=project, routes=sorted(config.routes),
                             alarms=[*self.alarms.alarms, *gateway_alarms.alarms, *failures.alarms,
                                     self.kill_switch.failed_events_alarm])
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
-        settings = {**self.tables.environment(), GATEWAY_FUNCTION_ENV: self.gateway.function.function_name,
-                    ALERT_TOPIC_ENV: self.alerts.topic.topic_arn}
+        settings = {**self.tables.environment(), ALERT_TOPIC_ENV: self.alerts.topic.topic_arn}
+        if self.gateway_function is not None:
+            settings[GATEWAY_FUNCTION_ENV] = self.gateway_function.function_name
         for name, value in settings.items():
             CfnOutput(self, output_key(name), value=value, description=f"{name} for the tierup CLI")
+
+    @property
+    def gateway_function(self) -> lambda_.IFunction | None:
+        """The gateway's Lambda function; None when it runs in containers."""
+        return getattr(self.gateway, "function", None)
+
+    def _gateway_host(self, config: TierupConfig, code: lambda_.Code) -> GatewayFunction | GatewayContainer:
+        host = GatewayContainer if config.gateway.hosting == "container" else GatewayFunction
+        return host(self, "Gateway", config=config, code=code, environment=self.tables.environment())

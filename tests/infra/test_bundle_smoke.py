@@ -125,3 +125,53 @@ def test_bundle_alone_answers_health_and_chat_without_compiling_anything(bundle,
     # Every module the gateway loaded had valid bytecode of the runtime's version: a missing,
     # stale or other-version pyc would have been written now (here /var/task is writable).
     assert _bytecode(bundle) == compiled
+
+
+def test_bundle_zip_serves_as_a_container_task_starts_it(bundle, bundle_python, moto_endpoint, tmp_path):
+    """``[gateway] hosting = "container"``: the same bundle, zipped as its CDK asset is, unpacked and
+    started by the task's own command (infra/container_start.py) with the task's settings, answers
+    a JSON and a streamed completion."""
+    import shutil
+
+    from openai import OpenAI
+
+    from functions.core.config import load_config
+    from functions.gateway.composition import Runtime
+    from infra.container_start import start_command, uvicorn_environment
+    from tierup.local_stack import LOCAL_CREDENTIALS, create_key, free_port, prepare_tables
+
+    archive = shutil.make_archive(str(tmp_path / "gateway"), "zip", root_dir=bundle)
+    task_root = tmp_path / "task"
+    config = load_config(bundle / "tierup.toml")
+    env = {**LOCAL_CREDENTIALS, "TIERUP_CONFIG": str(task_root / "tierup.toml"), "TIERUP_AWS_ENDPOINT": moto_endpoint}
+    runtime = Runtime(config=config, environ={**env, "TIERUP_CONFIG": str(bundle / "tierup.toml")})
+    prepare_tables(runtime)
+    key = create_key(runtime, "smoke", "pro")
+    bin_dir = tmp_path / "bin"  # the image's python, with nothing installed beside the standard library
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{bundle_python[0]}" -s -S "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    port = free_port()
+    process_env = {**env, **uvicorn_environment(config, host="127.0.0.1"), "PORT": str(port),
+                   "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path),
+                   "LAMBDA_TASK_ROOT": str(task_root), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(["sh", "-c", start_command(archive, str(task_root))], env=process_env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_health(url, process)
+        client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
+        answer = client.chat.completions.create(model="chat", max_tokens=16,
+                                                messages=[{"role": "user", "content": "Say hi."}])
+        assert answer.choices[0].message.content.startswith("[simulated]")
+        chunks = list(client.chat.completions.create(model="chat", max_tokens=16, stream=True,
+                                                     messages=[{"role": "user", "content": "Say hi."}]))
+        assert len(chunks) > 2
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("[simulated]")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

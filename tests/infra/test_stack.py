@@ -125,6 +125,12 @@ def test_gateway_runs_uvicorn_under_the_web_adapter_on_arm64(resources):
     assert "ReservedConcurrentExecutions" not in gateway  # the example config reserves none
 
 
+def test_lambda_hosting_is_the_default_and_builds_no_container_parts(resources):
+    """``[gateway] hosting`` unset: no VPC, cluster or load balancer (infra/gateway_container.py)."""
+    kinds = {r["Type"] for r in resources.values()}
+    assert not {kind for kind in kinds if kind.startswith(("AWS::ECS::", "AWS::ElasticLoadBalancingV2::", "AWS::EC2::"))}
+
+
 def test_gateway_function_url_streams_and_leaves_auth_to_the_api_keys(template):
     template.resource_count_is("AWS::Lambda::Url", 1)
     template.has_resource_properties("AWS::Lambda::Url", {"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"})

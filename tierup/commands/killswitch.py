@@ -104,6 +104,9 @@ def status(config: str = ConfigOption,
                       f"{'unreserved' if value is None else value}")
         drift = concurrency_drift(observed.flags.values(), observed.gateway_function, value,
                                   observed.configured_concurrency, now)
+    elif runtime.config.gateway.hosting == "container":
+        console.print("gateway runs in containers ([gateway] hosting): a hard stop is its flags alone, and "
+                      "[gateway.container] max-tasks bounds its own cost")
     else:
         console.print("[yellow]gateway function unknown[/yellow] (no stack output, no TIERUP_GATEWAY_FUNCTION_NAME): "
                       "its concurrency is not checked")

@@ -14,6 +14,7 @@ from functions.gateway.composition import Runtime
 from .aws_checks import (check_alarms, check_bedrock, check_budget, check_concurrency, check_layer,
                          check_subscriptions, check_topic_policy, guarded)
 from .config_checks import check_prices, check_prompt_caching
+from .container_checks import check_certificate
 from .findings import Finding, error_code, offline_reason, unchecked
 from .modal_checks import ModalSdkWorkspace, ModalWorkspace, check_modal
 
@@ -67,9 +68,12 @@ def run_doctor(runtime: Runtime, *, region: str | None = None,
     findings += guarded("lambda concurrency",
                         lambda: check_concurrency(config, aws.client("lambda", region), functions))
     findings += check_bedrock(config, lambda bedrock_region: aws.client("bedrock", bedrock_region))
-    layer = web_adapter_layer_arn(region)
-    findings += (guarded("web adapter layer", lambda: check_layer(aws.client("lambda", region), layer)) if layer
-                 else [unchecked("web adapter layer", "infra/gateway.py names no WEB_ADAPTER_LAYER_ARN")])
+    if config.gateway.hosting == "container":  # no Web Adapter; the load balancer's certificate instead
+        findings += guarded("gateway certificate", lambda: check_certificate(config, aws.client("acm", region), region))
+    else:
+        layer = web_adapter_layer_arn(region)
+        findings += (guarded("web adapter layer", lambda: check_layer(aws.client("lambda", region), layer)) if layer
+                     else [unchecked("web adapter layer", "infra/gateway.py names no WEB_ADAPTER_LAYER_ARN")])
 
     topic = next((value for key, value in outputs.items() if key.startswith("AlertTopicArn")), None)
     if topic:

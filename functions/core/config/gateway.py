@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ._base import Section
+from .gateway_container import ContainerConfig, Hosting, check_hosting
 
 #: concurrent executions that alarm when no reservation bounds the gateway: far above a startup's
 #: steady traffic, well below the usual account quota of 1,000
@@ -12,6 +13,10 @@ DEFAULT_CONCURRENCY_ALARM = 100
 
 
 class GatewayConfig(Section):
+    #: where the ASGI app runs: ``lambda`` (Function URL) or ``container`` (ECS Fargate behind an
+    #: HTTPS load balancer, ``[gateway.container]``); see gateway_container.py
+    hosting: Hosting = "lambda"
+    container: ContainerConfig = Field(default_factory=ContainerConfig)
     #: request bodies over this are refused with 413
     max_body_bytes: int = Field(default=1024 * 1024, alias="max-body-bytes", gt=0)
     #: requests one instance serves at once before it queues (backpressure)
@@ -32,6 +37,11 @@ class GatewayConfig(Section):
     provider_timeout_s: float = Field(default=120.0, alias="provider-timeout-s", gt=0)
     #: days a stored Responses API response (``store`` not false) can be read and continued
     responses_ttl_days: float = Field(default=30.0, alias="responses-ttl-days", gt=0, le=365)
+
+    @model_validator(mode="after")
+    def _check_hosting(self) -> "GatewayConfig":
+        check_hosting(self.hosting, self.container, self.reserved_concurrency)
+        return self
 
     def concurrency_alarm_at(self) -> int:
         if self.concurrency_alarm is not None:
