@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .context import RequestContext
+from .gateway_cost import GatewayUnits
 from .ports import MinuteUsage
 
 
@@ -35,6 +36,14 @@ class LedgerEntry:
     latency_ms: float
     #: the tokens were counted by the gateway, not reported by the provider (last: older pages lack it)
     estimated: bool = False
+    #: what serving it cost the gateway itself (Lambda, DynamoDB, logs: ``functions.core.gateway_cost``)
+    #: and the units priced, as counted (the shared work of flushes lands on the next entry made)
+    gateway_cost_usd: float = 0.0
+    gateway_invocations: int = 0
+    gateway_gb_seconds: float = 0.0
+    read_units: float = 0.0
+    write_units: float = 0.0
+    log_bytes: int = 0
 
     @property
     def minute(self) -> int:
@@ -54,13 +63,16 @@ class LedgerEntry:
 
 def entry_from(ctx: RequestContext) -> LedgerEntry:
     usage = ctx.usage
+    units = ctx.gateway_units or GatewayUnits()
     return LedgerEntry(
         request_id=ctx.request_id, at=ctx.started_epoch, tenant_id=ctx.tenant.tenant_id, route=ctx.route_name,
         tier=ctx.tier, outcome=ctx.outcome, status=ctx.status, error_code=ctx.error_code,
         cache_status=ctx.cache_status, prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms,
-        estimated=usage.estimated if usage else False)
+        estimated=usage.estimated if usage else False, gateway_cost_usd=ctx.gateway_cost_usd,
+        gateway_invocations=units.invocations, gateway_gb_seconds=units.gb_seconds, read_units=units.read_units,
+        write_units=units.write_units, log_bytes=units.log_bytes)
 
 
 def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
@@ -71,7 +83,9 @@ def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
         for scope in (f"route:{entry.route}", f"tenant:{entry.tenant_id}"):
             row = rows.setdefault((scope, entry.minute), {"requests": 0, "prompt_tokens": 0,
                                                           "completion_tokens": 0, "cached_tokens": 0,
-                                                          "cost_usd": 0.0, "refused": 0, "by_tier": {}})
+                                                          "cost_usd": 0.0, "refused": 0, "by_tier": {},
+                                                          "gateway_cost_usd": 0.0})
+            row["gateway_cost_usd"] += entry.gateway_cost_usd  # a refusal costs the gateway too
             if entry.outcome == "refused":
                 row["refused"] += 1
                 continue

@@ -25,6 +25,7 @@ from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
 from ..core.tokens import count_tokens
@@ -77,8 +78,10 @@ class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  before_response_completes: list[Hook] | None = None,
-                 health: HealthCheck | None = None, response_store: ResponseStore | None = None) -> None:
+                 health: HealthCheck | None = None, response_store: ResponseStore | None = None,
+                 meter: GatewayMeter | None = None) -> None:
         self._config = config
+        self._meter = meter
         self._health_check = health or HealthCheck()
         self._auth = auth
         self._pipeline = pipeline
@@ -131,6 +134,16 @@ class GatewayApp:
                 return
 
     async def _http(self, scope, receive, send) -> None:
+        if self._meter is None:
+            await self._settled_http(scope, receive, send)
+            return
+        meter, token = self._meter.start()  # the request's AWS units count from here (gateway_meter)
+        try:
+            await self._settled_http(scope, receive, send)
+        finally:
+            self._meter.finish(meter, token)
+
+    async def _settled_http(self, scope, receive, send) -> None:
         if not self._before_complete:
             await self._respond(scope, receive, send)
             return
