@@ -10,19 +10,22 @@ and those of a request that never reaches the ledger (an unknown API key). Each 
 takes its own units and empties the pool, so every unit DynamoDB reported lands in exactly one
 ledger entry: per request exactly, for shared work on the next request recorded.
 
-Lambda duration is the wall time from receiving the request to settling it (the stream's end),
-at the function's memory size (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``); off Lambda (a container,
-``tierup dev``) nothing is billed per invocation and only storage and logs are counted.
+Lambda duration is the wall time from receiving the request to its response's last byte, at the
+function's memory size (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``): up to the stream's end on the
+request's own entry, and the rest (settling its guards, writing what it owes, the final ``[DONE]``)
+through the pool, on the next. Off Lambda (a container, ``tierup dev``) nothing is billed per
+invocation and only storage and logs are counted.
 """
 
 from __future__ import annotations
 
+import math
 import platform
 import threading
 import time
 from contextvars import ContextVar, Token
 
-from .gateway_cost import GatewayUnits, gateway_cost_usd, lambda_units
+from .gateway_cost import LAMBDA_PLATFORM_LOG_BYTES, GatewayUnits, gateway_cost_usd, lambda_gb_seconds, lambda_units
 
 _current: ContextVar["RequestMeter | None"] = ContextVar("tierup_request_meter", default=None)
 
@@ -49,8 +52,17 @@ class RequestMeter(_Units):
         super().__init__()
         self.gateway = gateway
         self.started = time.perf_counter()
-        self.settled = False
+        #: milliseconds billed to the request's own entry (its duration up to the entry)
+        self.settled_ms: int | None = None
         self.closed = False
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_ms is not None
+
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the request arrived, rounded up as Lambda bills them."""
+        return math.ceil((time.perf_counter() - self.started) * 1000)
 
 
 def lambda_arch(machine: str | None = None) -> str:
@@ -81,8 +93,11 @@ class GatewayMeter:
     def finish(self, meter: RequestMeter, token: Token) -> None:
         """The response has gone out: what the request caused since its entry goes to the pool."""
         meter.closed = True
-        if not meter.settled:  # never reached the ledger: its invocation is billed all the same
-            self._pool.add(self._own_units(meter))
+        if self.memory_mb is not None:  # the invocation's time not on its entry yet (all of it if none)
+            tail_ms = meter.elapsed_ms() - (meter.settled_ms or 0)
+            self._pool.add(GatewayUnits(invocations=0 if meter.settled else 1,
+                                        gb_seconds=lambda_gb_seconds(tail_ms, self.memory_mb),
+                                        log_bytes=0 if meter.settled else LAMBDA_PLATFORM_LOG_BYTES))
         self._pool.add(meter.take())
         _current.reset(token)
 
@@ -100,10 +115,6 @@ class GatewayMeter:
         else:
             self._pool.add(units)
 
-    def _own_units(self, meter: RequestMeter) -> GatewayUnits:
-        if self.memory_mb is None:
-            return GatewayUnits()
-        return lambda_units((time.perf_counter() - meter.started) * 1000, self.memory_mb)
 
     def settle(self) -> tuple[GatewayUnits, float]:
         """The current request's units so far, its Lambda invocation and the pool's units, with
@@ -111,8 +122,9 @@ class GatewayMeter:
         meter = _current.get()
         if meter is None or meter.settled or meter.gateway is not self:
             return GatewayUnits(), 0.0
-        meter.settled = True
-        units = self._own_units(meter) + meter.take() + self._pool.take()
+        meter.settled_ms = meter.elapsed_ms()
+        own = lambda_units(meter.settled_ms, self.memory_mb) if self.memory_mb is not None else GatewayUnits()
+        units = own + meter.take() + self._pool.take()
         return units, gateway_cost_usd(units, self.arch)
 
 
