@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .config.gateway import DEFAULT_LAMBDA_MEMORY_MB
+
 #: hours in a month, as AWS bills them (365 x 24 / 12)
 HOURS_PER_MONTH = 730.0
 #: CloudWatch Logs bills per GB ingested, where a GB is 2^30 bytes
@@ -127,12 +129,21 @@ class RequestProfile:
     """What a mean request uses, apart from its stream time (``bench/gateway_cost.py`` measures it)."""
 
     #: CPU the gateway spends per request (parsing, auth, quota, relaying, settling)
-    cpu_ms: float = 6.0
-    read_units: float = 2.0
-    write_units: float = 0.1
-    log_bytes: float = 120.0
+    cpu_ms: float
+    read_units: float
+    write_units: float
+    #: log and metric bytes the process writes (the Lambda platform's lines are added apart)
+    log_bytes: float
     #: request + response bytes through a load balancer
     bytes_per_request: float = 6000.0
+
+
+#: ``bench/gateway_cost.py`` on its mix, as on Lambda: each request writes what it owes before its
+#: response completes (ledger page, aggregates, metric lines), so it costs writes and CPU a batch
+#: of requests would share
+LAMBDA_PROFILE = RequestProfile(cpu_ms=19.0, read_units=0.07, write_units=3.9, log_bytes=1190.0)
+#: the same mix in a long-lived process: the ledger is flushed once a second for all requests
+CONTAINER_PROFILE = RequestProfile(cpu_ms=3.0, read_units=0.01, write_units=0.09, log_bytes=26.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,23 +227,25 @@ def managed_instances_month(requests: float, mean_stream_s: float, profile: Requ
     return MonthlyCost("lambda-managed", compute, _shared_usd(requests, profile), f"{instances} instances")
 
 
-def monthly_gateway_costs(requests: float, mean_stream_s: float, profile: RequestProfile = RequestProfile(), *,
-                          memory_mb: int = 512, arch: str = "arm64") -> list[MonthlyCost]:
-    """A month of ``requests`` averaging ``mean_stream_s`` from start to last byte, on each host.
+def monthly_gateway_costs(requests: float, mean_stream_s: float, *, memory_mb: int = DEFAULT_LAMBDA_MEMORY_MB,
+                          arch: str = "arm64", lambda_profile: RequestProfile = LAMBDA_PROFILE,
+                          container_profile: RequestProfile = CONTAINER_PROFILE) -> list[MonthlyCost]:
+    """A month of ``requests`` averaging ``mean_stream_s`` from start to last byte, on each host
+    (``lambda``, ``container``, ``lambda-managed``). Lambda Managed Instances run the function as
+    Lambda does, so a request writes what it owes before completing there too (``lambda_profile``).
 
-    The simulator and ``tierup costs`` call this; ``bench/gateway_cost.py`` measures ``profile``.
+    The simulator and ``tierup costs`` call this; ``bench/gateway_cost.py`` measures the profiles.
     """
-    return [lambda_month(requests, mean_stream_s, profile, memory_mb=memory_mb, arch=arch),
-            container_month(requests, mean_stream_s, profile),
-            managed_instances_month(requests, mean_stream_s, profile)]
+    return [lambda_month(requests, mean_stream_s, lambda_profile, memory_mb=memory_mb, arch=arch),
+            container_month(requests, mean_stream_s, container_profile),
+            managed_instances_month(requests, mean_stream_s, lambda_profile)]
 
 
-def break_even_requests(mean_stream_s: float, profile: RequestProfile = RequestProfile(), *,
-                        memory_mb: int = 512, arch: str = "arm64", option: str = "container") -> float | None:
-    """Requests a month past which ``option`` costs less than Lambda (None: never below 10 billion)."""
+def break_even_requests(mean_stream_s: float, *, option: str = "container", **options) -> float | None:
+    """Requests a month past which ``option`` costs less than Lambda (None: not below 10 billion);
+    ``options`` as ``monthly_gateway_costs`` takes them."""
     def cheaper(requests: float) -> bool:
-        costs = {c.option: c.total_usd for c in monthly_gateway_costs(requests, mean_stream_s, profile,
-                                                                         memory_mb=memory_mb, arch=arch)}
+        costs = {c.option: c.total_usd for c in monthly_gateway_costs(requests, mean_stream_s, **options)}
         return costs[option] < costs["lambda"]
 
     low, high = 1.0, 1e10

@@ -75,6 +75,26 @@ def entry_from(ctx: RequestContext) -> LedgerEntry:
         write_units=units.write_units, log_bytes=units.log_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class CostSplit:
+    """Spend by what was paid for: model tokens, GPU time, the gateway's own AWS bill."""
+
+    model_usd: float = 0.0
+    gpu_usd: float = 0.0
+    gateway_usd: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return self.model_usd + self.gpu_usd + self.gateway_usd
+
+
+def cost_split(rows: list[MinuteUsage]) -> CostSplit:
+    """Per-minute aggregates' spend split: ``cost_usd`` holds model and GPU, ``gpu_cost_usd`` the GPU's."""
+    gpu = sum(row.gpu_cost_usd for row in rows)
+    return CostSplit(model_usd=max(0.0, sum(row.cost_usd for row in rows) - gpu), gpu_usd=gpu,
+                     gateway_usd=sum(row.gateway_cost_usd for row in rows))
+
+
 def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
     """Per-minute totals for every route and tenant the entries touch."""
     rows: dict[tuple[str, int], dict] = {}

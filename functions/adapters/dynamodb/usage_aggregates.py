@@ -90,4 +90,4 @@ def _row(scope: str, item: dict) -> MinuteUsage:
                        prompt_tokens=int(number("prompt_tokens")), completion_tokens=int(number("completion_tokens")),
                        cached_tokens=int(number("cached_tokens")), cost_usd=number("cost_usd"),
                        refused=int(number("refused")), by_tier=by_tier,
-                       gateway_cost_usd=number("gateway_cost_usd"))
+                       gateway_cost_usd=number("gateway_cost_usd"), gpu_cost_usd=number("gpu_cost_usd"))
