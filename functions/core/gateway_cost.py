@@ -255,3 +255,30 @@ def break_even_requests(mean_stream_s: float, *, option: str = "container", **op
         middle = math.sqrt(low * high)
         low, high = (low, middle) if cheaper(middle) else (middle, high)
     return high
+
+
+# -- what the live ledger says ------------------------------------------------------------------
+
+#: days in a month, as ``HOURS_PER_MONTH`` counts them
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerTraffic:
+    """A window of ledger entries, scaled to a month."""
+
+    requests_per_month: float
+    #: mean seconds from a request's arrival to its last byte
+    mean_stream_s: float
+    model_usd_per_month: float
+    gateway_usd_per_month: float
+
+
+def ledger_traffic(entries, days: float) -> LedgerTraffic:
+    """``entries`` (``LedgerEntry``) of the last ``days`` days, scaled to a month."""
+    count = len(entries)
+    scale = DAYS_PER_MONTH / days
+    mean_ms = sum(entry.latency_ms for entry in entries) / count if count else 0.0
+    return LedgerTraffic(requests_per_month=count * scale, mean_stream_s=mean_ms / 1000,
+                         model_usd_per_month=sum(entry.cost_usd for entry in entries) * scale,
+                         gateway_usd_per_month=sum(entry.gateway_cost_usd for entry in entries) * scale)

@@ -88,6 +88,11 @@ class CostSplit:
         return self.model_usd + self.gpu_usd + self.gateway_usd
 
 
+def format_usd(value: float) -> str:
+    """Dollars as a person reads them: cents above a dollar, millionths below (one request's cost)."""
+    return f"${value:,.2f}" if value >= 1 else f"${value:.6f}"
+
+
 def cost_split(rows: list[MinuteUsage]) -> CostSplit:
     """Per-minute aggregates' spend split: ``cost_usd`` holds model and GPU, ``gpu_cost_usd`` the GPU's."""
     gpu = sum(row.gpu_cost_usd for row in rows)

@@ -113,3 +113,38 @@ def test_off_lambda_no_invocation_is_billed_and_storage_still_is(make_runtime, s
             "acme", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
     assert records and records[0].gateway_invocations == 0 and records[0].gateway_gb_seconds == 0
     assert records[0].read_units > 0 and records[0].gateway_cost_usd > 0
+
+
+def test_usage_shows_gateway_cost_apart_and_costs_prices_each_hosting(tmp_path, monkeypatch, make_runtime,
+                                                                      moto_endpoint):
+    from typer.testing import CliRunner
+
+    from tierup.cli import app
+
+    from ..support import EXAMPLE_CONFIG
+
+    runtime = make_runtime(environ={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
+    key = create_key(runtime, "acme", "pro")
+    with GatewayServer(build_gateway(runtime)) as server:  # stopping it flushes the ledger
+        client = openai_client(server.url, key)
+        for n in range(3):
+            client.chat.completions.create(model="chat", messages=[{"role": "user", "content": f"hello {n}"}])
+    config_file = tmp_path / "tierup.toml"
+    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
+                                                              f'project = "{runtime.config.project}"', 1))
+    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+
+    usage = runner.invoke(app, ["usage", "--route", "chat", "--config", str(config_file)])
+    assert usage.exit_code == 0, usage.output
+    row = next(line for line in usage.output.splitlines() if "route:chat" in line)
+    model, gpu, gateway = (float(cell.strip().lstrip("$")) for cell in row.split("│")[7:10])
+    assert model > 0 and gpu == 0 and gateway > 0
+
+    costs = runner.invoke(app, ["costs", "--config", str(config_file)])
+    assert costs.exit_code == 0, costs.output
+    assert "3 requests" in costs.output
+    for option in ("lambda", "container", "lambda-managed"):
+        assert any(line.strip("│ ").startswith(option) for line in costs.output.splitlines()), option
+    assert "container pays from" in costs.output

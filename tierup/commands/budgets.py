@@ -17,7 +17,7 @@ from rich.table import Table
 from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
 from functions.core.spend_caps import SpendCap, all_caps
 from functions.core.tables import USAGE
-from functions.core.usage_ledger import cost_split
+from functions.core.usage_ledger import cost_split, format_usd
 from functions.guardrails.wiring import counter_store, guardrail_store
 
 from .common import ConfigOption, console, load_runtime
@@ -33,8 +33,8 @@ def spend_split_table(runtime, caps: list[SpendCap], now: float) -> Table:
         scopes = [f"route:{route}" for route in runtime.config.routes] if cap.scope == "global" else [cap.scope]
         rows = [row for scope in scopes for row in aggregates.minutes(scope, int(cap.starts_at // 60), int(now // 60))]
         spend = cost_split(rows)
-        table.add_row(cap.scope, cap.label, f"${spend.model_usd:,.4f}", f"${spend.gpu_usd:,.4f}",
-                      f"${spend.gateway_usd:,.4f}")
+        table.add_row(cap.scope, cap.label, format_usd(spend.model_usd), format_usd(spend.gpu_usd),
+                      format_usd(spend.gateway_usd))
     return table
 
 

@@ -16,7 +16,7 @@ from functions.core.ports import MinuteUsage
 from functions.core.quota.counters import MONTHLY_BUDGET_USD, counters_for
 from functions.core.quota.headers import format_reset
 from functions.core.tables import KEYS, USAGE
-from functions.core.usage_ledger import cost_split
+from functions.core.usage_ledger import cost_split, format_usd
 
 from .common import ConfigOption, console, load_runtime
 
@@ -80,7 +80,7 @@ def traffic_table(runtime, scopes: list[str], now: float) -> Table:
         requests, refused, tokens = _totals(rows)
         spend = cost_split(rows)
         table.add_row(scope, str(this_minute), str(recent), str(requests), str(refused), f"{tokens:,}",
-                      f"${spend.model_usd:,.4f}", f"${spend.gpu_usd:,.4f}", f"${spend.gateway_usd:,.4f}")
+                      format_usd(spend.model_usd), format_usd(spend.gpu_usd), format_usd(spend.gateway_usd))
     return table
 
 
