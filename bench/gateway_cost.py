@@ -83,7 +83,8 @@ def _mix(count: int) -> list[tuple[str, dict]]:
             mix.append(("bench", {"model": "chat", "temperature": 0,
                                   "messages": [{"role": "user", "content": "the same question"}]}))
         else:
-            mix.append(("bench", {"model": "chat", "stream": kind != "json", "max_tokens": 40 if kind == "short" else 400,
+            mix.append(("bench", {"model": "chat", "stream": kind != "json",
+                                  "max_tokens": 40 if kind == "short" else 400,
                                   "messages": [{"role": "user", "content": f"question {index} " * 20}]}))
     return mix
 

@@ -141,9 +141,9 @@ class RequestProfile:
 #: ``bench/gateway_cost.py`` on its mix, as on Lambda: each request writes what it owes before its
 #: response completes (ledger page, aggregates, metric lines), so it costs writes and CPU a batch
 #: of requests would share
-LAMBDA_PROFILE = RequestProfile(cpu_ms=19.0, read_units=0.07, write_units=3.9, log_bytes=1190.0)
+LAMBDA_PROFILE = RequestProfile(cpu_ms=18.4, read_units=0.08, write_units=3.92, log_bytes=1180.0)
 #: the same mix in a long-lived process: the ledger is flushed once a second for all requests
-CONTAINER_PROFILE = RequestProfile(cpu_ms=3.0, read_units=0.01, write_units=0.09, log_bytes=26.0)
+CONTAINER_PROFILE = RequestProfile(cpu_ms=3.3, read_units=0.04, write_units=0.14, log_bytes=31.0)
 
 
 @dataclass(frozen=True, slots=True)
