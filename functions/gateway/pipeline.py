@@ -13,6 +13,9 @@ and the request fails with ``ProviderTimeoutError`` (504, or an error event mid-
 A call that failed after the model may have started generating is never repeated on another
 tier, and is billed for what can be proved: the prompt and the text relayed, counted with the
 tokenizer and marked as estimated. Only an answer that ended normally is cached.
+
+What serving the request cost the gateway itself (``gateway_cost``: Lambda time, DynamoDB units,
+log bytes so far) is settled once, before the guards release, so the spend caps can count it.
 """
 
 from __future__ import annotations

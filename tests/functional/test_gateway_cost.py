@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
-from functions.core.gateway_cost import gateway_cost_usd, GatewayUnits, lambda_gb_seconds
+from functions.core.gateway_cost import GatewayUnits, gateway_cost_usd, lambda_gb_seconds
 from functions.core.tables import USAGE
 from functions.gateway.composition import build_gateway
 from tierup.local_stack import GatewayServer, create_key
