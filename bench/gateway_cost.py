@@ -142,13 +142,15 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path) -> dict:
             "write_units_per_request": sum(e.write_units for e in entries) / count,
             # the Lambda platform's lines are priced apart (lambda_month adds them): the process's own here
             "log_bytes_per_request": sum(e.log_bytes - LAMBDA_PLATFORM_LOG_BYTES * e.gateway_invocations
-                                         for e in entries) / count}
+                                         for e in entries) / count,
+            "egress_bytes_per_request": sum(e.egress_bytes for e in entries) / count}
 
 
 def _profile(measured: dict) -> RequestProfile:
     return RequestProfile(cpu_ms=measured["cpu_ms_per_request"], read_units=measured["read_units_per_request"],
                           write_units=measured["write_units_per_request"],
-                          log_bytes=measured["log_bytes_per_request"])
+                          log_bytes=measured["log_bytes_per_request"],
+                          egress_bytes=measured["egress_bytes_per_request"])
 
 
 def _model_usd() -> float:
@@ -202,7 +204,7 @@ def main() -> None:
     for mode, m in measured.items():
         print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU, peak {m['peak_rss_mb']:.0f} MB, "
               f"{m['read_units_per_request']:.2f} RRU + {m['write_units_per_request']:.2f} WRU, "
-              f"{m['log_bytes_per_request']:.0f} log bytes per request ({m['recorded']} recorded, {m['statuses']})")
+              f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request ({m['recorded']} recorded, {m['statuses']})")
     print(f"\n| option | {' | '.join(f'$/M at {s:g} s' for s in STREAM_SECONDS)} | share of model cost "
           f"(typical {TYPICAL['stream_s']:g} s answer) |")
     print("|---|" + "---:|" * (len(STREAM_SECONDS) + 1))

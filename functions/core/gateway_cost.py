@@ -46,6 +46,7 @@ _CLOUDWATCH = "aws.amazon.com/cloudwatch/pricing (us-east-1)"
 _FARGATE = "aws.amazon.com/fargate/pricing (us-east-1, Linux/ARM)"
 _ELB = "aws.amazon.com/elasticloadbalancing/pricing (us-east-1, Application Load Balancer)"
 _LMI = "aws.amazon.com/lambda/pricing, Lambda Managed Instances (us-east-1)"
+_EC2 = "aws.amazon.com/ec2/pricing/on-demand (us-east-1)"
 
 #: the one table of AWS prices the gateway's own cost uses
 AWS_PRICES: dict[str, AwsPrice] = {
@@ -64,8 +65,11 @@ AWS_PRICES: dict[str, AwsPrice] = {
     "alb-lcu-hour": AwsPrice(0.008, "LCU-hour", _ELB),
     "lmi-request": AwsPrice(0.20 / 1e6, "request", _LMI),
     "lmi-management-fee": AwsPrice(0.15, "fraction of the EC2 on-demand price", _LMI),
-    "ec2-c7g-large-hour": AwsPrice(0.0725, "instance hour (2 vCPU, 4 GiB)",
-                                   "aws.amazon.com/ec2/pricing/on-demand (us-east-1, Linux, c7g.large)"),
+    "ec2-c7g-large-hour": AwsPrice(0.0725, "instance hour (2 vCPU, 4 GiB)", f"{_EC2}, Linux, c7g.large"),
+    "internet-egress-gb": AwsPrice(0.09, "GB out to the internet", f"{_EC2}, data transfer out, first 10 TB a "
+                                                                   "month (after 100 GB free; Lambda and ALB alike)"),
+    "public-ipv4-hour": AwsPrice(0.005, "public IPv4 address hour", "aws.amazon.com/vpc/pricing (public IPv4 "
+                                                                    "addresses)"),
 }
 
 #: Application Load Balancer: one LCU-hour buys, per hour, the highest of these dimensions
@@ -92,11 +96,13 @@ class GatewayUnits:
     write_units: float = 0.0
     #: bytes written to CloudWatch Logs (EMF metric lines and log lines)
     log_bytes: int = 0
+    #: response bytes sent to the client (data transfer out to the internet)
+    egress_bytes: int = 0
 
     def __add__(self, other: "GatewayUnits") -> "GatewayUnits":
         return GatewayUnits(self.invocations + other.invocations, self.gb_seconds + other.gb_seconds,
                             self.read_units + other.read_units, self.write_units + other.write_units,
-                            self.log_bytes + other.log_bytes)
+                            self.log_bytes + other.log_bytes, self.egress_bytes + other.egress_bytes)
 
 
 def lambda_gb_seconds(duration_ms: float, memory_mb: int) -> float:
@@ -111,9 +117,11 @@ def lambda_units(duration_ms: float, memory_mb: int) -> GatewayUnits:
 
 
 def storage_and_logs_usd(units: GatewayUnits) -> float:
-    """DynamoDB request units and CloudWatch Logs ingestion: the same under every host."""
+    """DynamoDB request units, CloudWatch Logs ingestion and the answer's bytes out to the internet:
+    the same under every host."""
     return (units.read_units * price("dynamodb-read-unit") + units.write_units * price("dynamodb-write-unit")
-            + units.log_bytes / BYTES_PER_GB * price("logs-ingested-gb"))
+            + units.log_bytes / BYTES_PER_GB * price("logs-ingested-gb")
+            + units.egress_bytes / BYTES_PER_GB * price("internet-egress-gb"))
 
 
 def gateway_cost_usd(units: GatewayUnits, arch: str = "arm64") -> float:
@@ -134,6 +142,8 @@ class RequestProfile:
     write_units: float
     #: log and metric bytes the process writes (the Lambda platform's lines are added apart)
     log_bytes: float
+    #: response bytes sent to the client
+    egress_bytes: float = 0.0
     #: request + response bytes through a load balancer
     bytes_per_request: float = 6000.0
 
@@ -189,7 +199,8 @@ class MonthlyCost:
 def _shared_usd(requests: float, profile: RequestProfile) -> float:
     return storage_and_logs_usd(GatewayUnits(read_units=profile.read_units * requests,
                                              write_units=profile.write_units * requests,
-                                             log_bytes=int(profile.log_bytes * requests)))
+                                             log_bytes=int(profile.log_bytes * requests),
+                                             egress_bytes=int(profile.egress_bytes * requests)))
 
 
 def lambda_month(requests: float, mean_stream_s: float, profile: RequestProfile, *,
@@ -211,7 +222,8 @@ def container_month(requests: float, mean_stream_s: float, profile: RequestProfi
     task_hour = shape.vcpu * price("fargate-vcpu-hour-arm64") + shape.memory_gb * price("fargate-gb-hour-arm64")
     lcus = max(rps / ALB_NEW_CONNECTIONS_PER_S_PER_LCU, in_flight / ALB_ACTIVE_CONNECTIONS_PER_LCU,
                rps * 3600 * profile.bytes_per_request / 1e9 / ALB_GB_PER_HOUR_PER_LCU)
-    alb = price("alb-hour") + lcus * price("alb-lcu-hour")
+    # a public load balancer holds a public IPv4 address in each of its (two) zones, a task one each
+    alb = price("alb-hour") + lcus * price("alb-lcu-hour") + (2 + tasks) * price("public-ipv4-hour")
     return MonthlyCost("container", (tasks * task_hour + alb) * HOURS_PER_MONTH, _shared_usd(requests, profile),
                        f"{tasks} x {shape.vcpu:g} vCPU / {shape.memory_gb:g} GB + ALB")
 

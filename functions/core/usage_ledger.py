@@ -44,6 +44,7 @@ class LedgerEntry:
     read_units: float = 0.0
     write_units: float = 0.0
     log_bytes: int = 0
+    egress_bytes: int = 0
 
     @property
     def minute(self) -> int:
@@ -72,7 +73,7 @@ def entry_from(ctx: RequestContext) -> LedgerEntry:
         cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms,
         estimated=usage.estimated if usage else False, gateway_cost_usd=ctx.gateway_cost_usd,
         gateway_invocations=units.invocations, gateway_gb_seconds=units.gb_seconds, read_units=units.read_units,
-        write_units=units.write_units, log_bytes=units.log_bytes)
+        write_units=units.write_units, log_bytes=units.log_bytes, egress_bytes=units.egress_bytes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from ..core.gateway_cost import GatewayUnits
 from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
@@ -72,6 +73,16 @@ class SettleBeforeComplete:
             await self.run_hooks()
             self.completed = True
         await self._send(message)
+
+
+async def _counting_egress(send, meter: GatewayMeter, message) -> None:
+    """``send``, counting the response's bytes (status line and headers roughly, body exactly)
+    toward the request's data transfer out."""
+    if message["type"] == "http.response.body":
+        meter.count(GatewayUnits(egress_bytes=len(message.get("body", b""))))
+    elif message["type"] == "http.response.start":
+        meter.count(GatewayUnits(egress_bytes=17 + sum(len(k) + len(v) + 4 for k, v in message.get("headers", ()))))
+    await send(message)
 
 
 class GatewayApp:
@@ -139,7 +150,7 @@ class GatewayApp:
             return
         meter, token = self._meter.start()  # the request's AWS units count from here (gateway_meter)
         try:
-            await self._settled_http(scope, receive, send)
+            await self._settled_http(scope, receive, partial(_counting_egress, send, self._meter))
         finally:
             self._meter.finish(meter, token)
 

@@ -89,7 +89,7 @@ def test_ledger_gateway_units_equal_the_units_dynamodb_reported(metered, moto_en
     assert sum(e.write_units for e in entries) + unattributed.write_units > 0  # the flushes' pages and aggregates
     for entry in entries:
         units = GatewayUnits(entry.gateway_invocations, entry.gateway_gb_seconds, entry.read_units,
-                             entry.write_units, entry.log_bytes)
+                             entry.write_units, entry.log_bytes, entry.egress_bytes)
         assert entry.gateway_cost_usd == pytest.approx(gateway_cost_usd(units, meter.arch))
         assert entry.gateway_invocations >= 1  # its own, plus the unauthenticated one's for the next
     assert sum(e.gateway_invocations for e in entries) + unattributed.invocations == 5
@@ -98,6 +98,8 @@ def test_ledger_gateway_units_equal_the_units_dynamodb_reported(metered, moto_en
     assert billed >= sum(lambda_gb_seconds(e.latency_ms, MEMORY_MB) for e in entries)
     assert all(e.gateway_gb_seconds > 0 for e in entries)
     assert sum(e.log_bytes for e in entries) + unattributed.log_bytes > 0  # the EMF lines written so far
+    # the answers' bytes (a JSON answer is sent after its record is made: on the next one)
+    assert sum(e.egress_bytes for e in entries) + unattributed.egress_bytes > 1000
 
 
 def test_off_lambda_no_invocation_is_billed_and_storage_still_is(make_runtime, serve):

@@ -34,18 +34,19 @@ def test_duration_is_billed_by_the_millisecond_rounded_up():
     assert lambda_gb_seconds(1000.4, 256) == pytest.approx(0.25 * 1.001)
 
 
-def test_storage_and_logs_at_on_demand_prices():
-    units = GatewayUnits(read_units=2, write_units=1, log_bytes=BYTES_PER_GB)
-    assert gateway_cost_usd(units) == pytest.approx(2 * 0.125e-6 + 0.625e-6 + 0.50)
+def test_storage_logs_and_egress_at_list_prices():
+    units = GatewayUnits(read_units=2, write_units=1, log_bytes=BYTES_PER_GB, egress_bytes=BYTES_PER_GB // 2)
+    assert gateway_cost_usd(units) == pytest.approx(2 * 0.125e-6 + 0.625e-6 + 0.50 + 0.045)
 
 
 def test_container_month_at_100_rps_and_10_s_streams():
     profile = RequestProfile(cpu_ms=4, read_units=0, write_units=0, log_bytes=0, bytes_per_request=6000)
     month = container_month(HUNDRED_RPS_MONTH, 10.0, profile)
     # 1,000 streams in flight / 256 per task -> 4 tasks of 0.5 vCPU + 1 GB at $0.01975 an hour;
-    # ALB: $0.0225 an hour + 4 LCU (100 new connections/s / 25) at $0.008
+    # ALB: $0.0225 an hour + 4 LCU (100 new connections/s / 25) at $0.008; 2 + 4 public IPv4 at $0.005
     assert month.detail.startswith("4 x")
-    assert month.compute_usd == pytest.approx((4 * (0.5 * 0.03238 + 0.00356) + 0.0225 + 4 * 0.008) * 730)
+    assert month.compute_usd == pytest.approx((4 * (0.5 * 0.03238 + 0.00356) + 0.0225 + 4 * 0.008 + 6 * 0.005)
+                                              * 730)
     assert month.storage_and_logs_usd == 0
 
 
