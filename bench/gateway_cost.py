@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway_process import GatewayProcess, gateway_environment, toml_text  # noqa: E402
-from functions.core.gateway_cost import (HOURS_PER_MONTH, LAMBDA_MB_PER_VCPU, LAMBDA_PLATFORM_LOG_BYTES,  # noqa: E402
-                                         RequestProfile, container_month, lambda_month, managed_instances_month)
+from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, HOURS_PER_MONTH, LAMBDA_MB_PER_VCPU,  # noqa: E402
+                                         LAMBDA_PLATFORM_LOG_BYTES, RequestProfile, container_month, lambda_month,
+                                         managed_instances_month)
 
 RESULTS = ROOT / "bench" / "results" / "gateway_cost.json"
 MEMORY_SIZES_MB = (256, 512, 1024, 1769, 2048)
@@ -204,7 +205,8 @@ def main() -> None:
     for mode, m in measured.items():
         print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU, peak {m['peak_rss_mb']:.0f} MB, "
               f"{m['read_units_per_request']:.2f} RRU + {m['write_units_per_request']:.2f} WRU, "
-              f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request ({m['recorded']} recorded, {m['statuses']})")
+              f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request "
+              f"({m['recorded']} recorded, {m['statuses']})")
     print(f"\n| option | {' | '.join(f'$/M at {s:g} s' for s in STREAM_SECONDS)} | share of model cost "
           f"(typical {TYPICAL['stream_s']:g} s answer) |")
     print("|---|" + "---:|" * (len(STREAM_SECONDS) + 1))
@@ -213,11 +215,14 @@ def main() -> None:
         cells = " | ".join(f"${row[f'{s:g}s']:,.2f}" for s in STREAM_SECONDS)
         print(f"| {label} | {cells} | {row['typical_share_of_model']:.1%} |")
     model_per_million = _model_usd() * 1e6
-    print(f"\nmodel cost of the typical answer: ${model_per_million:,.2f} per million requests")
+    egress = measured["lambda"]["egress_bytes_per_request"] / BYTES_PER_GB * AWS_PRICES["internet-egress-gb"].usd
+    print(f"\nmodel cost of the typical answer: ${model_per_million:,.2f} per million requests; of every option's "
+          f"cost, the answers' bytes out to the internet are ${egress * 1e6:,.2f} per million "
+          f"({egress / _model_usd():.1%} of the model's cost)")
     print(f"default Lambda memory: {memory} MB: {why}")
     default = next(r for r in table["rows"] if r.get("memory_mb") == memory)
     container = next(r for r in table["rows"] if r["option"].startswith("container"))
-    goals = {"lambda_default_share": default["typical_share_of_model"],
+    goals = {"egress_share": egress / _model_usd(), "lambda_default_share": default["typical_share_of_model"],
              "lambda_goal_met": default["typical_share_of_model"] <= LAMBDA_GOAL,
              "container_share": container["typical_share_of_model"],
              "container_goal_met": container["typical_share_of_model"] <= CONTAINER_GOAL}

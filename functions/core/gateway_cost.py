@@ -142,18 +142,20 @@ class RequestProfile:
     write_units: float
     #: log and metric bytes the process writes (the Lambda platform's lines are added apart)
     log_bytes: float
-    #: response bytes sent to the client
+    #: response bytes sent to the client (a streamed answer's SSE events: ~100 bytes a token)
     egress_bytes: float = 0.0
-    #: request + response bytes through a load balancer
-    bytes_per_request: float = 6000.0
+    #: request bytes received (a load balancer processes both)
+    request_bytes: float = 1500.0
 
 
 #: ``bench/gateway_cost.py`` on its mix, as on Lambda: each request writes what it owes before its
 #: response completes (ledger page, aggregates, metric lines), so it costs writes and CPU a batch
 #: of requests would share
-LAMBDA_PROFILE = RequestProfile(cpu_ms=18.4, read_units=0.08, write_units=3.92, log_bytes=1180.0)
+LAMBDA_PROFILE = RequestProfile(cpu_ms=19.8, read_units=0.08, write_units=3.92, log_bytes=1180.0,
+                                egress_bytes=35_400.0)
 #: the same mix in a long-lived process: the ledger is flushed once a second for all requests
-CONTAINER_PROFILE = RequestProfile(cpu_ms=3.3, read_units=0.04, write_units=0.14, log_bytes=31.0)
+CONTAINER_PROFILE = RequestProfile(cpu_ms=3.1, read_units=0.02, write_units=0.08, log_bytes=22.0,
+                                   egress_bytes=35_400.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +223,7 @@ def container_month(requests: float, mean_stream_s: float, profile: RequestProfi
                 math.ceil(in_flight / shape.max_in_flight))
     task_hour = shape.vcpu * price("fargate-vcpu-hour-arm64") + shape.memory_gb * price("fargate-gb-hour-arm64")
     lcus = max(rps / ALB_NEW_CONNECTIONS_PER_S_PER_LCU, in_flight / ALB_ACTIVE_CONNECTIONS_PER_LCU,
-               rps * 3600 * profile.bytes_per_request / 1e9 / ALB_GB_PER_HOUR_PER_LCU)
+               rps * 3600 * (profile.request_bytes + profile.egress_bytes) / 1e9 / ALB_GB_PER_HOUR_PER_LCU)
     # a public load balancer holds a public IPv4 address in each of its (two) zones, a task one each
     alb = price("alb-hour") + lcus * price("alb-lcu-hour") + (2 + tasks) * price("public-ipv4-hour")
     return MonthlyCost("container", (tasks * task_hour + alb) * HOURS_PER_MONTH, _shared_usd(requests, profile),

@@ -40,14 +40,20 @@ def test_storage_logs_and_egress_at_list_prices():
 
 
 def test_container_month_at_100_rps_and_10_s_streams():
-    profile = RequestProfile(cpu_ms=4, read_units=0, write_units=0, log_bytes=0, bytes_per_request=6000)
+    profile = RequestProfile(cpu_ms=4, read_units=0, write_units=0, log_bytes=0, request_bytes=1000, egress_bytes=5000)
     month = container_month(HUNDRED_RPS_MONTH, 10.0, profile)
     # 1,000 streams in flight / 256 per task -> 4 tasks of 0.5 vCPU + 1 GB at $0.01975 an hour;
-    # ALB: $0.0225 an hour + 4 LCU (100 new connections/s / 25) at $0.008; 2 + 4 public IPv4 at $0.005
+    # ALB: $0.0225 an hour + 4 LCU (100 new connections/s / 25, above 2.16 GB an hour processed) at $0.008;
+    # 2 + 4 public IPv4 addresses at $0.005; the 5 KB answers out at $0.09 per GB
     assert month.detail.startswith("4 x")
     assert month.compute_usd == pytest.approx((4 * (0.5 * 0.03238 + 0.00356) + 0.0225 + 4 * 0.008 + 6 * 0.005)
                                               * 730)
-    assert month.storage_and_logs_usd == 0
+    assert month.storage_and_logs_usd == pytest.approx(HUNDRED_RPS_MONTH * 5000 / BYTES_PER_GB * 0.09)
+    bigger = container_month(HUNDRED_RPS_MONTH, 10.0, RequestProfile(cpu_ms=4, read_units=0, write_units=0,
+                                                                     log_bytes=0, egress_bytes=35_000))
+    # 36.5 KB a request at 100/s: 13.14 GB an hour processed -> 13.14 LCU
+    assert bigger.compute_usd == pytest.approx((4 * (0.5 * 0.03238 + 0.00356) + 0.0225 + 13.14 * 0.008
+                                                + 6 * 0.005) * 730)
 
 
 def test_managed_instances_month_at_100_rps_and_10_s_streams():
