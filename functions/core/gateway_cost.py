@@ -65,7 +65,7 @@ AWS_PRICES: dict[str, AwsPrice] = {
     "alb-lcu-hour": AwsPrice(0.008, "LCU-hour", _ELB),
     "lmi-request": AwsPrice(0.20 / 1e6, "request", _LMI),
     "lmi-management-fee": AwsPrice(0.15, "fraction of the EC2 on-demand price", _LMI),
-    "ec2-c7g-large-hour": AwsPrice(0.0725, "instance hour (2 vCPU, 4 GiB)", f"{_EC2}, Linux, c7g.large"),
+    "ec2-m7g-large-hour": AwsPrice(0.0816, "instance hour (2 vCPU, 8 GiB)", f"{_EC2}, Linux, m7g.large"),
     "internet-egress-gb": AwsPrice(0.09, "GB out to the internet", f"{_EC2}, data transfer out, first 10 TB a "
                                                                    "month (after 100 GB free; Lambda and ALB alike)"),
     "public-ipv4-hour": AwsPrice(0.005, "public IPv4 address hour", "aws.amazon.com/vpc/pricing (public IPv4 "
@@ -176,7 +176,7 @@ class ContainerShape:
 class ManagedInstancesShape:
     """Lambda Managed Instances: instances of one type, many invocations sharing each."""
 
-    instance_price: str = "ec2-c7g-large-hour"
+    instance_price: str = "ec2-m7g-large-hour"
     vcpu_per_instance: float = 2.0
     #: instances kept at least (Lambda spreads them over Availability Zones)
     min_instances: int = 3

@@ -59,8 +59,8 @@ def test_container_month_at_100_rps_and_10_s_streams():
 def test_managed_instances_month_at_100_rps_and_10_s_streams():
     profile = RequestProfile(cpu_ms=4, read_units=0, write_units=0, log_bytes=0)
     month = managed_instances_month(HUNDRED_RPS_MONTH, 10.0, profile)
-    # 1,000 in flight / 32 per c7g.large -> 32 instances at $0.0725 + 15%, and $0.20 per million requests
-    assert month.compute_usd == pytest.approx(32 * 0.0725 * 1.15 * 730 + HUNDRED_RPS_MONTH * 0.2e-6)
+    # 1,000 in flight / 32 per m7g.large -> 32 instances at $0.0816 + 15%, and $0.20 per million requests
+    assert month.compute_usd == pytest.approx(32 * 0.0816 * 1.15 * 730 + HUNDRED_RPS_MONTH * 0.2e-6)
 
 
 def test_lambda_month_stretches_cpu_time_below_one_vcpu():
