@@ -137,3 +137,39 @@ def test_off_lambda_no_duration_is_billed():
 def test_lambda_architecture_names():
     assert lambda_arch("aarch64") == "arm64" and lambda_arch("x86_64") == "x86_64"
     assert GatewayMeter.from_environ({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "768"}).memory_mb == 768
+
+
+def test_log_lines_and_emf_lines_count_toward_the_current_request():
+    import logging
+
+    from functions.adapters.log_bytes import LOG_LINE_OVERHEAD, LogBytesCounter, counting_sink
+
+    meter = GatewayMeter(memory_mb=None)
+    written: list[str] = []
+    request, token = meter.start()
+    counting_sink(written.append)('{"_aws": {}}')
+    LogBytesCounter().handle(logging.LogRecord("tierup.x", logging.WARNING, __file__, 1, "slow: %s", ("db",), None))
+    units, _ = meter.settle()
+    meter.finish(request, token)
+    assert written == ['{"_aws": {}}']
+    assert units.log_bytes == len('{"_aws": {}}') + 1 + len("slow: db") + len("tierup.x") + LOG_LINE_OVERHEAD
+
+
+def test_ledger_window_scales_to_a_month_and_splits_spend():
+    from functions.core.gateway_cost import ledger_traffic
+    from functions.core.ports import MinuteUsage
+    from functions.core.usage_ledger import LedgerEntry, cost_split, format_usd
+
+    entries = [LedgerEntry(request_id=str(n), at=0.0, tenant_id="t", route="chat", tier="serverless", outcome="ok",
+                           status=200, error_code=None, cache_status="miss", prompt_tokens=1, completion_tokens=1,
+                           cached_tokens=0, cost_usd=0.01, latency_ms=2000.0 + 1000 * n, gateway_cost_usd=0.001)
+               for n in range(2)]
+    traffic = ledger_traffic(entries, days=7)
+    assert traffic.requests_per_month == pytest.approx(2 * 730 / 24 / 7)  # a month is 730 hours
+    assert traffic.mean_stream_s == pytest.approx(2.5)
+    assert traffic.model_usd_per_month == pytest.approx(0.02 * 730 / 24 / 7)
+    assert traffic.gateway_usd_per_month == pytest.approx(0.002 * 730 / 24 / 7)
+    split = cost_split([MinuteUsage(minute=1, scope="route:chat", cost_usd=3.0, gpu_cost_usd=2.0,
+                                    gateway_cost_usd=0.5)])
+    assert (split.model_usd, split.gpu_usd, split.gateway_usd) == (1.0, 2.0, 0.5)
+    assert format_usd(1234.5) == "$1,234.50" and format_usd(0.0000123) == "$0.000012"
