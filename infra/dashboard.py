@@ -10,8 +10,8 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from .metrics import (CACHE_HITS, COMPLETION_TOKENS, COST, LATENCY, PROMPT_TOKENS, REFUSALS, REQUESTS,
-                      ROUTE, TIER, metrics_namespace, route_metric, total_cost)
+from .metrics import (CACHE_HITS, COMPLETION_TOKENS, COST, GATEWAY_COST, GPU, LATENCY, PROMPT_TOKENS, REFUSALS,
+                      REQUESTS, ROUTE, TIER, metrics_namespace, route_metric, total_cost)
 
 WIDTH = 12  # two graphs per row (the grid is 24 wide)
 HOUR = Duration.hours(1)
@@ -35,6 +35,10 @@ class OperationsDashboard(Construct):
         self.dashboard.add_widgets(
             _graph("Spend per hour", [total_cost(project, HOUR).with_(label="all routes"), *hourly_cost], "USD"),
             _graph("Requests", [_per_route(project, REQUESTS, route) for route in routes], "requests"))
+        self.dashboard.add_widgets(_graph("Spend per hour: model, GPU, gateway", self._spend_by_kind(project), "USD"),
+                                   _graph("Gateway's own cost per hour", [
+                                       _per_route(project, GATEWAY_COST, route, period=HOUR) for route in routes],
+                                       "USD"))
         self.dashboard.add_widgets(
             _graph("Prompt tokens", [_per_route(project, PROMPT_TOKENS, route) for route in routes], "tokens"),
             _graph("Completion tokens", [_per_route(project, COMPLETION_TOKENS, route) for route in routes],
@@ -57,6 +61,19 @@ class OperationsDashboard(Construct):
         if alarms:
             self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms,
                                                                     width=24, height=4))
+
+    @staticmethod
+    def _spend_by_kind(project: str) -> list[cloudwatch.IMetric]:
+        """CostUSD is model tokens plus GPU time; GPU time is also written per ``Gpu``, so the model's
+        share is the total less the GPU's. The gateway's own cost is a metric of its own."""
+        gpu = cloudwatch.MathExpression(
+            expression=f"SUM(SEARCH('{{\"{metrics_namespace(project)}\",{ROUTE},{GPU}}} "
+                       f"MetricName=\"{COST}\"', 'Sum', 3600))",
+            label="GPU", period=HOUR)
+        model = cloudwatch.MathExpression(expression="total - FILL(gpu, 0)", label="model",
+                                          using_metrics={"total": total_cost(project, HOUR), "gpu": gpu},
+                                          period=HOUR)
+        return [model, gpu, total_cost(project, HOUR, GATEWAY_COST).with_(label="gateway")]
 
     @staticmethod
     def _hit_rate(project: str, index: int, route: str) -> cloudwatch.MathExpression:

@@ -26,8 +26,6 @@ from .lambda_function import TierupFunction
 WEB_ADAPTER_LAYER_ARN = "arn:aws:lambda:{region}:753240598075:layer:LambdaAdapterLayerArm64:30"
 #: the port uvicorn listens on inside the sandbox (run.sh reads $PORT)
 APP_PORT = "8080"
-#: memory buys CPU on Lambda: 1 GB is about 0.6 vCPU, enough for JSON, tokenising and TLS
-MEMORY_MB = 1024
 #: Function URLs stream for up to 15 minutes; long generations need the full window
 TIMEOUT = Duration.seconds(900)
 
@@ -44,7 +42,7 @@ class GatewayFunction(Construct):
             code=code,
             handler="run.sh",
             description=f"{config.project} OpenAI-compatible gateway (uvicorn under Lambda Web Adapter)",
-            memory_mb=MEMORY_MB,
+            memory_mb=config.gateway.lambda_memory_mb,  # [gateway] lambda-memory-mb (bench/gateway_cost.py)
             timeout=TIMEOUT,
             layers=[adapter],
             environment={

@@ -26,6 +26,10 @@ COMPLETION_TOKENS = "CompletionTokens"
 LATENCY = "Latency"
 CACHE_HITS = "CacheHits"
 REFUSALS = "Refusals"
+#: what serving requests cost the gateway itself (Lambda, DynamoDB, logs), per route and in total
+GATEWAY_COST = "GatewayCostUSD"
+#: the dimension of GPU time written as spend (with ``Route``), by the traffic policy
+GPU = "Gpu"
 ROUTE = "Route"
 TIER = "Tier"
 
@@ -36,6 +40,6 @@ def route_metric(project: str, name: str, route: str, *, statistic: str = "Sum",
                              dimensions_map={ROUTE: route}, statistic=statistic, period=period)
 
 
-def total_cost(project: str, period: Duration) -> cloudwatch.Metric:
-    return cloudwatch.Metric(namespace=metrics_namespace(project), metric_name=COST, statistic="Sum",
+def total_cost(project: str, period: Duration, name: str = COST) -> cloudwatch.Metric:
+    return cloudwatch.Metric(namespace=metrics_namespace(project), metric_name=name, statistic="Sum",
                              period=period)

@@ -29,6 +29,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ..core.dependency_health import DependencyHealth
+from ..core.gateway_cost import GatewayUnits
+from ..core.gateway_meter import GatewayMeter
 
 _LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs",
                    "cloudformation", "sts"}
@@ -68,6 +70,8 @@ class AwsClients:
     health: DependencyHealth = field(default_factory=DependencyHealth)
     #: how long a model call may wait on a read (the gateway's provider-timeout-s)
     model_timeout_s: float = 120.0
+    #: counts each DynamoDB call's request units toward the gateway's own cost (None: not counted)
+    meter: GatewayMeter | None = None
     _clients: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _session: object | None = None
@@ -109,7 +113,18 @@ class AwsClients:
                                           endpoint_url=endpoint, config=config)
         if service in _WATCHED_SERVICES:
             watch_outcomes(client, service, self.health)
+        if service == "dynamodb":
+            from .dynamodb.consumed_capacity import count_consumed_capacity
+
+            count_consumed_capacity(client, self._storage_counter)
         return client
+
+    def _storage_counter(self):
+        """Where a DynamoDB call's units go now (looked up per call: a meter may be set later)."""
+        meter = self.meter
+        if meter is None:
+            return None
+        return lambda reads, writes: meter.count(GatewayUnits(read_units=reads, write_units=writes))
 
 
 def watch_outcomes(client, name: str, health: DependencyHealth) -> None:

@@ -1,7 +1,8 @@
 """The gateway's CloudWatch metrics as Embedded Metric Format log lines, via Powertools' Metrics.
 
 Names and dimensions are the ones the stack's alarms and dashboard read (``infra/metrics.py``):
-per ``Route``: Requests, PromptTokens, CompletionTokens, CostUSD, Latency, CacheHits, Refusals;
+per ``Route``: Requests, PromptTokens, CompletionTokens, CostUSD, Latency, CacheHits, Refusals, and
+GatewayCostUSD (what serving them cost the gateway itself: Lambda, DynamoDB, logs; also with no dimension);
 Requests per ``Route`` and ``Tier``; CostUSD with no dimension (the spend alarms' total). GPU time
 (written by the traffic policy) is CostUSD too: per ``Route``, in the total, and with ``GpuSeconds``
 per ``Route`` and ``Gpu``.
@@ -32,13 +33,13 @@ def metrics_namespace(project: str) -> str:
 VALUES_PER_LINE = 99
 
 
-def _stdout(line: str) -> None:
+def emf_stdout(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
 class EmfMetrics:
-    def __init__(self, namespace: str = metrics_namespace("tierup"), sink: Callable[[str], None] = _stdout) -> None:
+    def __init__(self, namespace: str = metrics_namespace("tierup"), sink: Callable[[str], None] = emf_stdout) -> None:
         self._namespace = namespace
         self._sink = sink
 
@@ -83,11 +84,13 @@ class EmfMetrics:
             by_route.setdefault(entry.route, []).append(entry)
             if entry.answered and entry.tier is not None:
                 by_tier[(entry.route, entry.tier)] = by_tier.get((entry.route, entry.tier), 0) + 1
-        total_cost = 0.0
+        total_cost = total_gateway_cost = 0.0
         for route, group in by_route.items():
             latencies = [round(e.latency_ms, 3) for e in group if e.answered]
             cost = sum(e.cost_usd for e in group)
             total_cost += cost
+            gateway_cost = sum(e.gateway_cost_usd for e in group)
+            total_gateway_cost += gateway_cost
             self._emit({"Route": route}, {
                 "Requests": ("Count", [float(len(latencies))]),
                 "PromptTokens": ("Count", [float(sum(e.provider_tokens[0] for e in group))]),
@@ -96,8 +99,9 @@ class EmfMetrics:
                 "CacheHits": ("Count", [float(sum(e.cache_status.startswith("hit") for e in group))]),
                 "Refusals": ("Count", [float(sum(e.outcome == "refused" for e in group))]),
                 "Latency": ("Milliseconds", latencies),
+                "GatewayCostUSD": ("None", [gateway_cost]),
             })
         for (route, tier), count in by_tier.items():
             self._emit({"Route": route, "Tier": tier}, {"Requests": ("Count", [float(count)])})
         if entries:
-            self._emit({}, {"CostUSD": ("None", [total_cost])})
+            self._emit({}, {"CostUSD": ("None", [total_cost]), "GatewayCostUSD": ("None", [total_gateway_cost])})

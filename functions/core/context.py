@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from .chat import ChatRequest, EmbeddingRequest, Usage
 from .config import PlanConfig, RouteConfig, Tier
+from .gateway_cost import GatewayUnits
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class RequestContext:
     status: int = 200
     #: headers every stage may add to the response (x-ratelimit-*, x-tierup-*)
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: the AWS units serving this request used (``functions.core.gateway_meter``) and their price
+    gateway_units: GatewayUnits | None = None
+    gateway_cost_usd: float = 0.0
     #: per-stage scratch space (reservations, leases), keyed by stage name
     state: dict[str, Any] = field(default_factory=dict)
 

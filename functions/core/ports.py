@@ -170,6 +170,10 @@ class MinuteUsage:
     refused: int = 0
     #: requests served per tier, e.g. {"serverless": 10, "reserved": 50}
     by_tier: dict | None = None
+    #: what serving them (refusals included) cost the gateway itself: Lambda, DynamoDB, logs
+    gateway_cost_usd: float = 0.0
+    #: the share of ``cost_usd`` that is GPU time (written by the traffic policy)
+    gpu_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

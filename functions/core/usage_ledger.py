@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .context import RequestContext
+from .gateway_cost import GatewayUnits
 from .ports import MinuteUsage
 
 
@@ -37,6 +38,15 @@ class LedgerEntry:
     estimated: bool = False
     #: prompt tokens written to the provider's prompt cache (``cached_tokens``: those read from it)
     cache_write_tokens: int = 0
+    #: what serving it cost the gateway itself (Lambda, DynamoDB, logs: ``functions.core.gateway_cost``)
+    #: and the units priced, as counted (the shared work of flushes lands on the next entry made)
+    gateway_cost_usd: float = 0.0
+    gateway_invocations: int = 0
+    gateway_gb_seconds: float = 0.0
+    read_units: float = 0.0
+    write_units: float = 0.0
+    log_bytes: int = 0
+    egress_bytes: int = 0
 
     @property
     def minute(self) -> int:
@@ -56,13 +66,42 @@ class LedgerEntry:
 
 def entry_from(ctx: RequestContext) -> LedgerEntry:
     usage = ctx.usage
+    units = ctx.gateway_units or GatewayUnits()
     return LedgerEntry(
         request_id=ctx.request_id, at=ctx.started_epoch, tenant_id=ctx.tenant.tenant_id, route=ctx.route_name,
         tier=ctx.tier, outcome=ctx.outcome, status=ctx.status, error_code=ctx.error_code,
         cache_status=ctx.cache_status, prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         cached_tokens=usage.cached_tokens if usage else 0, cost_usd=ctx.cost_usd, latency_ms=ctx.latency_ms,
-        estimated=usage.estimated if usage else False, cache_write_tokens=usage.cache_write_tokens if usage else 0)
+        estimated=usage.estimated if usage else False, cache_write_tokens=usage.cache_write_tokens if usage else 0,
+        gateway_cost_usd=ctx.gateway_cost_usd,
+        gateway_invocations=units.invocations, gateway_gb_seconds=units.gb_seconds, read_units=units.read_units,
+        write_units=units.write_units, log_bytes=units.log_bytes, egress_bytes=units.egress_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class CostSplit:
+    """Spend by what was paid for: model tokens, GPU time, the gateway's own AWS bill."""
+
+    model_usd: float = 0.0
+    gpu_usd: float = 0.0
+    gateway_usd: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return self.model_usd + self.gpu_usd + self.gateway_usd
+
+
+def format_usd(value: float) -> str:
+    """Dollars as a person reads them: cents above a dollar, millionths below (one request's cost)."""
+    return f"${value:,.2f}" if value >= 1 else f"${value:.6f}"
+
+
+def cost_split(rows: list[MinuteUsage]) -> CostSplit:
+    """Per-minute aggregates' spend split: ``cost_usd`` holds model and GPU, ``gpu_cost_usd`` the GPU's."""
+    gpu = sum(row.gpu_cost_usd for row in rows)
+    return CostSplit(model_usd=max(0.0, sum(row.cost_usd for row in rows) - gpu), gpu_usd=gpu,
+                     gateway_usd=sum(row.gateway_cost_usd for row in rows))
 
 
 def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
@@ -73,7 +112,9 @@ def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
         for scope in (f"route:{entry.route}", f"tenant:{entry.tenant_id}"):
             row = rows.setdefault((scope, entry.minute), {"requests": 0, "prompt_tokens": 0,
                                                           "completion_tokens": 0, "cached_tokens": 0,
-                                                          "cost_usd": 0.0, "refused": 0, "by_tier": {}})
+                                                          "cost_usd": 0.0, "refused": 0, "by_tier": {},
+                                                          "gateway_cost_usd": 0.0})
+            row["gateway_cost_usd"] += entry.gateway_cost_usd  # a refusal costs the gateway too
             if entry.outcome == "refused":
                 row["refused"] += 1
                 continue

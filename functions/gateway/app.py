@@ -25,6 +25,8 @@ from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
+from ..core.gateway_cost import GatewayUnits
+from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
 from ..core.tokens import count_tokens
@@ -73,12 +75,24 @@ class SettleBeforeComplete:
         await self._send(message)
 
 
+async def _counting_egress(send, meter: GatewayMeter, message) -> None:
+    """``send``, counting the response's bytes (status line and headers roughly, body exactly)
+    toward the request's data transfer out."""
+    if message["type"] == "http.response.body":
+        meter.count(GatewayUnits(egress_bytes=len(message.get("body", b""))))
+    elif message["type"] == "http.response.start":
+        meter.count(GatewayUnits(egress_bytes=17 + sum(len(k) + len(v) + 4 for k, v in message.get("headers", ()))))
+    await send(message)
+
+
 class GatewayApp:
     def __init__(self, *, config: TierupConfig, auth: Authenticator, pipeline: Pipeline,
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  before_response_completes: list[Hook] | None = None,
-                 health: HealthCheck | None = None, response_store: ResponseStore | None = None) -> None:
+                 health: HealthCheck | None = None, response_store: ResponseStore | None = None,
+                 meter: GatewayMeter | None = None) -> None:
         self._config = config
+        self._meter = meter
         self._health_check = health or HealthCheck()
         self._auth = auth
         self._pipeline = pipeline
@@ -131,6 +145,16 @@ class GatewayApp:
                 return
 
     async def _http(self, scope, receive, send) -> None:
+        if self._meter is None:
+            await self._settled_http(scope, receive, send)
+            return
+        meter, token = self._meter.start()  # the request's AWS units count from here (gateway_meter)
+        try:
+            await self._settled_http(scope, receive, partial(_counting_egress, send, self._meter))
+        finally:
+            self._meter.finish(meter, token)
+
+    async def _settled_http(self, scope, receive, send) -> None:
         if not self._before_complete:
             await self._respond(scope, receive, send)
             return

@@ -20,6 +20,7 @@ from ..adapters.dynamodb.responses import DynamoResponseStore
 from ..adapters.provider_keys import load_provider_keys
 from ..adapters.simulated import SimulatedProvider
 from ..core.config import Tier, TierupConfig, load_config
+from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
 from ..core.pricing import token_cost_usd
 from ..core.proxy_auth import proxy_auth_headers
@@ -107,12 +108,25 @@ def provider_factory(runtime: Runtime, override: str | None):
     return build
 
 
+def gateway_meter(runtime: Runtime) -> GatewayMeter:
+    """The meter of the gateway's own AWS units: DynamoDB calls count toward it, and, hosted on
+    AWS (Lambda, ECS), so do the log lines the process writes (both billed per unit there)."""
+    meter = GatewayMeter.from_environ(runtime.environ)
+    runtime.aws.meter = meter
+    if runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME") or runtime.environ.get("ECS_CONTAINER_METADATA_URI_V4"):
+        from ..adapters.log_bytes import count_gateway_log_bytes
+
+        count_gateway_log_bytes()
+    return meter
+
+
 def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
                   provider_override: str | None = None,
                   extra_recorders: tuple[UsageRecorder, ...] = ()) -> GatewayApp:
     """``extra_recorders`` also see every request (``tierup dev``'s policy loop watches usage so)."""
     config = runtime.config
     override = provider_override or runtime.environ.get("TIERUP_PROVIDER") or None
+    meter = gateway_meter(runtime)
     key_store = key_store or DynamoKeyStore(runtime.dynamodb, runtime.table(KEYS))
     registry = ProviderRegistry(config, provider_factory(runtime, override))
     parts = GatewayParts(router=StaticRouter(registry))
@@ -131,13 +145,14 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     wire_cache(runtime, parts, override)
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
                         cost=lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage),
-                        cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
+                        cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s,
+                        gateway_cost=meter.settle)
     # a key that cannot exist (not a SHA-256 hex digest): one cheap read that proves the store answers
     health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))
     return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
                       on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
                       before_response_completes=parts.before_response_completes, health=health,
-                      response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)))
+                      response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)), meter=meter)
 
 
 def create_app() -> GatewayApp:

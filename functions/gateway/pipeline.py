@@ -13,6 +13,9 @@ and the request fails with ``ProviderTimeoutError`` (504, or an error event mid-
 A call that failed after the model may have started generating is never repeated on another
 tier, and is billed for what can be proved: the prompt and the text relayed, counted with the
 tokenizer and marked as estimated. Only an answer that ended normally is cached.
+
+What serving the request cost the gateway itself (``gateway_cost``: Lambda time, DynamoDB units,
+log bytes so far) is settled once, before the guards release, so the spend caps can count it.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ from ..core.chat import Completion, Embeddings, ProviderCall, StreamAssembler, S
 from ..core.chat_params import honouring_targets, passthrough_params
 from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, ProviderTimeoutError, TierupError
+from ..core.gateway_cost import GatewayUnits
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
 from .deadline import ProviderDeadline
 from ..core.structured_output import check_completion, needs_check
 
 #: USD for (tier, configured model id, usage); raises ``UnpricedModelError`` for an unpriced model
 CostFn = Callable[[str | None, str | None, Usage], float]
+#: the current request's gateway units so far and their USD (``GatewayMeter.settle``), once
+GatewayCostFn = Callable[[], tuple[GatewayUnits, float]]
 T = TypeVar("T")
 
 
 class Pipeline:
     def __init__(self, *, guards: list[Guard], router: Router, recorders: list[UsageRecorder],
                  cost: CostFn, cache: ResponseCache | None = None,
-                 provider_timeout_s: float | None = None) -> None:
+                 provider_timeout_s: float | None = None, gateway_cost: GatewayCostFn | None = None) -> None:
         self._guards = guards
+        self._gateway_cost = gateway_cost
         self._router = router
         self._recorders = recorders
         self._cost = cost
@@ -58,7 +65,13 @@ class Pipeline:
             raise
         return admitted
 
+    def _settle_gateway_cost(self, ctx: RequestContext) -> None:
+        """What serving the request cost the gateway so far, before the spend caps settle."""
+        if self._gateway_cost is not None and ctx.gateway_units is None:
+            ctx.gateway_units, ctx.gateway_cost_usd = self._gateway_cost()
+
     async def _release(self, ctx: RequestContext, admitted: list[Guard]) -> None:
+        self._settle_gateway_cost(ctx)
         for guard in reversed(admitted):
             try:
                 await guard.release(ctx)
@@ -74,6 +87,7 @@ class Pipeline:
             else:
                 ctx.status = 499
                 ctx.outcome = "client_closed"
+        self._settle_gateway_cost(ctx)
         if ctx.usage is not None:
             ctx.cost_usd = 0.0 if ctx.cache_status.startswith("hit") else self._cost(ctx.tier, ctx.model, ctx.usage)
         for recorder in self._recorders:

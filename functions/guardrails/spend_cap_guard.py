@@ -105,9 +105,11 @@ class SpendCapGuard:
                 pass  # logged once per interval where it happened
 
     def actual_cost(self, ctx: RequestContext) -> float:
+        """The model's cost, and the gateway's own (``[budgets] include-gateway-cost``)."""
+        gateway = ctx.gateway_cost_usd if self._config.budgets.include_gateway_cost else 0.0
         if ctx.usage is None or ctx.cache_status.startswith("hit"):
-            return 0.0
-        return token_cost_usd(self._config.pricing, ctx.tier, ctx.model, ctx.usage)
+            return gateway
+        return token_cost_usd(self._config.pricing, ctx.tier, ctx.model, ctx.usage) + gateway
 
     async def release(self, ctx: RequestContext) -> None:
         held = ctx.state.pop(STATE_KEY, None)

@@ -40,15 +40,18 @@ def quota_hold_store(runtime):
 def usage_ledger(runtime) -> UsageLedger:
     from ..adapters.dynamodb.ledger_records import DynamoLedgerRecords
     from ..adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
-    from ..adapters.emf_metrics import EmfMetrics, metrics_namespace
+    from ..adapters.emf_metrics import EmfMetrics, emf_stdout, metrics_namespace
 
     quotas = runtime.config.quotas
     table = runtime.table(USAGE)
     records = DynamoLedgerRecords(runtime.dynamodb, table, keep_days=quotas.ledger_days) \
         if quotas.ledger_records else None
     emf = runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME") or runtime.environ.get("TIERUP_EMF") == "stdout"
+    from ..adapters.log_bytes import counting_sink
+
+    metrics = EmfMetrics(metrics_namespace(runtime.config.project), sink=counting_sink(emf_stdout)) if emf else None
     return UsageLedger(DynamoUsageAggregates(runtime.dynamodb, table, keep_days=quotas.ledger_days),
-                       records, EmfMetrics(metrics_namespace(runtime.config.project)) if emf else None)
+                       records, metrics)
 
 
 def plans_limit_usage(config) -> bool:

@@ -111,6 +111,7 @@ def test_gateway_runs_uvicorn_under_the_web_adapter_on_arm64(resources):
     assert gateway["Architectures"] == ["arm64"]
     assert gateway["Runtime"] == "python3.13"
     assert gateway["Timeout"] == 900
+    assert gateway["MemorySize"] == 256  # [gateway] lambda-memory-mb's default: bench/gateway_cost.py
     [layer] = gateway["Layers"]
     assert resolve_arn(layer) == "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:30"
     env = gateway["Environment"]["Variables"]
@@ -363,7 +364,8 @@ def test_dashboard_shows_every_metric_per_route(resources):
     widgets = dashboard_widgets(resources)
     titles = [w["properties"].get("title") for w in widgets]
     for title in ("Spend per hour", "Requests", "Prompt tokens", "Completion tokens", "Latency p50 / p95 / p99",
-                  "Cache hit rate", "Refusals (quota, budget, overload)", "Requests by route and tier", "Alarms"):
+                  "Cache hit rate", "Refusals (quota, budget, overload)", "Requests by route and tier", "Alarms",
+                  "Spend per hour: model, GPU, gateway", "Gateway's own cost per hour"):
         assert title in titles
     graphs = {w["properties"]["title"]: json.dumps(w["properties"].get("metrics", [])) for w in widgets}
     for route in CONFIG.routes:
@@ -372,6 +374,8 @@ def test_dashboard_shows_every_metric_per_route(resources):
             assert f"{route} {stat}" in graphs["Latency p50 / p95 / p99"]
     assert "100 * hits0 / requests0" in graphs["Cache hit rate"]
     assert "SEARCH(" in graphs["Requests by route and tier"] and "Tier" in graphs["Requests by route and tier"]
+    assert "GatewayCostUSD" in graphs["Spend per hour: model, GPU, gateway"]
+    assert "Gpu" in graphs["Spend per hour: model, GPU, gateway"]
 
 
 # --- cdk-nag -------------------------------------------------------------------------------------
@@ -425,7 +429,7 @@ def test_alarms_and_dashboard_read_the_metrics_the_gateway_writes():
         dimensions = tuple(directive["Dimensions"][0]) if directive["Dimensions"] else ()
         written |= {(m["Name"], dimensions) for m in directive["Metrics"]}
     per_route = {metrics.COST, metrics.REQUESTS, metrics.PROMPT_TOKENS, metrics.COMPLETION_TOKENS,
-                 metrics.LATENCY, metrics.CACHE_HITS, metrics.REFUSALS}
+                 metrics.LATENCY, metrics.CACHE_HITS, metrics.REFUSALS, metrics.GATEWAY_COST}
     read = {(name, (metrics.ROUTE,)) for name in per_route}
-    read |= {(metrics.COST, ()), (metrics.REQUESTS, (metrics.ROUTE, metrics.TIER))}
+    read |= {(metrics.COST, ()), (metrics.GATEWAY_COST, ()), (metrics.REQUESTS, (metrics.ROUTE, metrics.TIER))}
     assert read <= written

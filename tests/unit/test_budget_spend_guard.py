@@ -212,3 +212,16 @@ def test_an_alert_that_could_not_be_published_is_sent_by_the_next_instance():
     attempted = sorted(attributes["threshold"] for _, _, attributes in down.sent)
     assert "1" in attempted
     assert sorted(attributes["threshold"] for _, _, attributes in working.sent) == attempted
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_caps_count_the_gateways_own_cost_unless_told_not_to(include):
+    config = make_config({**OVERRIDES, "budgets": {**OVERRIDES["budgets"], "include-gateway-cost": include}})
+    instance = Instance(config, FakeCounterStore(), FakeGuardrailStore(), ListPublisher())
+    ctx = _ctx()
+    ctx.tier, ctx.model = "serverless", MODEL
+    ctx.usage = Usage(prompt_tokens=1, completion_tokens=1)  # $0.002 at the test's prices
+    ctx.gateway_cost_usd = 0.0005
+    assert instance.guard.actual_cost(ctx) == pytest.approx(0.0025 if include else 0.002)
+    ctx.cache_status = "hit-exact"  # the model was not called; the gateway still served it
+    assert instance.guard.actual_cost(ctx) == pytest.approx(0.0005 if include else 0.0)

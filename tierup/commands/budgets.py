@@ -2,7 +2,9 @@
 whether the scope's kill switch is engaged.
 
 Spend is the gateway's committed spend from its counters: settled requests plus reservations
-and unspent leases in flight (an upper bound on what was billed, never below it).
+and unspent leases in flight (an upper bound on what was billed, never below it). A second table
+splits each scope's spend this period by what was paid for (model tokens, GPU time, the gateway's
+own AWS bill), from the usage ledger's per-minute aggregates.
 """
 
 from __future__ import annotations
@@ -12,10 +14,28 @@ import time
 import typer
 from rich.table import Table
 
-from functions.core.spend_caps import all_caps
+from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
+from functions.core.spend_caps import SpendCap, all_caps
+from functions.core.tables import USAGE
+from functions.core.usage_ledger import cost_split, format_usd
 from functions.guardrails.wiring import counter_store, guardrail_store
 
 from .common import ConfigOption, console, load_runtime
+
+
+def spend_split_table(runtime, caps: list[SpendCap], now: float) -> Table:
+    """Each cap's scope and period: model, GPU and gateway spend (the whole gateway: every route)."""
+    aggregates = DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE))
+    included = "counted" if runtime.config.budgets.include_gateway_cost else "not counted"
+    table = Table("scope", "period", "model", "GPU", "gateway", title=f"Spend by kind (gateway {included} in caps: "
+                  "\\[budgets] include-gateway-cost)")
+    for cap in caps:
+        scopes = [f"route:{route}" for route in runtime.config.routes] if cap.scope == "global" else [cap.scope]
+        rows = [row for scope in scopes for row in aggregates.minutes(scope, int(cap.starts_at // 60), int(now // 60))]
+        spend = cost_split(rows)
+        table.add_row(cap.scope, cap.label, format_usd(spend.model_usd), format_usd(spend.gpu_usd),
+                      format_usd(spend.gateway_usd))
+    return table
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +62,7 @@ def register(app: typer.Typer) -> None:
                           f"[red]${projected:,.2f}[/red]" if projected > cap.limit_usd else f"${projected:,.2f}",
                           cap.action, f"[red]{flag.action}[/red]" if flag else "")
         console.print(table)
+        console.print(spend_split_table(runtime, caps, now))
         console.print("committed = settled spend + reservations and unspent leases of running gateways "
                       f"(at most \\[budgets] lease-max-usd = ${runtime.config.budgets.lease_max_usd:g} each); "
                       "projected = committed at the rate so far, to the end of the period (UTC)")

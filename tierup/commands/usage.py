@@ -16,6 +16,7 @@ from functions.core.ports import MinuteUsage
 from functions.core.quota.counters import MONTHLY_BUDGET_USD, counters_for
 from functions.core.quota.headers import format_reset
 from functions.core.tables import KEYS, USAGE
+from functions.core.usage_ledger import cost_split, format_usd
 
 from .common import ConfigOption, console, load_runtime
 
@@ -60,14 +61,15 @@ def limits_table(runtime, plans: dict[str, str], now: float) -> Table:
     return table
 
 
-def _totals(rows: list[MinuteUsage]) -> tuple[int, int, int, float]:
+def _totals(rows: list[MinuteUsage]) -> tuple[int, int, int]:
     return (sum(r.requests for r in rows), sum(r.refused for r in rows),
-            sum(r.prompt_tokens + r.completion_tokens for r in rows), sum(r.cost_usd for r in rows))
+            sum(r.prompt_tokens + r.completion_tokens for r in rows))
 
 
 def traffic_table(runtime, scopes: list[str], now: float) -> Table:
     table = Table("scope", "req this min", f"req last {RECENT_MINUTES} min", "req today", "refused today",
-                  "tokens today", "cost today", title="Usage ledger (per-minute aggregates, UTC day)")
+                  "tokens today", "model today", "GPU today", "gateway today",
+                  title="Usage ledger (per-minute aggregates, UTC day)")
     aggregates = DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE))
     minute = int(now // 60)
     day_start = int(now // 86400) * 1440
@@ -75,8 +77,10 @@ def traffic_table(runtime, scopes: list[str], now: float) -> Table:
         rows = aggregates.minutes(scope, day_start, minute)
         this_minute = sum(r.requests for r in rows if r.minute == minute)
         recent = sum(r.requests for r in rows if r.minute > minute - RECENT_MINUTES)
-        requests, refused, tokens, cost = _totals(rows)
-        table.add_row(scope, str(this_minute), str(recent), str(requests), str(refused), f"{tokens:,}", f"${cost:,.4f}")
+        requests, refused, tokens = _totals(rows)
+        spend = cost_split(rows)
+        table.add_row(scope, str(this_minute), str(recent), str(requests), str(refused), f"{tokens:,}",
+                      format_usd(spend.model_usd), format_usd(spend.gpu_usd), format_usd(spend.gateway_usd))
     return table
 
 

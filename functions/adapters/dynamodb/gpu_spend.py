@@ -5,7 +5,8 @@
 One ``TransactWriteItems`` per charge moves the cursor (conditioned on it still being where the
 charge starts) and adds the charge to the same items the gateway writes: the spend counters
 (``spend#SCOPE#PERIOD`` / ``counter``, attribute ``v``, as ``DynamoCounterStore``) and the route's
-per-minute usage aggregates (``usage#route:NAME`` / ``m#MINUTE``: ``cost_usd``, plus ``gpu_s``).
+per-minute usage aggregates (``usage#route:NAME`` / ``m#MINUTE``: ``cost_usd``, plus ``gpu_s`` and
+``gpu_cost_usd``, the GPU's share of ``cost_usd``, so reports can show model and GPU apart).
 All or nothing: a policy run retried after a failure, or two runs at once, bill an interval once.
 """
 
@@ -55,7 +56,8 @@ class DynamoGpuSpendLedger:
         for minute in charge.minutes:
             items.append({"Update": {
                 "TableName": self._table, "Key": {"pk": {"S": usage_pk(scope)}, "sk": {"S": usage_sk(minute.minute)}},
-                "UpdateExpression": "ADD cost_usd :c, gpu_s :g SET expires_at = if_not_exists(expires_at, :e)",
+                "UpdateExpression": "ADD cost_usd :c, gpu_cost_usd :c, gpu_s :g "
+                                    "SET expires_at = if_not_exists(expires_at, :e)",
                 "ExpressionAttributeValues": {":c": number(minute.usd), ":g": number(minute.gpu_seconds),
                                               ":e": {"N": str(minute.minute * 60 + USAGE_KEEP_S)}}}})
         client = self._client_factory()

@@ -1,7 +1,7 @@
 """``UsageAggregates`` on DynamoDB (``usage`` table): per-minute usage per route and per tenant.
 
     pk = "usage#<scope>"   sk = "m#<minute, 12 digits>"
-    requests, prompt_tokens, completion_tokens, cached_tokens, cost_usd, refused, tier_<tier>
+    requests, prompt_tokens, completion_tokens, cached_tokens, cost_usd, refused, gateway_cost_usd, tier_<tier>
     w_<writer>   the last flush batch of ledger <writer> applied to this item (its ``seq``)
 
 Written with ``ADD`` (one ``UpdateItem`` per scope and minute per flush of each instance, never
@@ -20,7 +20,8 @@ from .numbers import number
 from .storage_errors import translates_storage_errors
 from .write_marks import update_once
 
-_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "refused")
+_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "refused",
+           "gateway_cost_usd")
 
 
 def _pk(scope: str) -> str:
@@ -88,4 +89,5 @@ def _row(scope: str, item: dict) -> MinuteUsage:
     return MinuteUsage(minute=int(item["sk"]["S"][2:]), scope=scope, requests=int(number("requests")),
                        prompt_tokens=int(number("prompt_tokens")), completion_tokens=int(number("completion_tokens")),
                        cached_tokens=int(number("cached_tokens")), cost_usd=number("cost_usd"),
-                       refused=int(number("refused")), by_tier=by_tier)
+                       refused=int(number("refused")), by_tier=by_tier,
+                       gateway_cost_usd=number("gateway_cost_usd"), gpu_cost_usd=number("gpu_cost_usd"))

@@ -49,6 +49,9 @@ class BudgetsConfig(Section):
     lease_fraction: float = Field(default=0.02, alias="lease-fraction", gt=0, le=1)
     #: and never more than this many USD per block
     lease_max_usd: float = Field(default=0.05, alias="lease-max-usd", gt=0)
+    #: spend caps count what serving a request cost the gateway itself (Lambda duration and
+    #: requests, DynamoDB units, log ingestion) besides the model's tokens: the same bill
+    include_gateway_cost: bool = Field(default=True, alias="include-gateway-cost")
     global_: BudgetCap = Field(default_factory=BudgetCap, alias="global")
     routes: dict[str, BudgetCap] = Field(default_factory=dict)
     tenants: dict[str, BudgetCap] = Field(default_factory=dict)

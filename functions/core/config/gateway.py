@@ -10,6 +10,11 @@ from .gateway_container import ContainerConfig, Hosting, check_hosting
 #: concurrent executions that alarm when no reservation bounds the gateway: far above a startup's
 #: steady traffic, well below the usual account quota of 1,000
 DEFAULT_CONCURRENCY_ALARM = 100
+#: ``bench/gateway_cost.py``: the gateway peaks near 110 MB, and its ~18 ms of CPU a request take
+#: ~130 ms on 256 MB's share of a vCPU (most of it after the answer's text, writing what the request
+#: owes); every larger size costs more in proportion to its memory, and buys nothing while a model
+#: generates
+DEFAULT_LAMBDA_MEMORY_MB = 256
 
 
 class GatewayConfig(Section):
@@ -35,6 +40,10 @@ class GatewayConfig(Section):
     key_cache_s: float = Field(default=30.0, alias="key-cache-s", ge=0)
     #: seconds before a provider call is abandoned with 504
     provider_timeout_s: float = Field(default=120.0, alias="provider-timeout-s", gt=0)
+    #: the gateway function's memory. A streamed answer bills memory x its whole time, and the
+    #: gateway waits on the model most of it: the smallest size that holds the process and keeps
+    #: its CPU per request short is the cheapest (``bench/gateway_cost.py`` chose this default)
+    lambda_memory_mb: int = Field(default=DEFAULT_LAMBDA_MEMORY_MB, alias="lambda-memory-mb", ge=128, le=10240)
     #: days a stored Responses API response (``store`` not false) can be read and continued
     responses_ttl_days: float = Field(default=30.0, alias="responses-ttl-days", gt=0, le=365)
 

@@ -1,0 +1,136 @@
+"""Counts the AWS units each request makes the gateway use, as it runs. No I/O here.
+
+A request's ``RequestMeter`` is current (a context variable) from the moment the app receives it
+to the moment its response has gone out; the adapters report what the request caused to the
+current meter: DynamoDB request units (from ``ConsumedCapacity``), bytes of log and metric lines.
+Work done for many requests at once (a background flush of ledger pages and aggregates) has no
+current meter: its units go to the gateway's *pool*, as do a request's units counted after its
+ledger entry was made (the flush that writes what it owes, just before its response completes)
+and those of a request that never reaches the ledger (an unknown API key). Each ledger entry
+takes its own units and empties the pool, so every unit DynamoDB reported lands in exactly one
+ledger entry: per request exactly, for shared work on the next request recorded.
+
+Lambda duration is the wall time from receiving the request to its response's last byte, at the
+function's memory size (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``): up to the stream's end on the
+request's own entry, and the rest (settling its guards, writing what it owes, the final ``[DONE]``)
+through the pool, on the next. Off Lambda (a container, ``tierup dev``) nothing is billed per
+invocation and only storage and logs are counted.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from contextvars import ContextVar, Token
+
+from .gateway_cost import LAMBDA_PLATFORM_LOG_BYTES, GatewayUnits, gateway_cost_usd, lambda_gb_seconds, lambda_units
+
+_current: ContextVar["RequestMeter | None"] = ContextVar("tierup_request_meter", default=None)
+
+
+class _Units:
+    """Units added from several threads (store calls run on worker threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._units = GatewayUnits()
+
+    def add(self, units: GatewayUnits) -> None:
+        with self._lock:
+            self._units = self._units + units
+
+    def take(self) -> GatewayUnits:
+        with self._lock:
+            units, self._units = self._units, GatewayUnits()
+        return units
+
+
+class RequestMeter(_Units):
+    def __init__(self, gateway: "GatewayMeter") -> None:
+        super().__init__()
+        self.gateway = gateway
+        self.started = time.perf_counter()
+        #: milliseconds billed to the request's own entry (its duration up to the entry)
+        self.settled_ms: int | None = None
+        self.closed = False
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_ms is not None
+
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the request arrived, rounded up as Lambda bills them."""
+        return math.ceil((time.perf_counter() - self.started) * 1000)
+
+
+def lambda_arch(machine: str | None = None) -> str:
+    """``arm64`` or ``x86_64``: the Lambda price list's names for the host's processor."""
+    machine = (machine or platform.machine()).lower()
+    return "arm64" if machine in ("aarch64", "arm64") else "x86_64"
+
+
+class GatewayMeter:
+    #: the meter of the gateway built last: log lines written outside any request count there
+    latest: "GatewayMeter | None" = None
+
+    def __init__(self, *, memory_mb: int | None = None, arch: str = "arm64") -> None:
+        self.memory_mb = memory_mb
+        self.arch = arch
+        self._pool = _Units()
+        GatewayMeter.latest = self
+
+    @classmethod
+    def from_environ(cls, environ: dict) -> "GatewayMeter":
+        memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        return cls(memory_mb=int(memory) if memory else None, arch=lambda_arch())
+
+    def start(self) -> tuple[RequestMeter, Token]:
+        meter = RequestMeter(self)
+        return meter, _current.set(meter)
+
+    def finish(self, meter: RequestMeter, token: Token) -> None:
+        """The response has gone out: what the request caused since its entry goes to the pool."""
+        meter.closed = True
+        if self.memory_mb is not None:  # the invocation's time not on its entry yet (all of it if none)
+            tail_ms = meter.elapsed_ms() - (meter.settled_ms or 0)
+            self._pool.add(GatewayUnits(invocations=0 if meter.settled else 1,
+                                        gb_seconds=lambda_gb_seconds(tail_ms, self.memory_mb),
+                                        log_bytes=0 if meter.settled else LAMBDA_PLATFORM_LOG_BYTES))
+        self._pool.add(meter.take())
+        _current.reset(token)
+
+    def unattributed(self) -> GatewayUnits:
+        """Units counted that no ledger entry has taken yet (they go to the next one made)."""
+        units = self._pool.take()
+        self._pool.add(units)
+        return units
+
+    def count(self, units: GatewayUnits) -> None:
+        """Units the current request caused (the pool's, outside any request)."""
+        meter = _current.get()
+        if meter is not None and not meter.closed and meter.gateway is self:
+            meter.add(units)
+        else:
+            self._pool.add(units)
+
+
+    def settle(self) -> tuple[GatewayUnits, float]:
+        """The current request's units so far, its Lambda invocation and the pool's units, with
+        their price; once per request (a second call, or one outside a request, gets nothing)."""
+        meter = _current.get()
+        if meter is None or meter.settled or meter.gateway is not self:
+            return GatewayUnits(), 0.0
+        meter.settled_ms = meter.elapsed_ms()
+        own = lambda_units(meter.settled_ms, self.memory_mb) if self.memory_mb is not None else GatewayUnits()
+        units = own + meter.take() + self._pool.take()
+        return units, gateway_cost_usd(units, self.arch)
+
+
+def count_log_bytes(size: int) -> None:
+    """Bytes of a log line written by this process, for the current request or the pool."""
+    meter = _current.get()
+    target = meter.gateway if meter is not None else GatewayMeter.latest
+    if target is not None:
+        target.count(GatewayUnits(log_bytes=size))
