@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..core.dependency_health import DependencyHealth
 
-_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs",
+_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs", "s3", "sqs",
                    "cloudformation", "sts"}
 #: services whose calls run a model: a repeated call may be a second, billed generation
 _MODEL_SERVICES = {"bedrock-runtime"}
