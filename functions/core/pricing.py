@@ -34,3 +34,12 @@ def token_cost_usd(pricing: PricingConfig, tier: str | None, model: str | None, 
         return 0.0
     return (usage.prompt_tokens * price.input_per_mtok
             + usage.completion_tokens * price.output_per_mtok) / 1_000_000
+
+
+def batch_token_cost_usd(pricing: PricingConfig, model: str, usage: Usage) -> float | None:
+    """USD for ``usage`` in a Bedrock batch job on ``model``; ``None`` when it has no batch price."""
+    price = pricing.model_price(model)
+    if price is None or price.batch_input_per_mtok is None or price.batch_output_per_mtok is None:
+        return None
+    return (usage.prompt_tokens * price.batch_input_per_mtok
+            + usage.completion_tokens * price.batch_output_per_mtok) / 1_000_000

@@ -12,6 +12,10 @@ class ModelPrice(Section):
 
     input_per_mtok: float = Field(alias="input-per-mtok", ge=0)
     output_per_mtok: float = Field(alias="output-per-mtok", ge=0)
+    #: USD per million tokens in a Bedrock batch inference job, for models that offer one (about
+    #: half of on-demand: aws.amazon.com/bedrock/pricing, "Batch"); unset: no Bedrock batch
+    batch_input_per_mtok: float | None = Field(default=None, alias="batch-input-per-mtok", ge=0)
+    batch_output_per_mtok: float | None = Field(default=None, alias="batch-output-per-mtok", ge=0)
 
 
 class GpuPrice(Section):
