@@ -49,14 +49,17 @@ def batch_worker(runtime, parts, app, cost):
                        after_chunk=parts.before_response_completes)
 
 
-def wire_in_process_worker(runtime, parts, app, cost) -> None:
-    """Drain the queue inside this process when ``TIERUP_BATCH_WORKER=in-process``."""
-    if runtime.environ.get(WORKER_ENV) != "in-process" or batch_store(runtime) is None:
+def wire_batch_worker(runtime, parts, app, cost) -> None:
+    """Give ``app`` its batch worker (``app.batch_worker``: the queue's Lambda function and the
+    poller run it), and drain the queue inside this process when ``TIERUP_BATCH_WORKER=in-process``."""
+    if batch_store(runtime) is None:
+        return
+    app.batch_worker = batch_worker(runtime, parts, app, cost)
+    if runtime.environ.get(WORKER_ENV) != "in-process":
         return
     from .queue_poller import QueuePoller
 
-    worker = batch_worker(runtime, parts, app, cost)
-    poller = QueuePoller(lambda: runtime.aws.client("sqs"), runtime.environ[QUEUE_ENV], worker,
+    poller = QueuePoller(lambda: runtime.aws.client("sqs"), runtime.environ[QUEUE_ENV], app.batch_worker,
                          retry_after_s=runtime.config.batch.retry_after_s)
     parts.on_startup.append(poller.start)
     parts.on_shutdown.insert(0, poller.stop)  # before the providers it uses are closed

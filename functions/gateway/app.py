@@ -102,6 +102,7 @@ class GatewayApp:
         self._response_store = response_store
         self._responses = None  # the Responses API's endpoint, built on its first request
         self._batch = batch
+        self.batch_worker = None  # runs queued batch lines (``functions.batch.wiring``), when batches are served
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]

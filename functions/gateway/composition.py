@@ -19,7 +19,7 @@ from ..adapters.dynamodb.keys import DynamoKeyStore
 from ..adapters.dynamodb.responses import DynamoResponseStore
 from ..adapters.provider_keys import load_provider_keys
 from ..adapters.simulated import SimulatedProvider
-from ..batch.wiring import batch_endpoint, wire_in_process_worker
+from ..batch.wiring import batch_endpoint, wire_batch_worker
 from ..core.config import Tier, TierupConfig, load_config
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
 from ..core.pricing import token_cost_usd
@@ -140,7 +140,7 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
                      on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
                      before_response_completes=parts.before_response_completes, health=health,
                      response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)), batch=batch)
-    wire_in_process_worker(runtime, parts, app, cost)
+    wire_batch_worker(runtime, parts, app, cost)
     return app
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
 from functions.batch.wiring import batch_store
-from functions.core.batch import line_request_id
+from functions.core.batch import BatchJob, file_object, line_request_id
 from functions.core.tables import USAGE
 from tierup.local_stack import LOCAL_CREDENTIALS, create_key
 
@@ -80,14 +80,11 @@ def test_a_line_answered_but_not_billed_is_billed_once_on_redelivery(make_runtim
     delivery bills it from the kept answer, and a delivery after that bills nothing again."""
     import asyncio
 
-    from functions.batch.wiring import batch_worker
-    from functions.gateway.composition import GatewayParts, build_gateway
+    from functions.gateway.composition import build_gateway
 
     runtime = make_runtime()
     app = build_gateway(runtime)
     store = batch_store(runtime)
-    from functions.core.batch import BatchJob, file_object
-
     data = jsonl([chat_line("a", "x"), chat_line("b", "y")])
     store.put_file("acme", file_object("file-in", size=len(data), created_at=0, filename="in.jsonl",
                                              purpose="batch"), data, 10**10)
@@ -101,8 +98,7 @@ def test_a_line_answered_but_not_billed_is_billed_once_on_redelivery(make_runtim
              "latency_ms": 5.0, "estimated": False}
     store.put_line(job.id, 0, {"custom_id": "a", "request_id": entry["request_id"], "status_code": 200,
                                      "body": {"object": "chat.completion"}, "entry": entry}, 10**10)
-    parts = GatewayParts(router=app._pipeline._router)
-    worker = batch_worker(runtime, parts, app, app._pipeline._cost)
+    worker = app.batch_worker
     message = {"tenant": "acme", "batch": job.id, "chunk": 0, "first": 0, "last": 1}
     assert asyncio.run(worker.run_chunk(message))
     assert asyncio.run(worker.run_chunk(message))  # delivered again: nothing runs or bills twice
