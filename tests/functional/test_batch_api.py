@@ -205,3 +205,28 @@ def test_every_line_is_in_the_ledger_once(batch_gateway):
     ids = sorted(entry.request_id for entry in ledger.day("acme", day) if entry.request_id.startswith(done.id))
     assert ids == [line_request_id(done.id, n) for n in range(1, 6)]
     assert done.model_extra["usage_cost_usd"] > 0
+
+
+def test_a_kill_switch_holds_batch_lines_instead_of_failing_them(batch_gateway):
+    from functions.adapters.dynamodb.guardrails import DynamoGuardrailStore
+    from functions.core.killswitch import KillSwitchFlag
+    from functions.core.tables import STATE
+
+    gw = batch_gateway({"budgets": {"flag-refresh-s": 0.1}, "batch": {"retry-after-s": 1}})
+    client = gw.client
+    flags = DynamoGuardrailStore(gw.runtime.dynamodb, gw.runtime.table(STATE))
+    flags.put_flag(KillSwitchFlag(scope="tenant:acme", action="refuse", reason="runaway", budget="manual",
+                                  source="cli", engaged_at=time.time()))
+    time.sleep(0.3)  # past the gateway's flag refresh
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", "x") for n in range(3)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    held = wait_for(client, batch.id, statuses=("in_progress",))
+    time.sleep(1.0)  # the worker has met the kill switch at least once
+    held = client.batches.retrieve(batch.id)
+    assert held.status == "in_progress"
+    assert (held.request_counts.completed, held.request_counts.failed) == (0, 0)
+    flags.delete_flag("tenant:acme")
+    done = wait_for(client, batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 3
