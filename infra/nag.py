@@ -37,9 +37,30 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
         reason="The queue is itself the kill switch's dead-letter destination (Lambda on-failure); "
                "nothing consumes it, so a dead-letter queue of its own would never receive anything. "
                "An alarm on its depth emails the operators."))
+    if stack.batch is not None:
+        _acknowledge_batch(stack)
     if stack.provider_keys is not None:
         Validations.of(stack.provider_keys.secret).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-SMG4",
             reason="The secret holds API keys issued by other providers (the vLLM servers' key, an "
                    "overflow provider's key); only they can issue new ones, so a rotation function "
                    "cannot. Rotate them there and store them with put-secret-value."))
+
+
+def _acknowledge_batch(stack: TierupStack) -> None:
+    batch = stack.batch
+    bucket = f"<{stack.get_logical_id(batch.bucket.node.default_child)}.Arn>"
+    for role in (stack.gateway.function.role, batch.worker.role):
+        Validations.of(role).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/files/*]",
+            reason="Batch files are objects named by tenant and file id, created at run time; the "
+                   "grant is GetObject and PutObject under the files/ prefix of the one bucket."))
+    Validations.of(batch.bedrock_role).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/bedrock/*]",
+        reason="Bedrock batch jobs read their records and write their answers under bedrock/<batch "
+               "id>/, named at run time; the role reaches that prefix of the one bucket only."))
+    Validations.of(batch.bucket).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-S1",
+        reason="Only the gateway, the batch worker and Bedrock's batch role reach the bucket, each "
+               "through its own role (CloudTrail records who did what); server access logs would "
+               "add a second bucket and per-request log objects for no one else's access."))

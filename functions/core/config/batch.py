@@ -21,6 +21,9 @@ class BatchConfig(Section):
     #: lines one worker runs at once on the interactive path: the throttle that keeps batch work a
     #: bounded share of a route's capacity and quota (interactive requests never wait behind it)
     line_concurrency: int = Field(default=4, alias="line-concurrency", gt=0, le=64)
+    #: worker functions the queue runs at once on AWS (SQS event source maximum concurrency, at least
+    #: 2): with line-concurrency, the most batch lines in flight however long the backlog
+    max_workers: int = Field(default=2, alias="max-workers", ge=2, le=1000)
     #: a message a worker took and did not finish is handed out again after this long
     visibility_timeout_s: int = Field(default=900, alias="visibility-timeout-s", ge=1, le=43_200)
     #: times a message is handed out before it is moved to the dead-letter queue
