@@ -21,8 +21,9 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     # the partition is a literal where the region is known (@aws-cdk/core:enablePartitionLiterals)
     partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
-    for model in cross_region_models(stack.config):
-        Validations.of(stack.gateway.function.role).acknowledge(Acknowledgment(
+    invokers = [stack.gateway.function.role, *([stack.batch.worker.role] if stack.batch else [])]
+    for model, role in ((model, role) for model in cross_region_models(stack.config) for role in invokers):
+        Validations.of(role).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model}]",
             reason=f"A cross-region inference profile may serve {model} from any region of its "
                    "geography; Bedrock then checks the model ARN in that region. The grant names "
