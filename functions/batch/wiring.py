@@ -42,7 +42,13 @@ def batch_worker(runtime, parts, app, cost):
     from .worker import BatchWorker
 
     config = runtime.config
-    pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=[], cost=cost,
+    router = parts.router
+    if hasattr(router, "reserved_load"):  # routes can be promoted: batch lines take idle reserved capacity only
+        from .routing import BatchRouter
+
+        router = BatchRouter(router, reserved_share=config.batch.reserved_share,
+                             deadline_margin_s=config.batch.deadline_margin_s)
+    pipeline = Pipeline(guards=parts.ordered_guards(), router=router, recorders=[], cost=cost,
                         cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
     ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE), keep_days=config.quotas.ledger_days)
     return BatchWorker(app=app, pipeline=pipeline, store=batch_store(runtime), ledger=ledger, config=config,

@@ -39,6 +39,7 @@ from ..core.errors import (BudgetExceededError, ProviderError, RateLimitError, R
                            TierupError)
 from ..core.usage_ledger import LedgerEntry, entry_from
 from ..gateway.openai_format import completion_json, embeddings_json
+from .routing import DEADLINE
 
 log = logging.getLogger("tierup.batch")
 
@@ -170,11 +171,13 @@ class BatchWorker:
                 if chat.stream:
                     raise RequestError("a batch line cannot stream: leave stream unset", param="stream")
                 ctx = await app._chat_context(chat, tenant, {}, request_id)
+                ctx.state[DEADLINE] = job.expires_at
                 completion = await self._pipeline.chat(ctx)
                 answer = orjson.loads(completion_json(request_id, chat.model, completion))
             else:
                 embedding: EmbeddingRequest = app._parse(EmbeddingRequest, body)
                 ctx = app._embedding_context(embedding, tenant, {}, request_id)
+                ctx.state[DEADLINE] = job.expires_at
                 result = await self._pipeline.embed(ctx)
                 answer = orjson.loads(embeddings_json(embedding.model, result, embedding.encoding_format))
             status = 200

@@ -24,6 +24,12 @@ class BatchConfig(Section):
     #: worker functions the queue runs at once on AWS (SQS event source maximum concurrency, at least
     #: 2): with line-concurrency, the most batch lines in flight however long the backlog
     max_workers: int = Field(default=2, alias="max-workers", ge=2, le=1000)
+    #: on a route promoted to reserved GPUs, batch lines take reserved slots only while fewer than
+    #: this share of them are in flight, and otherwise wait: idle capacity, never users' capacity
+    reserved_share: float = Field(default=0.5, alias="reserved-share", gt=0, le=1)
+    #: a line that would wait for reserved capacity runs on the route's other tiers instead once its
+    #: batch is this close to its completion window's end
+    deadline_margin_s: int = Field(default=6 * 3600, alias="deadline-margin-s", ge=0)
     #: a message a worker took and did not finish is handed out again after this long
     visibility_timeout_s: int = Field(default=900, alias="visibility-timeout-s", ge=1, le=43_200)
     #: times a message is handed out before it is moved to the dead-letter queue
