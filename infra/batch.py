@@ -72,7 +72,8 @@ class BatchWork(Construct):
         # Bedrock batch inference reads its records and writes its answers as this role
         stack = Stack.of(self)
         self.bedrock_role = iam.Role(
-            self, "BedrockBatchRole", description=f"{config.project}: Bedrock batch inference reads and writes bedrock/",
+            self, "BedrockBatchRole",
+            description=f"{config.project}: Bedrock batch inference reads and writes bedrock/",
             assumed_by=iam.ServicePrincipal("bedrock.amazonaws.com", conditions={
                 "StringEquals": {"aws:SourceAccount": stack.account}}))
         self.bedrock_role.add_to_policy(iam.PolicyStatement(

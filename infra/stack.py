@@ -83,7 +83,8 @@ class TierupStack(Stack):
         self.batch = None
         if config.batch.enabled:
             self.batch = BatchWork(self, "Batch", config=config, code=gateway_code, topic=self.alerts.topic,
-                                   environment={**self.tables.environment(), ALERT_TOPIC_ENV: self.alerts.topic.topic_arn})
+                                   environment={**self.tables.environment(),
+                                                ALERT_TOPIC_ENV: self.alerts.topic.topic_arn})
             self.batch.grant_submit(self.gateway.function)
             worker = self.batch.worker  # the gateway's pipeline: the same tables, models and alerts
             self.tables.grant_read(worker, "keys")

@@ -128,7 +128,8 @@ class BatchStore:
             values[f":w{index}"] = {"S": status}
             conditions.append(f":w{index}")
         try:
-            self._db().update_item(TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+            self._db().update_item(TableName=self._table,
+                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
                                    UpdateExpression="SET " + ", ".join(sets),
                                    ConditionExpression=f"#s IN ({', '.join(conditions)})",
                                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)

@@ -66,8 +66,9 @@ def test_bedrock_role_is_for_bedrock_in_this_account_only(resources):
 
 
 def test_dead_letters_and_stuck_work_alarm_the_topic(resources):
-    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
-              if isinstance(a["Properties"].get("AlarmName"), str) and "batch" in a["Properties"]["AlarmName"]}
+    named = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+             if isinstance(a["Properties"].get("AlarmName"), str)]
+    alarms = {a["AlarmName"]: a for a in named if "batch" in a["AlarmName"]}
     assert set(alarms) == {"tierup-batch-dead-letters", "tierup-batch-stuck"}
     assert alarms["tierup-batch-stuck"]["MetricName"] == "ApproximateAgeOfOldestMessage"
     assert all(alarm["AlarmActions"] for alarm in alarms.values())

@@ -29,9 +29,10 @@ from .quotas import QuotaConfig
 from .routes import PER_TOKEN_TIERS, TIERS, RouteConfig, Tier
 
 __all__ = [
-    "PER_TOKEN_TIERS", "TIERS", "BatchConfig", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
+    "PER_TOKEN_TIERS", "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
     "PolicyConfig", "PricingConfig", "QuotaConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
     "TenantConfig", "Tier", "TierEndpoint", "TierupConfig", "load_config", "parse_config",
+    "BatchConfig",
 ]
 
 
