@@ -2,8 +2,8 @@
 ``ReportBatchItemFailures``).
 
 Each message is one chunk of a batch's lines (``functions/batch/worker.py``). A chunk refused for
-now (kill switch, quota, budget) is reported as failed and hidden for ``[batch] retry-after-s``;
-a chunk whose run raised is reported as failed and reappears after the queue's visibility
+now (kill switch, quota, budget) is queued again as a new message delayed by ``[batch]
+retry-after-s`` (``offer_again_later``: its deliveries are not used up); a chunk whose run raised is reported as failed and reappears after the queue's visibility
 timeout; after ``max-receives`` deliveries SQS moves it to the dead-letter queue (an alarm
 watches its depth).
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+
+from .batch.queue_poller import offer_again_later
 
 log = logging.getLogger("tierup.batch")
 log.setLevel(logging.INFO)
@@ -53,11 +55,13 @@ def handler(event, context=None) -> dict:
         except Exception:
             log.exception("batch chunk failed; the queue offers it again", extra={"message": record["messageId"]})
             done = None
-        if done:
-            continue
-        failures.append({"itemIdentifier": record["messageId"]})
-        if done is False:  # refused for now: hidden until the refusal may have lifted
-            _runtime.aws.client("sqs").change_message_visibility(
-                QueueUrl=_runtime.environ["TIERUP_BATCH_QUEUE_URL"], ReceiptHandle=record["receiptHandle"],
-                VisibilityTimeout=_runtime.config.batch.retry_after_s)
+        if done is False:  # refused for now: a fresh copy, later; the original is done with
+            try:
+                offer_again_later(_runtime.aws.client("sqs"), _runtime.environ["TIERUP_BATCH_QUEUE_URL"],
+                                  record["body"], _runtime.config.batch.retry_after_s)
+                continue
+            except Exception:
+                log.exception("could not queue a held chunk again; the queue offers it again")
+        if not done:
+            failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}

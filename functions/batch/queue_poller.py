@@ -1,9 +1,10 @@
 """Feeds the batch worker from SQS inside a long-lived process (``tierup dev``, a container).
 
 On AWS the queue invokes the worker function instead (``functions/batch_handler.py``). A message
-is deleted only once its chunk is done; a chunk refused for now is hidden for ``retry-after-s``;
-a worker that fails or dies leaves its message to reappear after the queue's visibility timeout,
-and after ``max-receives`` deliveries SQS moves it to the dead-letter queue.
+is deleted only once its chunk is done; a worker that fails or dies leaves its message to reappear
+after the queue's visibility timeout, and after ``max-receives`` deliveries SQS moves it to the
+dead-letter queue. A chunk refused for now (``offer_again_later``) is sent again as a new message,
+delayed by ``retry-after-s``: a kill switch held for hours must not use up its deliveries.
 
 Polls are short (no ``WaitTimeSeconds``): the local stand-in serves one AWS call at a time, and a
 long poll would hold every other call for its length.
@@ -23,6 +24,15 @@ log = logging.getLogger("tierup.batch")
 
 #: pause after a poll that found nothing
 IDLE_SLEEP_S = 0.2
+#: SQS delays a message at most 15 minutes
+MAX_DELAY_S = 900
+
+
+def offer_again_later(sqs, queue_url: str, body: str, delay_s: int) -> None:
+    """Queue a copy of ``body`` that appears after ``delay_s``, with its delivery count at zero.
+    The caller then lets the original go; dying in between leaves two copies, which is harmless
+    (a line answered once is never run again)."""
+    sqs.send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=min(MAX_DELAY_S, delay_s))
 
 
 class QueuePoller:
@@ -67,12 +77,11 @@ class QueuePoller:
             except Exception:
                 log.exception("batch chunk failed; the queue offers it again")
                 continue
-            receipt = message["ReceiptHandle"]
-            if done:
-                await asyncio.to_thread(sqs.delete_message, QueueUrl=self._queue_url, ReceiptHandle=receipt)
-            else:
-                await asyncio.to_thread(sqs.change_message_visibility, QueueUrl=self._queue_url,
-                                        ReceiptHandle=receipt, VisibilityTimeout=self._retry_after_s)
+            if not done:
+                await asyncio.to_thread(offer_again_later, sqs, self._queue_url, message["Body"],
+                                        self._retry_after_s)
+            await asyncio.to_thread(sqs.delete_message, QueueUrl=self._queue_url,
+                                    ReceiptHandle=message["ReceiptHandle"])
         return bool(messages)
 
 

@@ -212,7 +212,8 @@ def test_a_kill_switch_holds_batch_lines_instead_of_failing_them(batch_gateway):
     from functions.core.killswitch import KillSwitchFlag
     from functions.core.tables import STATE
 
-    gw = batch_gateway({"budgets": {"flag-refresh-s": 0.1}, "batch": {"retry-after-s": 1}})
+    # one delivery before the dead-letter queue: a chunk held back must not spend its deliveries
+    gw = batch_gateway({"budgets": {"flag-refresh-s": 0.1}, "batch": {"retry-after-s": 1, "max-receives": 1}})
     client = gw.client
     flags = DynamoGuardrailStore(gw.runtime.dynamodb, gw.runtime.table(STATE))
     flags.put_flag(KillSwitchFlag(scope="tenant:acme", action="refuse", reason="runaway", budget="manual",

@@ -104,3 +104,35 @@ def test_a_line_answered_but_not_billed_is_billed_once_on_redelivery(make_runtim
     assert asyncio.run(worker.run_chunk(message))  # delivered again: nothing runs or bills twice
     assert ledger_ids(runtime, job.id) == [line_request_id(job.id, 1), line_request_id(job.id, 2)]
     assert store.job("acme", job.id).status == "completed"
+
+
+def test_lambda_handler_runs_queued_chunks(make_runtime, serve, tmp_path, monkeypatch):
+    """The worker function as SQS invokes it: the chunks' records in, no failures reported out."""
+    from functions import batch_handler
+    from functions.batch.wiring import BUCKET_ENV, QUEUE_ENV
+    from functions.gateway.composition import build_gateway
+
+    from ..support import EXAMPLE_CONFIG
+
+    runtime = make_runtime({"batch": {"chunk-lines": 2}})
+    client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", "x") for n in range(3)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    sqs = runtime.aws.client("sqs")
+    messages = sqs.receive_message(QueueUrl=runtime.environ[QUEUE_ENV], MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 2  # three lines in chunks of two
+    config_file = tmp_path / "tierup.toml"
+    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
+                                                              f'project = "{runtime.config.project}"', 1))
+    for name in ("TIERUP_AWS_ENDPOINT", "TIERUP_PROVIDER", BUCKET_ENV, QUEUE_ENV):
+        monkeypatch.setenv(name, runtime.environ[name])
+    monkeypatch.setenv("TIERUP_CONFIG", str(config_file))
+    for name in ("_worker", "_loop", "_runtime"):  # a fresh container; the module's state is restored after
+        monkeypatch.setattr(batch_handler, name, None)
+    event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"]}
+                         for m in messages]}
+    assert batch_handler.handler(event) == {"batchItemFailures": []}
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 3
