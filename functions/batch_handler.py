@@ -4,8 +4,8 @@
 Each message is one chunk of a batch's lines (``functions/batch/worker.py``). A chunk refused for
 now (kill switch, quota, budget) is queued again as a new message delayed by ``[batch]
 retry-after-s`` (``offer_again_later``: its deliveries are not used up); a chunk whose run
-raised is reported as failed and reappears after the queue's visibility timeout; after ``max-receives`` deliveries SQS moves it to the dead-letter queue (an alarm
-watches its depth).
+raised is reported as failed and reappears after the queue's visibility timeout; after
+``max-receives`` deliveries SQS moves it to the dead-letter queue (an alarm watches its depth).
 
 The gateway's parts are built once per container, on one event loop kept between invocations,
 so its leases and caches live as long as the container does. What the lines owe is written
