@@ -31,7 +31,8 @@ from dataclasses import asdict
 
 import orjson
 
-from ..core.batch import TERMINAL, BatchJob, line_request_id, output_line, parse_batch_file
+from ..core.batch import (EXPIRED_ERROR, TERMINAL, BatchJob, answered_ok, line_request_id, output_line,
+                          parse_batch_file)
 from ..core.chat import ChatRequest, EmbeddingRequest
 from ..core.config import TierupConfig
 from ..core.context import RequestContext, Tenant
@@ -90,14 +91,20 @@ class BatchWorker:
                 await self._bill(batch_id, index, line["record"])
         watch = _CancelWatch(self._store, tenant_id, batch_id)
         gate = asyncio.Semaphore(self._config.batch.line_concurrency)
+        keep_until = job.created_at + self._config.batch.keep_days * 86400
+        expired = time.time() >= job.expires_at  # the window is over: what has not run never will
 
         async def run(index: int) -> None:
             async with gate:
                 if await watch.cancelled():
                     return
-                record = await self._run_line(job, index, lines[index - first])
-                expires_at = job.created_at + self._config.batch.keep_days * 86400
-                if await self._io(self._store.put_line, batch_id, index, record, expires_at):
+                if expired:
+                    record = {"custom_id": lines[index - first].custom_id, "status_code": None, "body": None,
+                              "request_id": line_request_id(job.id, index + 1), "error": EXPIRED_ERROR,
+                              "entry": None}
+                else:
+                    record = await self._run_line(job, index, lines[index - first])
+                if await self._io(self._store.put_line, batch_id, index, record, keep_until):
                     await self._bill(batch_id, index, record)
 
         results = await asyncio.gather(*(run(index) for index in range(first, last + 1) if index not in kept),
@@ -114,7 +121,7 @@ class BatchWorker:
     async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
         kept = await self._io(self._store.lines, job.id, first, last)
         records = [line["record"] for line in kept.values()]
-        answered = sum(1 for record in records if 200 <= record["status_code"] < 300)
+        answered = sum(1 for record in records if answered_ok(record))
         cost = sum(record["entry"]["cost_usd"] for record in records if record.get("entry"))
         job = await self._io(self._store.finish_chunk, job.tenant_id, job.id, chunk, answered,
                              len(records) - answered, cost)
@@ -134,9 +141,9 @@ class BatchWorker:
         files: dict[str, list[bytes]] = {"output": [], "error": []}
         for index in sorted(kept):
             record = kept[index]["record"]
-            kind = "output" if 200 <= record["status_code"] < 300 else "error"
+            kind = "output" if answered_ok(record) else "error"
             files[kind].append(orjson.dumps(output_line(record["request_id"], record["custom_id"],
-                                                        record["status_code"], record["body"])))
+                                                        record["status_code"], record["body"], record.get("error"))))
         ids: dict[str, str] = {}
         expires_at = now + self._config.batch.keep_days * 86400
         for kind, rows in files.items():
@@ -147,7 +154,9 @@ class BatchWorker:
             created = file_object(ids[f"{kind}_file_id"], size=len(data), created_at=now,
                                   filename=f"{job.id}_{kind}.jsonl", purpose="batch_output")
             await self._io(self._store.put_file, job.tenant_id, created, data, expires_at)
-        moved = await self._io(self._store.move, job.tenant_id, job.id, "completed",
+        ran_out = any(line["record"].get("error") == EXPIRED_ERROR for line in kept.values())
+        final = "expired" if ran_out else "completed"
+        moved = await self._io(self._store.move, job.tenant_id, job.id, final,
                                when=("in_progress", "finalizing"), at=now, extra=ids)
         if not moved:
             await self._io(self._store.move, job.tenant_id, job.id, "cancelled", when=("cancelling",), at=now,

@@ -172,10 +172,23 @@ def chunk_ranges(total: int, chunk_lines: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_lines, total) - 1) for start in range(0, total, chunk_lines)]
 
 
-def output_line(request_id: str, custom_id: str, status_code: int, body: dict) -> dict:
-    """A line of the output file (2xx) or error file (otherwise), in OpenAI's format."""
-    return {"id": f"batch_req_{request_id}", "custom_id": custom_id,
-            "response": {"status_code": status_code, "request_id": request_id, "body": body}, "error": None}
+#: the error of a line its batch's completion window ended before (OpenAI's code and words)
+EXPIRED_ERROR = {"code": "batch_expired",
+                 "message": "This request could not be executed before the completion window expired."}
+
+
+def output_line(request_id: str, custom_id: str, status_code: int | None, body: dict | None,
+                error: dict | None = None) -> dict:
+    """A line of the output file (2xx) or error file (otherwise), in OpenAI's format; a line that
+    never ran has an ``error`` and no ``response``."""
+    response = None if status_code is None else {"status_code": status_code, "request_id": request_id, "body": body}
+    return {"id": f"batch_req_{request_id}", "custom_id": custom_id, "response": response, "error": error}
+
+
+def answered_ok(record: dict) -> bool:
+    """Whether a kept line record goes to the output file (else to the error file)."""
+    status = record.get("status_code")
+    return status is not None and 200 <= status < 300
 
 
 def check_create(body: dict) -> tuple[str, str, str, dict | None]:

@@ -3,6 +3,7 @@ next worker bills none twice (the ledger holds exactly the lines served)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -78,8 +79,6 @@ def test_worker_killed_mid_batch_resumes_without_duplicates(make_runtime, serve,
 def test_a_line_answered_but_not_billed_is_billed_once_on_redelivery(make_runtime):
     """The worker died between keeping a line's answer and writing its ledger record: the next
     delivery bills it from the kept answer, and a delivery after that bills nothing again."""
-    import asyncio
-
     from functions.gateway.composition import build_gateway
 
     runtime = make_runtime()
@@ -136,3 +135,27 @@ def test_lambda_handler_runs_queued_chunks(make_runtime, serve, tmp_path, monkey
     assert batch_handler.handler(event) == {"batchItemFailures": []}
     done = client.batches.retrieve(batch.id)
     assert done.status == "completed" and done.request_counts.completed == 3
+
+
+def test_lines_not_run_when_the_window_ends_are_reported_expired(make_runtime):
+    from functions.gateway.composition import build_gateway
+
+    runtime = make_runtime()
+    worker = build_gateway(runtime).batch_worker
+    store = batch_store(runtime)
+    data = jsonl([chat_line("a", "x"), chat_line("b", "y")])
+    store.put_file("acme", file_object("file-in", size=len(data), created_at=0, filename="in.jsonl",
+                                       purpose="batch"), data, 10**10)
+    created = int(time.time()) - 86_400 - 60  # a 24-hour window that ended a minute ago
+    job = BatchJob(id="batch_000000000002bbbb", tenant_id="acme", input_file_id="file-in",
+                   endpoint="/v1/chat/completions", completion_window="24h", created_at=created, total=2,
+                   chunks=1, plan="pro", status="in_progress")
+    store.put_job(job)
+    assert asyncio.run(worker.run_chunk({"tenant": "acme", "batch": job.id, "chunk": 0, "first": 0, "last": 1}))
+    done = store.job("acme", job.id)
+    assert done.status == "expired" and (done.completed, done.failed) == (0, 2)
+    assert done.output_file_id is None
+    rows = [json.loads(row) for row in store.file_content("acme", done.error_file_id).splitlines()]
+    assert [(row["custom_id"], row["response"], row["error"]["code"]) for row in rows] == [
+        ("a", None, "batch_expired"), ("b", None, "batch_expired")]
+    assert ledger_ids(runtime, job.id) == []  # nothing ran, nothing billed

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from functions.adapters.batch_store import BatchStore
 from functions.batch.wiring import BUCKET_ENV, QUEUE_ENV
-from functions.core.batch import TERMINAL, BatchJob
+from functions.core.batch import TERMINAL, BatchJob, answered_ok
 from functions.core.tables import STATE
 
 from .common import ConfigOption, console, err_console, load_runtime
@@ -33,7 +33,7 @@ def _when(epoch: int | None) -> str:
 def _progress(store: BatchStore, job: BatchJob) -> tuple[int, int, float]:
     """(lines done, of which failed, USD so far), from the lines' own records: live, not per chunk."""
     lines = [line["record"] for line in store.lines(job.id).values()]
-    failed = sum(1 for record in lines if not 200 <= record["status_code"] < 300)
+    failed = sum(1 for record in lines if not answered_ok(record))
     cost = sum(record["entry"]["cost_usd"] for record in lines if record.get("entry"))
     return len(lines), failed, cost
 
