@@ -24,6 +24,7 @@ from ..core.batch import BatchJob
 from .dynamodb.numbers import number
 from .dynamodb.storage_errors import translates_storage_errors
 from .dynamodb.write_marks import conditional_failed
+from .storage_outage import storage_unavailable
 
 
 def _job_item(job: BatchJob, expires_at: int) -> dict:
@@ -83,6 +84,16 @@ class BatchStore:
         item = self._db().get_item(TableName=self._table, ConsistentRead=True, Key={
             "pk": {"S": f"batchfile#{tenant_id}"}, "sk": {"S": file_id}}).get("Item")
         return json.loads(item["doc"]["S"]) if item else None
+
+    @translates_storage_errors("batch files")
+    def file_objects(self, tenant_id: str, *, after: str | None, limit: int) -> tuple[list[dict], bool]:
+        """A tenant's files in id order, from just past ``after``: ``(files, has_more)``."""
+        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk", "Limit": limit + 1,
+                   "ExpressionAttributeValues": {":pk": {"S": f"batchfile#{tenant_id}"}}}
+        if after:
+            request["ExclusiveStartKey"] = {"pk": {"S": f"batchfile#{tenant_id}"}, "sk": {"S": after}}
+        items = self._db().query(**request)["Items"]
+        return [json.loads(item["doc"]["S"]) for item in items[:limit]], len(items) > limit
 
     @translates_storage_errors("batch files")
     def file_content(self, tenant_id: str, file_id: str) -> bytes:
@@ -196,4 +207,5 @@ class BatchStore:
                        for index, message in enumerate(messages[start:start + 10])]
             failed = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed")
             if failed:
-                raise RuntimeError(f"SQS refused {len(failed)} batch messages: {failed[0].get('Message')}")
+                raise storage_unavailable("batch queue", "enqueue", f"SQS refused {len(failed)} messages: "
+                                                                    f"{failed[0].get('Message')}")

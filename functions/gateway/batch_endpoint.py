@@ -1,6 +1,7 @@
 """The OpenAI Files and Batch APIs, as far as batches need them:
 
     POST /v1/files                       multipart upload (purpose "batch"), JSONL checked line by line
+    GET  /v1/files                       the caller's files (``after``, ``limit``)
     GET  /v1/files/{id}                  the file object
     GET  /v1/files/{id}/content          the bytes (inputs, and a batch's output and error files)
     POST /v1/batches                     create: the lines go to the queue in chunks
@@ -67,7 +68,9 @@ class BatchEndpoint:
         parts = path.removeprefix("/v1/").split("/")
         reply = {"x-request-id": request_id}
         if parts[0] == "files":
-            if len(parts) == 1:
+            if len(parts) == 1 and method == "GET":
+                answer = await self._files(tenant.tenant_id, scope.get("query_string", b""))
+            elif len(parts) == 1:
                 self._allow(method, "POST", FILES)
                 answer = await self._upload(tenant.tenant_id, headers, receive)
             elif len(parts) == 2:
@@ -127,6 +130,12 @@ class BatchEndpoint:
         await self._call(self._store.put_file, tenant_id, created, data, now + self._config.keep_days * 86400)
         return created
 
+    async def _files(self, tenant_id: str, query: bytes) -> dict:
+        after, limit = _page(query, default_limit=100, most=10_000)
+        files, has_more = await self._call(lambda: self._store.file_objects(tenant_id, after=after, limit=limit))
+        return {"object": "list", "data": files, "first_id": files[0]["id"] if files else None,
+                "last_id": files[-1]["id"] if files else None, "has_more": has_more}
+
     async def _file(self, tenant_id: str, file_id: str) -> dict:
         found = await self._call(self._store.file_object, tenant_id, file_id)
         if found is None:
@@ -177,14 +186,7 @@ class BatchEndpoint:
         return job.to_openai()
 
     async def _list(self, tenant_id: str, query: bytes) -> dict:
-        params = parse_qs(query.decode("latin-1"))
-        after = params.get("after", [None])[0]
-        try:
-            limit = int(params.get("limit", ["20"])[0])
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 100:
-            raise RequestError("limit must be an integer from 1 to 100", param="limit")
+        after, limit = _page(query, default_limit=20, most=100)
         jobs, has_more = await self._call(lambda: self._store.jobs(tenant_id, after=after, limit=limit))
         data = [job.to_openai() for job in jobs]
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
@@ -197,6 +199,18 @@ class BatchEndpoint:
                                                   when=("validating", "in_progress"), at=now))
         # a batch already finished keeps its status: cancelling it changes nothing, as at OpenAI
         return (await self._job(tenant_id, job.id)).to_openai()
+
+
+def _page(query: bytes, *, default_limit: int, most: int) -> tuple[str | None, int]:
+    """A list request's ``after`` and ``limit``."""
+    params = parse_qs(query.decode("latin-1"))
+    try:
+        limit = int(params.get("limit", [str(default_limit)])[0])
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= most:
+        raise RequestError(f"limit must be an integer from 1 to {most}", param="limit")
+    return params.get("after", [None])[0], limit
 
 
 async def _send_bytes(send, data: bytes, extra: dict[str, str]) -> None:

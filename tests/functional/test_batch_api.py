@@ -156,7 +156,8 @@ def test_another_tenant_sees_neither_files_nor_batches(batch_gateway):
                                               completion_window="24h")):
         with pytest.raises(openai.NotFoundError):
             call()
-    assert other.batches.list().data == []
+    assert other.batches.list().data == [] and other.files.list().data == []
+    assert {item.id for item in client.files.list()} == {uploaded.id, done.output_file_id}
 
 
 def test_cancel_stops_the_lines_not_yet_run(batch_gateway):
