@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 
 log = logging.getLogger("tierup.batch")
@@ -89,8 +90,6 @@ async def _serve(config_path: str) -> None:
     from ..core.config import parse_config
     from ..gateway.composition import Runtime, build_gateway
     from .wiring import WORKER_ENV
-
-    import os
 
     with open(config_path, encoding="utf-8") as file:
         config = parse_config(json.load(file))

@@ -31,8 +31,8 @@ from dataclasses import asdict
 
 import orjson
 
-from ..core.batch import (EXPIRED_ERROR, TERMINAL, BatchJob, answered_ok, line_request_id, output_line,
-                          parse_batch_file)
+from ..core.batch import (EXPIRED_ERROR, TERMINAL, BatchJob, answered_ok, file_object, line_request_id,
+                          output_file_id, output_line, parse_batch_file)
 from ..core.chat import ChatRequest, EmbeddingRequest
 from ..core.config import TierupConfig
 from ..core.context import RequestContext, Tenant
@@ -132,8 +132,6 @@ class BatchWorker:
     async def _finalize(self, job: BatchJob) -> None:
         """Write the output and error files and close the batch. Idempotent: the files' ids are
         fixed per batch, so two workers finishing one batch write the same files."""
-        from ..core.batch import file_object, output_file_id
-
         now = int(time.time())
         if job.status == "in_progress":
             await self._io(self._store.move, job.tenant_id, job.id, "finalizing", when=("in_progress",), at=now)
