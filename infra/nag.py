@@ -22,8 +22,9 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     # the partition is a literal where the region is known (@aws-cdk/core:enablePartitionLiterals)
     partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
-    for model in cross_region_models(stack.config):
-        Validations.of(stack.gateway.role).acknowledge(Acknowledgment(
+    invokers = [stack.gateway.role, *([stack.batch.worker.role] if stack.batch else [])]
+    for model, role in ((model, role) for model in cross_region_models(stack.config) for role in invokers):
+        Validations.of(role).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model}]",
             reason=f"A cross-region inference profile may serve {model} from any region of its "
                    "geography; Bedrock then checks the model ARN in that region. The grant names "
@@ -38,6 +39,8 @@ def check_with_cdk_nag(app: App, stack: TierupStack) -> None:
         reason="The queue is itself the kill switch's dead-letter destination (Lambda on-failure); "
                "nothing consumes it, so a dead-letter queue of its own would never receive anything. "
                "An alarm on its depth emails the operators."))
+    if stack.batch is not None:
+        _acknowledge_batch(stack)
     if stack.provider_keys is not None:
         Validations.of(stack.provider_keys.secret).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-SMG4",
@@ -72,3 +75,22 @@ def _acknowledge_container(gateway: GatewayContainer) -> None:
         reason="The variables are the same as the gateway function's: table names, ARNs, the port and "
                "uvicorn's timeouts, none of them secret. The secrets themselves are read from Secrets "
                "Manager by ARN at start-up, by the app, with the task role."))
+
+
+def _acknowledge_batch(stack: TierupStack) -> None:
+    batch = stack.batch
+    bucket = f"<{stack.get_logical_id(batch.bucket.node.default_child)}.Arn>"
+    for role in (stack.gateway.role, batch.worker.role):
+        Validations.of(role).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/files/*]",
+            reason="Batch files are objects named by tenant and file id, created at run time; the "
+                   "grant is GetObject and PutObject under the files/ prefix of the one bucket."))
+    Validations.of(batch.bedrock_role).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/bedrock/*]",
+        reason="Bedrock batch jobs read their records and write their answers under bedrock/<batch "
+               "id>/, named at run time; the role reaches that prefix of the one bucket only."))
+    Validations.of(batch.bucket).acknowledge(Acknowledgment(
+        id=f"{PACK}::{PACK}-S1",
+        reason="Only the gateway, the batch worker and Bedrock's batch role reach the bucket, each "
+               "through its own role (CloudTrail records who did what); server access logs would "
+               "add a second bucket and per-request log objects for no one else's access."))

@@ -27,6 +27,7 @@ from functions.core.config import TierupConfig
 from functions.core.stack_outputs import ALERT_TOPIC_ENV, GATEWAY_FUNCTION_ENV, output_key
 
 from .alert_topic import AlertTopic
+from .batch import BatchWork
 from .bedrock_access import bedrock_invoke_statement
 from .budget import MonthlyBudget
 from .dashboard import OperationsDashboard
@@ -87,6 +88,21 @@ class TierupStack(Stack):
                                       topic=self.alerts.topic, gateway=self.gateway_function,
                                       modal_secret=self.modal_secret)
 
+        self.batch = None
+        if config.batch.enabled:
+            self.batch = BatchWork(self, "Batch", config=config, code=gateway_code, topic=self.alerts.topic,
+                                   environment={**self.tables.environment(),
+                                                ALERT_TOPIC_ENV: self.alerts.topic.topic_arn})
+            self.batch.grant_submit(self.gateway)
+            worker = self.batch.worker  # the gateway's pipeline: the same tables, models and alerts
+            self.tables.grant_read(worker, "keys")
+            self.tables.grant_read_write(worker, "usage", "cache", "state")
+            worker.add_to_role_policy(bedrock_invoke_statement(config, region=self.region, account=self.account,
+                                                               partition=self.partition))
+            self.alerts.grant_publish(worker)
+            if self.provider_keys is not None:
+                worker.add_environment(self.provider_keys.env_var, self.provider_keys.secret.secret_arn)
+                self.provider_keys.secret.grant_read(worker)
         self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
         if config.gateway.reserved_concurrency is not None:  # Lambda only (the config refuses it otherwise)
             GatewayConcurrency(self, "GatewayConcurrency", kill_switch=self.kill_switch.function,
@@ -103,9 +119,11 @@ class TierupStack(Stack):
             MonthlyBudget(self, "Budget", config=config, topic=self.alerts.topic)
         OperationsDashboard(self, "Dashboard", project=project, routes=sorted(config.routes),
                             alarms=[*self.alarms.alarms, *gateway_alarms.alarms, *failures.alarms,
-                                    self.kill_switch.failed_events_alarm])
+                                    self.kill_switch.failed_events_alarm,
+                                    *(self.batch.alarms if self.batch else [])])
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn)
-        settings = {**self.tables.environment(), ALERT_TOPIC_ENV: self.alerts.topic.topic_arn}
+        settings = {**self.tables.environment(), ALERT_TOPIC_ENV: self.alerts.topic.topic_arn,
+                    **(self.batch.environment if self.batch else {})}
         if self.gateway_function is not None:
             settings[GATEWAY_FUNCTION_ENV] = self.gateway_function.function_name
         for name, value in settings.items():

@@ -129,7 +129,12 @@ def _plain_notation_for_moto_sums() -> None:
 
 
 def prepare_tables(runtime) -> dict[str, str]:
-    return create_all_tables(runtime.dynamodb(), runtime.config.project, runtime.environ)
+    """The tables, and the batch bucket and queues (their names go into the runtime's environment)."""
+    from functions.batch.wiring import create_local_batch_resources
+
+    names = create_all_tables(runtime.dynamodb(), runtime.config.project, runtime.environ)
+    create_local_batch_resources(runtime)
+    return names
 
 
 def create_key(runtime, tenant_id: str, plan: str, label: str = "") -> str:

@@ -1,8 +1,8 @@
 """boto3 clients, made in one place. boto3 is imported on first use, not at module import,
 so that the gateway's cold start does not pay for it before it needs it.
 
-``TIERUP_AWS_ENDPOINT`` points DynamoDB, SNS, CloudWatch, Lambda and Secrets Manager at a local
-stand-in (moto server); Bedrock is never redirected.
+``TIERUP_AWS_ENDPOINT`` points DynamoDB, SNS, CloudWatch, Lambda, Secrets Manager, S3 and SQS (among
+others: ``_LOCAL_SERVICES``) at a local stand-in (moto server); Bedrock is never redirected.
 
 Each service's timeouts and retries are set in ``SERVICE_CONFIG``. DynamoDB is on the request
 path (API keys, kill-switch flags, quota and spend counters), so its calls are bounded: a store
@@ -32,7 +32,7 @@ from ..core.dependency_health import DependencyHealth
 from ..core.gateway_cost import GatewayUnits
 from ..core.gateway_meter import GatewayMeter
 
-_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs",
+_LOCAL_SERVICES = {"dynamodb", "sns", "cloudwatch", "lambda", "secretsmanager", "budgets", "logs", "s3", "sqs",
                    "cloudformation", "sts"}
 #: services whose calls run a model: a repeated call may be a second, billed generation
 _MODEL_SERVICES = {"bedrock-runtime"}

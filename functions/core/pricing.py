@@ -47,3 +47,12 @@ def usage_cost_usd(price: ModelPrice, usage: Usage) -> float:
     plain = usage.prompt_tokens - read - written
     return (plain * price.input_per_mtok + read * price.cache_read_rate + written * price.cache_write_rate
             + usage.completion_tokens * price.output_per_mtok) / 1_000_000
+
+
+def batch_token_cost_usd(pricing: PricingConfig, model: str, usage: Usage) -> float | None:
+    """USD for ``usage`` in a Bedrock batch job on ``model``; ``None`` when it has no batch price."""
+    price = pricing.model_price(model)
+    if price is None or price.batch_input_per_mtok is None or price.batch_output_per_mtok is None:
+        return None
+    return (usage.prompt_tokens * price.batch_input_per_mtok
+            + usage.completion_tokens * price.batch_output_per_mtok) / 1_000_000

@@ -18,7 +18,7 @@ ALERT_TOPIC_ENV = "TIERUP_ALERT_TOPIC_ARN"
 
 #: every variable the stack publishes as an output
 STACK_SETTINGS: tuple[str, ...] = (*(table_env_var(spec) for spec in TABLES), GATEWAY_FUNCTION_ENV,
-                                   ALERT_TOPIC_ENV)
+                                   ALERT_TOPIC_ENV, "TIERUP_BATCH_BUCKET", "TIERUP_BATCH_QUEUE_URL")
 
 
 def output_key(env_var: str) -> str:

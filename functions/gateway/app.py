@@ -41,6 +41,8 @@ log = logging.getLogger("tierup.gateway")
 
 #: ``GET`` / ``DELETE /v1/responses/{id}``
 RESPONSE_PATH_PREFIX = "/v1/responses/"
+#: the Files and Batch APIs (``batch_endpoint``), served when batches are wired
+BATCH_PATH_PREFIXES = ("/v1/files", "/v1/batches")
 #: embeddings answers up to this many numbers are encoded on the event loop (well under 1 ms)
 INLINE_EMBEDDING_VALUES = 16_384
 
@@ -90,7 +92,8 @@ class GatewayApp:
                  on_startup: list[Hook] | None = None, on_shutdown: list[Hook] | None = None,
                  before_response_completes: list[Hook] | None = None,
                  health: HealthCheck | None = None, response_store: ResponseStore | None = None,
-                 meter: GatewayMeter | None = None) -> None:
+                 meter: GatewayMeter | None = None, batch=None) -> None:
+        """``batch``: the Files and Batch APIs' endpoint (``batch_endpoint.BatchEndpoint``), if served."""
         self._config = config
         self._meter = meter
         self._health_check = health or HealthCheck()
@@ -111,6 +114,8 @@ class GatewayApp:
         self._paths = {path for _, path in self._routes}
         self._response_store = response_store
         self._responses = None  # the Responses API's endpoint, built on its first request
+        self._batch = batch
+        self.batch_worker = None  # runs queued batch lines (``functions.batch.wiring``), when batches are served
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -171,6 +176,8 @@ class GatewayApp:
         handler = self._routes.get((scope["method"], path))
         if handler is None and path.startswith(RESPONSE_PATH_PREFIX):
             handler = self._response_by_id
+        if handler is None and self._batch is not None and path.startswith(BATCH_PATH_PREFIXES):
+            handler = self._batch.handle
         try:
             if handler is None:
                 if path in self._paths:
@@ -226,13 +233,7 @@ class GatewayApp:
     async def _embeddings(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)
         request: EmbeddingRequest = self._parse(EmbeddingRequest, body)
-        route = self._route(request.model, "embedding")
-        input_tokens = [count_tokens(text) for text in request.inputs]
-        check_embedding_inputs(request.model, route.max_tokens, input_tokens)
-        ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
-                             kind="embedding", embedding=request, headers=headers)
-        ctx.state["prompt_tokens"] = sum(input_tokens)  # counted once, for the quota and budget stages
-        ctx.response_headers["x-request-id"] = request_id
+        ctx = self._embedding_context(request, tenant, headers, request_id)
         try:
             result = await self._pipeline.embed(ctx)
         except TierupError as exc:
@@ -243,6 +244,18 @@ class GatewayApp:
         # a large answer is encoded on a worker thread: the event loop serves others meanwhile
         body = await asyncio.to_thread(encode) if values > INLINE_EMBEDDING_VALUES else encode()
         await send_json(send, 200, body, ctx.response_headers)
+
+    def _embedding_context(self, request: EmbeddingRequest, tenant: Tenant, headers: dict[str, str],
+                           request_id: str) -> RequestContext:
+        """The checks an embeddings request passes before the pipeline (whichever API it came by)."""
+        route = self._route(request.model, "embedding")
+        input_tokens = [count_tokens(text) for text in request.inputs]
+        check_embedding_inputs(request.model, route.max_tokens, input_tokens)
+        ctx = RequestContext(request_id=request_id, route_name=request.model, route=route, tenant=tenant,
+                             kind="embedding", embedding=request, headers=headers)
+        ctx.state["prompt_tokens"] = sum(input_tokens)  # counted once, for the quota and budget stages
+        ctx.response_headers["x-request-id"] = request_id
+        return ctx
 
     async def _chat(self, scope, receive, send, request_id: str) -> None:
         headers, tenant, body = await self._authenticated_body(scope, receive)

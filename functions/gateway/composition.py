@@ -19,6 +19,7 @@ from ..adapters.dynamodb.keys import DynamoKeyStore
 from ..adapters.dynamodb.responses import DynamoResponseStore
 from ..adapters.provider_keys import load_provider_keys
 from ..adapters.simulated import SimulatedProvider
+from ..batch.wiring import batch_endpoint, wire_batch_worker
 from ..core.config import Tier, TierupConfig, load_config
 from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ChatProvider, Guard, KeyStore, ResponseCache, Router, UsageRecorder
@@ -143,16 +144,21 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
     parts.on_startup.append(warm_up)
     parts.on_shutdown.append(registry.close)
     wire_cache(runtime, parts, override)
+    cost = lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage)  # noqa: E731
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,
-                        cost=lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage),
-                        cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s,
+                        cost=cost, cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s,
                         gateway_cost=meter.settle)
     # a key that cannot exist (not a SHA-256 hex digest): one cheap read that proves the store answers
     health = HealthCheck(runtime.aws.health, probe=lambda: key_store.get(HEALTH_PROBE_KEY))
-    return GatewayApp(config=config, auth=Authenticator(key_store, config), pipeline=pipeline,
-                      on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
-                      before_response_completes=parts.before_response_completes, health=health,
-                      response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)), meter=meter)
+    auth = Authenticator(key_store, config)
+    batch = batch_endpoint(runtime, auth)
+    app = GatewayApp(config=config, auth=auth, pipeline=pipeline,
+                     on_startup=parts.on_startup, on_shutdown=parts.on_shutdown,
+                     before_response_completes=parts.before_response_completes, health=health,
+                     response_store=DynamoResponseStore(runtime.dynamodb, runtime.table(STATE)), meter=meter,
+                     batch=batch)
+    wire_batch_worker(runtime, parts, app, cost)
+    return app
 
 
 def create_app() -> GatewayApp:

@@ -100,6 +100,14 @@ class TableRouter:
             counter = self._in_flight[route] = InFlightCounter(stale, self._clock)
         return counter
 
+    def reserved_load(self, route: str) -> tuple[int, int] | None:
+        """``(in flight, capacity)`` of a promoted route's reserved tier at this instance; ``None``
+        when the route is not promoted (batch work uses it to take only idle reserved capacity)."""
+        entry = self._table.get(route)
+        if entry is None or not entry.promoted or self._target("reserved", route) is None:
+            return None
+        return len(self.in_flight(route)), entry.max_in_flight
+
     # -- the Router port --------------------------------------------------------------------
 
     def targets(self, ctx: RequestContext) -> list[Target]:

@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
                 os.environ["TIERUP_PROVIDER"] = "simulated"
             runtime = load_runtime(config)
             prepare_tables(runtime)
+            runtime.environ["TIERUP_BATCH_WORKER"] = "in-process"  # batches run in this process
+            for name in ("TIERUP_BATCH_BUCKET", "TIERUP_BATCH_QUEUE_URL"):  # for tierup batches
+                os.environ[name] = runtime.environ[name]
             os.environ["TIERUP_ALERT_TOPIC_ARN"] = create_alert_topic(runtime)
             key = create_key(runtime, DEMO_TENANT, plan, label="tierup dev demo")
             runtime.config = accelerated_config(runtime.config, clock_speed)

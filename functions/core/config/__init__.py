@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from ..errors import ConfigError
 from ._base import Section
+from .batch import BatchConfig
 from .budgets import BudgetCap, BudgetsConfig
 from .cache import CacheConfig, RouteCacheConfig
 from .gateway import GatewayConfig
@@ -31,6 +32,7 @@ __all__ = [
     "PER_TOKEN_TIERS", "TIERS", "BudgetCap", "BudgetsConfig", "CacheConfig", "GatewayConfig", "GpuPrice", "ModelPrice", "PlanConfig",
     "PolicyConfig", "PricingConfig", "QuotaConfig", "RouteCacheConfig", "RouteConfig", "SimulatedConfig",
     "TenantConfig", "Tier", "TierEndpoint", "TierupConfig", "load_config", "parse_config",
+    "BatchConfig",
 ]
 
 
@@ -50,6 +52,7 @@ class TierupConfig(Section):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     quotas: QuotaConfig = Field(default_factory=QuotaConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> "TierupConfig":

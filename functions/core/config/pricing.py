@@ -40,6 +40,11 @@ class ModelPrice(Section):
         """The most one prompt token may cost: before the call, nobody knows it will not be a cache write."""
         return max(self.input_per_mtok, self.cache_read_rate, self.cache_write_rate)
 
+    #: USD per million tokens in a Bedrock batch inference job, for models that offer one (about
+    #: half of on-demand: aws.amazon.com/bedrock/pricing, "Batch"); unset: no Bedrock batch
+    batch_input_per_mtok: float | None = Field(default=None, alias="batch-input-per-mtok", ge=0)
+    batch_output_per_mtok: float | None = Field(default=None, alias="batch-output-per-mtok", ge=0)
+
 
 class GpuPrice(Section):
     """A GPU type: its price while a container lives and what one replica can serve."""

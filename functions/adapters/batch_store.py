@@ -1,0 +1,211 @@
+"""Where batch work lives: files in S3, jobs and per-line results in DynamoDB, work on SQS.
+
+    S3    files/<tenant>/<file id>                     uploaded inputs, output and error files
+    state pk = "batchfile#<tenant>"  sk = <file id>     a file's name, size, purpose
+          pk = "batch#<tenant>"      sk = <batch id>    a batch job (ids sort by creation time)
+          pk = "batchline#<batch id>" sk = <line, 7 digits>   one line's answer, written once
+    SQS   {"tenant", "batch", "chunk", "first", "last"}   one message per chunk of lines
+
+Every key of a file or a job begins with its tenant, and every lookup is made with the caller's
+tenant: another tenant's id is simply not found. A line's result is written with
+``attribute_not_exists``: a line answered once is never answered (or billed) again.
+
+Store calls are blocking (boto3); callers on the event loop run them in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+from ..core.batch import BatchJob
+from .dynamodb.numbers import number
+from .dynamodb.storage_errors import translates_storage_errors
+from .dynamodb.write_marks import conditional_failed
+from .storage_outage import storage_unavailable
+
+
+def _job_item(job: BatchJob, expires_at: int) -> dict:
+    doc = {"input_file_id": job.input_file_id, "endpoint": job.endpoint, "window": job.completion_window,
+           "created_at": job.created_at, "total": job.total, "chunks": job.chunks, "metadata": job.metadata,
+           "plan": job.plan, "key_id": job.key_id}
+    return {"pk": {"S": f"batch#{job.tenant_id}"}, "sk": {"S": job.id}, "doc": {"S": json.dumps(doc)},
+            "status": {"S": job.status}, "times": {"M": {}}, "chunk_counts": {"M": {}},
+            "expires_at": number(expires_at)}
+
+
+def _job(item: dict) -> BatchJob:
+    doc = json.loads(item["doc"]["S"])
+    counts = {index: value["S"].split(",") for index, value in item.get("chunk_counts", {}).get("M", {}).items()}
+    return BatchJob(id=item["sk"]["S"], tenant_id=item["pk"]["S"].removeprefix("batch#"),
+                    input_file_id=doc["input_file_id"], endpoint=doc["endpoint"], completion_window=doc["window"],
+                    created_at=doc["created_at"], total=doc["total"], chunks=doc["chunks"], metadata=doc["metadata"],
+                    plan=doc.get("plan", ""), key_id=doc.get("key_id", ""),
+                    status=item["status"]["S"], chunk_counts=counts,
+                    output_file_id=item.get("output_file_id", {}).get("S"),
+                    error_file_id=item.get("error_file_id", {}).get("S"),
+                    times={name: int(value["N"]) for name, value in item.get("times", {}).get("M", {}).items()},
+                    errors=json.loads(item["errors"]["S"]) if "errors" in item else [])
+
+
+class BatchStore:
+    def __init__(self, client: Callable[[str], object], *, table: str, bucket: str, queue_url: str,
+                 keep_days: int) -> None:
+        """``client(service)`` returns a boto3 client (``AwsClients.client``)."""
+        self._client = client
+        self._table = table
+        self.bucket = bucket
+        self.queue_url = queue_url
+        self._keep_s = keep_days * 86400
+
+    def _db(self):
+        return self._client("dynamodb")
+
+    # -- files -----------------------------------------------------------------------------
+
+    @staticmethod
+    def object_key(tenant_id: str, file_id: str) -> str:
+        return f"files/{tenant_id}/{file_id}"
+
+    @translates_storage_errors("batch files")
+    def put_file(self, tenant_id: str, file_object: dict, data: bytes, expires_at: int) -> None:
+        """The bytes first, then the record that makes them visible: a file is never listed without them."""
+        file_id = file_object["id"]
+        self._client("s3").put_object(Bucket=self.bucket, Key=self.object_key(tenant_id, file_id), Body=data,
+                                      ContentType="application/jsonl")
+        self._db().put_item(TableName=self._table, Item={
+            "pk": {"S": f"batchfile#{tenant_id}"}, "sk": {"S": file_id}, "doc": {"S": json.dumps(file_object)},
+            "expires_at": number(expires_at)})
+
+    @translates_storage_errors("batch files")
+    def file_object(self, tenant_id: str, file_id: str) -> dict | None:
+        item = self._db().get_item(TableName=self._table, ConsistentRead=True, Key={
+            "pk": {"S": f"batchfile#{tenant_id}"}, "sk": {"S": file_id}}).get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
+    @translates_storage_errors("batch files")
+    def file_objects(self, tenant_id: str, *, after: str | None, limit: int) -> tuple[list[dict], bool]:
+        """A tenant's files in id order, from just past ``after``: ``(files, has_more)``."""
+        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk", "Limit": limit + 1,
+                   "ExpressionAttributeValues": {":pk": {"S": f"batchfile#{tenant_id}"}}}
+        if after:
+            request["ExclusiveStartKey"] = {"pk": {"S": f"batchfile#{tenant_id}"}, "sk": {"S": after}}
+        items = self._db().query(**request)["Items"]
+        return [json.loads(item["doc"]["S"]) for item in items[:limit]], len(items) > limit
+
+    @translates_storage_errors("batch files")
+    def file_content(self, tenant_id: str, file_id: str) -> bytes:
+        answer = self._client("s3").get_object(Bucket=self.bucket, Key=self.object_key(tenant_id, file_id))
+        return answer["Body"].read()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    @translates_storage_errors("batches")
+    def put_job(self, job: BatchJob) -> None:
+        self._db().put_item(TableName=self._table, Item=_job_item(job, job.created_at + self._keep_s),
+                            ConditionExpression="attribute_not_exists(pk)")
+
+    @translates_storage_errors("batches")
+    def job(self, tenant_id: str, batch_id: str) -> BatchJob | None:
+        item = self._db().get_item(TableName=self._table, ConsistentRead=True, Key={
+            "pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}}).get("Item")
+        return _job(item) if item else None
+
+    @translates_storage_errors("batches")
+    def jobs(self, tenant_id: str, *, after: str | None, limit: int) -> tuple[list[BatchJob], bool]:
+        """Newest first, from just past ``after``: ``(jobs, has_more)``."""
+        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk", "ScanIndexForward": False,
+                   "ExpressionAttributeValues": {":pk": {"S": f"batch#{tenant_id}"}}, "Limit": limit + 1}
+        if after:
+            request["ExclusiveStartKey"] = {"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": after}}
+        items = self._db().query(**request)["Items"]
+        return [_job(item) for item in items[:limit]], len(items) > limit
+
+    @translates_storage_errors("batches")
+    def move(self, tenant_id: str, batch_id: str, to: str, *, when: tuple[str, ...], at: int,
+             extra: dict | None = None) -> bool:
+        """Set the status to ``to`` (and its ``<to>_at`` time) if it is one of ``when``: whether it moved."""
+        names = {"#s": "status", "#t": f"{to}_at"}
+        values = {":to": {"S": to}, ":at": number(at)}
+        sets = ["#s = :to", "times.#t = :at"]
+        for index, (name, value) in enumerate((extra or {}).items()):
+            names[f"#x{index}"] = name
+            values[f":x{index}"] = {"S": value}
+            sets.append(f"#x{index} = :x{index}")
+        conditions = []
+        for index, status in enumerate(when):
+            values[f":w{index}"] = {"S": status}
+            conditions.append(f":w{index}")
+        try:
+            self._db().update_item(TableName=self._table,
+                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                   UpdateExpression="SET " + ", ".join(sets),
+                                   ConditionExpression=f"#s IN ({', '.join(conditions)})",
+                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    @translates_storage_errors("batches")
+    def finish_chunk(self, tenant_id: str, batch_id: str, chunk: int, answered: int, failed: int,
+                     cost_usd: float) -> BatchJob:
+        """Record a chunk's counts. A ``SET`` of the chunk's own entry: a chunk that runs twice counts once."""
+        answer = self._db().update_item(
+            TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+            UpdateExpression="SET chunk_counts.#c = :v", ExpressionAttributeNames={"#c": str(chunk)},
+            ExpressionAttributeValues={":v": {"S": f"{answered},{failed},{cost_usd!r}"}}, ReturnValues="ALL_NEW")
+        return _job(answer["Attributes"])
+
+    # -- lines -----------------------------------------------------------------------------
+
+    @translates_storage_errors("batch lines")
+    def lines(self, batch_id: str, first: int = 0, last: int = 9_999_999) -> dict[int, dict]:
+        """The answered lines between ``first`` and ``last`` (0-based, inclusive): index -> record."""
+        request = {"TableName": self._table, "ConsistentRead": True,
+                   "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                   "ExpressionAttributeValues": {":pk": {"S": f"batchline#{batch_id}"},
+                                                 ":a": {"S": f"{first:07d}"}, ":b": {"S": f"{last:07d}"}}}
+        found: dict[int, dict] = {}
+        while True:
+            answer = self._db().query(**request)
+            for item in answer["Items"]:
+                found[int(item["sk"]["S"])] = {"record": json.loads(item["record"]["S"]), "billed": "billed" in item}
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    @translates_storage_errors("batch lines")
+    def put_line(self, batch_id: str, index: int, record: dict, expires_at: int) -> bool:
+        """Keep a line's answer unless one is kept already: whether this call kept it."""
+        try:
+            self._db().put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)", Item={
+                "pk": {"S": f"batchline#{batch_id}"}, "sk": {"S": f"{index:07d}"},
+                "record": {"S": json.dumps(record)}, "expires_at": number(expires_at)})
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    @translates_storage_errors("batch lines")
+    def mark_billed(self, batch_id: str, index: int) -> None:
+        self._db().update_item(TableName=self._table, UpdateExpression="SET billed = :t",
+                               Key={"pk": {"S": f"batchline#{batch_id}"}, "sk": {"S": f"{index:07d}"}},
+                               ExpressionAttributeValues={":t": {"BOOL": True}})
+
+    # -- queue -----------------------------------------------------------------------------
+
+    @translates_storage_errors("batch queue")
+    def enqueue(self, messages: list[dict]) -> None:
+        sqs = self._client("sqs")
+        for start in range(0, len(messages), 10):
+            entries = [{"Id": str(index), "MessageBody": json.dumps(message)}
+                       for index, message in enumerate(messages[start:start + 10])]
+            failed = sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed")
+            if failed:
+                raise storage_unavailable("batch queue", "enqueue", f"SQS refused {len(failed)} messages: "
+                                                                    f"{failed[0].get('Message')}")

@@ -1,0 +1,213 @@
+"""The batch worker: runs a queue message's lines through the interactive pipeline, once each.
+
+A line runs with the same checks and stages as an interactive request (route, limits, kill
+switches, admission, quotas, spend caps, cache, routing with fallback) and is billed at the price
+of the tier that served it. What makes it once-only across crashes and redeliveries:
+
+1. A line's answer is kept with a conditional write (``BatchStore.put_line``): a line already
+   answered is skipped, never run again.
+2. Its ledger record is written after the answer is kept, keyed by the line's fixed request id and
+   start time, so writing it again overwrites the same item; the line is then marked billed.
+   A line found answered but not billed (the worker died between the two) is billed on the next
+   delivery from the kept record. So the ledger holds each answered line exactly once.
+
+The window left: a worker that dies after the model answered but before the answer was kept runs
+the line again. Its ledger record is still written once, but quota and spend counters, settled
+when the first run ended, count that line twice: they err towards refusing, never towards
+unbilled spend.
+
+A refusal that is about now, not the line (a kill switch, a quota or budget that is full, a store
+that does not answer, a provider that refused without generating), stops the chunk: its message
+is offered again later, and the lines not yet answered run then. Kill switches so stop batch work
+before anything else: a line never fails because of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+
+import orjson
+
+from ..core.batch import (EXPIRED_ERROR, TERMINAL, BatchJob, answered_ok, file_object, line_request_id,
+                          output_file_id, output_line, parse_batch_file)
+from ..core.chat import ChatRequest, EmbeddingRequest
+from ..core.config import TierupConfig
+from ..core.context import RequestContext, Tenant
+from ..core.errors import (BudgetExceededError, ProviderError, RateLimitError, RequestError, StorageUnavailableError,
+                           TierupError)
+from ..core.usage_ledger import LedgerEntry, entry_from
+from ..gateway.openai_format import completion_json, embeddings_json
+from .routing import DEADLINE
+
+log = logging.getLogger("tierup.batch")
+
+#: a cancelled batch is noticed within this long by a worker running its lines
+STATUS_RECHECK_S = 0.5
+
+
+class RetryLater(Exception):
+    """The line was refused for now (not for what it asks): its chunk is offered again later."""
+
+
+def refused_for_now(exc: TierupError) -> bool:
+    if isinstance(exc, ProviderError):
+        return exc.retryable and not exc.may_have_generated
+    return isinstance(exc, (RateLimitError, BudgetExceededError, StorageUnavailableError))
+
+
+class BatchWorker:
+    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=()) -> None:
+        """``app``: the ``GatewayApp`` whose request checks lines pass; ``pipeline``: its stages
+        without the interactive ledger (a line's record is written here, once); ``after_chunk``:
+        hooks that make what the lines owe durable (the gateway's ``before_response_completes``)."""
+        self._app = app
+        self._pipeline = pipeline
+        self._store = store
+        self._ledger = ledger
+        self._config = config
+        self._after_chunk = list(after_chunk)
+
+    async def _io(self, function, *args, **kwargs):
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    async def run_chunk(self, message: dict) -> bool:
+        """Run one message's lines: ``True`` when the message is done with, ``False`` to offer it again later."""
+        tenant_id, batch_id, chunk = message["tenant"], message["batch"], int(message["chunk"])
+        first, last = int(message["first"]), int(message["last"])
+        job = await self._io(self._store.job, tenant_id, batch_id)
+        if job is None or job.status in TERMINAL:
+            return True
+        if job.status == "validating":
+            await self._io(self._store.move, tenant_id, batch_id, "in_progress", when=("validating",),
+                           at=int(time.time()))
+        data = await self._io(self._store.file_content, tenant_id, job.input_file_id)
+        lines = parse_batch_file(data, max_lines=job.total)[first:last + 1]
+        kept = await self._io(self._store.lines, batch_id, first, last)
+        for index, line in kept.items():
+            if not line["billed"]:  # answered by a worker that died before billing it
+                await self._bill(batch_id, index, line["record"])
+        watch = _CancelWatch(self._store, tenant_id, batch_id)
+        gate = asyncio.Semaphore(self._config.batch.line_concurrency)
+        keep_until = job.created_at + self._config.batch.keep_days * 86400
+        expired = time.time() >= job.expires_at  # the window is over: what has not run never will
+
+        async def run(index: int) -> None:
+            async with gate:
+                if await watch.cancelled():
+                    return
+                if expired:
+                    record = {"custom_id": lines[index - first].custom_id, "status_code": None, "body": None,
+                              "request_id": line_request_id(job.id, index + 1), "error": EXPIRED_ERROR,
+                              "entry": None}
+                else:
+                    record = await self._run_line(job, index, lines[index - first])
+                if await self._io(self._store.put_line, batch_id, index, record, keep_until):
+                    await self._bill(batch_id, index, record)
+
+        results = await asyncio.gather(*(run(index) for index in range(first, last + 1) if index not in kept),
+                                       return_exceptions=True)
+        for hook in self._after_chunk:
+            await hook()
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if any(isinstance(failure, RetryLater) for failure in failures):
+            return False
+        if failures:
+            raise failures[0]
+        return await self._finish_chunk(job, chunk, first, last)
+
+    async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
+        kept = await self._io(self._store.lines, job.id, first, last)
+        records = [line["record"] for line in kept.values()]
+        answered = sum(1 for record in records if answered_ok(record))
+        cost = sum(record["entry"]["cost_usd"] for record in records if record.get("entry"))
+        job = await self._io(self._store.finish_chunk, job.tenant_id, job.id, chunk, answered,
+                             len(records) - answered, cost)
+        if len(job.chunk_counts) >= job.chunks:
+            await self._finalize(job)
+        return True
+
+    async def _finalize(self, job: BatchJob) -> None:
+        """Write the output and error files and close the batch. Idempotent: the files' ids are
+        fixed per batch, so two workers finishing one batch write the same files."""
+        now = int(time.time())
+        if job.status == "in_progress":
+            await self._io(self._store.move, job.tenant_id, job.id, "finalizing", when=("in_progress",), at=now)
+        kept = await self._io(self._store.lines, job.id)
+        files: dict[str, list[bytes]] = {"output": [], "error": []}
+        for index in sorted(kept):
+            record = kept[index]["record"]
+            kind = "output" if answered_ok(record) else "error"
+            files[kind].append(orjson.dumps(output_line(record["request_id"], record["custom_id"],
+                                                        record["status_code"], record["body"], record.get("error"))))
+        ids: dict[str, str] = {}
+        expires_at = now + self._config.batch.keep_days * 86400
+        for kind, rows in files.items():
+            if not rows:
+                continue
+            data = b"\n".join(rows) + b"\n"
+            ids[f"{kind}_file_id"] = output_file_id(job.id, kind)
+            created = file_object(ids[f"{kind}_file_id"], size=len(data), created_at=now,
+                                  filename=f"{job.id}_{kind}.jsonl", purpose="batch_output")
+            await self._io(self._store.put_file, job.tenant_id, created, data, expires_at)
+        ran_out = any(line["record"].get("error") == EXPIRED_ERROR for line in kept.values())
+        final = "expired" if ran_out else "completed"
+        moved = await self._io(self._store.move, job.tenant_id, job.id, final,
+                               when=("in_progress", "finalizing"), at=now, extra=ids)
+        if not moved:
+            await self._io(self._store.move, job.tenant_id, job.id, "cancelled", when=("cancelling",), at=now,
+                           extra=ids)
+        log.info("batch finished", extra={"batch": job.id, "tenant": job.tenant_id})
+
+    async def _bill(self, batch_id: str, index: int, record: dict) -> None:
+        if record.get("entry"):
+            await self._io(self._ledger.put_many, [LedgerEntry(**record["entry"])])
+        await self._io(self._store.mark_billed, batch_id, index)
+
+    async def _run_line(self, job: BatchJob, index: int, line) -> dict:
+        """The line's answer, as kept: status, body and the ledger entry it is billed with."""
+        request_id = line_request_id(job.id, index + 1)
+        tenant = Tenant(job.tenant_id, job.plan, self._config.plan_for(job.plan, job.tenant_id), job.key_id)
+        app, ctx = self._app, None
+        try:
+            body = orjson.dumps(line.body)
+            if line.url == "/v1/chat/completions":
+                chat: ChatRequest = app._parse(ChatRequest, body)
+                if chat.stream:
+                    raise RequestError("a batch line cannot stream: leave stream unset", param="stream")
+                ctx = await app._chat_context(chat, tenant, {}, request_id)
+                ctx.state[DEADLINE] = job.expires_at
+                completion = await self._pipeline.chat(ctx)
+                answer = orjson.loads(completion_json(request_id, chat.model, completion))
+            else:
+                embedding: EmbeddingRequest = app._parse(EmbeddingRequest, body)
+                ctx = app._embedding_context(embedding, tenant, {}, request_id)
+                ctx.state[DEADLINE] = job.expires_at
+                result = await self._pipeline.embed(ctx)
+                answer = orjson.loads(embeddings_json(embedding.model, result, embedding.encoding_format))
+            status = 200
+        except TierupError as exc:
+            if refused_for_now(exc):
+                raise RetryLater(exc.message) from exc
+            status, answer = exc.status, exc.to_openai()
+        entry = asdict(entry_from(ctx)) if isinstance(ctx, RequestContext) and ctx.tier is not None else None
+        return {"custom_id": line.custom_id, "request_id": request_id, "status_code": status, "body": answer,
+                "entry": entry}
+
+
+class _CancelWatch:
+    """Whether the batch was cancelled, read again at most every ``STATUS_RECHECK_S``."""
+
+    def __init__(self, store, tenant_id: str, batch_id: str) -> None:
+        self._store, self._tenant_id, self._batch_id = store, tenant_id, batch_id
+        self._checked = 0.0
+        self._cancelled = False
+
+    async def cancelled(self) -> bool:
+        if not self._cancelled and time.monotonic() - self._checked > STATUS_RECHECK_S:
+            self._checked = time.monotonic()
+            job = await asyncio.to_thread(self._store.job, self._tenant_id, self._batch_id)
+            self._cancelled = job is None or job.status in ("cancelling", "cancelled")
+        return self._cancelled
