@@ -184,3 +184,20 @@ def test_cli_stats_show_hits_and_savings(make_runtime):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if " chat " in line)
     assert "50.0%" in row and "120" in row and "0.5000" in row
+
+
+def test_reserved_tenant_ids_are_refused_at_key_creation(make_runtime):
+    from typer.testing import CliRunner
+
+    from functions.core.cache.keys import SHARED_SCOPE
+    from functions.core.tables import KEYS
+    from tierup.cli import app
+
+    runtime = make_runtime()
+    with pytest.raises(ValueError, match="reserved"):
+        create_key(runtime, SHARED_SCOPE, "pro")
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"], "TIERUP_TABLE_KEYS": runtime.table(KEYS)}
+    result = CliRunner().invoke(app, ["keys", "create", "--tenant", SHARED_SCOPE, "--plan", "pro", *CONFIG_ARGS],
+                                env=env, terminal_width=200)
+    assert result.exit_code == 2 and "reserved" in result.output
+
