@@ -201,3 +201,25 @@ def test_reserved_tenant_ids_are_refused_at_key_creation(make_runtime):
                                 env=env, terminal_width=200)
     assert result.exit_code == 2 and "reserved" in result.output
 
+
+
+def test_cli_stats_show_the_measured_wrong_share_of_bounded_routes(make_runtime, tmp_path):
+    from typer.testing import CliRunner
+
+    from functions.adapters.dynamodb.cache import DynamoCacheStore
+    from functions.core.cache.calibration import bin_of
+    from functions.core.tables import CACHE
+    from tierup.cli import app
+
+    config = tmp_path / "tierup.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace("# max-wrong-hit-rate = 0.01", "max-wrong-hit-rate = 0.05"))
+    runtime = make_runtime()
+    store = DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE))
+    store.add_calibration("chat#all-MiniLM-L6-v2", {bin_of(0.95): 396.0, bin_of(0.85): 50.0},
+                          {bin_of(0.95): 4.0, bin_of(0.85): 50.0})
+    store.add_stats("chat", "2026-01-01", {"calibration": 7, "calibration_tokens": 900})
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"], "TIERUP_TABLE_CACHE": runtime.table(CACHE)}
+    result = CliRunner().invoke(app, ["cache", "stats", "--config", str(config)], env=env, terminal_width=250)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "MiniLM" in line)
+    assert "5.00%" in row and "0.950" in row and "400" in row and "1.00% [" in row and "900" in row

@@ -37,6 +37,8 @@ from ..chat import Completion
 BIN_WIDTH = 0.005
 #: one-sided 95%: the promise holds unless the observations were unusually lucky
 CONFIDENCE_Z = 1.645
+#: reported intervals are two-sided 95%
+REPORT_Z = 1.96
 #: answers of at most this many words are compared exactly (labels, numbers, yes/no, short facts)
 SHORT_ANSWER_WORDS = 12
 
@@ -116,14 +118,14 @@ class Calibration:
         return chosen
 
     def measured(self, threshold: float | None) -> Measured:
-        """The wrong share of observations at ``threshold`` or above, with its 95% interval (two-sided
-        at the same z: the one-sided upper bound is the one the route's promise uses)."""
+        """The wrong share of observations at ``threshold`` or above, with its two-sided 95% interval
+        (what is reported; the promise itself uses the one-sided 95% upper bound)."""
         if threshold is None:
             return Measured(None, 0.0, 0.0, 0.0, 1.0)
         first = bin_of(threshold)
         wrong = sum(c for i, c in self.wrong.items() if i >= first)
         samples = wrong + sum(c for i, c in self.right.items() if i >= first)
-        low, high = wilson(wrong, samples)
+        low, high = wilson(wrong, samples, REPORT_Z)
         return Measured(threshold, samples, wrong, low, high)
 
 
