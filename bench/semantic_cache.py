@@ -285,9 +285,9 @@ def markdown(summary, runs, suite, check) -> str:
     lines += ["", f"Static threshold {STATIC_THRESHOLD} with guards, same halves: duplicate hit rate "
                   f"{sum(s['duplicate_hit_rate'] for s in static) / len(static):.1%}, wrong share "
                   f"{sum(s['wrong'] for s in static) / hits if hits else 0:.2%}."]
-    if check:
-        lines += [f"GPTCache library check: {check['decisions_matching_scores']}/{check['pairs']} decisions match "
-                  f"the scoring used above ({check['served_by_library']} served by the library)."]
+    for threshold, c in (check or {}).items():
+        lines += [f"GPTCache library check at threshold {threshold}: {c['decisions_matching_scores']}/{c['pairs']} "
+                  f"decisions match the scoring used above ({c['served_by_library']} served by the library)."]
     if suite is None:
         lines += ["", f"Near-miss suite skipped: {SUITE.relative_to(ROOT)} is absent."]
     else:
@@ -335,7 +335,10 @@ def main() -> int:
         try:
             from semantic_cache_peer import DEFAULT_THRESHOLD, engine_check
 
-            check = engine_check(pairs, lambda q: vectors[index[q]], DEFAULT_THRESHOLD, args.engine_check)
+            # its default, and 0.975 (cos >= 0.95), where tierup's thresholds are
+            check = {threshold: engine_check(pairs, lambda q: vectors[index[q]], threshold,
+                                             RESULTS / f"gptcache_check_{threshold}", args.engine_check)
+                     for threshold in (DEFAULT_THRESHOLD, 0.975)}
         except ImportError as exc:
             print(f"GPTCache library check skipped: {exc}", file=sys.stderr)
     peer_thresholds = {b: next(r for r in runs if r["bound"] == b and r["seed"] == 0)

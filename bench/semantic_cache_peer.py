@@ -11,7 +11,7 @@ that it serves exactly what ``scores`` says it serves.
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 
 #: GPTCache's ``Config().similarity_threshold``
 DEFAULT_THRESHOLD = 0.8
@@ -40,7 +40,7 @@ def threshold_for_cosine(cosine: float) -> float:
     return (cosine + 1) / 2
 
 
-def engine_check(pairs, vectors_of, threshold: float, limit: int = 150) -> dict:
+def engine_check(pairs, vectors_of, threshold: float, folder, limit: int = 150) -> dict:
     """Store a, ask b, one fresh GPTCache per pair (so that only a can answer): does the library
     serve exactly the pairs whose ``scores`` rank reaches ``rank_needed(threshold)``?"""
     import numpy as np
@@ -50,21 +50,21 @@ def engine_check(pairs, vectors_of, threshold: float, limit: int = 150) -> dict:
     from gptcache.processor.pre import get_prompt
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
 
+    # GPTCache flushes its stores again at exit: the folder must outlive the check
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     agree = served = 0
     checked = pairs[:limit]
-    for pair in checked:
-        with tempfile.TemporaryDirectory() as folder:
-            cache = Cache()
-            cache.init(pre_embedding_func=get_prompt,
-                       embedding_func=lambda text, **_: vectors_of(text).astype(np.float32),
-                       data_manager=get_data_manager(CacheBase("sqlite", sql_url=f"sqlite:///{folder}/c.db"),
-                                                     VectorBase("faiss", dimension=384,
-                                                                index_path=f"{folder}/f.index")),
-                       similarity_evaluation=SearchDistanceEvaluation(), config=Config(similarity_threshold=threshold))
-            put(pair["a"], "answer of a", cache_obj=cache)
-            answer = get(pair["b"], cache_obj=cache)
-            expected = scores(vectors_of(pair["a"])[None], vectors_of(pair["b"])[None])[0] >= rank_needed(threshold)
-            served += answer is not None
-            agree += (answer is not None) == bool(expected)
-            cache.data_manager.close()
+    for n, pair in enumerate(checked):
+        cache = Cache()
+        cache.init(pre_embedding_func=get_prompt,
+                   embedding_func=lambda text, **_: vectors_of(text).astype(np.float32),
+                   data_manager=get_data_manager(CacheBase("sqlite", sql_url=f"sqlite:///{folder}/c{n}.db"),
+                                                 VectorBase("faiss", dimension=384, index_path=f"{folder}/f{n}.index")),
+                   similarity_evaluation=SearchDistanceEvaluation(), config=Config(similarity_threshold=threshold))
+        put(pair["a"], "answer of a", cache_obj=cache)
+        answer = get(pair["b"], cache_obj=cache)
+        expected = scores(vectors_of(pair["a"])[None], vectors_of(pair["b"])[None])[0] >= rank_needed(threshold)
+        served += answer is not None
+        agree += (answer is not None) == bool(expected)
     return {"pairs": len(checked), "served_by_library": served, "decisions_matching_scores": agree}
