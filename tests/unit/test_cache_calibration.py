@@ -103,3 +103,34 @@ def test_tool_calls_must_match_as_json():
     assert answers_agree(one, same, None, 0.9)
     assert not answers_agree(one, other, None, 0.9)
     assert not answers_agree(one, answer("Oslo is cold."), None, 0.9)
+
+
+def test_config_takes_a_bound_or_a_threshold_and_names_both_when_given_both():
+    from functions.core.errors import ConfigError
+    from tests.support import make_config
+
+    route = make_config({"routes": {"chat": {"cache": {"max-wrong-hit-rate": 0.01}}}}).routes["chat"].cache
+    assert route.max_wrong_hit_rate == 0.01 and route.calibration_share == 0.02
+    legacy = make_config({"routes": {"chat": {"cache": {"similarity-threshold": 0.93}}}}).routes["chat"].cache
+    assert legacy.similarity_threshold == 0.93 and legacy.max_wrong_hit_rate is None
+    with pytest.raises(ConfigError, match="similarity-threshold.*max-wrong-hit-rate"):
+        make_config({"routes": {"chat": {"cache": {"max-wrong-hit-rate": 0.01, "similarity-threshold": 0.9}}}})
+    with pytest.raises(ConfigError, match="max-wrong-hit-rate"):
+        make_config({"routes": {"chat": {"cache": {"max-wrong-hit-rate": 0.6}}}})
+
+
+def test_the_measured_rate_is_published_as_a_metric_per_route():
+    import json
+
+    from functions.adapters.emf_metrics import EmfMetrics
+
+    lines: list[str] = []
+    calibration = Calibration()
+    for n in range(400):
+        calibration.observe(0.97, n % 100 != 0)
+    EmfMetrics(sink=lines.append).emit_cache_calibration("chat", calibration.measured(0.95))
+    [line] = lines
+    emitted = json.loads(line)
+    assert emitted["Route"] == "chat" and emitted["CacheWrongHitRate"] == 0.01
+    assert emitted["CacheWrongHitRateLow"] < 0.01 < emitted["CacheWrongHitRateHigh"]
+    assert emitted["CacheCalibrationSamples"] == 400
