@@ -131,6 +131,6 @@ def test_the_measured_rate_is_published_as_a_metric_per_route():
     EmfMetrics(sink=lines.append).emit_cache_calibration("chat", calibration.measured(0.95))
     [line] = lines
     emitted = json.loads(line)
-    assert emitted["Route"] == "chat" and emitted["CacheWrongHitRate"] == 0.01
-    assert emitted["CacheWrongHitRateLow"] < 0.01 < emitted["CacheWrongHitRateHigh"]
-    assert emitted["CacheCalibrationSamples"] == 400
+    assert emitted["Route"] == "chat" and emitted["CacheWrongHitRate"] == [0.01]
+    assert emitted["CacheWrongHitRateLow"][0] < 0.01 < emitted["CacheWrongHitRateHigh"][0]
+    assert emitted["CacheCalibrationSamples"] == [400]
