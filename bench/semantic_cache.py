@@ -210,6 +210,7 @@ def summarise(runs):
             "wrong_share_ci95": interval(wrong, right + wrong),
             "wrong_share_per_seed": [r["tierup"]["wrong_share"] for r in mine],
             "paid_checks_mean": sum(r["paid_checks"] for r in mine) / len(mine),
+            "free_observations_mean": sum(r["free_observations"] for r in mine) / len(mine),
             "gptcache_hit_rate_same_wrong_share_mean": sum(peer_same) / len(mine),
             "ratio_to_gptcache_same_wrong_share": (sum(hit_rates) / sum(peer_same)) if sum(peer_same) else None,
             "gptcache_same_hit_rate_wrong_share": _pooled_share(peer_matched),
@@ -241,7 +242,8 @@ def near_miss_suite(runs, peer_thresholds):
     for bound in BOUNDS:
         threshold = next(r["threshold"] for r in runs if r["bound"] == bound and r["seed"] == 0)
         ours = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
-        peers = {"gptcache_matched": arrays["rank"] >= rank_needed(peer_thresholds[bound]),
+        peers = {"tierup_static_0_96": arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD),
+                 "gptcache_matched": arrays["rank"] >= rank_needed(peer_thresholds[bound]),
                  "gptcache_default": arrays["rank"] >= rank_needed(DEFAULT_THRESHOLD)}
         row = {"bound": bound, "threshold": threshold, "gptcache_matched_threshold": peer_thresholds[bound],
                "per_shape": {}}
@@ -268,17 +270,21 @@ def near_miss_suite(runs, peer_thresholds):
 def markdown(summary, runs, suite, check) -> str:
     lines = ["## Promised error rate on held-out halves (QQP, labels as the judge)", "",
              "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
-             "| paid checks | GPTCache hit rate at same wrong share | ratio | GPTCache wrong share at same hit rate "
-             "| GPTCache default: hit rate / wrong share |", "|---|---|---|---|---|---|---|---|---|"]
+             "| checks paid / free | GPTCache hit rate at same wrong share | ratio "
+             "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
         low, high = r["wrong_share_ci95"]
         ratio = f"{r['ratio_to_gptcache_same_wrong_share']:.2f}x" if r["ratio_to_gptcache_same_wrong_share"] else "-"
+        served = r["hit_rate_mean"] > 0  # no hit: nothing to measure, nothing to match GPTCache against
+        wrong = f"{r['wrong_share']:.2%} [{low:.2%}, {high:.2%}]" if served else "no hit served"
+        peer_same = f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%}" if served else "-"
+        peer_matched = f"{r['gptcache_same_hit_rate_wrong_share']:.2%}" if served else "-"
         lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
-                     f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {r['wrong_share']:.2%} "
-                     f"[{low:.2%}, {high:.2%}] | {r['paid_checks_mean']:.0f} | "
-                     f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%} | {ratio} | "
-                     f"{r['gptcache_same_hit_rate_wrong_share']:.2%} | {r['gptcache_default_hit_rate']:.1%} / "
+                     f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
+                     f"{r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | {peer_same} | {ratio} | "
+                     f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
                      f"{r['gptcache_default_wrong_share']:.1%} |")
     static = [r["tierup_static_0_96"] for r in runs if r["bound"] == BOUNDS[0]]
     hits = sum(s["hits"] for s in static)
@@ -294,18 +300,19 @@ def markdown(summary, runs, suite, check) -> str:
         lines += ["", "## Near-miss suite", "",
                   "| bound | system | must-not-share served | paraphrase recall |", "|---|---|---|---|"]
         for row in suite:
-            for name in ("tierup", "gptcache_matched", "gptcache_default"):
+            for name in ("tierup", "tierup_static_0_96", "gptcache_matched", "gptcache_default"):
                 s = row[name]
                 recall = "-" if s["paraphrase_recall"] is None else f"{s['paraphrase_recall']:.1%}"
                 lines.append(f"| {row['bound']:.1%} | {name} | {s['must_not_share_served']} / "
                              f"{s['must_not_share_pairs']} | {recall} |")
-        lines += ["", "Per shape at the 1% bound (served share: tierup / GPTCache matched / GPTCache default):", "",
-                  "| shape | pairs | must share | tierup | GPTCache matched | GPTCache default |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "Per shape at the 1% bound (share of pairs served):", "",
+                  "| shape | pairs | must share | tierup (bound) | tierup (static 0.96) | GPTCache matched "
+                  "| GPTCache default |", "|---|---|---|---|---|---|---|"]
         row = next(r for r in suite if r["bound"] == 0.01)
         for shape, s in row["per_shape"].items():
             lines.append(f"| {shape} | {s['pairs']} | {s['must_share']} | {s['tierup']['served_share']:.1%} | "
-                         f"{s['gptcache_matched']['served_share']:.1%} | {s['gptcache_default']['served_share']:.1%} |")
+                         f"{s['tierup_static_0_96']['served_share']:.1%} | {s['gptcache_matched']['served_share']:.1%} "
+                         f"| {s['gptcache_default']['served_share']:.1%} |")
     return "\n".join(lines)
 
 
