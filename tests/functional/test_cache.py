@@ -245,7 +245,8 @@ def test_a_tenant_named_like_the_shared_scope_never_meets_shared_answers_when_sh
         key_hash=hash_api_key(marker_key), tenant_id=SHARED_SCOPE, plan="pro", created_at=int(clock.time())))
     acme_key = create_key(first, "acme", "pro")
     route = first.config.routes["chat"]
-    route = route.model_copy(update={"cache": route.cache.model_copy(update={"share_across_tenants": not shared_first})})
+    flip = {"share_across_tenants": not shared_first}
+    route = route.model_copy(update={"cache": route.cache.model_copy(update=flip)})
     flipped = first.config.model_copy(update={"routes": {**first.config.routes, "chat": route}})
     second = Runtime(config=flipped, environ=first.environ)
     asker, prober = (acme_key, marker_key) if shared_first else (marker_key, acme_key)
