@@ -101,3 +101,13 @@ def test_reserved_tenant_ids():
     assert "reserved" in reserved_tenant_id(SHARED_SCOPE)
     assert reserved_tenant_id("*anything") is not None
     assert reserved_tenant_id("acme") is None and reserved_tenant_id("a*b") is None
+
+
+def test_config_refuses_a_tenant_with_a_reserved_id():
+    import pytest
+
+    from functions.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tenants\.\*shared\*.*reserved"):
+        make_config({"tenants": {SHARED_SCOPE: {"plan": "pro"}}})
+    assert make_config({"tenants": {"acme": {"plan": "pro"}}}).tenants["acme"].plan == "pro"

@@ -20,11 +20,10 @@ import orjson
 
 from ..chat import ChatRequest, Message
 from ..config import RouteConfig
+from ..config.cache import RESERVED_TENANT_PREFIX
 
 #: the scope of routes that share answers across tenants (``share-across-tenants = true``)
 SHARED_SCOPE = "*shared*"
-#: tenant ids may not start with this: it marks the cache's own scopes (SHARED_SCOPE)
-RESERVED_TENANT_PREFIX = "*"
 
 _SPACES = re.compile(r"\s+")
 

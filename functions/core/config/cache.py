@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 
 from ._base import Section
 
+#: tenant ids may not start with this: it marks the cache's own scopes (``core.cache.keys.SHARED_SCOPE``)
+RESERVED_TENANT_PREFIX = "*"
+
 
 class RouteCacheConfig(Section):
     exact: bool = True
