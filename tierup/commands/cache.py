@@ -36,7 +36,7 @@ def stats(route: str = typer.Option(None, "--route", help="only this route"), co
     table = Table("route", "hit exact", "hit semantic", "miss", "bypass", "hit rate", "tokens saved", "USD saved")
     for name, row in sorted(totals.items()):
         hits = row.get("hit_exact", 0) + row.get("hit_semantic", 0)
-        looked_up = hits + row.get("miss", 0)
+        looked_up = hits + row.get("miss", 0) + row.get("calibration", 0)  # a calibration call was a lookup too
         rate = f"{hits / looked_up:.1%}" if looked_up else "-"
         table.add_row(name, *(f"{row.get(k, 0):.0f}" for k in ("hit_exact", "hit_semantic", "miss", "bypass")),
                       rate, f"{row.get('tokens_saved', 0):.0f}", f"{row.get('usd_saved', 0):.4f}")
