@@ -1,34 +1,38 @@
-"""Semantic cache on Quora Question Pairs: right hits, wrong hits, and the cost of a lookup.
+"""Semantic cache on Quora Question Pairs: does ``max-wrong-hit-rate`` keep its promise, and what
+does it serve next to GPTCache on the same embeddings?
 
-    .venv/bin/python bench/semantic_cache.py [--lookups 1000] [--skip-scale]
+    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--e2e]
 
-1. Accuracy, per pair (store a, look up b, in a cache holding a): for each threshold, with and
-   without the near-miss guards, the hit rate on duplicate pairs and the wrong-hit rate on
-   non-duplicate pairs. The pairs are split in two (even / odd line): the default threshold is
-   chosen on the tuning half (lowest threshold whose wrong hits are <= 1% of hits, with guards)
-   and reported on the held-out half.
-2. End to end, through the gateway's TieredResponseCache: every distinct a stored in one
-   tenant's scope (about 10,000 entries), then held-out b questions looked up. A hit is judged
-   by the labels: right if it serves a question identical to b (QQP repeats questions across
-   pairs) or one labelled a duplicate of b, wrong if labelled a non-duplicate, else unjudged. Lookup latency p50/p99 (embedding
-   excluded: vectors are precomputed) and items read per lookup, on DynamoDB (moto server) and
-   on the in-memory store of the unit tests (the cache's own cost, without moto's HTTP).
-3. Scale: the same lookups with 100,000 entries (the real questions plus synthetic entries:
-   normalised mixes of two real question vectors, so that they fall where questions fall), on
-   the in-memory store (filling moto with 900,000 items takes longer than a benchmark should):
-   items read per lookup stay bounded by lsh-tables x bucket-read-limit.
+1. Promised error rate (per pair: a stored, b asked). For each seed the pairs are shuffled and
+   halved. On the first half the route learns as it would in production (core/cache/calibration.py):
+   it starts with no observations; each guarded candidate at or above ``calibration-floor`` below the
+   current threshold is observed for free (the model is called anyway), and a ``calibration-share``
+   of those above it is sent to the model and observed (counted: that is what the promise costs).
+   The model's verdict is the pair's label (duplicate: same answer). The threshold learnt is then
+   frozen and measured on the second half, which the learning never saw: hit rate on duplicates and
+   the labelled-wrong share of hits, with a 95% Wilson interval (pooled over seeds) and the spread
+   across seeds.
+2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
+   on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
+   threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
+   The library itself is run on a sample of pairs to check the scoring reproduces it.
+3. Near-miss suite (bench/data/cache_suite.jsonl, when present): for each bound, pairs that must not
+   share an answer and paraphrases that should, per shape, for tierup (learnt threshold of seed 0,
+   guards on) and GPTCache (matched and default thresholds).
+4. With ``--e2e``: the lookup path through the gateway's cache (bench/semantic_cache_e2e.py).
 
 Embeddings: the local all-MiniLM-L6-v2 (numpy), computed once and kept in bench/results/.
 Needs ../shared/data/qqp/qqp_pairs_dev.jsonl; skips with a message when it is absent.
+Results: bench/results/semantic_cache.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -38,11 +42,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
+SUITE = ROOT / "bench" / "data" / "cache_suite.jsonl"
 RESULTS = ROOT / "bench" / "results"
-THRESHOLDS = [0.80, 0.85, 0.88, 0.90, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
-#: the goal: wrong hits are at most this share of all hits at the default threshold
-WRONG_SHARE_GOAL = 0.01
+BOUNDS = [0.005, 0.01, 0.02, 0.05]
+#: the static threshold the project shipped before max-wrong-hit-rate, for reference
+STATIC_THRESHOLD = 0.96
+Z95 = 1.96
 
 
 def load_pairs() -> list[dict]:
@@ -54,15 +61,15 @@ def load_pairs() -> list[dict]:
     return pairs
 
 
-def embed_questions(pairs: list[dict]):
-    """Unit vectors of every distinct question, cached on disk by data and model."""
+def embed(texts: list[str], tag: str):
+    """Unit vectors of ``texts`` (by text), cached on disk by content and model."""
     import numpy as np
 
     from functions.adapters.embeddings_local import LocalMiniLMEmbedder
 
-    questions = sorted({p[k] for p in pairs for k in "ab"})
+    questions = sorted(set(texts))
     digest = hashlib.sha256(("\n".join(questions) + "all-MiniLM-L6-v2").encode()).hexdigest()[:16]
-    cached = RESULTS / f"qqp_minilm_{digest}.npy"
+    cached = RESULTS / f"{tag}_minilm_{digest}.npy"
     if cached.exists():
         vectors = np.load(cached)
     else:
@@ -73,271 +80,288 @@ def embed_questions(pairs: list[dict]):
     return {q: i for i, q in enumerate(questions)}, vectors
 
 
-# -- 1. accuracy per pair -------------------------------------------------------------------------
+def embed_questions(pairs: list[dict]):
+    return embed([p[k] for p in pairs for k in "ab"], "qqp")
 
 
-def pair_accuracy(pairs, index, vectors):
+def interval(wrong: float, n: float) -> list[float]:
+    from functions.core.cache.calibration import wilson
+
+    return [round(x, 4) for x in wilson(wrong, n, Z95)]
+
+
+# -- per pair arrays ----------------------------------------------------------------------------
+
+
+def pair_arrays(pairs, index, vectors):
+    """tierup's score (b against a's stored int8 form), GPTCache's rank, labels, guard verdicts."""
     import numpy as np
 
     from functions.core.cache.lsh import dequantise, quantise
     from functions.core.cache.near_miss import near_miss_reasons
+    from semantic_cache_peer import scores
 
-    # The store keeps int8 vectors: score b against a's stored form, as the cache does.
     stored = np.array([dequantise(quantise(vectors[index[p["a"]]].tolist())) for p in pairs])
     query = np.array([vectors[index[p["b"]]] for p in pairs])
-    scores = (stored * query).sum(axis=1) / np.linalg.norm(stored, axis=1)
-    duplicate = np.array([p["duplicate"] == 1 for p in pairs])
-    guarded = np.array([not near_miss_reasons(p["b"], p["a"]) for p in pairs])
-    halves = {"tuning": np.arange(len(pairs)) % 2 == 0, "held-out": np.arange(len(pairs)) % 2 == 1}
+    return {"score": (stored * query).sum(axis=1) / np.linalg.norm(stored, axis=1),
+            "rank": scores(np.array([vectors[index[p["a"]]] for p in pairs]), query),
+            "same": np.array([bool(p.get("duplicate", p.get("must_share"))) for p in pairs]),
+            "guarded": np.array([not near_miss_reasons(p["b"], p["a"]) for p in pairs])}
+
+
+# -- 1. the promised error rate ---------------------------------------------------------------------
+
+
+def learn(order, arrays, bound: float, floor: float, share: float, rng: random.Random):
+    """The route's online calibration over ``order``: (final threshold, paid checks, free observations)."""
+    from functions.core.cache.calibration import Calibration
+
+    calibration, paid, free = Calibration(), 0, 0
+    threshold = None
+    for i in order:
+        score = float(arrays["score"][i])
+        if not arrays["guarded"][i] or score < floor:
+            continue
+        if threshold is not None and score >= threshold:
+            if rng.random() >= share:
+                continue  # served
+            paid += 1
+        else:
+            free += 1
+        calibration.observe(score, bool(arrays["same"][i]))
+        threshold = calibration.threshold(bound, floor)
+    return threshold, paid, free
+
+
+def served_counts(mask, arrays, test):
+    import numpy as np
+
+    hit = np.zeros(len(arrays["same"]), dtype=bool)
+    hit[test] = mask[test]
+    same = arrays["same"]
+    dups = int(same[test].sum())
+    right, wrong = int((hit & same).sum()), int((hit & ~same).sum())
+    return {"hits": right + wrong, "right": right, "wrong": wrong,
+            "duplicate_hit_rate": right / dups if dups else 0.0,
+            "wrong_share": wrong / (right + wrong) if right + wrong else 0.0}
+
+
+def gptcache_at(arrays, test, threshold: float):
+    from semantic_cache_peer import rank_needed
+
+    return {"threshold": round(threshold, 4), **served_counts(arrays["rank"] >= rank_needed(threshold), arrays, test)}
+
+
+def gptcache_sweep(arrays, test):
+    """GPTCache at every threshold that changes what it serves on ``test`` (one per distinct score)."""
+    import numpy as np
+
+    from semantic_cache_peer import threshold_for_cosine
+
+    cosines = np.unique(np.round(1 - (4 - arrays["rank"][test]) / 2, 4))
+    return [gptcache_at(arrays, test, threshold_for_cosine(c) - 1e-9) for c in cosines[cosines > 0.5]]
+
+
+def bounded(arrays, seeds: int, share: float, floor: float):
+    import numpy as np
+
+    from semantic_cache_peer import DEFAULT_THRESHOLD
+
+    n = len(arrays["same"])
+    runs = []
+    for seed in range(seeds):
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        learning, test = order[: n // 2], np.array(order[n // 2:])
+        sweep = gptcache_sweep(arrays, test)
+        static = served_counts(arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD), arrays, test)
+        for bound in BOUNDS:
+            threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed))
+            mask = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
+            ours = served_counts(mask, arrays, test)
+            matched = min(sweep, key=lambda r: (abs(r["duplicate_hit_rate"] - ours["duplicate_hit_rate"]),
+                                                -r["threshold"]))
+            no_worse = [r for r in sweep if r["wrong_share"] <= ours["wrong_share"] and r["hits"]]
+            same_wrong = max(no_worse, key=lambda r: r["duplicate_hit_rate"]) if no_worse else None
+            runs.append({"seed": seed, "bound": bound, "threshold": threshold, "paid_checks": paid,
+                         "free_observations": free, "learning_pairs": len(learning), "tierup": ours,
+                         "gptcache_same_hit_rate": matched, "gptcache_same_wrong_share": same_wrong,
+                         "gptcache_default": gptcache_at(arrays, test, DEFAULT_THRESHOLD),
+                         "tierup_static_0_96": static})
+    return runs
+
+
+def summarise(runs):
     rows = []
-    for half, mask in halves.items():
-        for guards in (False, True):
-            for threshold in THRESHOLDS:
-                hit = mask & (scores >= threshold) & (guarded if guards else True)
-                right, wrong = int((hit & duplicate).sum()), int((hit & ~duplicate).sum())
-                rows.append({"split": half, "guards": guards, "threshold": threshold,
-                             "duplicate_hit_rate": right / int((mask & duplicate).sum()),
-                             "nonduplicate_wrong_hit_rate": wrong / int((mask & ~duplicate).sum()),
-                             "wrong_share_of_hits": wrong / (right + wrong) if right + wrong else 0.0,
-                             "hits": right + wrong})
+    for bound in BOUNDS:
+        mine = [r for r in runs if r["bound"] == bound]
+        right = sum(r["tierup"]["right"] for r in mine)
+        wrong = sum(r["tierup"]["wrong"] for r in mine)
+        hit_rates = [r["tierup"]["duplicate_hit_rate"] for r in mine]
+        peer_same = [r["gptcache_same_wrong_share"]["duplicate_hit_rate"] if r["gptcache_same_wrong_share"] else 0.0
+                     for r in mine]
+        peer_matched = [r["gptcache_same_hit_rate"] for r in mine]
+        peer_default = [r["gptcache_default"] for r in mine]
+        rows.append({
+            "bound": bound, "seeds": len(mine),
+            "thresholds": [r["threshold"] for r in mine],
+            "hit_rate_mean": sum(hit_rates) / len(mine), "hit_rate_range": [min(hit_rates), max(hit_rates)],
+            "wrong_share": wrong / (right + wrong) if right + wrong else 0.0,
+            "wrong_share_ci95": interval(wrong, right + wrong),
+            "wrong_share_per_seed": [r["tierup"]["wrong_share"] for r in mine],
+            "paid_checks_mean": sum(r["paid_checks"] for r in mine) / len(mine),
+            "free_observations_mean": sum(r["free_observations"] for r in mine) / len(mine),
+            "gptcache_hit_rate_same_wrong_share_mean": sum(peer_same) / len(mine),
+            "ratio_to_gptcache_same_wrong_share": (sum(hit_rates) / sum(peer_same)) if sum(peer_same) else None,
+            "gptcache_same_hit_rate_wrong_share": _pooled_share(peer_matched),
+            "gptcache_same_hit_rate_thresholds": [r["threshold"] for r in peer_matched],
+            "gptcache_default_hit_rate": sum(r["duplicate_hit_rate"] for r in peer_default) / len(mine),
+            "gptcache_default_wrong_share": _pooled_share(peer_default)})
     return rows
 
 
-def choose_threshold(rows) -> tuple[float, bool]:
-    """The lowest threshold meeting the goal on the tuning half, and True; or, when none does,
-    the lowest threshold within one point of the best wrong share reachable, and False."""
-    tuning = [r for r in rows if r["split"] == "tuning" and r["guards"] and r["hits"] > 0]
-    ok = [r for r in tuning if r["wrong_share_of_hits"] <= WRONG_SHARE_GOAL]
-    if ok:
-        return min(r["threshold"] for r in ok), True
-    best = min(r["wrong_share_of_hits"] for r in tuning)
-    return min(r["threshold"] for r in tuning if r["wrong_share_of_hits"] <= best + 0.01), False
+def _pooled_share(rows) -> float:
+    hits = sum(r["hits"] for r in rows)
+    return sum(r["wrong"] for r in rows) / hits if hits else 0.0
 
 
-# -- 2 and 3. end to end on DynamoDB (moto server) -------------------------------------------------
+# -- 3. near-miss suite -----------------------------------------------------------------------------
 
 
-class PrecomputedEmbedder:
-    """The Embedder port over vectors computed up front (lookup latency excludes embedding)."""
-
-    name = "all-MiniLM-L6-v2 (precomputed)"
-    dimensions = 384
-
-    def __init__(self, index, vectors) -> None:
-        self._index, self._vectors = index, vectors
-
-    def embed(self, texts):
-        return [self._vectors[self._index[t]].tolist() for t in texts]
-
-
-def gateway_cache(runtime, embedder):
-    from functions.adapters.dynamodb.cache import DynamoCacheStore
-    from functions.core.tables import CACHE
-    from functions.gateway.response_cache import TieredResponseCache
-
-    store = DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE))
-    return TieredResponseCache(runtime.config, store, embedder), store
-
-
-def request(runtime, question: str):
-    from functions.core.chat import ChatRequest
-    from functions.core.context import RequestContext, Tenant
-
-    chat = ChatRequest.model_validate({"model": "chat", "temperature": 0,
-                                       "messages": [{"role": "user", "content": question}]})
-    return RequestContext(request_id="bench", route_name="chat", route=runtime.config.routes["chat"],
-                          kind="chat", tenant=Tenant("bench", "pro", runtime.config.plans["pro"]),
-                          chat=chat, max_tokens=512)
-
-
-def fill(runtime, store, entries, threads: int = 4) -> float:
-    """Store (question, vector) entries as the cache would, in parallel; return seconds taken."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from functions.core.cache.keys import cache_keys
-    from functions.core.cache.lsh import HyperplaneLSH, quantise
-    from functions.core.ports import BucketItem
-
-    settings = runtime.config.cache
-    route = runtime.config.routes["chat"]
-    lsh = HyperplaneLSH(384, settings.lsh_tables, settings.lsh_bits)
+def near_miss_suite(runs, peer_thresholds):
+    """Per shape, for each bound: served share for tierup (seed 0's learnt threshold) and GPTCache."""
     import numpy as np
 
-    all_buckets = lsh.buckets_many(np.array([v for _, v in entries]))
-    expires = int(time.time()) + 86400
-    body = b'j{"t":"cached answer","f":"stop","m":"m","s":true,"u":[10,20]}'
+    from semantic_cache_peer import DEFAULT_THRESHOLD, rank_needed
 
-    def put(args):
-        (question, vector), buckets = args
-        keys = cache_keys("chat", route, "bench", request(runtime, question).chat, 512)
-        entry = "s#" + hashlib.sha256(f"{keys.semantic_scope}\x00{question}".encode()).hexdigest()[:40]
-        store.put_answer(entry, body, question, expires, scope="bench", route="chat")
-        store.put_bucket_items([f"b#{keys.semantic_scope}#{t}#{b:x}" for t, b in enumerate(buckets)],
-                               BucketItem(entry, quantise(list(vector)), question, expires),
-                               scope="bench", route="chat")
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        for done, _ in enumerate(pool.map(put, zip(entries, all_buckets)), 1):
-            if done % 1_000 == 0:
-                print(f"stored {done:,} entries, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return time.perf_counter() - started
-
-
-def run_lookups(runtime, cache, sample, labels):
-    """Look up each b. A hit is right when it serves the pair's own a and the pair is a duplicate,
-    or serves a question identical to b (QQP repeats questions across pairs), or another pair
-    labels the two a duplicate; wrong when a label says non-duplicate; otherwise unjudged."""
-    latencies, items = [], []
-    counts = {"right": 0, "wrong": 0, "unjudged": 0}
-    examples: list[dict] = []  # a few wrong hits, to read what "wrong" means on this data
-
-    async def one(pair):
-        ctx = request(runtime, pair["b"])
-        started = time.perf_counter()
-        hit = await cache.lookup(ctx)
-        latencies.append((time.perf_counter() - started) * 1000)
-        items.append(ctx.state.get("cache_items_read", 0))
-        if hit is None:
-            return
-        served_for = ctx.state.get("cache_question")
-        label = 1 if served_for == pair["b"] else labels.get(frozenset((served_for, pair["b"])))
-        verdict = {1: "right", 0: "wrong", None: "unjudged"}[label]
-        counts[verdict] += 1
-        if verdict == "wrong" and len(examples) < 12:
-            examples.append({"asked": pair["b"], "served_answer_of": served_for,
-                             "similarity": ctx.state.get("cache_similarity")})
-
-    async def all_lookups():
-        for pair in sample:
-            await one(pair)
-
-    asyncio.run(all_lookups())
-    latencies.sort()
-    dups = sum(p["duplicate"] for p in sample)
-    judged = counts["right"] + counts["wrong"]
-    return {"lookups": len(sample), "p50_ms": latencies[len(latencies) // 2],
-            "p99_ms": latencies[int(len(latencies) * 0.99) - 1], "items_read_mean": sum(items) / len(items),
-            "items_read_max": max(items), "hits": judged + counts["unjudged"], **counts,
-            "hits_per_duplicate_pair": counts["right"] / dups if dups else 0.0,
-            "wrong_share_of_judged_hits": counts["wrong"] / judged if judged else 0.0,
-            "wrong_hit_examples": examples}
+    suite = [json.loads(line) for line in SUITE.read_text().splitlines() if line.strip()]
+    index, vectors = embed([p[k] for p in suite for k in "ab"], "suite")
+    arrays = pair_arrays(suite, index, vectors)
+    shapes = sorted({p["shape"] for p in suite})
+    report = []
+    for bound in BOUNDS:
+        threshold = next(r["threshold"] for r in runs if r["bound"] == bound and r["seed"] == 0)
+        ours = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
+        peers = {"tierup_static_0_96": arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD),
+                 "gptcache_matched": arrays["rank"] >= rank_needed(peer_thresholds[bound]),
+                 "gptcache_default": arrays["rank"] >= rank_needed(DEFAULT_THRESHOLD)}
+        row = {"bound": bound, "threshold": threshold, "gptcache_matched_threshold": peer_thresholds[bound],
+               "per_shape": {}}
+        for name, served in {"tierup": ours, **peers}.items():
+            must_not = ~arrays["same"]
+            row[name] = {"must_not_share_served": int((served & must_not).sum()),
+                         "must_not_share_pairs": int(must_not.sum()),
+                         "paraphrase_recall": float(served[arrays["same"]].mean()) if arrays["same"].any() else None}
+        for shape in shapes:
+            in_shape = np.array([p["shape"] == shape for p in suite])
+            row["per_shape"][shape] = {
+                "pairs": int(in_shape.sum()), "must_share": int((in_shape & arrays["same"]).sum()),
+                **{name: {"served": int((served & in_shape).sum()),
+                          "served_share": float(served[in_shape].mean()),
+                          "must_not_share_served": int((served & in_shape & ~arrays["same"]).sum())}
+                   for name, served in {"tierup": ours, **peers}.items()}}
+        report.append(row)
+    return report
 
 
-def synthetic_entries(index, vectors, count: int, seed: int = 7):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    first, second = rng.integers(0, len(vectors), count), rng.integers(0, len(vectors), count)
-    mixed = vectors[first] + vectors[second]
-    mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
-    return [(f"synthetic question {i}", mixed[i]) for i in range(count)]
+# -- report -----------------------------------------------------------------------------------------
 
 
-def end_to_end(pairs, index, vectors, threshold, lookups: int, scale: bool, moto: bool, saved,
-               moto_entries: int | None = None):
-    """Held-out lookups with 10,000 entries in memory, then 100,000 in memory, then 10,000 on moto;
-    ``saved(results)`` is called after each stage, so that a cut-short run keeps what it measured."""
-    from tierup.local_stack import LOCAL_CREDENTIALS, moto_server, prepare_tables
-
-    from functions.gateway.composition import Runtime
-    from functions.gateway.response_cache import TieredResponseCache
-    from tests.fakes.cache_store import InMemoryCacheStore
-    from tests.support import make_config
-
-    os.environ.update({k: os.environ.get(k, v) for k, v in LOCAL_CREDENTIALS.items()})
-    embedder = PrecomputedEmbedder(index, vectors)
-    real = list({p["a"]: (p["a"], vectors[index[p["a"]]]) for p in pairs}.values())
-    sample = pairs[1::2][:lookups]  # held-out half
-    labels = {frozenset((p["a"], p["b"])): p["duplicate"] for p in pairs}
-    config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
-                                                       "similarity-threshold": threshold}}}})
-    results = []
-    # The in-memory store of the unit tests: what the cache itself costs, without moto's HTTP.
-    runtime = Runtime(config=config, environ=dict(os.environ))
-    memory = InMemoryCacheStore()
-    cache = TieredResponseCache(config, memory, embedder)
-    fill(runtime, memory, real, threads=1)
-    results.append({"store": "in-memory", "entries": len(real), **run_lookups(runtime, cache, sample, labels)})
-    saved(results)
-    if scale:
-        extra = synthetic_entries(index, vectors, 100_000 - len(real))
-        fill(runtime, memory, extra, threads=1)
-        results.append({"store": "in-memory", "entries": len(real) + len(extra), **run_lookups(runtime, cache, sample, labels)})
-        saved(results)
-    if moto:
-        with moto_server() as endpoint:
-            runtime = Runtime(config=config, environ={**os.environ, "TIERUP_AWS_ENDPOINT": endpoint})
-            prepare_tables(runtime)
-            cache, store = gateway_cache(runtime, embedder)
-            stored = real[:moto_entries] if moto_entries else real
-            fill_s = fill(runtime, store, stored)
-            results.append({"store": "DynamoDB (moto server)", "entries": len(stored), "fill_s": round(fill_s, 1),
-                            **run_lookups(runtime, cache, sample, labels)})
-            saved(results)
-    return results
-
-
-# -- report ---------------------------------------------------------------------------------------
-
-
-def markdown(rows, chosen, goal_met, e2e) -> str:
-    lines = ["## Per pair (store a, look up b)", "",
-             "| split | guards | threshold | duplicate hit rate | wrong hits / non-duplicates | wrong share of hits |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        mark = " **(default)**" if r["threshold"] == chosen and r["guards"] else ""
-        lines.append(f"| {r['split']} | {'on' if r['guards'] else 'off'} | {r['threshold']:.2f}{mark} | "
-                     f"{r['duplicate_hit_rate']:.1%} | {r['nonduplicate_wrong_hit_rate']:.2%} | "
-                     f"{r['wrong_share_of_hits']:.2%} |")
-    held = next(r for r in rows if r["split"] == "held-out" and r["guards"] and r["threshold"] == chosen)
-    rule = (f"the lowest threshold with wrong hits <= {WRONG_SHARE_GOAL:.0%} of hits" if goal_met else
-            f"no threshold meets wrong hits <= {WRONG_SHARE_GOAL:.0%} of hits; the lowest within one point "
-            f"of the best wrong share reachable")
-    lines += ["", f"Default threshold, chosen on the tuning half with guards on ({rule}): **{chosen:.2f}**; "
-                  f"held-out: duplicate hit rate {held['duplicate_hit_rate']:.1%}, wrong hits "
-                  f"{held['wrong_share_of_hits']:.1%} of hits.", ""]
-    if e2e:
-        lines += ["## End to end through the gateway's cache, held-out b questions", "",
-                  "| store | entries | lookups | p50 ms | p99 ms | items read mean | items read max "
-                  "| hits: right / wrong / unjudged | wrong share of judged hits |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in e2e:
-            lines.append(f"| {r['store']} | {r['entries']:,} | {r['lookups']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                         f"{r['items_read_mean']:.1f} | {r['items_read_max']} | {r['right']} / {r['wrong']} / "
-                         f"{r['unjudged']} | {r['wrong_share_of_judged_hits']:.1%} |")
+def markdown(summary, runs, suite, check) -> str:
+    lines = ["## Promised error rate on held-out halves (QQP, labels as the judge)", "",
+             "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
+             "| checks paid / free | GPTCache hit rate at same wrong share | ratio "
+             "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
+        low, high = r["wrong_share_ci95"]
+        ratio = f"{r['ratio_to_gptcache_same_wrong_share']:.2f}x" if r["ratio_to_gptcache_same_wrong_share"] else "-"
+        served = r["hit_rate_mean"] > 0  # no hit: nothing to measure, nothing to match GPTCache against
+        wrong = f"{r['wrong_share']:.2%} [{low:.2%}, {high:.2%}]" if served else "no hit served"
+        peer_same = f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%}" if served else "-"
+        peer_matched = f"{r['gptcache_same_hit_rate_wrong_share']:.2%}" if served else "-"
+        lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
+                     f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
+                     f"{r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | {peer_same} | {ratio} | "
+                     f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
+                     f"{r['gptcache_default_wrong_share']:.1%} |")
+    static = [r["tierup_static_0_96"] for r in runs if r["bound"] == BOUNDS[0]]
+    hits = sum(s["hits"] for s in static)
+    lines += ["", f"Static threshold {STATIC_THRESHOLD} with guards, same halves: duplicate hit rate "
+                  f"{sum(s['duplicate_hit_rate'] for s in static) / len(static):.1%}, wrong share "
+                  f"{sum(s['wrong'] for s in static) / hits if hits else 0:.2%}."]
+    for threshold, c in (check or {}).items():
+        lines += [f"GPTCache library check at threshold {threshold}: {c['decisions_matching_scores']}/{c['pairs']} "
+                  f"decisions match the scoring used above ({c['served_by_library']} served by the library)."]
+    if suite is None:
+        lines += ["", f"Near-miss suite skipped: {SUITE.relative_to(ROOT)} is absent."]
+    else:
+        lines += ["", "## Near-miss suite", "",
+                  "| bound | system | must-not-share served | paraphrase recall |", "|---|---|---|---|"]
+        for row in suite:
+            for name in ("tierup", "tierup_static_0_96", "gptcache_matched", "gptcache_default"):
+                s = row[name]
+                recall = "-" if s["paraphrase_recall"] is None else f"{s['paraphrase_recall']:.1%}"
+                lines.append(f"| {row['bound']:.1%} | {name} | {s['must_not_share_served']} / "
+                             f"{s['must_not_share_pairs']} | {recall} |")
+        lines += ["", "Per shape at the 1% bound (share of pairs served):", "",
+                  "| shape | pairs | must share | tierup (bound) | tierup (static 0.96) | GPTCache matched "
+                  "| GPTCache default |", "|---|---|---|---|---|---|---|"]
+        row = next(r for r in suite if r["bound"] == 0.01)
+        for shape, s in row["per_shape"].items():
+            lines.append(f"| {shape} | {s['pairs']} | {s['must_share']} | {s['tierup']['served_share']:.1%} | "
+                         f"{s['tierup_static_0_96']['served_share']:.1%} | {s['gptcache_matched']['served_share']:.1%} "
+                         f"| {s['gptcache_default']['served_share']:.1%} |")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--share", type=float, default=None, help="calibration-share (default: the config's)")
+    parser.add_argument("--engine-check", type=int, default=150, help="pairs run through the GPTCache library")
+    parser.add_argument("--e2e", action="store_true", help="also the lookup path through the gateway's cache")
     parser.add_argument("--lookups", type=int, default=1000, help="held-out lookups end to end")
-    parser.add_argument("--skip-e2e", action="store_true", help="only the per-pair accuracy")
-    parser.add_argument("--skip-scale", action="store_true", help="skip the 100,000-entry run")
-    parser.add_argument("--skip-moto", action="store_true", help="skip the run on moto server")
-    parser.add_argument("--moto-entries", type=int, default=None,
-                        help="entries stored on moto (default: all; moto runs in this process and is slow to fill)")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (QQP pairs; see shared/data/README.md)")
         return 0
+    from functions.core.config.cache import RouteCacheConfig
+
+    defaults = RouteCacheConfig()
+    share = defaults.calibration_share if args.share is None else args.share
     RESULTS.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs()
     index, vectors = embed_questions(pairs)
-    rows = pair_accuracy(pairs, index, vectors)
-    chosen, goal_met = choose_threshold(rows)
+    arrays = pair_arrays(pairs, index, vectors)
+    runs = bounded(arrays, args.seeds, share, defaults.calibration_floor)
+    summary = summarise(runs)
+    check = None
+    if args.engine_check:
+        try:
+            from semantic_cache_peer import DEFAULT_THRESHOLD, engine_check
 
-    def saved(e2e):
-        (RESULTS / "semantic_cache.json").write_text(json.dumps(
-            {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-             "goal_wrong_share": WRONG_SHARE_GOAL, "goal_met": goal_met, "default_threshold": chosen,
-             "per_pair": rows, "end_to_end": e2e}, indent=1))
-        print(f"saved {len(e2e)} end-to-end stage(s)", file=sys.stderr, flush=True)
+            # its default, and 0.975 (cos >= 0.95), where tierup's thresholds are
+            check = {threshold: engine_check(pairs, lambda q: vectors[index[q]], threshold,
+                                             RESULTS / f"gptcache_check_{threshold}", args.engine_check)
+                     for threshold in (DEFAULT_THRESHOLD, 0.975)}
+        except ImportError as exc:
+            print(f"GPTCache library check skipped: {exc}", file=sys.stderr)
+    peer_thresholds = {b: next(r for r in runs if r["bound"] == b and r["seed"] == 0)
+                       ["gptcache_same_hit_rate"]["threshold"] for b in BOUNDS}
+    suite = near_miss_suite(runs, peer_thresholds) if SUITE.exists() else None
+    result = {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
+              "calibration_share": share, "calibration_floor": defaults.calibration_floor,
+              "summary": summary, "runs": runs, "gptcache_engine_check": check, "near_miss_suite": suite}
+    (RESULTS / "semantic_cache.json").write_text(json.dumps(result, indent=1))
+    print(markdown(summary, runs, suite, check))
+    if args.e2e:
+        from semantic_cache_e2e import end_to_end
 
-    saved([])
-    e2e = [] if args.skip_e2e else end_to_end(pairs, index, vectors, chosen, args.lookups,
-                                              not args.skip_scale, not args.skip_moto, saved, args.moto_entries)
-    print(markdown(rows, chosen, goal_met, e2e))
+        threshold = next(r for r in summary if r["bound"] == 0.01)["thresholds"][0] or STATIC_THRESHOLD
+        print(json.dumps(end_to_end(pairs, index, vectors, threshold, args.lookups, False, True,
+                                    lambda _: None, 2000), indent=1))
     return 0
 
 

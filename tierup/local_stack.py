@@ -138,7 +138,13 @@ def prepare_tables(runtime) -> dict[str, str]:
 
 
 def create_key(runtime, tenant_id: str, plan: str, label: str = "") -> str:
-    """Create an API key for ``tenant_id`` on ``plan``; return the key (shown once, never stored)."""
+    """Create an API key for ``tenant_id`` on ``plan``; return the key (shown once, never stored).
+    Raises ValueError for a reserved tenant id."""
+    from functions.core.cache.keys import reserved_tenant_id
+
+    reason = reserved_tenant_id(tenant_id)
+    if reason:
+        raise ValueError(reason)
     key = generate_api_key()
     store = DynamoKeyStore(runtime.dynamodb, runtime.table(KEYS))
     store.put(ApiKeyRecord(key_hash=hash_api_key(key), tenant_id=tenant_id, plan=plan,

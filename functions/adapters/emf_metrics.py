@@ -77,6 +77,14 @@ class EmfMetrics:
                                                   "GpuSeconds": ("Seconds", [gpu_seconds])})
         self._emit({}, {"CostUSD": ("None", [usd])})
 
+    def emit_cache_calibration(self, route: str, measured) -> None:
+        """A bounded route's measured share of wrong semantic hits (``core.cache.calibration.Measured``:
+        at its current threshold, with a 95% interval) and how many observations it rests on."""
+        self._emit({"Route": route}, {"CacheWrongHitRate": ("None", [measured.rate]),
+                                      "CacheWrongHitRateLow": ("None", [measured.low]),
+                                      "CacheWrongHitRateHigh": ("None", [measured.high]),
+                                      "CacheCalibrationSamples": ("Count", [measured.samples])})
+
     def emit(self, entries: list[LedgerEntry]) -> None:
         by_route: dict[str, list[LedgerEntry]] = {}
         by_tier: dict[tuple[str, str], int] = {}

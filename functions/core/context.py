@@ -38,7 +38,8 @@ class RequestContext:
     model: str | None = None
     usage: Usage | None = None
     cost_usd: float = 0.0
-    #: ``miss``, ``hit-exact``, ``hit-semantic`` or ``bypass``
+    #: ``miss``, ``hit-exact``, ``hit-semantic``, ``bypass``, or ``calibration`` (a would-be semantic hit sent to
+    #: the model to check it: billed as a miss)
     cache_status: str = "miss"
     #: ``ok``, ``refused``, ``error`` or ``client_closed``
     outcome: str = "ok"

@@ -106,8 +106,21 @@ class CacheStore(Protocol):
     one LSH bucket per table. Readers must ignore items whose ``expires_at`` has passed.
     """
 
-    def get_answer(self, entry_key: str) -> tuple[bytes, str, int] | None:
-        """(body, question, expires_at) of an entry, or None."""
+    def get_answer(self, entry_key: str) -> tuple[bytes, str, int, float] | None:
+        """(body, question, expires_at, wrong_at) of an entry, or None; ``wrong_at`` is the highest
+        similarity at which the entry was seen answering a paraphrase wrongly (0.0: never)."""
+
+    def mark_wrong(self, entry_key: str, similarity: float) -> None:
+        """Raise the entry's ``wrong_at`` to ``similarity`` (never lower it; no-op if it is gone)."""
+
+    def add_calibration(self, calibration_key: str, right: dict[int, float], wrong: dict[int, float]) -> None:
+        """Add observations (counts per similarity bin) to a route's calibration."""
+
+    def read_calibration(self, calibration_key: str) -> tuple[dict[int, float], dict[int, float]]:
+        """A route's (right, wrong) counts per similarity bin (empty when none)."""
+
+    def read_calibrations(self) -> dict[str, tuple[dict[int, float], dict[int, float]]]:
+        """Every route's calibration by calibration key."""
 
     def put_answer(self, entry_key: str, body: bytes, question: str, expires_at: int, *,
                    scope: str, route: str) -> None: ...

@@ -5,6 +5,12 @@
                  rank by cosine, refuse near-misses, fetch the best answer
     store:   exact answer (L1 + L2); semantic answer + one bucket listing per LSH table
 
+A route with ``max-wrong-hit-rate`` serves a semantic hit only at or above the threshold its own
+observations prove (core/cache/calibration.py, cache_calibration.py): its best candidate below that
+is a miss whose model answer is compared with the cached one (free: the model is called anyway),
+and a ``calibration-share`` of would-be hits is sent to the model to be compared too (billed as
+usual, ``cache_status = "calibration"`` in the ledger).
+
 A hit is served at no token cost (``Usage(0, 0, cached_tokens=N)``, so the quota guards refund
 their reservation) unless the route says ``charge-hits``; what it saved goes in
 ``ctx.state["cache_saved"]``. The cache never fails a request: a store or embedder error is
@@ -20,12 +26,14 @@ import asyncio
 import hashlib
 import logging
 import math
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 
 from ..adapters.store_calls import call_store
+from ..core.cache.calibration import answers_agree
 from ..core.cache.entries import CachedAnswer, decode_completion, encode_completion
 from ..core.cache.keys import CacheKeys, CachePlan, cache_keys, plan_cache
 from ..core.cache.lsh import HyperplaneLSH, cosine, dequantise, quantise
@@ -37,14 +45,25 @@ from ..core.errors import StorageUnavailableError
 from ..core.ports import BucketItem, CacheStore, Embedder
 from ..core.pricing import token_cost_usd
 from ..core.rate_limited_log import RateLimitedLog, trace_of
+from .cache_calibration import CalibrationBook, calibration_key
+from .cache_stats import StatsCounter
 
 log = logging.getLogger("tierup.cache")
 _failures = RateLimitedLog(log)
 
-#: per-instance hit/miss counters are written to the store at most this often
-STATS_FLUSH_S = 10.0
 #: after a store failure, the cache is not asked for this long (every request is a miss)
 OUTAGE_SKIP_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """A semantic candidate the model's answer is to be compared with (a bounded route's observation)."""
+
+    similarity: float
+    entry_key: str
+    cached: Completion
+    #: a would-be hit sent to the model to check it (the call is the promise's cost)
+    paid: bool
 
 
 @dataclass(slots=True)
@@ -54,46 +73,14 @@ class _Request:
     plan: CachePlan
     keys: CacheKeys
     vector: list[float] | None = None
-
-
-class StatsCounter:
-    """Hit/miss/saved counters per route, summed in memory and added to the store in batches."""
-
-    def __init__(self, store: CacheStore, clock=time.time) -> None:
-        self._store = store
-        self._clock = clock
-        self._pending: dict[str, dict[str, float]] = {}
-        self._last_flush = clock()
-        self._tasks: set[asyncio.Task] = set()
-
-    def count(self, route: str, status: str, saved_tokens: int = 0, saved_usd: float = 0.0) -> None:
-        row = self._pending.setdefault(route, {})
-        name = status.replace("-", "_")
-        row[name] = row.get(name, 0) + 1
-        if saved_tokens:
-            row["tokens_saved"] = row.get("tokens_saved", 0) + saved_tokens
-            row["usd_saved"] = row.get("usd_saved", 0.0) + saved_usd
-        if self._clock() - self._last_flush >= STATS_FLUSH_S:
-            task = asyncio.get_running_loop().create_task(self.flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        self._last_flush = self._clock()
-        day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
-        for route, counts in pending.items():
-            try:
-                await call_store(self._store.add_stats, route, day, counts, store="cache")
-            except Exception as exc:
-                _failures.warning("stats", "cache stats for route %s were not saved", route, exc_info=trace_of(exc))
+    probe: _Probe | None = None
 
 
 class TieredResponseCache:
     """The ``ResponseCache`` port."""
 
     def __init__(self, config: TierupConfig, store: CacheStore, embedder: Embedder | None = None,
-                 clock=time.time, *, monotonic=time.monotonic) -> None:
+                 clock=time.time, *, monotonic=time.monotonic, chance=random.random, metrics=None) -> None:
         self._config = config
         self._settings = config.cache
         self._store = store
@@ -105,6 +92,10 @@ class TieredResponseCache:
         #: monotonic time until which the store is not asked (it just failed)
         self._skip_until = float("-inf")
         self._monotonic = monotonic
+        #: draws in [0, 1) that pick would-be hits for calibration
+        self._chance = chance
+        self._metrics = metrics
+        self.calibration = CalibrationBook(store, monotonic, self._publish if metrics is not None else None)
 
     def _store_down(self) -> bool:
         return self._monotonic() < self._skip_until
@@ -137,7 +128,8 @@ class TieredResponseCache:
                 self._failed("lookup", exc)
         if answer is None:
             ctx.cache_status = "miss"
-            self.stats.count(ctx.route_name, "miss")
+            probe = request.probe
+            self.stats.count(ctx.route_name, "calibration" if probe is not None and probe.paid else "miss")
             return None
         ctx.state["cache_question"] = answer.question
         return self._serve(ctx, answer.completion, status)
@@ -184,8 +176,8 @@ class TieredResponseCache:
         found = await call_store(self._store.get_answer, entry_key, store="cache")
         if found is None:
             return None
-        body, question, expires_at = found
-        answer = CachedAnswer(decode_completion(body), question, 0.0, expires_at)
+        body, question, expires_at, wrong_at = found
+        answer = CachedAnswer(decode_completion(body), question, 0.0, expires_at, wrong_at)
         return answer if answer.fresh(self._clock()) else None
 
     def _remember(self, key: str, answer: CachedAnswer) -> None:
@@ -209,16 +201,52 @@ class TieredResponseCache:
         for item in (i for items in listed for i in items):
             if item.entry_key not in candidates and item.expires_at > now:
                 candidates[item.entry_key] = (cosine(request.vector, dequantise(item.vector)), item)
+        bound = settings.max_wrong_hit_rate
+        floor = settings.similarity_threshold if bound is None else settings.calibration_floor
         for score, item in sorted(candidates.values(), key=lambda c: -c[0]):
-            if score < settings.similarity_threshold:
+            if score < floor:
                 break
             if settings.near_miss_guards and near_miss_reasons(keys.question, item.question):
                 continue
             answer = await self._fetch(item.entry_key)
-            if answer is not None and answer.completion.usage.completion_tokens <= ctx.max_tokens:
-                ctx.state["cache_similarity"] = round(score, 4)
-                return answer
+            if answer is None or answer.completion.usage.completion_tokens > ctx.max_tokens:
+                continue
+            if score <= answer.wrong_at:  # this entry was seen answering a paraphrase this close wrongly
+                continue
+            if bound is not None and not await self._servable(ctx, request, score, item.entry_key, answer):
+                return None
+            ctx.state["cache_similarity"] = round(score, 4)
+            return answer
         return None
+
+    async def _servable(self, ctx: RequestContext, request: _Request, score: float, entry_key: str,
+                        answer: CachedAnswer) -> bool:
+        """On a bounded route: serve the best candidate only at or above the proven threshold, and
+        even then send a ``calibration-share`` of them to the model; the rest become observations."""
+        settings = ctx.route.cache
+        calibration = await self.calibration.current(self._calibration_key(ctx.route_name))
+        threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor)
+        ctx.state["cache_threshold"] = threshold
+        servable = threshold is not None and score >= threshold
+        if servable and self._chance() >= settings.calibration_share:
+            return True
+        request.probe = _Probe(score, entry_key, answer.completion, paid=servable)
+        return False
+
+    def _calibration_key(self, route: str) -> str:
+        return calibration_key(route, getattr(self._embedder, "name", "embedder"))
+
+    def _publish(self, key: str, calibration) -> None:
+        route_name = key.split("#", 1)[0]
+        route = self._config.routes.get(route_name)
+        if route is None or route.cache.max_wrong_hit_rate is None:
+            return
+        settings = route.cache
+        measured = calibration.measured(calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor))
+        try:
+            self._metrics.emit_cache_calibration(route_name, measured)
+        except Exception as exc:
+            _failures.warning("metrics", "cache calibration metric not emitted", exc_info=trace_of(exc))
 
     async def _embed(self, text: str) -> list[float]:
         assert self._embedder is not None
@@ -250,12 +278,43 @@ class TieredResponseCache:
 
     async def store(self, ctx: RequestContext, completion: Completion) -> None:
         request: _Request | None = ctx.state.get("cache")
+        if request is not None and request.probe is not None:
+            await self._compare(ctx, request.probe, completion)
         if request is None or not request.plan.store or ctx.cache_status.startswith("hit") or self._store_down():
             return
         try:
             await self._store_answer(ctx, request, completion)
         except Exception as exc:
             self._failed("store", exc)
+
+    async def _compare(self, ctx: RequestContext, probe: _Probe, fresh: Completion) -> None:
+        """The model answered a question the cache had a candidate for: was the candidate right?"""
+        if probe.paid:  # the ledger bills this call as usual and says why it was made
+            ctx.cache_status = "calibration"
+            self.stats.add(ctx.route_name, {"calibration_tokens": fresh.usage.total_tokens})
+        if fresh.finish_reason != "stop":
+            return  # a cut-off answer says nothing about the cached one
+        settings = ctx.route.cache
+        try:
+            agreed = await asyncio.to_thread(answers_agree, probe.cached, fresh, self._answer_similarity_sync,
+                                             settings.answer_match_similarity)
+        except Exception as exc:  # an embedder failure costs one observation, never the request
+            _failures.warning("compare", "cache calibration comparison failed", exc_info=trace_of(exc))
+            return
+        ctx.state["cache_calibration"] = {"similarity": round(probe.similarity, 4), "agreed": agreed}
+        self.calibration.observe(self._calibration_key(ctx.route_name), probe.similarity, agreed)
+        self.stats.add(ctx.route_name, {"observed_right" if agreed else "observed_wrong": 1})
+        if not agreed and not self._store_down():
+            try:
+                await call_store(self._store.mark_wrong, probe.entry_key, probe.similarity, store="cache")
+            except Exception as exc:
+                self._failed("mark", exc)
+
+    def _answer_similarity_sync(self, a: str, b: str) -> float:
+        if self._embedder is None:
+            return 0.0
+        first, second = self._embedder.embed([a, b])
+        return cosine(first, second)
 
     async def _store_answer(self, ctx: RequestContext, request: _Request, completion: Completion) -> None:
         body = encode_completion(completion, self._settings.compress_over_bytes)
@@ -315,7 +374,15 @@ def wire_cache(runtime, parts, provider_override: str | None = None) -> TieredRe
     if not any(r.kind == "chat" and (r.cache.exact or r.cache.semantic) for r in routes):
         return None
     embedder = choose_embedder(runtime, provider_override)
-    cache = TieredResponseCache(runtime.config, DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE)), embedder)
+    metrics = None
+    if any(r.cache.max_wrong_hit_rate is not None for r in routes):
+        from ..adapters.emf_metrics import EmfMetrics, metrics_namespace
+
+        # the same switch as the ledger's metrics: on Lambda, or when asked for locally
+        if runtime.environ.get("AWS_LAMBDA_FUNCTION_NAME") or runtime.environ.get("TIERUP_EMF") == "stdout":
+            metrics = EmfMetrics(metrics_namespace(runtime.config.project))
+    cache = TieredResponseCache(runtime.config, DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE)), embedder,
+                                metrics=metrics)
     parts.cache = cache
     load = getattr(embedder, "load", None)
     if load is not None:
@@ -324,4 +391,5 @@ def wire_cache(runtime, parts, provider_override: str | None = None) -> TieredRe
 
         parts.on_startup.append(load_embedder)
     parts.on_shutdown.append(cache.stats.flush)
+    parts.on_shutdown.append(cache.calibration.flush)
     return cache

@@ -13,6 +13,8 @@ class InMemoryCacheStore:
         self.answers: dict[str, tuple[bytes, str, int, str, str]] = {}
         self.buckets: dict[str, list[tuple[int, BucketItem, str, str]]] = {}
         self.stats: dict[tuple[str, str], dict[str, float]] = {}
+        self.wrong_at: dict[str, float] = {}
+        self.calibrations: dict[str, tuple[dict[int, float], dict[int, float]]] = {}
         self.items_read = 0
         self._order = itertools.count()
 
@@ -21,7 +23,24 @@ class InMemoryCacheStore:
         if found is None:
             return None
         self.items_read += 1
-        return found[0], found[1], found[2]
+        return found[0], found[1], found[2], self.wrong_at.get(entry_key, 0.0)
+
+    def mark_wrong(self, entry_key, similarity) -> None:
+        if entry_key in self.answers:
+            self.wrong_at[entry_key] = max(self.wrong_at.get(entry_key, 0.0), round(similarity, 4))
+
+    def add_calibration(self, calibration_key, right, wrong) -> None:
+        mine = self.calibrations.setdefault(calibration_key, ({}, {}))
+        for counts, added in zip(mine, (right, wrong)):
+            for index, count in added.items():
+                counts[index] = counts.get(index, 0.0) + count
+
+    def read_calibration(self, calibration_key):
+        right, wrong = self.calibrations.get(calibration_key, ({}, {}))
+        return dict(right), dict(wrong)
+
+    def read_calibrations(self):
+        return {key: self.read_calibration(key) for key in self.calibrations}
 
     def put_answer(self, entry_key, body, question, expires_at, *, scope, route) -> None:
         self.answers[entry_key] = (body, question, expires_at, scope, route)

@@ -184,3 +184,74 @@ def test_cli_stats_show_hits_and_savings(make_runtime):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if " chat " in line)
     assert "50.0%" in row and "120" in row and "0.5000" in row
+
+
+def test_reserved_tenant_ids_are_refused_at_key_creation(make_runtime):
+    from typer.testing import CliRunner
+
+    from functions.core.cache.keys import SHARED_SCOPE
+    from functions.core.tables import KEYS
+    from tierup.cli import app
+
+    runtime = make_runtime()
+    with pytest.raises(ValueError, match="reserved"):
+        create_key(runtime, SHARED_SCOPE, "pro")
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"], "TIERUP_TABLE_KEYS": runtime.table(KEYS)}
+    result = CliRunner().invoke(app, ["keys", "create", "--tenant", SHARED_SCOPE, "--plan", "pro", *CONFIG_ARGS],
+                                env=env, terminal_width=200)
+    assert result.exit_code == 2 and "reserved" in result.output
+
+
+
+def test_cli_stats_show_the_measured_wrong_share_of_bounded_routes(make_runtime, tmp_path):
+    from typer.testing import CliRunner
+
+    from functions.adapters.dynamodb.cache import DynamoCacheStore
+    from functions.core.cache.calibration import bin_of
+    from functions.core.tables import CACHE
+    from tierup.cli import app
+
+    config = tmp_path / "tierup.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace("# max-wrong-hit-rate = 0.01", "max-wrong-hit-rate = 0.05"))
+    runtime = make_runtime()
+    store = DynamoCacheStore(runtime.dynamodb, runtime.table(CACHE))
+    store.add_calibration("chat#all-MiniLM-L6-v2", {bin_of(0.95): 396.0, bin_of(0.85): 50.0},
+                          {bin_of(0.95): 4.0, bin_of(0.85): 50.0})
+    store.add_stats("chat", "2026-01-01", {"calibration": 7, "calibration_tokens": 900})
+    env = {"TIERUP_AWS_ENDPOINT": runtime.environ["TIERUP_AWS_ENDPOINT"], "TIERUP_TABLE_CACHE": runtime.table(CACHE)}
+    result = CliRunner().invoke(app, ["cache", "stats", "--config", str(config)], env=env, terminal_width=250)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "MiniLM" in line)
+    assert "5.00%" in row and "0.950" in row and "400" in row and "1.00% [" in row and "900" in row
+
+
+@pytest.mark.parametrize("shared_first", [True, False])
+def test_a_tenant_named_like_the_shared_scope_never_meets_shared_answers_when_sharing_changes(
+        make_runtime, serve, shared_first):
+    """A key for the tenant "*shared*" made before such ids were refused (written to the key table
+    directly): when the route's sharing setting changes, neither side is served the other's answer."""
+    import time as clock
+
+    from functions.adapters.dynamodb.keys import DynamoKeyStore
+    from functions.core.cache.keys import SHARED_SCOPE
+    from functions.core.keys import ApiKeyRecord, generate_api_key, hash_api_key
+    from functions.core.tables import KEYS
+    from functions.gateway.composition import Runtime, build_gateway
+
+    first = make_runtime({"routes": {"chat": {"cache": {"semantic": False, "share-across-tenants": shared_first}}},
+                          "cache": {"l1-ttl-s": 0}})
+    marker_key = generate_api_key()
+    DynamoKeyStore(first.dynamodb, first.table(KEYS)).put(ApiKeyRecord(
+        key_hash=hash_api_key(marker_key), tenant_id=SHARED_SCOPE, plan="pro", created_at=int(clock.time())))
+    acme_key = create_key(first, "acme", "pro")
+    route = first.config.routes["chat"]
+    flip = {"share_across_tenants": not shared_first}
+    route = route.model_copy(update={"cache": route.cache.model_copy(update=flip)})
+    flipped = first.config.model_copy(update={"routes": {**first.config.routes, "chat": route}})
+    second = Runtime(config=flipped, environ=first.environ)
+    asker, prober = (acme_key, marker_key) if shared_first else (marker_key, acme_key)
+    url = serve(build_gateway(first))
+    assert ask(openai_client(url, asker), "Do you ship to Norway?")[0] == "miss"
+    assert ask(openai_client(url, asker), "Do you ship to Norway?")[0] == "hit-exact"
+    url = serve(build_gateway(second))  # the same tables, the route's sharing setting flipped
+    assert ask(openai_client(url, prober), "Do you ship to Norway?")[0] == "miss"

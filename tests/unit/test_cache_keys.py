@@ -75,3 +75,39 @@ def test_opt_outs():
     assert opted_out({}, chat(tierup={"cache": False})) == (True, True)
     assert opted_out({}, chat(tierup={"cache": True})) == (False, False)
     assert not plan_cache(ROUTE, chat(), {"cache-control": "no-store"}).active
+
+
+def _sharing(share: bool):
+    return ROUTE.model_copy(update={"cache": ROUTE.cache.model_copy(update={"share_across_tenants": share})})
+
+
+def test_a_tenant_named_like_the_shared_scope_never_meets_the_shared_answers_either_way():
+    # The route shared its answers, then stopped: the tenant "*shared*" must not read them ...
+    shared_then = keys(tenant="acme", route=_sharing(True))
+    marker_tenant_now = keys(tenant=SHARED_SCOPE, route=_sharing(False))
+    assert marker_tenant_now.exact != shared_then.exact
+    assert marker_tenant_now.semantic_scope != shared_then.semantic_scope
+    # ... and, the other way, what that tenant stored is not served once the route shares.
+    assert keys(tenant="globex", route=_sharing(True)).exact != marker_tenant_now.exact
+
+
+def test_unshared_routes_keep_their_keys():
+    assert keys(tenant="acme", route=_sharing(False)).exact == keys(tenant="acme").exact
+
+
+def test_reserved_tenant_ids():
+    from functions.core.cache.keys import reserved_tenant_id
+
+    assert "reserved" in reserved_tenant_id(SHARED_SCOPE)
+    assert reserved_tenant_id("*anything") is not None
+    assert reserved_tenant_id("acme") is None and reserved_tenant_id("a*b") is None
+
+
+def test_config_refuses_a_tenant_with_a_reserved_id():
+    import pytest
+
+    from functions.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tenants\.\*shared\*.*reserved"):
+        make_config({"tenants": {SHARED_SCOPE: {"plan": "pro"}}})
+    assert make_config({"tenants": {"acme": {"plan": "pro"}}}).tenants["acme"].plan == "pro"

@@ -1,5 +1,8 @@
 """``tierup cache stats | purge``: the response cache's hit rates and savings, and clearing it.
 
+``stats`` also shows, for routes with ``max-wrong-hit-rate``, the threshold their observations
+prove and the measured share of wrong semantic hits at it, with its 95% interval.
+
 ``purge`` plans first (counts what it would delete and prints it), then deletes, unless
 ``--dry-run``. Instances keep exact answers in memory for at most ``[cache] l1-ttl-s`` after a purge.
 """
@@ -10,6 +13,7 @@ import typer
 from rich.table import Table
 
 from functions.adapters.dynamodb.cache import DynamoCacheStore
+from functions.core.cache.calibration import Calibration
 from functions.core.cache.keys import SHARED_SCOPE
 from functions.core.tables import CACHE
 
@@ -24,15 +28,43 @@ def _store(runtime) -> DynamoCacheStore:
 
 @cache_app.command("stats")
 def stats(route: str = typer.Option(None, "--route", help="only this route"), config: str = ConfigOption) -> None:
-    """Hits, misses, hit rate and tokens/dollars saved per route (all days kept)."""
-    totals = _store(load_runtime(config)).read_stats(route)
+    """Hits, misses, hit rate and tokens/dollars saved per route (all days kept); the measured
+    wrong-hit share of bounded routes."""
+    runtime = load_runtime(config)
+    store = _store(runtime)
+    totals = store.read_stats(route)
     table = Table("route", "hit exact", "hit semantic", "miss", "bypass", "hit rate", "tokens saved", "USD saved")
     for name, row in sorted(totals.items()):
         hits = row.get("hit_exact", 0) + row.get("hit_semantic", 0)
-        looked_up = hits + row.get("miss", 0)
+        looked_up = hits + row.get("miss", 0) + row.get("calibration", 0)  # a calibration call was a lookup too
         rate = f"{hits / looked_up:.1%}" if looked_up else "-"
         table.add_row(name, *(f"{row.get(k, 0):.0f}" for k in ("hit_exact", "hit_semantic", "miss", "bypass")),
                       rate, f"{row.get('tokens_saved', 0):.0f}", f"{row.get('usd_saved', 0):.4f}")
+    console.print(table)
+    _calibration_table(runtime, store, totals, route)
+
+
+def _calibration_table(runtime, store: DynamoCacheStore, totals: dict, only: str | None) -> None:
+    bounded = {name: r.cache for name, r in runtime.config.routes.items()
+               if r.cache.max_wrong_hit_rate is not None and only in (None, name)}
+    if not bounded:
+        return
+    table = Table("route", "embedder", "bound", "threshold", "observations >= threshold", "wrong share [95% CI]",
+                  "calibration calls", "calibration tokens")
+    for key, (right, wrong) in sorted(store.read_calibrations().items()):
+        name, _, embedder = key.partition("#")
+        settings = bounded.get(name)
+        if settings is None:
+            continue
+        calibration = Calibration(right, wrong)
+        threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor)
+        measured = calibration.measured(threshold)
+        row = totals.get(name, {})
+        table.add_row(name, embedder, f"{settings.max_wrong_hit_rate:.2%}",
+                      "none proven yet" if threshold is None else f"{threshold:.3f}", f"{measured.samples:.0f}",
+                      "-" if threshold is None else
+                      f"{measured.rate:.2%} [{measured.low:.2%}, {measured.high:.2%}]",
+                      f"{row.get('calibration', 0):.0f}", f"{row.get('calibration_tokens', 0):.0f}")
     console.print(table)
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from functions.adapters.dynamodb.keys import DynamoKeyStore
+from functions.core.cache.keys import reserved_tenant_id
 from functions.core.tables import KEYS
 
 from ..local_stack import create_key
@@ -29,6 +30,10 @@ def create(tenant: str = typer.Option(..., "--tenant", help="tenant id"),
     runtime = load_runtime(config)
     if plan not in runtime.config.plans:
         err_console.print(f"[red]unknown plan {plan!r}[/red]; plans: {', '.join(runtime.config.plans)}")
+        raise typer.Exit(2)
+    reason = reserved_tenant_id(tenant)
+    if reason:
+        err_console.print(f"[red]{reason}[/red]")
         raise typer.Exit(2)
     key = create_key(runtime, tenant, plan, label)
     console.print(f"tenant {tenant}, plan {plan}. The key is shown once; store it now:")

@@ -5,8 +5,11 @@ Item layout (one table, three item types):
     pk = "x#<exact key>" | "s#<entry id>"   sk = "answer"          the answer (B), question, TTL
     pk = "b#<scope>#<table>#<bucket>"       sk = "<ms>#<entry id>" an LSH bucket listing (vector)
     pk = "stats#<route>"                    sk = "day#YYYY-MM-DD"   hit/miss/saved counters
+    pk = "calib#<route>#<embedder>"         sk = "bins"             right/wrong counts per similarity
+                                                                    bin (r<bin>, w<bin>), no TTL
 
-Every item but the counters carries ``tenant`` and ``route`` so that ``purge`` can find it.
+An answer item may also hold ``wrong_at``: the highest similarity at which it answered a paraphrase
+wrongly. Every item but the counters and calibrations carries ``tenant`` and ``route`` so that ``purge`` can find it.
 Bucket queries read newest first with a ``Limit``: the read bound of a lookup.
 This module never decides what is servable; it only stores and fetches.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import time
 
+from botocore.exceptions import ClientError
+
 from ...core.errors import CacheError
 from ...core.ports import BucketItem
 from .numbers import number
@@ -22,18 +27,56 @@ from .storage_errors import translates_storage_errors
 from .table_store import TableStore
 
 ANSWER_SK = "answer"
+CALIBRATION_SK = "bins"
 #: counters are kept this long
 STATS_TTL_S = 400 * 86400
 
 
 class DynamoCacheStore(TableStore):
     @translates_storage_errors("cache")
-    def get_answer(self, entry_key: str) -> tuple[bytes, str, int] | None:
+    def get_answer(self, entry_key: str) -> tuple[bytes, str, int, float] | None:
         item = self._client.get_item(TableName=self._table, Key={"pk": {"S": entry_key}, "sk": {"S": ANSWER_SK}},
-                                     ProjectionExpression="body, question, expires_at").get("Item")
+                                     ProjectionExpression="body, question, expires_at, wrong_at").get("Item")
         if not item:
             return None
-        return item["body"]["B"], item["question"]["S"], int(item["expires_at"]["N"])
+        wrong_at = float(item["wrong_at"]["N"]) if "wrong_at" in item else 0.0
+        return item["body"]["B"], item["question"]["S"], int(item["expires_at"]["N"]), wrong_at
+
+    @translates_storage_errors("cache")
+    def mark_wrong(self, entry_key: str, similarity: float) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"pk": {"S": entry_key}, "sk": {"S": ANSWER_SK}},
+                UpdateExpression="SET wrong_at = :s",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(wrong_at) OR wrong_at < :s)",
+                ExpressionAttributeValues={":s": number(round(similarity, 4))})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    @translates_storage_errors("cache")
+    def add_calibration(self, calibration_key: str, right: dict[int, float], wrong: dict[int, float]) -> None:
+        counts = {f"r{i}": c for i, c in right.items()} | {f"w{i}": c for i, c in wrong.items()}
+        if not counts:
+            return
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values = {f":c{i}": number(v) for i, v in enumerate(counts.values())}
+        adds = ", ".join(f"#c{i} :c{i}" for i in range(len(counts)))
+        self._client.update_item(TableName=self._table, Key={"pk": {"S": f"calib#{calibration_key}"},
+                                                             "sk": {"S": CALIBRATION_SK}},
+                                 UpdateExpression=f"ADD {adds}", ExpressionAttributeNames=names,
+                                 ExpressionAttributeValues=values)
+
+    @translates_storage_errors("cache")
+    def read_calibration(self, calibration_key: str) -> tuple[dict[int, float], dict[int, float]]:
+        item = self._client.get_item(TableName=self._table, Key={"pk": {"S": f"calib#{calibration_key}"},
+                                                                 "sk": {"S": CALIBRATION_SK}}).get("Item")
+        return _bins(item or {})
+
+    @translates_storage_errors("cache")
+    def read_calibrations(self) -> dict[str, tuple[dict[int, float], dict[int, float]]]:
+        return {item["pk"]["S"].removeprefix("calib#"): _bins(item)
+                for item in self._scan("begins_with(pk, :p)", {":p": {"S": "calib#"}})}
 
     @translates_storage_errors("cache")
     def put_answer(self, entry_key: str, body: bytes, question: str, expires_at: int, *,
@@ -121,3 +164,12 @@ class DynamoCacheStore(TableStore):
                 time.sleep(0.05 * 2 ** attempt)  # DynamoDB's advice for unprocessed items: back off
             else:
                 raise CacheError("DynamoDB left cache writes unprocessed after retries")
+
+
+def _bins(item: dict) -> tuple[dict[int, float], dict[int, float]]:
+    """(right, wrong) counts per bin from a calibration item's ``r<bin>`` / ``w<bin>`` attributes."""
+    right, wrong = {}, {}
+    for attr, value in item.items():
+        if "N" in value and attr[:1] in ("r", "w") and attr[1:].isdigit():
+            (right if attr[0] == "r" else wrong)[int(attr[1:])] = float(value["N"])
+    return right, wrong

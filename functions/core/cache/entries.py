@@ -28,6 +28,8 @@ class CachedAnswer:
     question: str
     created_at: float
     expires_at: int
+    #: the highest similarity at which this answer was seen answering a paraphrase wrongly (0: never)
+    wrong_at: float = 0.0
 
     def fresh(self, now: float) -> bool:
         """DynamoDB deletes expired items only eventually: expiry is checked on every read."""

@@ -20,6 +20,7 @@ import orjson
 
 from ..chat import ChatRequest, Message
 from ..config import RouteConfig
+from ..config.cache import RESERVED_TENANT_PREFIX
 
 #: the scope of routes that share answers across tenants (``share-across-tenants = true``)
 SHARED_SCOPE = "*shared*"
@@ -30,6 +31,15 @@ _SPACES = re.compile(r"\s+")
 def normalise_text(text: str) -> str:
     """Whitespace runs collapse to one space; case and punctuation are kept (they can matter)."""
     return _SPACES.sub(" ", text).strip()
+
+
+def reserved_tenant_id(tenant_id: str) -> str | None:
+    """Why ``tenant_id`` cannot be a tenant's id, or None when it can: an id spelled like the shared
+    scope's marker would read the answers shared across tenants (key creation refuses it)."""
+    if tenant_id.startswith(RESERVED_TENANT_PREFIX):
+        return (f"tenant id {tenant_id!r} is reserved: ids starting with {RESERVED_TENANT_PREFIX!r} name the "
+                f"cache's shared scope ({SHARED_SCOPE})")
+    return None
 
 
 def tenant_scope(route: RouteConfig, tenant_id: str) -> str:
@@ -104,6 +114,11 @@ def cache_keys(route_name: str, route: RouteConfig, tenant_id: str, chat: ChatRe
     sampling = {"temperature": chat.temperature, "top_p": chat.top_p, "stop": chat.stop_sequences}
     base = {"scope": scope, "route": route_name, "models": models_of(route), "context": context,
             "sampling": sampling}
+    if route.cache.share_across_tenants:
+        # the sharing setting is part of the key, so that a tenant whose id equals the shared marker
+        # (refused at key creation, but perhaps created before) never meets the shared answers, in
+        # either direction, when a route's setting changes; unshared routes keep their keys
+        base["shared"] = True
     shaping = _shaping(chat)
     if shaping:
         base["shaping"] = shaping

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ._base import Section
 from .batch import BatchConfig
 from .budgets import BudgetCap, BudgetsConfig
-from .cache import CacheConfig, RouteCacheConfig
+from .cache import RESERVED_TENANT_PREFIX, CacheConfig, RouteCacheConfig
 from .gateway import GatewayConfig
 from .plans import PlanConfig, TenantConfig
 from .policy import PolicyConfig
@@ -70,6 +70,9 @@ class TierupConfig(Section):
             if route.default_max_tokens > route.max_tokens:
                 raise ConfigError(f"routes.{name}.default-max-tokens", "is above max-tokens")
         for tenant_id, tenant in self.tenants.items():
+            if tenant_id.startswith(RESERVED_TENANT_PREFIX):
+                raise ConfigError(f"tenants.{tenant_id}", f"tenant ids starting with {RESERVED_TENANT_PREFIX!r} are "
+                                  "reserved (the response cache's shared scope)")
             if tenant.plan not in self.plans:
                 raise ConfigError(f"tenants.{tenant_id}.plan", f"unknown plan {tenant.plan!r}")
             for key in tenant.overrides:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ._base import Section
+
+#: tenant ids may not start with this: it marks the cache's own scopes (``core.cache.keys.SHARED_SCOPE``)
+RESERVED_TENANT_PREFIX = "*"
 
 
 class RouteCacheConfig(Section):
@@ -16,7 +19,8 @@ class RouteCacheConfig(Section):
     ttl_s: int = Field(default=3600, alias="ttl-s", gt=0)
     #: cache answers of non-deterministic requests (temperature > 0) too
     cache_nondeterministic: bool = Field(default=False, alias="cache-nondeterministic")
-    #: cosine similarity at or above which a semantic hit is served. Chosen for all-MiniLM-L6-v2
+    #: cosine similarity at or above which a semantic hit is served (a fixed rule; routes that set
+    #: max-wrong-hit-rate learn theirs instead). Chosen for all-MiniLM-L6-v2
     #: on Quora Question Pairs with the near-miss guards on (bench/semantic_cache.py: lower serves
     #: more paraphrases and more wrong answers); Titan's similarities are on another scale:
     #: measure before changing embedder
@@ -28,6 +32,25 @@ class RouteCacheConfig(Section):
     share_across_tenants: bool = Field(default=False, alias="share-across-tenants")
     #: a hit counts its original tokens against the tenant's quota (default: hits are free)
     charge_hits: bool = Field(default=False, alias="charge-hits")
+    #: the promised share of semantic hits that are wrong (e.g. 0.01): the route learns the lowest
+    #: similarity that keeps the promise from its own traffic (core/cache/calibration.py) and serves
+    #: no semantic hit until it has the observations to prove one
+    max_wrong_hit_rate: float | None = Field(default=None, alias="max-wrong-hit-rate", gt=0, lt=0.5)
+    #: share of would-be semantic hits sent to the model anyway to check them (billed as usual,
+    #: marked ``calibration`` in the ledger)
+    calibration_share: float = Field(default=0.02, alias="calibration-share", ge=0, le=1)
+    #: candidates below this similarity are neither served nor observed
+    calibration_floor: float = Field(default=0.80, alias="calibration-floor", gt=0, lt=1)
+    #: two free-text answers agree when their embeddings are at least this alike (short answers
+    #: must be equal)
+    answer_match_similarity: float = Field(default=0.90, alias="answer-match-similarity", gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_rule_for_semantic_hits(self) -> RouteCacheConfig:
+        if self.max_wrong_hit_rate is not None and "similarity_threshold" in self.model_fields_set:
+            raise ValueError("set either similarity-threshold (a fixed threshold) or max-wrong-hit-rate (a "
+                             "promised share of wrong hits, with a learnt threshold), not both")
+        return self
 
 
 class CacheConfig(Section):

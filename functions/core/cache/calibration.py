@@ -1,0 +1,180 @@
+"""A promised share of wrong semantic hits per route (``max-wrong-hit-rate``), learnt online.
+
+A static similarity threshold promises nothing: how often a paraphrase at cosine 0.95 has the same
+answer depends on the embedder, the route's questions and its answers. So a bounded route keeps
+*observations* instead: for a candidate at similarity s (the best one the near-miss guards let
+through), the model's own answer is compared with the cached one (``answers_agree``), and the
+outcome is counted in s's similarity bin. The route then serves semantic hits at or above the
+lowest threshold t whose hits, pooled, are wrong with a one-sided 95% upper confidence bound
+(Wilson) at most the bound: the most hits the observations allow while keeping the promise.
+
+Observations cost little. A candidate below t is a miss whatever happens, so the model is called
+anyway and comparing its answer costs no tokens. Above t, a small share of would-be hits
+(``calibration-share``) goes to the model instead of being served: those calls are what the
+promise costs, and the ledger marks them ``calibration``. Without observations the bound is 1
+(nothing is served until enough clean ones exist: ~270 at 1%, ~55 at 5%), which is the prior that
+is safe with no data. vCache (Schroeder et al., ICLR 2026) learns a threshold per cached entry; a
+route's entries here are rarely asked twice, so the curve is learnt per route (pooled across
+tenants: it describes the embedder on the route's traffic, never anyone's data), and an entry
+seen answering a paraphrase wrongly is not served again at that similarity or below
+(``CachedAnswer.wrong_at``).
+
+No I/O here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..chat import Completion
+
+#: similarity bins are this wide: fine enough to place a threshold, coarse enough to fill
+BIN_WIDTH = 0.005
+#: one-sided 95%: the promise holds unless the observations were unusually lucky
+CONFIDENCE_Z = 1.645
+#: reported intervals are two-sided 95%
+REPORT_Z = 1.96
+#: answers of at most this many words are compared exactly (labels, numbers, yes/no, short facts)
+SHORT_ANSWER_WORDS = 12
+
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def bin_of(similarity: float) -> int:
+    # a hair of tolerance: 0.955 in float is 0.95499..., which belongs to the bin starting at 0.955
+    return int(math.floor(similarity / BIN_WIDTH + 1e-9))
+
+
+def bin_start(index: int) -> float:
+    return round(index * BIN_WIDTH, 6)
+
+
+def wilson(wrong: float, n: float, z: float = CONFIDENCE_Z) -> tuple[float, float]:
+    """Wilson score interval of a proportion; (0, 1) without observations."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = wrong / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denominator = 1 + z * z / n
+    return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
+
+
+def min_samples(bound: float, z: float = CONFIDENCE_Z) -> float:
+    """Fewest observations whose upper bound can be within ``bound`` (all of them right)."""
+    return z * z * (1 - bound) / bound
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What the observations say about the hits served at ``threshold`` or above."""
+
+    threshold: float | None
+    samples: float
+    wrong: float
+    low: float
+    high: float
+
+    @property
+    def rate(self) -> float:
+        return self.wrong / self.samples if self.samples else 0.0
+
+
+@dataclass(slots=True)
+class Calibration:
+    """A route's observations: right and wrong counts per similarity bin."""
+
+    right: dict[int, float] = field(default_factory=dict)
+    wrong: dict[int, float] = field(default_factory=dict)
+
+    def observe(self, similarity: float, agreed: bool, weight: float = 1.0) -> None:
+        counts = self.right if agreed else self.wrong
+        index = bin_of(similarity)
+        counts[index] = counts.get(index, 0.0) + weight
+
+    def merge(self, other: Calibration) -> None:
+        for mine, theirs in ((self.right, other.right), (self.wrong, other.wrong)):
+            for index, count in theirs.items():
+                mine[index] = mine.get(index, 0.0) + count
+
+    def copy(self) -> Calibration:
+        return Calibration(dict(self.right), dict(self.wrong))
+
+    @property
+    def samples(self) -> float:
+        return sum(self.right.values()) + sum(self.wrong.values())
+
+    def threshold(self, bound: float, floor: float) -> float | None:
+        """The lowest threshold (a bin start, at least ``floor``) whose pooled hits are wrong with
+        an upper bound at most ``bound``; None when no threshold is proven yet.
+
+        Thresholds are tested from the top down and the first that fails ends the search (a
+        fixed-sequence test): picking the best of forty thresholds, each at 95%, would promise far
+        less than 95%; testing them in an order fixed in advance keeps the whole choice at 95%.
+        Thresholds with too few observations to pass even with none wrong are not tests (skipped).
+        """
+        chosen, right, wrong = None, 0.0, 0.0
+        least = min_samples(bound)
+        for index in sorted(set(self.right) | set(self.wrong), reverse=True):
+            if bin_start(index) < floor - 1e-9:
+                break
+            right += self.right.get(index, 0.0)
+            wrong += self.wrong.get(index, 0.0)
+            if right + wrong < least:
+                continue
+            if wilson(wrong, right + wrong)[1] > bound:
+                break
+            chosen = bin_start(index)
+        return chosen
+
+    def measured(self, threshold: float | None) -> Measured:
+        """The wrong share of observations at ``threshold`` or above, with its two-sided 95% interval
+        (what is reported; the promise itself uses the one-sided 95% upper bound)."""
+        if threshold is None:
+            return Measured(None, 0.0, 0.0, 0.0, 1.0)
+        first = bin_of(threshold)
+        wrong = sum(c for i, c in self.wrong.items() if i >= first)
+        samples = wrong + sum(c for i, c in self.right.items() if i >= first)
+        low, high = wilson(wrong, samples, REPORT_Z)
+        return Measured(threshold, samples, wrong, low, high)
+
+
+# -- comparing the model's answer with the cached one --------------------------------------------
+
+
+def _normalised(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+def _tool_calls(completion: Completion) -> list[tuple[str, object]]:
+    calls = []
+    for call in completion.tool_calls:
+        try:
+            arguments = orjson.loads(call.arguments or "null")
+        except orjson.JSONDecodeError:
+            arguments = call.arguments
+        calls.append((call.name, arguments))
+    return calls
+
+
+def answers_agree(cached: Completion, fresh: Completion, similarity: Callable[[str, str], float] | None,
+                  match_at: float) -> bool:
+    """Would serving ``cached`` have answered as well as ``fresh`` (the model's answer now)?
+
+    Tool calls must be the same calls with the same arguments (as JSON values). Text that is equal
+    once case, spacing and punctuation are set aside agrees; short answers (labels, numbers, yes/no)
+    must be equal so; longer free text agrees when its embeddings are at least ``match_at`` alike.
+    """
+    if cached.tool_calls or fresh.tool_calls:
+        return _tool_calls(cached) == _tool_calls(fresh) and _normalised(cached.text) == _normalised(fresh.text)
+    a, b = _normalised(cached.text), _normalised(fresh.text)
+    if a == b:
+        return True
+    if min(len(a.split()), len(b.split())) <= SHORT_ANSWER_WORDS or similarity is None:
+        return False
+    return similarity(cached.text, fresh.text) >= match_at
