@@ -94,7 +94,7 @@ def _jsonl_rows(handle, path: Path):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             raise TraceFileError(f"{path.name} line {number}, column {exc.colno}: not JSON ({exc.msg})") from None
         if not isinstance(row, dict):
