@@ -139,6 +139,10 @@ def test_serverless_throttles_past_its_quota_failing_or_delaying():
     delayed = simulate(buckets, econ, none, Rules(throttle="delay"))
     assert delayed.throttled_requests == pytest.approx(10.0) and delayed.serverless_usd == pytest.approx(1.5)
     assert simulate(buckets, econ, none, replace(Rules(), throttling=False)).throttled_requests == 0
+    # each minute is throttled on its own: two busy minutes throttle a third of each
+    busy = _buckets([30, 0, 0, 0, 0, 0, 30, 0, 0, 0, 0, 0], tokens_per_request=50.0)
+    assert simulate(busy, econ, none, Rules(throttle="delay")).throttled_requests == pytest.approx(20.0)
+    assert simulate(busy, econ, none, Rules(throttle="fail")).serverless_usd == pytest.approx(2.0)
 
 
 def test_hindsight_pays_the_release_tail_so_it_bridges_a_short_dip():

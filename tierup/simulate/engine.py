@@ -15,7 +15,7 @@ Per bucket, ``r`` serving replicas take the share ``min(1, r * max_concurrent / 
 r * bucket_s / work)`` of its requests (the concurrency limit and the GPU's throughput, with the
 context-length model); the rest spill to the serverless tier and are paid per token there. The
 serverless tier throttles past its tokens-per-minute quota: throttled requests either fail (not
-billed) or wait for the next minute (``throttle="delay"``, billed when served).
+billed) or are retried until served (``throttle="delay"``: billed in full, counted as delayed).
 
 ``Rules`` switches each of these on or off, so the bench shows what each one moved.
 
@@ -77,7 +77,7 @@ class Outcome:
     spilled_requests: float  # to serverless while replicas were serving, beyond their capacity
     serverless_requests: float  # to serverless while no replica served
     cold_requests: float
-    throttled_requests: float  # failed (throttle="fail") or delayed a minute ("delay")
+    throttled_requests: float  # past the serverless quota: failed (throttle="fail") or retried ("delay")
     promotions: int
     replica_seconds: float
 
@@ -198,8 +198,10 @@ def throttle(tokens: np.ndarray, requests: np.ndarray, buckets: Buckets, econ: R
              rules: Rules) -> tuple[np.ndarray, float]:
     """Per bucket, the share of the serverless spend that is billed; and the requests throttled.
 
-    Tokens beyond the quota in a minute are throttled: with ``fail`` they are lost (unbilled);
-    with ``delay`` they wait for the next minute's quota (billed; counted as delayed).
+    The requests of a minute whose tokens exceed the quota are throttled in proportion. With
+    ``fail`` they are lost (unbilled: a cheaper bill, and failed requests); with ``delay`` they are
+    retried until served (billed in full), so the cost stays comparable and the count says how
+    many waited.
     """
     quota = econ.serverless_tokens_per_minute
     ones = np.ones(len(tokens))
@@ -207,18 +209,9 @@ def throttle(tokens: np.ndarray, requests: np.ndarray, buckets: Buckets, econ: R
         return ones, 0.0
     k = max(1, round(60.0 / buckets.bucket_s))
     per_minute = tokens.reshape(-1, k).sum(axis=1)
-    requests_per_minute = requests.reshape(-1, k).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over = np.where(per_minute > quota, (per_minute - quota) / np.where(per_minute > 0, per_minute, 1), 0.0)
+    throttled = float((requests.reshape(-1, k).sum(axis=1) * over).sum())
     if rules.throttle == "fail":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            over = np.where(per_minute > quota, (per_minute - quota) / np.where(per_minute > 0, per_minute, 1), 0.0)
-        return np.repeat(1.0 - over, k), float((requests_per_minute * over).sum())
-    backlog, delayed = 0.0, 0.0
-    for minute in range(len(per_minute)):
-        total = per_minute[minute] + backlog
-        if total > quota:
-            # the share of this minute's requests that cannot go through now waits a minute (or more)
-            delayed += requests_per_minute[minute] * (total - quota) / total
-            backlog = total - quota
-        else:
-            backlog = 0.0
-    return ones, float(delayed)
+        return np.repeat(1.0 - over, k), throttled
+    return ones, throttled
