@@ -46,6 +46,10 @@ import numpy as np
 #: requests one replica serves at once unless the config says otherwise (the Modal app reads the
 #: config, so this is what it admits by default)
 DEFAULT_MAX_CONCURRENT = 32
+#: one L40S replica at 32 requests and the reference context (``nominal_throughput``, rounded down):
+#: the config's defaults, as the default route GPU is an L40S
+DEFAULT_PREFILL_TOKENS_PER_S = 7700.0
+DEFAULT_DECODE_TOKENS_PER_S = 750.0
 #: share of memory bandwidth a full decode batch achieves (A40 calibration above)
 DECODE_BANDWIDTH_EFFICIENCY = 0.55
 #: share of dense BF16 peak a prefill achieves (conservative; see above)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..gpu_capacity import DEFAULT_CPU_CORES, DEFAULT_MAX_CONCURRENT, DEFAULT_MEMORY_GIB
+from ..gpu_capacity import (DEFAULT_CPU_CORES, DEFAULT_DECODE_TOKENS_PER_S, DEFAULT_MAX_CONCURRENT, DEFAULT_MEMORY_GIB,
+                            DEFAULT_PREFILL_TOKENS_PER_S)
 from ._base import Section
 
 #: Modal's list prices for what a container holds besides its GPU (modal.com/pricing: CPU per
@@ -28,9 +29,9 @@ class GpuPrice(Section):
 
     usd_per_second: float = Field(alias="usd-per-second", gt=0)
     #: prompt tokens/s one replica prefills at the route's latency target
-    prefill_tokens_per_s: float = Field(default=20000.0, alias="prefill-tokens-per-s", gt=0)
+    prefill_tokens_per_s: float = Field(default=DEFAULT_PREFILL_TOKENS_PER_S, alias="prefill-tokens-per-s", gt=0)
     #: output tokens/s one replica decodes (all sequences together) at the latency target
-    decode_tokens_per_s: float = Field(default=2500.0, alias="decode-tokens-per-s", gt=0)
+    decode_tokens_per_s: float = Field(default=DEFAULT_DECODE_TOKENS_PER_S, alias="decode-tokens-per-s", gt=0)
     #: seconds from ``min_containers`` raised to a replica answering health checks
     warmup_s: float = Field(default=120.0, alias="warmup-s", ge=0)
     #: requests one replica serves at once at the latency target (vLLM ``max_num_seqs``); the
