@@ -1,8 +1,8 @@
 """tierup's traffic policy against the baselines and the hindsight optimum, on real traces, under
 the simulator's full rules, over several arrival seeds.
 
-    .venv/bin/python bench/policy_cost.py --quick        # 12 ServeGen clients x 3 days + both Azure traces, 2 seeds (~2 min)
-    .venv/bin/python bench/policy_cost.py                # all 30 clients x 14 days + Azure, 3 seeds (~15 min on 2 cores)
+    .venv/bin/python bench/policy_cost.py --quick   # 12 ServeGen clients x 3 days + both Azure traces, 2 seeds
+    .venv/bin/python bench/policy_cost.py           # all 30 clients x 14 days + Azure, 3 seeds (~15 min, 2 cores)
     .venv/bin/python bench/policy_cost.py --quick --tune min-hold-s=300,600,900   # leave-one-client-out
 
 Replays ServeGen m-large clients (arrivals generated per 10-minute window from each seed) and both
@@ -224,8 +224,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
                  "mean_cost_usd": cost, "tierup_vs_hindsight": vs_opt, "tierup_vs_static": vs_static,
                  "tierup_promotions": [r["outcomes"]["tierup"]["promotions"] for r in rows]}
         per_trace.append(entry)
-        print(f"| {name} | {entry['requests']:,.0f} | {cost['always-serverless']:,.2f} | {cost['always-reserved']:,.2f} "
-              f"| {cost['reactive']:,.2f} | {cost['tierup']:,.2f} | {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
+        print(f"| {name} | {entry['requests']:,.0f} | {cost['always-serverless']:,.2f} "
+              f"| {cost['always-reserved']:,.2f} | {cost['reactive']:,.2f} | {cost['tierup']:,.2f} | {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
               f"| {_spread(vs_static)} | {entry['tierup_promotions']} |")
 
     def seed_total(seed, policy, key="cost_usd", only=None):
@@ -233,7 +233,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
 
     aggregate = {p: [seed_total(s, p) for s in args.seeds] for p in POLICIES}
     ratio = [seed_total(s, "tierup") / seed_total(s, "hindsight") for s in args.seeds]
-    print("\n| policy | total $ (mean over seeds) | vs hindsight [min-max over seeds] | cold | throttled |\n|---|---|---|---|---|")
+    print("\n| policy | total $ (mean over seeds) | vs hindsight [min-max over seeds] | cold | throttled |")
+    print("|---|---|---|---|---|")
     shares = {}
     for policy in POLICIES:
         requests = [seed_total(s, policy, "requests") for s in args.seeds]
@@ -252,7 +253,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
         vs_opt = [seed_total(s, "tierup", only=name) / max(seed_total(s, "hindsight", only=name), 1e-12)
                   for s in args.seeds]
         by_set[name] = {"tierup_vs_reactive": vs_reactive, "tierup_vs_hindsight": vs_opt}
-        print(f"| {name} | {sum(1 for v in sets.values() if v == name)} | {_spread(vs_reactive)} | {_spread(vs_opt)} |")
+        count = sum(1 for v in sets.values() if v == name)
+        print(f"| {name} | {count} | {_spread(vs_reactive)} | {_spread(vs_opt)} |")
 
     over_static = sorted({e["trace"] for e in per_trace if max(e["tierup_vs_static"]) > GOAL_STATIC})
     worst = max(per_trace, key=lambda e: max(e["tierup_vs_static"]))

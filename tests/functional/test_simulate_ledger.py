@@ -31,7 +31,8 @@ def test_simulate_replays_the_route_s_answered_requests_from_the_ledger(tmp_path
     with GatewayServer(build_gateway(runtime)) as server:  # stopping it flushes the ledger
         client = openai_client(server.url, key)
         for n in range(3):
-            client.chat.completions.create(model="chat", max_tokens=8, messages=[{"role": "user", "content": f"hi {n}"}])
+            client.chat.completions.create(model="chat", max_tokens=8,
+                                           messages=[{"role": "user", "content": f"hi {n}"}])
     # half an hour of a busy route written through the ledger's own adapter, with records that
     # must not count: another route, a cache hit, a refusal
     now = time.time()
