@@ -123,16 +123,19 @@ def test_servegen_arrivals_follow_the_window_rates_and_the_seed(config):
 
 
 @needs_data
-def test_tierup_simulate_prints_a_table():
+def test_tierup_simulate_prints_a_table_and_writes_a_plot(tmp_path):
     from typer.testing import CliRunner
 
     from tests.support import EXAMPLE_CONFIG
     from tierup.cli import app
 
-    result = CliRunner().invoke(app, ["simulate", "--trace", "azure-code", "--config", str(EXAMPLE_CONFIG)])
+    plot = tmp_path / "azure.png"
+    result = CliRunner().invoke(app, ["simulate", "--trace", "azure-code", "--config", str(EXAMPLE_CONFIG),
+                                      "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     for policy in ("always-serverless", "always-reserved", "reactive", "tierup", "hindsight"):
         assert policy in result.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unknown_trace_is_named(config):

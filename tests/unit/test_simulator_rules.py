@@ -54,7 +54,9 @@ def test_release_tail_is_billed_and_the_old_rules_forgot_it():
 
 def test_a_tail_past_the_end_of_the_trace_is_billed_but_a_held_replica_is_not():
     buckets = _buckets([0] * 3)
-    assert simulate(buckets, ECON, np.array([1, 1, 0]), ONLY).gpu_usd == pytest.approx(50.0)
+    released = simulate(buckets, ECON, np.array([1, 1, 0]), ONLY)
+    assert released.gpu_usd == pytest.approx(50.0)
+    assert released.cost_by_bucket.tolist() == pytest.approx([10.0, 10.0, 30.0])  # the tail lands last
     assert simulate(buckets, ECON, np.array([1, 1, 1]), ONLY).gpu_usd == pytest.approx(30.0)
 
 

@@ -31,12 +31,14 @@ def register(app: typer.Typer) -> None:
                  max_replicas: int = typer.Option(None, "--max-replicas",
                                                   help="override the route's max-replicas"),
                  seed: int = typer.Option(0, "--seed", help="seed for ServeGen arrivals and token lengths"),
+                 plot_path: Path = typer.Option(None, "--plot",
+                                                help="PNG of demand, replicas and cost (one per trace, suffixed)"),
                  config: str = ConfigOption) -> None:
         """Compare always-serverless, always-reserved, a reactive autoscaler, tierup and the hindsight optimum."""
         from functions.core.policy.cost_model import economics_for
         from tierup.simulate.buckets import from_requests
         from tierup.simulate.replay import compare
-        from tierup.simulate.report import policy_rows, totals
+        from tierup.simulate.report import plot, policy_rows, totals
         from tierup.simulate.request_files import TraceFileError, from_ledger as ledger_requests, read_trace_file
         from tierup.simulate.traces import TraceNotFound, load_trace, trace_names
 
@@ -80,6 +82,10 @@ def register(app: typer.Typer) -> None:
             comparison = compare(name, route, route_config, cfg, buckets)
             comparisons.append(comparison)
             console.print(_table(name, policy_rows(comparison)))
+            if plot_path is not None:
+                target = plot_path if len(loaded) == 1 else plot_path.with_name(
+                    f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
+                console.print(f"plot: {plot(comparison, buckets, target)}")
         if len(comparisons) > 1:
             console.print(_totals_table(totals(comparisons)))
 

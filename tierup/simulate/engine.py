@@ -80,6 +80,9 @@ class Outcome:
     throttled_requests: float  # past the serverless quota: failed (throttle="fail") or retried ("delay")
     promotions: int
     replica_seconds: float
+    #: per priced bucket: replicas serving, and USD (release tails past the end land in the last)
+    serving: np.ndarray | None = None
+    cost_by_bucket: np.ndarray | None = None
 
     def share(self, count: float) -> float:
         return count / self.requests if self.requests else 0.0
@@ -191,7 +194,14 @@ def simulate(buckets: Buckets, econ: RouteEconomics, targets: np.ndarray, rules:
         serverless_requests=float((requests * (serving <= 0)).sum()),
         cold_requests=float(cold.sum()), throttled_requests=throttled,
         promotions=int(((np.concatenate([[0], targets[:-1]]) == 0) & (np.asarray(targets) > 0)).sum()),
-        replica_seconds=float(paid.sum()) * dt)
+        replica_seconds=float(paid.sum()) * dt, serving=serving,
+        cost_by_bucket=_by_bucket(paid, econ.gpu_usd_per_s * dt, per_s * to_serverless * billed))
+
+
+def _by_bucket(paid: np.ndarray, usd_per_replica_bucket: float, serverless: np.ndarray) -> np.ndarray:
+    cost = paid[:len(serverless)] * usd_per_replica_bucket + serverless
+    cost[-1] += paid[len(serverless):].sum() * usd_per_replica_bucket
+    return cost
 
 
 def throttle(tokens: np.ndarray, requests: np.ndarray, buckets: Buckets, econ: RouteEconomics,

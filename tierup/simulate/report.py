@@ -9,6 +9,11 @@ throughput, and went to the serverless tier; "reserved" the share the ready repl
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
+from .buckets import Buckets
 from .replay import POLICIES, Comparison
 
 
@@ -52,3 +57,37 @@ def totals(comparisons: list[Comparison]) -> dict[str, dict]:
             "promotions": sum(o.promotions for o in outcomes),
         }
     return summary
+
+
+def plot(comparison: Comparison, buckets: Buckets, path: Path) -> Path:
+    """Demand and serving replicas per minute, and each policy's cumulative cost, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = buckets.per_minute
+    demand = buckets.work_s.reshape(-1, k).sum(axis=1) / 60.0  # replicas' worth of GPU work
+    hours = np.arange(len(demand)) / 60.0
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    top.plot(hours, demand, color="0.6", linewidth=0.6, label="demand (replicas of work)")
+    for policy, colour in (("tierup", "tab:blue"), ("hindsight", "tab:green"), ("reactive", "tab:orange")):
+        serving = comparison.outcomes[policy].serving
+        if serving is not None and len(serving) == len(buckets):
+            top.step(hours, serving.reshape(-1, k).min(axis=1), where="post", color=colour, linewidth=1.0,
+                     label=f"{policy} replicas serving")
+    top.set_ylabel("replicas")
+    top.set_title(f"{comparison.trace}: demand and reserved replicas")
+    top.legend(loc="upper right", fontsize=8)
+    for policy in POLICIES:
+        cost = comparison.outcomes[policy].cost_by_bucket
+        if cost is not None and len(cost) == len(buckets):
+            bottom.plot(hours, np.cumsum(cost.reshape(-1, k).sum(axis=1)), label=policy, linewidth=1.0)
+    bottom.set_ylabel("cumulative cost (USD)")
+    bottom.set_xlabel("hours")
+    bottom.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
