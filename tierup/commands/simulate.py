@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
                                                 help="PNG of demand, replicas and cost (one per trace, suffixed)"),
                  config: str = ConfigOption) -> None:
         """Compare always-serverless, always-reserved, a reactive autoscaler, tierup and the hindsight optimum."""
+        from functions.core.errors import StorageUnavailableError
         from functions.core.policy.cost_model import economics_for
         from tierup.simulate.buckets import from_requests
         from tierup.simulate.replay import compare
@@ -76,6 +77,9 @@ def register(app: typer.Typer) -> None:
         except (TraceFileError, TraceNotFound) as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
+        except StorageUnavailableError as exc:
+            err_console.print(f"[red]the usage ledger cannot be read[/red]: {exc}")
+            raise typer.Exit(1) from None
 
         comparisons = []
         for name, buckets in loaded:
