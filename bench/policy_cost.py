@@ -2,7 +2,7 @@
 the simulator's full rules, over several arrival seeds.
 
     .venv/bin/python bench/policy_cost.py --quick   # 12 ServeGen clients x 3 days + both Azure traces, 2 seeds
-    .venv/bin/python bench/policy_cost.py           # all 30 clients x 14 days + Azure, 3 seeds (~15 min, 2 cores)
+    .venv/bin/python bench/policy_cost.py           # all 30 clients x 14 days + Azure, 3 seeds (~25 min, 2 cores)
     .venv/bin/python bench/policy_cost.py --quick --tune min-hold-s=300,600,900   # leave-one-client-out
 
 Replays ServeGen m-large clients (arrivals generated per 10-minute window from each seed) and both
