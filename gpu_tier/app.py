@@ -22,7 +22,8 @@ not the first. The gateway and its health probe send the token ([tiers.X] proxy-
 How a route's function is sized comes from tierup.toml alone (``functions/core/gpu_serving.py``),
 so that Modal runs what the cost model prices: ``@modal.concurrent(max_inputs)`` and vLLM's
 ``--max-num-seqs`` are the GPU type's ``max-concurrent-requests``, ``scaledown_window`` is its
-``idle-s``, and ``--max-model-len`` is the route's ``gpu-context-tokens``.
+``idle-s``, ``cpu`` and ``memory`` are its ``cpu-cores`` and ``memory-gib`` (Modal bills them beside
+the GPU), and ``--max-model-len`` is the route's ``gpu-context-tokens``.
 
 Cold start, and why no memory snapshot: a container mounts two Volumes, loads the weights from the
 Hugging Face cache Volume (downloaded from the Hub by the first container only, pinned to the
@@ -221,6 +222,8 @@ def function_options(server: GpuServer) -> dict:
         min_containers=server.min_containers,
         max_containers=server.max_containers,
         scaledown_window=server.serving.scaledown_window_s,
+        cpu=server.serving.cpu_cores,
+        memory=server.serving.memory_mib,
         timeout=REQUEST_TIMEOUT_S,
         startup_timeout=STARTUP_TIMEOUT_S,  # else `timeout` would also cap the cold start
         volumes=VOLUMES,

@@ -30,6 +30,13 @@ def example_config_data() -> dict:
     return tomllib.loads(EXAMPLE_CONFIG.read_text())
 
 
+#: the GPU economics the policy tests' hand-computed expectations assume (an L40S at the figures
+#: tierup.toml quoted before its calibration, no CPU or memory billed): the policy's behaviour is
+#: tested on fixed numbers, not on whatever tierup.toml is calibrated to
+POLICY_TEST_ECONOMICS = {"pricing": {"cpu-usd-per-core-s": 0.0, "memory-usd-per-gib-s": 0.0, "gpus": {
+    "L40S": {"prefill-tokens-per-s": 20000, "decode-tokens-per-s": 2500, "max-concurrent-requests": 64}}}}
+
+
 def make_config(overrides: dict | None = None, *, fast: bool = True) -> TierupConfig:
     """The example config, with a unique project name (so tables never collide) and overrides."""
     data = example_config_data()

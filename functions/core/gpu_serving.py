@@ -3,6 +3,7 @@ Modal and vLLM run is what the cost model prices:
 
     pricing.gpus.GPU.max-concurrent-requests -> @modal.concurrent(max_inputs), vLLM --max-num-seqs
     pricing.gpus.GPU.idle-s                  -> Modal scaledown_window
+    pricing.gpus.GPU.cpu-cores, memory-gib   -> Modal cpu, memory (reserved, so billed as priced)
     routes.R.gpu-context-tokens              -> vLLM --max-model-len; by default the largest
                                                 plan's max-prompt-tokens plus the route's max-tokens
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import TierupConfig
+from .gpu_capacity import DEFAULT_CPU_CORES, DEFAULT_MEMORY_GIB
 from .errors import ConfigError
 
 #: Modal accepts a scaledown_window of 2 to 3600 seconds
@@ -33,6 +35,9 @@ class GpuServing:
     scaledown_window_s: int
     #: the longest prompt plus answer, in tokens, vLLM reserves KV cache for
     max_model_len: int
+    #: physical CPU cores and MiB of memory reserved beside the GPU (Modal bills the reservation)
+    cpu_cores: float = DEFAULT_CPU_CORES
+    memory_mib: int = round(DEFAULT_MEMORY_GIB * 1024)
 
 
 def context_tokens(config: TierupConfig, route_name: str) -> int:
@@ -59,4 +64,5 @@ def gpu_serving(config: TierupConfig, route_name: str) -> GpuServing:
         raise ConfigError(f"pricing.gpus.{route.gpu}.idle-s",
                           f"Modal's scaledown_window takes {MIN_SCALEDOWN_WINDOW_S} to {MAX_SCALEDOWN_WINDOW_S} s")
     return GpuServing(max_inputs=price.max_concurrent_requests, scaledown_window_s=window,
-                      max_model_len=context_tokens(config, route_name))
+                      max_model_len=context_tokens(config, route_name), cpu_cores=price.cpu_cores,
+                      memory_mib=round(price.memory_gib * 1024))

@@ -7,13 +7,25 @@ import pytest
 
 from functions.core.errors import ConfigError
 from functions.core.policy.cost_model import economics_for, spill_fraction, usd_per_s
-from tests.support import make_config
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, make_config
 
 
 @pytest.fixture
 def econ():
-    config = make_config()
+    config = make_config(POLICY_TEST_ECONOMICS)
     return economics_for("chat", config.routes["chat"], config)
+
+
+def test_the_example_config_prices_the_whole_container_and_its_release_tail():
+    config = make_config()
+    econ = economics_for("chat", config.routes["chat"], config)
+    # an L40S plus 2 CPU cores and 16 GiB at Modal's list prices
+    assert econ.container_usd_per_s == pytest.approx(2 * 0.0000131 + 16 * 0.00000222)
+    assert econ.gpu_usd_per_s == pytest.approx(0.000542 + econ.container_usd_per_s)
+    # drain grace 60 s, then Modal's scale-down window (idle-s) 60 s
+    assert econ.release_tail_s == 120
+    assert (econ.prefill_tokens_per_s, econ.decode_tokens_per_s, econ.max_concurrent) == (7700, 750, 32)
+    assert econ.serverless_tokens_per_minute == 300000
 
 
 def test_economics_come_from_the_pricing_table(econ):
@@ -46,7 +58,7 @@ def test_route_cost_is_gpu_plus_spilled_tokens(econ):
 
 
 def test_serverless_gpu_routes_pay_gpu_seconds_including_idle():
-    config = make_config({"routes": {"chat": {"start-tier": "serverless-gpu"}}})
+    config = make_config(deep_merge(POLICY_TEST_ECONOMICS, {"routes": {"chat": {"start-tier": "serverless-gpu"}}}))
     econ = economics_for("chat", config.routes["chat"], config)
     assert econ.serverless_is_gpu
     # one request a minute keeps a container alive through its idle window and cold start

@@ -9,9 +9,9 @@ from functions.promotion.cycle import PolicyCycle, route_scope, routes_held_by
 from functions.promotion.executor import PromotionExecutor
 from tests.fakes.gpu_control import FakeGpuControl
 from tests.fakes.promotion_store import InMemoryPolicyJournal, InMemoryRouteTable, InMemoryUsageAggregates
-from tests.support import make_config
+from tests.support import POLICY_TEST_ECONOMICS, make_config
 
-CONFIG = make_config()
+CONFIG = make_config(POLICY_TEST_ECONOMICS)
 PER_REPLICA = CONFIG.pricing.gpus[CONFIG.routes["chat"].gpu].max_concurrent_requests
 GRACE = 60.0
 

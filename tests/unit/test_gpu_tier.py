@@ -130,16 +130,30 @@ def test_modal_runs_what_the_cost_model_prices():
         price = app_module.config.pricing.gpus[app_module.config.routes[server.route].gpu]
         info = getattr(app_module, server.python_name).info()
         assert info.concurrency_info.max_inputs == price.max_concurrent_requests
-        assert app_module.function_options(server)["scaledown_window"] == round(price.idle_s)
+        options = app_module.function_options(server)
+        assert options["scaledown_window"] == round(price.idle_s)
+        # CPU and memory are reserved as priced (Modal bills the reservation beside the GPU)
+        assert (options["cpu"], options["memory"]) == (price.cpu_cores, round(price.memory_gib * 1024))
         flags = dict(zip(app_module.vllm_command(server)[3::2], app_module.vllm_command(server)[4::2]))
         assert flags["--max-num-seqs"] == str(price.max_concurrent_requests)
 
 
 def test_changing_the_config_changes_the_declaration():
     data = example_config_data()
-    data["pricing"]["gpus"]["L40S"].update({"max-concurrent-requests": 24, "idle-s": 240})
+    data["pricing"]["gpus"]["L40S"].update({"max-concurrent-requests": 24, "idle-s": 240, "cpu-cores": 4,
+                                            "memory-gib": 24})
     [chat] = [s for s in app_module.plan_gpu_servers(parse_config(data)) if s.route == "chat"]
     assert (chat.serving.max_inputs, chat.serving.scaledown_window_s) == (24, 240)
+    assert (chat.serving.cpu_cores, chat.serving.memory_mib) == (4, 24 * 1024)
+
+
+def test_the_default_concurrency_is_what_the_example_config_and_the_app_admit():
+    from functions.core.config.pricing import GpuPrice
+    from functions.core.gpu_capacity import DEFAULT_MAX_CONCURRENT
+
+    assert GpuPrice(usd_per_second=1.0).max_concurrent_requests == DEFAULT_MAX_CONCURRENT == 32
+    [chat] = [s for s in app_module.GPU_SERVERS if s.route == "chat"]
+    assert getattr(app_module, chat.python_name).info().concurrency_info.max_inputs == 32
 
 
 def test_the_gpu_context_holds_the_largest_plan_prompt_plus_the_routes_answer():

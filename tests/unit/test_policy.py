@@ -17,7 +17,7 @@ import pytest
 from functions.core.policy import RoutePolicyState, decide
 from functions.core.policy.schedule import MinuteDemand, price_schedule
 from functions.core.ports import MinuteUsage
-from tests.support import make_config
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, make_config
 from tierup.simulate.replay import run_policy
 
 PROMPT, COMPLETION = 1000, 200
@@ -26,7 +26,7 @@ START_S = 1_700_000_040.0  # a whole minute
 
 @pytest.fixture
 def config():
-    return make_config()
+    return make_config(POLICY_TEST_ECONOMICS)
 
 
 def _demand(requests_per_minute) -> MinuteDemand:
@@ -136,7 +136,7 @@ def test_scales_to_the_cheapest_count_beyond_one_replica(config):
 def test_respects_the_ceiling(config):
     run = _run(config, [1800] * 40)  # 30 req/s would want 5 replicas; max-replicas is 4
     assert run.targets[-1] == 4 and run.targets.max() == 4
-    small = make_config({"routes": {"chat": {"max-replicas": 2}}})
+    small = make_config(deep_merge(POLICY_TEST_ECONOMICS, {"routes": {"chat": {"max-replicas": 2}}}))
     assert _run(small, [1800] * 40).targets.max() == 2
 
 
@@ -155,6 +155,6 @@ def test_a_route_without_gpu_tier_never_promotes(config):
 
 
 def test_a_disabled_policy_releases_capacity(config):
-    off = make_config({"policy": {"enabled": False}})
+    off = make_config(deep_merge(POLICY_TEST_ECONOMICS, {"policy": {"enabled": False}}))
     decision, _ = decide("chat", off.routes["chat"], [], RoutePolicyState(replicas=3), 600.0, off)
     assert decision.replicas == 0 and "disabled" in decision.reason

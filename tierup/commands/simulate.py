@@ -1,12 +1,14 @@
-"""``tierup simulate``: replay a real trace through the policy and the baselines, and compare.
+"""``tierup simulate``: replay traffic through the policy and the baselines, and compare their cost.
 
-Runs on the laptop, on per-minute buckets; tierup's schedule comes from the same ``decide`` the
-policy Lambda runs. Prints a table per trace (and totals with ``--trace all``) and writes a PNG
-per trace: demand, reserved capacity and cumulative cost over time.
+Replays a public trace (``--trace``), your own request log (``--trace-file``, JSONL or CSV) or the
+deployment's own usage ledger (``--from-ledger``), request by request on 10-second buckets;
+tierup's schedule comes from the same ``decide`` the policy Lambda runs, and every policy is
+priced under the same rules (``tierup/simulate/engine.py``).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -19,20 +21,30 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(trace: str = typer.Option("azure-conv", "--trace",
                                            help="azure-conv | azure-code | servegen:CHUNK | all"),
+                 trace_file: Path = typer.Option(None, "--trace-file",
+                                                 help="JSONL or CSV of requests: timestamp, input_tokens, "
+                                                      "output_tokens (prefix_hash optional)"),
+                 from_ledger: bool = typer.Option(False, "--from-ledger",
+                                                  help="replay the deployment's usage ledger for --route"),
+                 days: int = typer.Option(7, "--days", help="with --from-ledger: the last N UTC days"),
                  route: str = typer.Option("chat", "--route", help="the route whose prices and GPU are used"),
                  max_replicas: int = typer.Option(None, "--max-replicas",
                                                   help="override the route's max-replicas"),
                  seed: int = typer.Option(0, "--seed", help="seed for ServeGen arrivals and token lengths"),
-                 plot_path: Path = typer.Option(Path("simulate.png"), "--plot",
-                                                help="PNG to write (one per trace, suffixed, with --trace all)"),
+                 plot_path: Path = typer.Option(None, "--plot",
+                                                help="PNG of demand, replicas and cost (one per trace, suffixed)"),
                  config: str = ConfigOption) -> None:
         """Compare always-serverless, always-reserved, a reactive autoscaler, tierup and the hindsight optimum."""
+        from functions.core.errors import StorageUnavailableError
         from functions.core.policy.cost_model import economics_for
+        from tierup.simulate.buckets import from_requests
         from tierup.simulate.replay import compare
         from tierup.simulate.report import plot, policy_rows, totals
+        from tierup.simulate.request_files import TraceFileError, from_ledger as ledger_requests, read_trace_file
         from tierup.simulate.traces import TraceNotFound, load_trace, trace_names
 
-        cfg = load_runtime(config).config
+        runtime = load_runtime(config)
+        cfg = runtime.config
         if route not in cfg.routes:
             err_console.print(f"[red]unknown route {route!r}[/red]; routes: {', '.join(cfg.routes)}")
             raise typer.Exit(2)
@@ -43,44 +55,78 @@ def register(app: typer.Typer) -> None:
         if not econ.can_promote:
             err_console.print(f"[red]route {route!r} has no priced GPU tier[/red]: nothing to simulate")
             raise typer.Exit(2)
-        names = trace_names() if trace == "all" else [trace]
-        if not names:
-            err_console.print("[red]no traces found[/red] (shared/data or $TIERUP_DATA)")
-            raise typer.Exit(2)
+
+        loaded = []
+        try:
+            if trace_file is not None or from_ledger:
+                if trace_file is not None:
+                    requests, name = read_trace_file(trace_file), trace_file.name
+                else:
+                    requests, name = ledger_requests(_ledger_entries(runtime, days), route), f"ledger:{route}"
+                if len(requests.arrival_s) == 0:
+                    err_console.print(f"[red]no requests[/red] for route {route!r} in {name}")
+                    raise typer.Exit(2)
+                loaded.append((name, from_requests(econ.capacity, requests.arrival_s, requests.prompt_tokens,
+                                                   requests.completion_tokens)))
+            else:
+                names = trace_names() if trace == "all" else [trace]
+                if not names:
+                    err_console.print("[red]no traces found[/red] (shared/data or $TIERUP_DATA)")
+                    raise typer.Exit(2)
+                loaded.extend((name, load_trace(name, econ.capacity, seed)) for name in names)
+        except (TraceFileError, TraceNotFound) as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        except StorageUnavailableError as exc:
+            err_console.print(f"[red]the usage ledger cannot be read[/red]: {exc}")
+            raise typer.Exit(1) from None
+
         comparisons = []
-        for name in names:
-            try:
-                demand = load_trace(name, seed)
-            except TraceNotFound as exc:
-                err_console.print(f"[red]{exc}[/red]")
-                raise typer.Exit(2) from None
-            comparison = compare(name, route, route_config, cfg, demand)
+        for name, buckets in loaded:
+            comparison = compare(name, route, route_config, cfg, buckets)
             comparisons.append(comparison)
             console.print(_table(name, policy_rows(comparison)))
-            target = plot_path if len(names) == 1 else plot_path.with_name(
-                f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
-            console.print(f"plot: {plot(comparison, econ, target)}")
+            if plot_path is not None:
+                target = plot_path if len(loaded) == 1 else plot_path.with_name(
+                    f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
+                console.print(f"plot: {plot(comparison, buckets, target)}")
         if len(comparisons) > 1:
             console.print(_totals_table(totals(comparisons)))
 
 
+def _ledger_entries(runtime, days: int) -> list:
+    """Every tenant's ledger records of the last ``days`` UTC days."""
+    from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
+    from functions.core.tables import USAGE
+
+    from .usage import tenant_plans
+
+    records = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
+    now = time.time()
+    day_names = sorted({time.strftime("%Y-%m-%d", time.gmtime(now - 86400 * back)) for back in range(days)})
+    return [entry for tenant in sorted(tenant_plans(runtime, None)) for day in day_names
+            for entry in records.day(tenant, day)]
+
+
 def _table(name: str, rows: list[dict]) -> Table:
     table = Table(title=f"{name}: {rows[0]['requests']:,} requests ('vs opt': cost / hindsight optimum)")
-    for column in ("policy", "USD", "vs opt", "reserved", "spilled", "cold", "promos"):
+    for column in ("policy", "USD", "vs opt", "reserved", "spilled", "cold", "throttled", "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for row in rows:
-        table.add_row(row["policy"], f"{row['cost_usd']:,.2f}", f"{row['vs_hindsight']:.3f}",
+        ratio = f"{row['vs_hindsight']:.3f}" if row["vs_hindsight"] is not None else "-"
+        table.add_row(row["policy"], f"{row['cost_usd']:,.2f}", ratio,
                       f"{row['reserved_share']:.1%}", f"{row['spilled_share']:.1%}",
-                      f"{row['cold_share']:.2%}", str(row["promotions"]))
+                      f"{row['cold_share']:.2%}", f"{row['throttled_share']:.2%}", str(row["promotions"]))
     return table
 
 
 def _totals_table(summary: dict[str, dict]) -> Table:
     optimum = summary["hindsight"]["cost_usd"]
     table = Table(title="all traces")
-    for column in ("policy", "USD", "vs opt", "reserved", "cold", "promos"):
+    for column in ("policy", "USD", "vs opt", "reserved", "cold", "throttled", "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for policy, row in summary.items():
-        table.add_row(policy, f"{row['cost_usd']:,.2f}", f"{row['cost_usd'] / optimum:.3f}",
-                      f"{row['reserved_share']:.1%}", f"{row['cold_share']:.2%}", str(row["promotions"]))
+        table.add_row(policy, f"{row['cost_usd']:,.2f}", f"{row['cost_usd'] / optimum:.3f}" if optimum else "-",
+                      f"{row['reserved_share']:.1%}", f"{row['cold_share']:.2%}",
+                      f"{row['throttled_share']:.2%}", str(row["promotions"]))
     return table

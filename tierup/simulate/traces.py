@@ -1,7 +1,7 @@
-"""Load the public traces the simulator replays, as per-minute demand.
+"""Load the public traces the simulator replays, request by request, into 10-second buckets.
 
 * ``azure-conv`` / ``azure-code``: Azure LLM inference trace 2023, one row per request
-  (timestamp, context tokens, generated tokens); bucketed into minutes.
+  (timestamp, context tokens, generated tokens).
 * ``servegen:N``: ServeGen m-large client ``chunk-N``: two weeks of 10-minute windows, each with
   a mean rate, the fitted inter-arrival distribution (Gamma or Weibull) and token-length
   distributions. Arrivals are generated per window from that distribution, rescaled to the
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.core.policy.schedule import MinuteDemand
+from functions.core.gpu_capacity import ReplicaCapacity
+
+from .buckets import Buckets, BucketBuilder, from_requests
 
 WINDOW_S = 600
 AZURE_FILES = {"azure-conv": "AzureLLMInferenceTrace_conv.csv", "azure-code": "AzureLLMInferenceTrace_code.csv"}
@@ -63,33 +65,27 @@ def trace_names() -> list[str]:
     return names + [f"servegen:{chunk}" for chunk in servegen_chunks()]
 
 
-def load_trace(name: str, seed: int = 0) -> MinuteDemand:
-    """Per-minute demand of trace ``name`` (``azure-conv``, ``azure-code`` or ``servegen:N``)."""
+def load_trace(name: str, capacity: ReplicaCapacity, seed: int = 0, days: float | None = None) -> Buckets:
+    """Trace ``name`` (``azure-conv``, ``azure-code`` or ``servegen:N``) on 10-s buckets; a ServeGen
+    client's arrivals and lengths are drawn with ``seed``, over its first ``days`` (all by default)."""
     if name in AZURE_FILES:
-        return load_azure(name)
+        return load_azure(name, capacity)
     if name.startswith("servegen:"):
-        return load_servegen(name.split(":", 1)[1], seed)
+        return load_servegen(name.split(":", 1)[1], capacity, seed, days)
     raise TraceNotFound(f"unknown trace {name!r}: use azure-conv, azure-code or servegen:N")
 
 
-def load_azure(name: str) -> MinuteDemand:
+def load_azure(name: str, capacity: ReplicaCapacity) -> Buckets:
     path = data_root() / "azure-llm-2023" / AZURE_FILES[name]
     if not path.is_file():
         raise TraceNotFound(f"{path} is missing (see shared/data/README.md)")
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    # Timestamps carry 7 fractional digits; seconds resolution is all minutes need.
-    seconds = np.array([datetime.fromisoformat(row["TIMESTAMP"][:19]).timestamp() for row in rows])
+    # Timestamps carry 7 fractional digits; microseconds are plenty.
+    seconds = np.array([datetime.fromisoformat(row["TIMESTAMP"][:26]).timestamp() for row in rows])
     prompt = np.array([float(row["ContextTokens"]) for row in rows])
     completion = np.array([float(row["GeneratedTokens"]) for row in rows])
-    start = np.floor(seconds.min() / 60) * 60
-    minute = ((seconds - start) // 60).astype(np.int64)
-    length = int(minute.max()) + 1
-    return MinuteDemand(
-        requests=np.bincount(minute, minlength=length).astype(float),
-        prompt_tokens=np.bincount(minute, weights=prompt, minlength=length),
-        completion_tokens=np.bincount(minute, weights=completion, minlength=length),
-        start_s=float(start))
+    return from_requests(capacity, seconds, prompt, completion)
 
 
 # -- ServeGen ---------------------------------------------------------------------------------
@@ -162,7 +158,7 @@ def _window_arrivals(rng: np.random.Generator, rate: float, dist: str, p1: float
     return times[(times >= 0) & (times < WINDOW_S)]
 
 
-def load_servegen(chunk: str, seed: int = 0) -> MinuteDemand:
+def load_servegen(chunk: str, capacity: ReplicaCapacity, seed: int = 0, days: float | None = None) -> Buckets:
     path = servegen_dir() / f"chunk-{chunk}-trace.csv"
     if not path.is_file():
         raise TraceNotFound(f"{path} is missing (see shared/data/README.md)")
@@ -171,25 +167,17 @@ def load_servegen(chunk: str, seed: int = 0) -> MinuteDemand:
     fallback = _client_average(lengths) if lengths else _average_lengths()
     with path.open(newline="") as handle:
         windows = [row for row in csv.reader(handle) if row]
-    minutes_per_window = WINDOW_S // 60
-    length = len(windows) * minutes_per_window
-    requests = np.zeros(length)
-    prompt = np.zeros(length)
-    completion = np.zeros(length)
+    if days is not None:
+        windows = windows[:max(1, round(days * 86400 / WINDOW_S))]
+    builder = BucketBuilder(capacity, 0.0, len(windows) * WINDOW_S)
     for index, (start, rate, _cv, dist, p1, p2) in enumerate(windows):
         rate_rps = float(rate)
         if rate_rps <= 0:
             continue
         offsets = _window_arrivals(rng, rate_rps, dist, float(p1 or 0), float(p2 or 0))
-        minute = (offsets // 60).astype(np.int64)
         inputs, outputs = lengths.get(int(float(start)), fallback)
-        base = index * minutes_per_window
-        requests[base:base + minutes_per_window] += np.bincount(minute, minlength=minutes_per_window)
-        prompt[base:base + minutes_per_window] += np.bincount(
-            minute, weights=_draw(rng, inputs, len(offsets)), minlength=minutes_per_window)
-        completion[base:base + minutes_per_window] += np.bincount(
-            minute, weights=_draw(rng, outputs, len(offsets)), minlength=minutes_per_window)
-    return MinuteDemand(requests=requests, prompt_tokens=prompt, completion_tokens=completion, start_s=0.0)
+        builder.add(index * WINDOW_S + offsets, _draw(rng, inputs, len(offsets)), _draw(rng, outputs, len(offsets)))
+    return builder.build()
 
 
 def _client_average(lengths: dict[int, tuple]) -> tuple:

@@ -10,7 +10,9 @@ price a schedule identically:
 * **Reserved capacity** of ``n`` replicas is ``n * target_utilisation`` load units; the rest is
   headroom for bursts. Demand beyond it **spills** to the serverless tier and is paid there.
 * **Reserved cost** is ``n * gpu usd/s`` whenever ``n`` replicas are wanted, warming included
-  (a GPU is billed from the moment its container starts).
+  (a GPU is billed from the moment its container starts); ``gpu usd/s`` is the whole container:
+  the GPU plus the CPU cores and memory Modal bills beside it. A released replica is billed on
+  through ``release_tail_s`` (the executor's drain grace, then Modal's scale-down window).
 * **Serverless cost** is per token at the route's Bedrock price, or, for a route that starts on
   ``serverless-gpu``, GPU-seconds of a scale-to-zero function: busy time plus the idle window and
   the cold start each burst pays.
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..config import RouteConfig, TierupConfig
 from ..errors import ConfigError
+from ..gpu_capacity import DEFAULT_MAX_CONCURRENT, ReplicaCapacity
 
 @dataclass(frozen=True)
 class RouteEconomics:
@@ -47,6 +50,19 @@ class RouteEconomics:
     serverless_is_gpu: bool = False
     #: seconds a scale-to-zero container lingers after its last request
     gpu_idle_s: float = 60.0
+    #: of ``gpu_usd_per_s``, the CPU and memory billed beside the GPU
+    container_usd_per_s: float = 0.0
+    #: requests one replica serves at once (past replicas x this the gateway spills)
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    #: seconds a released replica is still billed: drain grace plus Modal's scale-down window
+    release_tail_s: float = 0.0
+    #: the serverless model's tokens-per-minute quota (None: not modelled)
+    serverless_tokens_per_minute: float | None = None
+
+    @property
+    def capacity(self) -> ReplicaCapacity:
+        """One replica's concurrency and throughput, with the context-length model."""
+        return ReplicaCapacity(self.prefill_tokens_per_s, self.decode_tokens_per_s, self.max_concurrent)
 
     @property
     def can_promote(self) -> bool:
@@ -82,16 +98,19 @@ def economics_for(route_name: str, route: RouteConfig, config: TierupConfig) -> 
     if not serverless_is_gpu and price is None:
         raise ConfigError(f"pricing.models.{route.serverless}",
                           f"route {route_name!r} starts on serverless but its model has no price")
+    quota = price.tokens_per_minute if price and not serverless_is_gpu else None
     if gpu is None:
         return RouteEconomics(
             serverless_usd_per_prompt_token=price.input_per_mtok / 1e6 if price else 0.0,
             serverless_usd_per_completion_token=price.output_per_mtok / 1e6 if price else 0.0,
             gpu_usd_per_s=0.0, prefill_tokens_per_s=1.0, decode_tokens_per_s=1.0,
-            target_utilisation=policy.target_utilisation, warmup_s=0.0, max_replicas=0)
+            target_utilisation=policy.target_utilisation, warmup_s=0.0, max_replicas=0,
+            serverless_tokens_per_minute=quota)
+    container = gpu.cpu_cores * config.pricing.cpu_usd_per_core_s + gpu.memory_gib * config.pricing.memory_usd_per_gib_s
     return RouteEconomics(
         serverless_usd_per_prompt_token=price.input_per_mtok / 1e6 if price and not serverless_is_gpu else 0.0,
         serverless_usd_per_completion_token=price.output_per_mtok / 1e6 if price and not serverless_is_gpu else 0.0,
-        gpu_usd_per_s=gpu.usd_per_second,
+        gpu_usd_per_s=gpu.usd_per_second + container,
         prefill_tokens_per_s=gpu.prefill_tokens_per_s,
         decode_tokens_per_s=gpu.decode_tokens_per_s,
         target_utilisation=policy.target_utilisation,
@@ -99,6 +118,10 @@ def economics_for(route_name: str, route: RouteConfig, config: TierupConfig) -> 
         max_replicas=route.max_replicas,
         serverless_is_gpu=serverless_is_gpu,
         gpu_idle_s=gpu.idle_s,
+        container_usd_per_s=container,
+        max_concurrent=gpu.max_concurrent_requests,
+        release_tail_s=policy.drain_grace_s + gpu.idle_s,
+        serverless_tokens_per_minute=quota,
     )
 
 

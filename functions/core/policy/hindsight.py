@@ -20,22 +20,36 @@ from .schedule import MinuteDemand, warmup_buckets
 
 
 def hindsight_targets(econ: RouteEconomics, demand: MinuteDemand, hold_buckets: int,
-                      max_replicas: int | None = None) -> np.ndarray:
-    """The minimum-cost paid-replica schedule (one target per minute) for ``demand``."""
+                      max_replicas: int | None = None, *, spill_usd: np.ndarray | None = None,
+                      release_usd: float = 0.0) -> np.ndarray:
+    """The minimum-cost paid-replica schedule (one target per minute) for ``demand``.
+
+    ``spill_usd`` (minutes x replica counts 0..ceiling), when given, is what each minute costs on
+    the serverless tier with that many replicas serving (the simulator's finer rules); else the
+    cost model's per-minute spill. ``release_usd`` is what each released replica still costs (its
+    drain and scale-down tail).
+    """
     ceiling = econ.max_replicas if max_replicas is None else max_replicas
     length = len(demand)
     warm = warmup_buckets(econ)
     if ceiling <= 0 or length == 0:
         return np.zeros(length, dtype=np.int64)
     load = demand.load(econ)
-    # Replicas beyond what the peak needs never pay off.
-    ceiling = min(ceiling, max(1, math.ceil(load.max() / econ.target_utilisation)))
+    if spill_usd is None:
+        # Replicas beyond what the peak needs never pay off.
+        ceiling = min(ceiling, max(1, math.ceil(load.max() / econ.target_utilisation)))
+    else:
+        ceiling = min(ceiling, spill_usd.shape[1] - 1)
     # Pad ``warm`` free buckets so that raises near the end are priced only inside the trace.
     steps = length + warm
     replicas = np.arange(ceiling + 1)
+    given = spill_usd
     spill_usd = np.zeros((steps, ceiling + 1))
-    spill_usd[:length] = (spill_fraction(replicas[None, :], load[:, None], econ.target_utilisation)
-                          * demand.serverless_usd(econ)[:, None])
+    if given is not None:
+        spill_usd[:length] = given[:, :ceiling + 1]
+    else:
+        spill_usd[:length] = (spill_fraction(replicas[None, :], load[:, None], econ.target_utilisation)
+                              * demand.serverless_usd(econ)[:, None])
     gpu_usd = np.zeros(steps)
     gpu_usd[:length] = econ.gpu_usd_per_s * 60.0
     # Cost of ``warm`` buckets starting at t with n replicas serving: window sums of spill.
@@ -69,9 +83,10 @@ def hindsight_targets(econ: RouteEconomics, demand: MinuteDemand, hold_buckets: 
             raised_from[t, 1:, 0] = prefix_arg[:-1]
             raised_from[t, 1:, 1] = row_arg[prefix_arg[:-1]]
             landing[end, 1:] = candidate
-        # 3. lower from (n, 0) to any m < n, effective at once.
-        lowered_from[t] = _suffix_argmin(dp[:, 0])
-        dp[:, 0] = dp[lowered_from[t], 0]
+        # 3. lower from (n, 0) to any m < n, effective at once; each released replica pays its tail.
+        with_tail = dp[:, 0] + replicas * release_usd
+        lowered_from[t] = _suffix_argmin(with_tail)
+        dp[:, 0] = with_tail[lowered_from[t]] - replicas * release_usd
         # 4. pay this bucket with the replicas held, and count the hold down.
         paid = dp + (replicas * gpu_usd[t] + spill_usd[t])[:, None]
         dp = np.full_like(paid, np.inf)
