@@ -41,8 +41,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 #: requests one replica serves at once unless the config says otherwise (the Modal app reads the
 #: config, so this is what it admits by default)
 DEFAULT_MAX_CONCURRENT = 32
@@ -98,13 +96,13 @@ LLAMA_3_1_8B = ModelSpec(params=8.03e9, layers=32, d_model=4096, kv_bytes_per_to
 
 def prefill_s_per_token(gpu: GpuSpec, prompt_tokens, model: ModelSpec = LLAMA_3_1_8B):
     """Seconds of a whole replica per prompt token, for prompts of ``prompt_tokens``."""
-    flops = 2.0 * model.params + 2.0 * model.layers * model.d_model * np.asarray(prompt_tokens, dtype=float)
+    flops = 2.0 * model.params + 2.0 * model.layers * model.d_model * _array(prompt_tokens)
     return flops / (gpu.bf16_dense_tflops * 1e12 * PREFILL_MFU)
 
 
 def decode_s_per_step(gpu: GpuSpec, batch: float, context_tokens, model: ModelSpec = LLAMA_3_1_8B):
     """Seconds of one decode step of ``batch`` sequences, each ``context_tokens`` long."""
-    read = model.weight_bytes + batch * model.kv_bytes_per_token * np.asarray(context_tokens, dtype=float)
+    read = model.weight_bytes + batch * model.kv_bytes_per_token * _array(context_tokens)
     return read / (gpu.bandwidth_gb_s * 1e9 * DECODE_BANDWIDTH_EFFICIENCY)
 
 
@@ -140,8 +138,8 @@ class ReplicaCapacity:
 
     def work_s(self, prompt, completion):
         """Seconds of a whole replica each request keeps busy (prefill plus its share of decode)."""
-        prompt = np.asarray(prompt, dtype=float)
-        completion = np.asarray(completion, dtype=float)
+        prompt = _array(prompt)
+        completion = _array(completion)
         context = prompt + completion / 2.0
         return (prompt * self._prefill_factor(prompt) / self.prefill_tokens_per_s
                 + completion * self._decode_factor(context) / self.decode_tokens_per_s)
@@ -149,11 +147,19 @@ class ReplicaCapacity:
     def duration_s(self, prompt, completion):
         """Seconds each request stays in flight on a full replica: its prefill, then one token per
         decode step of the whole batch (conservative: the batch is assumed full)."""
-        prompt = np.asarray(prompt, dtype=float)
-        completion = np.asarray(completion, dtype=float)
+        prompt = _array(prompt)
+        completion = _array(completion)
         step = self.max_concurrent / self.decode_tokens_per_s
         return (prompt * self._prefill_factor(prompt) / self.prefill_tokens_per_s
                 + completion * step * self._decode_factor(prompt + completion / 2.0))
+
+
+def _array(values):
+    # imported here: the defaults above are read by the config, which the gateway's bundle loads
+    # without numpy; only the policy and the simulator compute with these functions
+    import numpy as np
+
+    return np.asarray(values, dtype=float)
 
 
 #: ratios only need the model's shape: any GPU gives the same relative factors

@@ -20,6 +20,7 @@ from functions.policy_handler import handler, modal_gpu_control
 from functions.promotion.cycle import route_scope
 from tests.fakes.gpu_control import FakeGpuControl
 from tests.fakes.promotion_store import InMemoryUsageAggregates
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge
 
 T0 = 1_800_000_000.0
 
@@ -50,7 +51,7 @@ def test_route_table_round_trip(make_runtime):
 
 
 def test_handler_warms_then_promotes_and_records_each_decision(make_runtime):
-    runtime = make_runtime()
+    runtime = make_runtime(POLICY_TEST_ECONOMICS)
     clock, usage = Clock(), InMemoryUsageAggregates()
     gpu = FakeGpuControl(clock, warmup_s=runtime.config.pricing.gpus["L40S"].warmup_s)
     table = DynamoRouteTable(runtime.dynamodb, runtime.table(STATE))
@@ -80,7 +81,7 @@ def test_handler_fails_the_invocation_when_gpu_control_fails(make_runtime):
         def set_min_replicas(self, route, replicas):
             raise ConnectionError("modal unreachable")
 
-    runtime = make_runtime()
+    runtime = make_runtime(POLICY_TEST_ECONOMICS)
     usage = InMemoryUsageAggregates()
     _busy(usage, T0)
     with pytest.raises(RuntimeError, match="chat"):
@@ -152,7 +153,7 @@ def test_gateway_usage_reaches_the_policy_through_the_dynamodb_aggregates(make_r
     from tests.support import openai_client
     from tierup.local_stack import GatewayServer, create_key
 
-    runtime = make_runtime({"pricing": {"gpus": {"L40S": {"usd-per-second": 1e-9}}}})
+    runtime = make_runtime(deep_merge(POLICY_TEST_ECONOMICS, {"pricing": {"gpus": {"L40S": {"usd-per-second": 1e-9}}}}))
     key = create_key(runtime, "acme", "pro")
     server = GatewayServer(build_gateway(runtime)).start()
     try:
