@@ -124,7 +124,8 @@ class CompressingSend:
             await self._send({**start, "headers": headers})
         if more:
             # an event goes out whole and decodable now (a stream's), or a part of a larger body
-            data = self._compressor.compress(body) + (self._compressor.flush(zlib.Z_SYNC_FLUSH) if self._stream else b"")
+            flushed = self._compressor.flush(zlib.Z_SYNC_FLUSH) if self._stream else b""
+            data = self._compressor.compress(body) + flushed
         else:
             data = self._compressor.compress(body) + self._compressor.flush(zlib.Z_FINISH)
             self._compressor = None
