@@ -124,8 +124,9 @@ class CompressingSend:
             await self._send({**start, "headers": headers})
         if more:
             # an event goes out whole and decodable now (a stream's), or a part of a larger body
-            flushed = self._compressor.flush(zlib.Z_SYNC_FLUSH) if self._stream else b""
-            data = self._compressor.compress(body) + flushed
+            data = self._compressor.compress(body)
+            if self._stream:
+                data += self._compressor.flush(zlib.Z_SYNC_FLUSH)
         else:
             data = self._compressor.compress(body) + self._compressor.flush(zlib.Z_FINISH)
             self._compressor = None
