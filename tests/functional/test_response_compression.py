@@ -102,3 +102,21 @@ def test_the_egress_meter_counts_the_compressed_bytes(compressing, moto_endpoint
     entries = DynamoLedgerRecords(lambda: client, runtime.table(USAGE)).day("acme", day)
     counted = sum(entry.egress_bytes for entry in entries) + app._meter.unattributed().egress_bytes
     assert on_the_wire <= counted < on_the_wire + 1000  # the body as sent, plus the status line and headers
+
+
+def test_responses_api_streams_and_embeddings_decode_the_same_compressed(compressing):
+    _, _, server, key = compressing
+    texts = []
+    for client in (openai_client(server.url, key), openai_client(server.url, key, default_headers=PLAIN)):
+        with client.responses.with_streaming_response.create(model="chat", input="tell me a story",
+                                                             stream=True) as response:
+            encoding = response.headers.get("content-encoding")
+            events = list(response.parse())
+        texts.append((encoding, "".join(e.delta for e in events if e.type == "response.output_text.delta")))
+    assert [encoding for encoding, _ in texts] == ["gzip", None]
+    assert texts[0][1] == texts[1][1] and len(texts[0][1]) > 500
+    raw = openai_client(server.url, key).embeddings.with_raw_response.create(model="embed", input="hello " * 50)
+    plain = openai_client(server.url, key, default_headers=PLAIN).embeddings.create(model="embed",
+                                                                                  input="hello " * 50)
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.parse().data[0].embedding == plain.data[0].embedding
