@@ -13,7 +13,8 @@ import pytest
 from functions.core.config import parse_config
 from functions.gateway.compression import CompressingSend, accepts_gzip
 from tests.support import deep_merge, example_config_data
-from tests.unit.test_gateway_hosting_config import CERTIFICATE
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0b6a8c37-1f7e-4a0e-9f3b-2c1d4e5f6a7b"
 
 
 @pytest.mark.parametrize("value, expected", [
