@@ -8,7 +8,8 @@ the simulator's full rules, over several arrival seeds.
 Replays ServeGen m-large clients (arrivals generated per 10-minute window from each seed) and both
 Azure 2023 traces through ``tierup simulate``'s engine with the prices, GPU and policy knobs of
 tierup.toml (route ``chat``: Llama 3.1 8B on Bedrock, an L40S when reserved). Every policy is
-priced under the same rules and starts cold. It reports, with the spread across seeds:
+priced under the same rules and starts cold; its whole bill adds the gateway's own AWS bill on the
+configured host (``tierup/simulate/report.py``, ``GatewayBill``). It reports, with the spread across seeds:
 
 * tierup's total against the hindsight optimum (goal <= 1.05);
 * tierup against the reactive autoscaler per trace set (Azure conv, Azure code, and the ServeGen
@@ -77,6 +78,7 @@ def _job(job: tuple) -> dict:
     from functions.core.policy.cost_model import economics_for
     from tierup.simulate.engine import RULE_NAMES, Rules
     from tierup.simulate.replay import compare, run_policy
+    from tierup.simulate.report import GatewayBill
     from tierup.simulate.traces import load_trace
 
     started = time.perf_counter()
@@ -86,7 +88,10 @@ def _job(job: tuple) -> dict:
     full_rules = Rules(throttle=args.throttle)
     run = run_policy(args.route, route, config, buckets)
     comparison = compare(name, args.route, route, config, buckets, full_rules, run)
+    gateway = GatewayBill.for_trace(buckets, config)  # the gateway's own bill, on the configured host
+    refused = args.throttle == "fail"
     outcomes = {policy: {"cost_usd": o.cost_usd, "gpu_usd": o.gpu_usd, "requests": o.requests,
+                         "gateway_usd": gateway.usd(o.requests, o.throttled_requests if refused else 0.0),
                          "cold": o.cold_requests, "throttled": o.throttled_requests,
                          "reserved": o.reserved_requests, "promotions": o.promotions}
                 for policy, o in comparison.outcomes.items()}
@@ -233,17 +238,21 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
 
     aggregate = {p: [seed_total(s, p) for s in args.seeds] for p in POLICIES}
     ratio = [seed_total(s, "tierup") / seed_total(s, "hindsight") for s in args.seeds]
-    print("\n| policy | total $ (mean over seeds) | vs hindsight [min-max over seeds] | cold | throttled |")
-    print("|---|---|---|---|---|")
-    shares = {}
+    print("\n| policy | total $ (mean over seeds) | vs hindsight [min-max over seeds] | cold | throttled "
+          "| gateway $ | whole bill $ |")
+    print("|---|---|---|---|---|---|---|")
+    shares, whole = {}, {}
     for policy in POLICIES:
         requests = [seed_total(s, policy, "requests") for s in args.seeds]
         cold = [seed_total(s, policy, "cold") / q for s, q in zip(args.seeds, requests)]
         throttled = [seed_total(s, policy, "throttled") / q for s, q in zip(args.seeds, requests)]
         shares[policy] = {"cold": cold, "throttled": throttled}
         vs = [seed_total(s, policy) / seed_total(s, "hindsight") for s in args.seeds]
+        gateway = sum(seed_total(s, policy, "gateway_usd") for s in args.seeds) / len(args.seeds)
+        whole[policy] = sum(aggregate[policy]) / len(args.seeds) + gateway
         print(f"| {policy} | {sum(aggregate[policy]) / len(args.seeds):,.2f} | {_spread(vs)} "
-              f"| {max(cold):.3%} | {_spread([100 * t for t in throttled])} % |")
+              f"| {max(cold):.3%} | {_spread([100 * t for t in throttled])} % | {gateway:,.2f} "
+              f"| {whole[policy]:,.2f} |")
 
     print("\n| trace set | traces | tierup / reactive [seeds] | tierup / hindsight [seeds] |\n|---|---|---|---|")
     by_set = {}
@@ -278,7 +287,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
               f"{ {t: c['value'] for t, c in tuning['per_trace'].items()} }")
     return {"route": args.route, "seeds": args.seeds, "days": args.days, "throttle": args.throttle,
             "policy": config.policy.model_dump(by_alias=True), "traces": per_trace, "aggregate_usd": aggregate,
-            "tierup_vs_hindsight": ratio, "shares": shares, "by_set": by_set, "traces_over_static": over_static,
+            "tierup_vs_hindsight": ratio, "shares": shares, "whole_bill_usd": whole, "by_set": by_set,
+            "traces_over_static": over_static,
             "goals": goals, "rule_toggles": toggles, "tuning": tuning}
 
 

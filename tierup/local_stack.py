@@ -3,6 +3,7 @@ uvicorn, all on 127.0.0.1. ``tierup dev`` and the functional tests both run on t
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -63,6 +64,7 @@ def moto_server(port: int | None = None):
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call
     _plain_notation_for_moto_sums()
+    _write_units_as_dynamodb_bills_them()
     port = port or free_port()
     server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -126,6 +128,36 @@ def _plain_notation_for_moto_sums() -> None:
 
         setattr(DynamoType, name, plain)
     DynamoType._plain_sums = True
+
+
+def _write_units_as_dynamodb_bills_them() -> None:
+    """moto answers every ``UpdateItem`` with 0.5 consumed units; DynamoDB bills a write one unit
+    per KB of the larger of the item's before and after images, and at least one. Answer as
+    DynamoDB bills, so the write units the gateway meters on moto (its ledger, ``tierup dev``,
+    ``bench/gateway_cost.py``) are those AWS would charge."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_billed_write_units", False):
+        return
+    original = DynamoHandler.update_item
+
+    def size(handler) -> int:
+        try:
+            item = handler.dynamodb_backend.get_item(handler.body["TableName"], handler.body["Key"])
+        except Exception:  # no such table or key: moto's own answer (an error) follows
+            return 0
+        return item.size() if item is not None else 0
+
+    def update_item(self):
+        before = size(self)
+        result = original(self)
+        consumed = result.result.get("ConsumedCapacity") if isinstance(result.result, dict) else None
+        if consumed is not None:
+            consumed["CapacityUnits"] = float(max(1, math.ceil(max(before, size(self)) / 1024)))
+        return result
+
+    DynamoHandler.update_item = update_item
+    DynamoHandler._billed_write_units = True
 
 
 def prepare_tables(runtime) -> dict[str, str]:

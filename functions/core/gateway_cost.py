@@ -142,7 +142,7 @@ class RequestProfile:
     write_units: float
     #: log and metric bytes the process writes (the Lambda platform's lines are added apart)
     log_bytes: float
-    #: response bytes sent to the client (a streamed answer's SSE events: ~100 bytes a token)
+    #: response bytes sent to the client (a streamed answer's SSE events: ~150 bytes a token, ~10 gzipped)
     egress_bytes: float = 0.0
     #: request bytes received (a load balancer processes both)
     request_bytes: float = 1500.0
@@ -151,11 +151,12 @@ class RequestProfile:
 #: ``bench/gateway_cost.py`` on its mix, as on Lambda: each request writes what it owes before its
 #: response completes (ledger page, aggregates, metric lines), so it costs writes and CPU a batch
 #: of requests would share
-LAMBDA_PROFILE = RequestProfile(cpu_ms=19.8, read_units=0.08, write_units=3.92, log_bytes=1180.0,
+LAMBDA_PROFILE = RequestProfile(cpu_ms=20.2, read_units=0.08, write_units=6.72, log_bytes=1181.0,
                                 egress_bytes=35_400.0)
-#: the same mix in a long-lived process: the ledger is flushed once a second for all requests
-CONTAINER_PROFILE = RequestProfile(cpu_ms=3.1, read_units=0.02, write_units=0.08, log_bytes=22.0,
-                                   egress_bytes=35_400.0)
+#: the same mix in a long-lived process: the ledger is flushed once a second for all requests, and
+#: answers are gzipped (``[gateway] compress-responses``, on in a container)
+CONTAINER_PROFILE = RequestProfile(cpu_ms=4.6, read_units=0.03, write_units=0.17, log_bytes=27.0,
+                                   egress_bytes=2_400.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
 from ..core.tokens import count_tokens
 from .auth import Authenticator
+from .compression import CompressingSend
 from .health import HealthCheck
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
 from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
@@ -103,6 +104,7 @@ class GatewayApp:
         self._on_shutdown = on_shutdown or []
         self._before_complete = before_response_completes or []
         self._max_body = config.gateway.max_body_bytes
+        self._compress = config.gateway.compresses_responses()
         self._created = int(time.time())
         self._routes = {
             ("POST", "/v1/chat/completions"): self._chat,
@@ -151,13 +153,17 @@ class GatewayApp:
 
     async def _http(self, scope, receive, send) -> None:
         if self._meter is None:
-            await self._settled_http(scope, receive, send)
+            await self._settled_http(scope, receive, self._compressing(scope, send))
             return
         meter, token = self._meter.start()  # the request's AWS units count from here (gateway_meter)
-        try:
-            await self._settled_http(scope, receive, partial(_counting_egress, send, self._meter))
+        try:  # the bytes counted are those that go out: compressed, when they are
+            await self._settled_http(scope, receive, self._compressing(scope, partial(_counting_egress, send,
+                                                                                      self._meter)))
         finally:
             self._meter.finish(meter, token)
+
+    def _compressing(self, scope, send):
+        return CompressingSend(send, scope) if self._compress else send
 
     async def _settled_http(self, scope, receive, send) -> None:
         if not self._before_complete:

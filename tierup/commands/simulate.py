@@ -3,7 +3,10 @@
 Replays a public trace (``--trace``), your own request log (``--trace-file``, JSONL or CSV) or the
 deployment's own usage ledger (``--from-ledger``), request by request on 10-second buckets;
 tierup's schedule comes from the same ``decide`` the policy Lambda runs, and every policy is
-priced under the same rules (``tierup/simulate/engine.py``).
+priced under the same rules (``tierup/simulate/engine.py``). Each policy's whole bill adds the
+gateway's own AWS bill on the configured host (``tierup/simulate/report.py``, ``GatewayBill``, says
+what it assumes). ``--prompt-caching`` adds what Bedrock prompt caching saves on a synthetic
+multi-turn conversation workload with long shared prefixes (``tierup/conversation_workload.py``).
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ def register(app: typer.Typer) -> None:
                  seed: int = typer.Option(0, "--seed", help="seed for ServeGen arrivals and token lengths"),
                  plot_path: Path = typer.Option(None, "--plot",
                                                 help="PNG of demand, replicas and cost (one per trace, suffixed)"),
+                 prompt_caching: bool = typer.Option(False, "--prompt-caching",
+                                                     help="also price the synthetic conversation workload with "
+                                                          "and without Bedrock prompt caching"),
                  config: str = ConfigOption) -> None:
         """Compare always-serverless, always-reserved, a reactive autoscaler, tierup and the hindsight optimum."""
         from functions.core.errors import StorageUnavailableError
         from functions.core.policy.cost_model import economics_for
         from tierup.simulate.buckets import from_requests
         from tierup.simulate.replay import compare
-        from tierup.simulate.report import plot, policy_rows, totals
+        from tierup.simulate.report import GatewayBill, plot, policy_rows, totals
         from tierup.simulate.request_files import TraceFileError, from_ledger as ledger_requests, read_trace_file
         from tierup.simulate.traces import TraceNotFound, load_trace, trace_names
 
@@ -81,17 +87,44 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[red]the usage ledger cannot be read[/red]: {exc}")
             raise typer.Exit(1) from None
 
-        comparisons = []
+        comparisons, all_rows = [], []
         for name, buckets in loaded:
             comparison = compare(name, route, route_config, cfg, buckets)
             comparisons.append(comparison)
-            console.print(_table(name, policy_rows(comparison)))
+            gateway = GatewayBill.for_trace(buckets, cfg)
+            all_rows.append(policy_rows(comparison, gateway))
+            console.print(_table(name, all_rows[-1], gateway))
             if plot_path is not None:
                 target = plot_path if len(loaded) == 1 else plot_path.with_name(
                     f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
                 console.print(f"plot: {plot(comparison, buckets, target)}")
         if len(comparisons) > 1:
-            console.print(_totals_table(totals(comparisons)))
+            console.print(_totals_table(totals(comparisons, all_rows)))
+        if prompt_caching:
+            console.print(_prompt_caching_table(cfg, seed))
+
+
+def _prompt_caching_table(cfg, seed: int) -> Table:
+    """What prompt caching saves on the synthetic conversation workload, for each model the
+    config prices cache reads and writes of."""
+    from tierup.conversation_workload import generate_conversations
+    from tierup.prompt_caching_estimate import TTL_S, saving_rows
+
+    models = sorted(cfg.pricing.prompt_cache_priced_models)
+    requests = generate_conversations(seed=seed)
+    rows = saving_rows("synthetic conversations", requests, cfg.pricing, models)
+    table = Table(title=f"prompt caching: {len(requests):,} requests of multi-turn conversations with long shared "
+                        f"prefixes (one hour, seed {seed}; cache entries live {TTL_S:.0f} s)")
+    for column in ("model", "prompt Mtok", "read", "written", "USD without", "USD with", "input saved", "bill saved"):
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+    for row in rows:
+        prompt = row["prompt_tokens"]
+        table.add_row(row["model"], f"{prompt / 1e6:.2f}", f"{row['read_tokens'] / prompt:.0%}",
+                      f"{row['written_tokens'] / prompt:.0%}", f"{row['usd_without']:,.4f}",
+                      f"{row['usd_with']:,.4f}", f"{row['input_saving']:.0%}", f"{row['saving']:.0%}")
+    if not rows:
+        table.caption = "no model in [pricing] has prompt-cache read and write prices"
+    return table
 
 
 def _ledger_entries(runtime, days: int) -> list:
@@ -108,25 +141,31 @@ def _ledger_entries(runtime, days: int) -> list:
             for entry in records.day(tenant, day)]
 
 
-def _table(name: str, rows: list[dict]) -> Table:
-    table = Table(title=f"{name}: {rows[0]['requests']:,} requests ('vs opt': cost / hindsight optimum)")
-    for column in ("policy", "USD", "vs opt", "reserved", "spilled", "cold", "throttled", "promos"):
+def _table(name: str, rows: list[dict], gateway) -> Table:
+    table = Table(title=f"{name}: {rows[0]['requests']:,} requests ('USD': model and GPU; 'vs opt': USD / hindsight "
+                        f"optimum; 'total': with the gateway's own bill)")
+    for column in ("policy", "USD", "vs opt", "gateway", "total", "reserved", "spilled", "cold", "throttled",
+                   "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for row in rows:
         ratio = f"{row['vs_hindsight']:.3f}" if row["vs_hindsight"] is not None else "-"
-        table.add_row(row["policy"], f"{row['cost_usd']:,.2f}", ratio,
-                      f"{row['reserved_share']:.1%}", f"{row['spilled_share']:.1%}",
+        table.add_row(row["policy"], f"{row['cost_usd']:,.2f}", ratio, f"{row['gateway_usd']:,.2f}",
+                      f"{row['total_usd']:,.2f}", f"{row['reserved_share']:.1%}", f"{row['spilled_share']:.1%}",
                       f"{row['cold_share']:.2%}", f"{row['throttled_share']:.2%}", str(row["promotions"]))
+    host = f"Lambda {gateway.memory_mb} MB" if gateway.hosting == "lambda" else gateway.hosting
+    table.caption = (f"gateway: {host}, each request held {gateway.mean_stream_s:.1f} s on average "
+                     "(its time on a full GPU replica); the same for every policy but refused requests")
     return table
 
 
 def _totals_table(summary: dict[str, dict]) -> Table:
     optimum = summary["hindsight"]["cost_usd"]
     table = Table(title="all traces")
-    for column in ("policy", "USD", "vs opt", "reserved", "cold", "throttled", "promos"):
+    for column in ("policy", "USD", "vs opt", "gateway", "total", "reserved", "cold", "throttled", "promos"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for policy, row in summary.items():
         table.add_row(policy, f"{row['cost_usd']:,.2f}", f"{row['cost_usd'] / optimum:.3f}" if optimum else "-",
+                      f"{row['gateway_usd']:,.2f}", f"{row['total_usd']:,.2f}",
                       f"{row['reserved_share']:.1%}", f"{row['cold_share']:.2%}",
                       f"{row['throttled_share']:.2%}", str(row["promotions"]))
     return table

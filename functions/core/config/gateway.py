@@ -10,8 +10,8 @@ from .gateway_container import ContainerConfig, Hosting, check_hosting
 #: concurrent executions that alarm when no reservation bounds the gateway: far above a startup's
 #: steady traffic, well below the usual account quota of 1,000
 DEFAULT_CONCURRENCY_ALARM = 100
-#: ``bench/gateway_cost.py``: the gateway peaks near 110 MB, and its ~18 ms of CPU a request take
-#: ~130 ms on 256 MB's share of a vCPU (most of it after the answer's text, writing what the request
+#: ``bench/gateway_cost.py``: the gateway peaks near 125 MB, and its ~20 ms of CPU a request take
+#: ~140 ms on 256 MB's share of a vCPU (most of it after the answer's text, writing what the request
 #: owes); every larger size costs more in proportion to its memory, and buys nothing while a model
 #: generates
 DEFAULT_LAMBDA_MEMORY_MB = 256
@@ -44,6 +44,11 @@ class GatewayConfig(Section):
     #: gateway waits on the model most of it: the smallest size that holds the process and keeps
     #: its CPU per request short is the cheapest (``bench/gateway_cost.py`` chose this default)
     lambda_memory_mb: int = Field(default=DEFAULT_LAMBDA_MEMORY_MB, alias="lambda-memory-mb", ge=128, le=10240)
+    #: gzip answers for clients that accept it (``functions/gateway/compression.py``); unset: on in a
+    #: container (the load balancer passes ``content-encoding`` through), off on Lambda, whose
+    #: Function URLs in streaming mode do not pass a compressed stream through as it is (README,
+    #: "Response compression")
+    compress_responses: bool | None = Field(default=None, alias="compress-responses")
     #: days a stored Responses API response (``store`` not false) can be read and continued
     responses_ttl_days: float = Field(default=30.0, alias="responses-ttl-days", gt=0, le=365)
 
@@ -51,6 +56,9 @@ class GatewayConfig(Section):
     def _check_hosting(self) -> "GatewayConfig":
         check_hosting(self.hosting, self.container, self.reserved_concurrency)
         return self
+
+    def compresses_responses(self) -> bool:
+        return self.hosting == "container" if self.compress_responses is None else self.compress_responses
 
     def concurrency_alarm_at(self) -> int:
         if self.concurrency_alarm is not None:
