@@ -181,3 +181,15 @@ def test_stats_are_counted_and_flushed():
     asyncio.run(run())
     row = store.read_stats("chat")["chat"]
     assert row["miss"] == 1 and row["hit_exact"] == 1 and row["tokens_saved"] == 42
+
+
+def test_a_question_pointing_outside_its_text_is_neither_embedded_nor_stored_for_paraphrases():
+    deictic = "Which breed is this dog?"
+    VECTORS[deictic] = vec(0.5, 0.5, 0.7)
+    cache, store = make_cache()
+    c = miss_then_store(cache, deictic)
+    assert cache._embedder.calls == 0  # no lookup cost for a question no paraphrase may share
+    assert not store.buckets and [key[:2] for key in store.answers] == ["x#"]  # the exact answer only
+    again = ctx(deictic)
+    assert asyncio.run(cache.lookup(again)) is not None and again.cache_status == "hit-exact"
+    assert c.cache_status == "miss"
