@@ -11,7 +11,7 @@ most the bound: the most hits the observations allow while keeping the promise.
 The proof must hold however often it is asked for. The route re-tests after every observation and
 keeps the first threshold that passes; a fixed-sample bound (Wilson's, say) tested that way passes
 by luck far more often than 5% of the time: the more looks, the likelier one lucky stretch. So each
-threshold is tested with a test martingale (``evidence``): the likelihood ratio of "wrong at a rate
+threshold is tested with a test martingale (``log_evidence``): the likelihood ratio of "wrong at a rate
 q below the bound" against "wrong at the bound", averaged over q on a grid in (0, bound). While
 hits at t or above are wrong at the bound or more, each observation multiplies it by at most 1 on
 average, so by Ville's inequality it ever reaches 1/0.05 = 20 with probability at most 5%, at
@@ -19,18 +19,22 @@ whatever moment it is looked at. Thresholds are tested from the top down and the
 ends the search (a fixed sequence: the best of forty thresholds, each at 95%, would promise far
 less). The guarantee, stated plainly: if the candidates at or above a threshold are wrong with a
 fixed chance p (exchangeable traffic), the chance that the route ever serves at a threshold with
-p above its bound is at most about 5%, for the whole life of the route. The price is about 1.7x
-the clean observations a one-look bound needs (450 at 1%, 88 at 5%, 43 at 10%).
+p above its bound is at most 5%, for the whole life of the route. (Thresholds with too few
+observations to pass even with none wrong are skipped rather than failed; strictly the 5% is per
+threshold tested, and it holds for the search as a whole when wrong answers grow rarer with
+similarity, the usual case.) The price is about 1.7x the clean observations a one-look Wilson
+bound needs (450 at 1%, 88 at 5%, 43 at 10%).
 
 Observations cost little. A candidate below t is a miss whatever happens, so the model is called
 anyway and comparing its answer costs no tokens. Above t, a small share of would-be hits
 (``calibration-share``) goes to the model instead of being served: those calls are what the
-promise costs, and the ledger marks them ``calibration``. Without observations nothing is proven (nothing
-is served until enough clean ones exist), which is the prior that is safe with no data. vCache (Schroeder et al., ICLR 2026) learns a threshold per cached entry; a
-route's entries here are rarely asked twice, so the curve is learnt per route (pooled across
-tenants: it describes the embedder on the route's traffic, never anyone's data), and an entry
-seen answering a paraphrase wrongly is not served again at that similarity or below
-(``CachedAnswer.wrong_at``).
+promise costs, and the ledger marks them ``calibration``. Without observations nothing is proven
+and nothing is served, the prior that is safe with no data. vCache (Schroeder et al., ICLR 2026)
+learns a threshold per cached entry; a route's entries here are rarely asked twice, so the curve
+is learnt per route (pooled across tenants: it describes the embedder on the route's traffic,
+never anyone's data), and an entry seen answering a paraphrase wrongly is not served again at that
+similarity or below (``CachedAnswer.wrong_at``). The counts hold no question or answer, so
+``tierup cache purge`` leaves them.
 
 No I/O here.
 """
