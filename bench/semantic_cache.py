@@ -212,12 +212,14 @@ def bounded(arrays, seeds: int, share: float, floor: float):
             threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed))
             mask = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
             ours = served_counts(mask, arrays, test)
+            by_labels = served_counts(mask, {**arrays, "same": arrays["labelled_same"]}, test)
             matched = min(sweep, key=lambda r: (abs(r["duplicate_hit_rate"] - ours["duplicate_hit_rate"]),
                                                 -r["threshold"]))
             no_worse = [r for r in sweep if r["wrong_share"] <= ours["wrong_share"] and r["hits"]]
             same_wrong = max(no_worse, key=lambda r: r["duplicate_hit_rate"]) if no_worse else None
             runs.append({"seed": seed, "bound": bound, "threshold": threshold, "paid_checks": paid,
                          "free_observations": free, "learning_pairs": len(learning), "tierup": ours,
+                         "tierup_by_labels": by_labels,
                          "gptcache_same_hit_rate": matched, "gptcache_same_wrong_share": same_wrong,
                          "gptcache_default": gptcache_at(arrays, test, DEFAULT_THRESHOLD),
                          "tierup_static_0_96": static})
@@ -249,7 +251,8 @@ def summarise(runs):
             "gptcache_same_hit_rate_wrong_share": _pooled_share(peer_matched),
             "gptcache_same_hit_rate_thresholds": [r["threshold"] for r in peer_matched],
             "gptcache_default_hit_rate": sum(r["duplicate_hit_rate"] for r in peer_default) / len(mine),
-            "gptcache_default_wrong_share": _pooled_share(peer_default)})
+            "gptcache_default_wrong_share": _pooled_share(peer_default),
+            "wrong_share_by_labels": _pooled_share([r["tierup_by_labels"] for r in mine])})
     return rows
 
 
@@ -313,9 +316,9 @@ JUDGES = {"labels": "Quora's labels as the judge",
 def bounded_table(judge: str, summary, runs) -> list[str]:
     lines = [f"## Promised error rate on held-out halves (QQP, {JUDGES[judge]})", "",
              "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
-             "| checks paid / free | GPTCache hit rate at same wrong share | ratio "
+             "| same hits by Quora's labels | checks paid / free | GPTCache hit rate at same wrong share | ratio "
              "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
         low, high = r["wrong_share_ci95"]
@@ -324,9 +327,11 @@ def bounded_table(judge: str, summary, runs) -> list[str]:
         wrong = f"{r['wrong_share']:.2%} [{low:.2%}, {high:.2%}]" if served else "no hit served"
         peer_same = f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%}" if served else "-"
         peer_matched = f"{r['gptcache_same_hit_rate_wrong_share']:.2%}" if served else "-"
+        by_labels = f"{r['wrong_share_by_labels']:.2%} wrong" if served else "-"
         lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
                      f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
-                     f"{r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | {peer_same} | {ratio} | "
+                     f"{by_labels} | {r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | "
+                     f"{peer_same} | {ratio} | "
                      f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
                      f"{r['gptcache_default_wrong_share']:.1%} |")
     static = [r["tierup_static_0_96"] for r in runs if r["bound"] == BOUNDS[0]]
@@ -401,7 +406,8 @@ def main() -> int:
     # each judge is both the model's verdict while learning and the measure on the held-out half
     results = {}
     for judge, same in (("labels", arrays["same"]), ("adjudicated", adjudicated)):
-        runs = bounded({**arrays, "same": same}, args.seeds, share, defaults.calibration_floor)
+        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, share,
+                       defaults.calibration_floor)
         results[judge] = (summarise(runs), runs)
     check = None
     if args.engine_check:

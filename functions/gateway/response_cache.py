@@ -120,6 +120,8 @@ class TieredResponseCache:
             # "which breed is this dog?": no paraphrase may share its answer, so it is neither looked up
             # (no embedding) nor stored for paraphrases; the identical request still hits exactly
             plan = CachePlan(plan.lookup, plan.store, plan.exact, semantic=False)
+            if not plan.exact:  # a route without exact answers has nothing to do for it
+                return self._bypass(ctx)
         request = _Request(plan, keys)
         ctx.state["cache"] = request
         if not plan.lookup:

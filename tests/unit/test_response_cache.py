@@ -193,3 +193,14 @@ def test_a_question_pointing_outside_its_text_is_neither_embedded_nor_stored_for
     again = ctx(deictic)
     assert asyncio.run(cache.lookup(again)) is not None and again.cache_status == "hit-exact"
     assert c.cache_status == "miss"
+
+
+def test_on_a_paraphrase_only_route_a_question_pointing_outside_its_text_bypasses_the_cache():
+    config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
+                                                       "similarity-threshold": 0.9}}}})
+    cache, store = make_cache(config=config)
+    c = ctx("Which breed is this dog?")
+    c.route = config.routes["chat"]
+    assert asyncio.run(cache.lookup(c)) is None and c.cache_status == "bypass"
+    asyncio.run(cache.store(c, ANSWER))
+    assert not store.answers and cache._embedder.calls == 0
