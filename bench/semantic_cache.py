@@ -8,17 +8,21 @@ does it serve next to GPTCache on the same embeddings?
    it starts with no observations; each guarded candidate at or above ``calibration-floor`` below the
    current threshold is observed for free (the model is called anyway), and a ``calibration-share``
    of those above it is sent to the model and observed (counted: that is what the promise costs).
-   The model's verdict is the pair's label (duplicate: same answer). The threshold learnt is then
+   The model's verdict is the judge's (duplicate: same answer). The threshold learnt is then
    frozen and measured on the second half, which the learning never saw: hit rate on duplicates and
-   the labelled-wrong share of hits, with a 95% Wilson interval (pooled over seeds) and the spread
-   across seeds.
+   the wrong share of hits, with a 95% Wilson interval (pooled over seeds) and the spread across
+   seeds. Two judges, each used both to learn and to measure, for tierup and GPTCache alike:
+   Quora's labels, and the same labels with every pair labelled non-duplicate at cosine 0.90 or
+   above read again by hand (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see
+   bench/data/README.md): at high similarity Quora's labels call many identical questions different.
 2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
    on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
    threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
    The library itself is run on a sample of pairs to check the scoring reproduces it.
 3. Near-miss suite (bench/data/cache_suite.jsonl, when present): for each bound, pairs that must not
-   share an answer and paraphrases that should, per shape, for tierup (learnt threshold of seed 0,
-   guards on) and GPTCache (matched and default thresholds).
+   share an answer and paraphrases that should, per shape, for tierup (guards on, at the lowest
+   threshold any halving learnt for the bound, per judge), the static 0.96 and GPTCache (matched
+   and default thresholds).
 4. With ``--e2e``: the lookup path through the gateway's cache (bench/semantic_cache_e2e.py).
 
 Embeddings: the local all-MiniLM-L6-v2 (numpy), computed once and kept in bench/results/.
@@ -45,6 +49,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
 SUITE = ROOT / "bench" / "data" / "cache_suite.jsonl"
+ADJUDICATED = ROOT / "bench" / "data" / "qqp_adjudicated.jsonl"
+#: every pair labelled non-duplicate at this cosine or above is read and judged again (bench/data/README.md)
+BAND_FLOOR = 0.90
 RESULTS = ROOT / "bench" / "results"
 BOUNDS = [0.005, 0.01, 0.02, 0.05]
 #: the static threshold the project shipped before max-wrong-hit-rate, for reference
@@ -84,6 +91,30 @@ def embed_questions(pairs: list[dict]):
     return embed([p[k] for p in pairs for k in "ab"], "qqp")
 
 
+def adjudicated_labels(raw_same, cosine):
+    """The labels with every non-duplicate in the band (cosine >= BAND_FLOOR) replaced by its
+    adjudicated verdict; refuses to run when the adjudication does not match the data or misses a
+    pair of the band (so a changed data file cannot be judged by a stale adjudication)."""
+    raw = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    verdicts = {}
+    for line in ADJUDICATED.read_text().splitlines():
+        row = json.loads(line)
+        pair = raw[row["pair"]]
+        digest = hashlib.sha256(f"{pair['a']}\n{pair['b']}".encode()).hexdigest()[:12]
+        if digest != row["text_sha256"] or pair["duplicate"]:
+            raise SystemExit(f"{ADJUDICATED.name}: pair {row['pair']} does not match {DATA.name}")
+        verdicts[row["pair"]] = row["verdict"] == "same"
+    band = [i for i in range(len(raw)) if cosine[i] >= BAND_FLOOR and not raw_same[i]]
+    missing = [i for i in band if i not in verdicts]
+    if missing:
+        raise SystemExit(f"{ADJUDICATED.name} misses {len(missing)} pairs of the band, e.g. {missing[:5]}")
+    same = raw_same.copy()
+    for i, verdict in verdicts.items():
+        same[i] = verdict
+    return same, {"band_floor": BAND_FLOOR, "band_pairs": len(band),
+                  "judged_same": sum(verdicts[i] for i in band), "judged_different": sum(not verdicts[i] for i in band)}
+
+
 def interval(wrong: float, n: float) -> list[float]:
     from functions.core.cache.calibration import wilson
 
@@ -103,8 +134,10 @@ def pair_arrays(pairs, index, vectors):
 
     stored = np.array([dequantise(quantise(vectors[index[p["a"]]].tolist())) for p in pairs])
     query = np.array([vectors[index[p["b"]]] for p in pairs])
+    a = np.array([vectors[index[p["a"]]] for p in pairs])
     return {"score": (stored * query).sum(axis=1) / np.linalg.norm(stored, axis=1),
-            "rank": scores(np.array([vectors[index[p["a"]]] for p in pairs]), query),
+            "cosine": (a * query).sum(axis=1),
+            "rank": scores(a, query),
             "same": np.array([bool(p.get("duplicate", p.get("must_share"))) for p in pairs]),
             "guarded": np.array([not near_miss_reasons(p["b"], p["a"]) for p in pairs])}
 
@@ -179,12 +212,14 @@ def bounded(arrays, seeds: int, share: float, floor: float):
             threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed))
             mask = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
             ours = served_counts(mask, arrays, test)
+            by_labels = served_counts(mask, {**arrays, "same": arrays["labelled_same"]}, test)
             matched = min(sweep, key=lambda r: (abs(r["duplicate_hit_rate"] - ours["duplicate_hit_rate"]),
                                                 -r["threshold"]))
             no_worse = [r for r in sweep if r["wrong_share"] <= ours["wrong_share"] and r["hits"]]
             same_wrong = max(no_worse, key=lambda r: r["duplicate_hit_rate"]) if no_worse else None
             runs.append({"seed": seed, "bound": bound, "threshold": threshold, "paid_checks": paid,
                          "free_observations": free, "learning_pairs": len(learning), "tierup": ours,
+                         "tierup_by_labels": by_labels,
                          "gptcache_same_hit_rate": matched, "gptcache_same_wrong_share": same_wrong,
                          "gptcache_default": gptcache_at(arrays, test, DEFAULT_THRESHOLD),
                          "tierup_static_0_96": static})
@@ -216,7 +251,8 @@ def summarise(runs):
             "gptcache_same_hit_rate_wrong_share": _pooled_share(peer_matched),
             "gptcache_same_hit_rate_thresholds": [r["threshold"] for r in peer_matched],
             "gptcache_default_hit_rate": sum(r["duplicate_hit_rate"] for r in peer_default) / len(mine),
-            "gptcache_default_wrong_share": _pooled_share(peer_default)})
+            "gptcache_default_wrong_share": _pooled_share(peer_default),
+            "wrong_share_by_labels": _pooled_share([r["tierup_by_labels"] for r in mine])})
     return rows
 
 
@@ -228,8 +264,9 @@ def _pooled_share(rows) -> float:
 # -- 3. near-miss suite -----------------------------------------------------------------------------
 
 
-def near_miss_suite(runs, peer_thresholds):
-    """Per shape, for each bound: served share for tierup (seed 0's learnt threshold) and GPTCache."""
+def near_miss_suite(runs_by_judge, peer_thresholds):
+    """Per shape, for each bound: served share for tierup and GPTCache. tierup serves at the lowest
+    threshold any halving learnt for the bound (the most it would serve), for each judge."""
     import numpy as np
 
     from semantic_cache_peer import DEFAULT_THRESHOLD, rank_needed
@@ -240,14 +277,18 @@ def near_miss_suite(runs, peer_thresholds):
     shapes = sorted({p["shape"] for p in suite})
     report = []
     for bound in BOUNDS:
-        threshold = next(r["threshold"] for r in runs if r["bound"] == bound and r["seed"] == 0)
-        ours = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
+        ours, thresholds = {}, {}
+        for judge, runs in runs_by_judge.items():
+            learnt = [r["threshold"] for r in runs if r["bound"] == bound and r["threshold"] is not None]
+            thresholds[judge] = min(learnt) if learnt else None
+            ours[f"tierup_{judge}"] = arrays["guarded"] & (arrays["score"] >= (min(learnt) if learnt else 2.0))
         peers = {"tierup_static_0_96": arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD),
                  "gptcache_matched": arrays["rank"] >= rank_needed(peer_thresholds[bound]),
                  "gptcache_default": arrays["rank"] >= rank_needed(DEFAULT_THRESHOLD)}
-        row = {"bound": bound, "threshold": threshold, "gptcache_matched_threshold": peer_thresholds[bound],
+        row = {"bound": bound, "thresholds": thresholds, "gptcache_matched_threshold": peer_thresholds[bound],
                "per_shape": {}}
-        for name, served in {"tierup": ours, **peers}.items():
+        systems = {**ours, **peers}
+        for name, served in systems.items():
             must_not = ~arrays["same"]
             row[name] = {"must_not_share_served": int((served & must_not).sum()),
                          "must_not_share_pairs": int(must_not.sum()),
@@ -258,8 +299,9 @@ def near_miss_suite(runs, peer_thresholds):
                 "pairs": int(in_shape.sum()), "must_share": int((in_shape & arrays["same"]).sum()),
                 **{name: {"served": int((served & in_shape).sum()),
                           "served_share": float(served[in_shape].mean()),
-                          "must_not_share_served": int((served & in_shape & ~arrays["same"]).sum())}
-                   for name, served in {"tierup": ours, **peers}.items()}}
+                          "must_not_share_served": int((served & in_shape & ~arrays["same"]).sum()),
+                          "paraphrases_served": int((served & in_shape & arrays["same"]).sum())}
+                   for name, served in systems.items()}}
         report.append(row)
     return report
 
@@ -267,12 +309,16 @@ def near_miss_suite(runs, peer_thresholds):
 # -- report -----------------------------------------------------------------------------------------
 
 
-def markdown(summary, runs, suite, check) -> str:
-    lines = ["## Promised error rate on held-out halves (QQP, labels as the judge)", "",
+JUDGES = {"labels": "Quora's labels as the judge",
+          "adjudicated": "adjudicated labels as the judge (bench/data/qqp_adjudicated.jsonl)"}
+
+
+def bounded_table(judge: str, summary, runs) -> list[str]:
+    lines = [f"## Promised error rate on held-out halves (QQP, {JUDGES[judge]})", "",
              "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
-             "| checks paid / free | GPTCache hit rate at same wrong share | ratio "
+             "| same hits by Quora's labels | checks paid / free | GPTCache hit rate at same wrong share | ratio "
              "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
         low, high = r["wrong_share_ci95"]
@@ -281,38 +327,59 @@ def markdown(summary, runs, suite, check) -> str:
         wrong = f"{r['wrong_share']:.2%} [{low:.2%}, {high:.2%}]" if served else "no hit served"
         peer_same = f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%}" if served else "-"
         peer_matched = f"{r['gptcache_same_hit_rate_wrong_share']:.2%}" if served else "-"
+        by_labels = f"{r['wrong_share_by_labels']:.2%} wrong" if served else "-"
         lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
                      f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
-                     f"{r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | {peer_same} | {ratio} | "
+                     f"{by_labels} | {r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | "
+                     f"{peer_same} | {ratio} | "
                      f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
                      f"{r['gptcache_default_wrong_share']:.1%} |")
     static = [r["tierup_static_0_96"] for r in runs if r["bound"] == BOUNDS[0]]
     hits = sum(s["hits"] for s in static)
+    wrong = sum(s["wrong"] for s in static)
+    low, high = interval(wrong, hits)
     lines += ["", f"Static threshold {STATIC_THRESHOLD} with guards, same halves: duplicate hit rate "
                   f"{sum(s['duplicate_hit_rate'] for s in static) / len(static):.1%}, wrong share "
-                  f"{sum(s['wrong'] for s in static) / hits if hits else 0:.2%}."]
+                  f"{wrong / hits if hits else 0:.2%} [{low:.2%}, {high:.2%}].", ""]
+    return lines
+
+
+def suite_table(suite) -> list[str]:
+    systems = [name for name, value in suite[0].items() if isinstance(value, dict) and "paraphrase_recall" in value]
+    lines = ["## Near-miss suite", "",
+             "tierup serves at the lowest threshold any halving learnt for the bound (none: nothing served).", "",
+             "| bound | system | threshold | must-not-share served | paraphrase recall |", "|---|---|---|---|---|"]
+    for row in suite:
+        for name in systems:
+            s = row[name]
+            judge = name.removeprefix("tierup_")
+            threshold = {"tierup_static_0_96": STATIC_THRESHOLD, "gptcache_default": 0.8,
+                         "gptcache_matched": row["gptcache_matched_threshold"]}.get(name, row["thresholds"].get(judge))
+            recall = "-" if s["paraphrase_recall"] is None else f"{s['paraphrase_recall']:.1%}"
+            lines.append(f"| {row['bound']:.1%} | {name} | {'-' if threshold is None else f'{threshold:.3f}'} | "
+                         f"{s['must_not_share_served']} / {s['must_not_share_pairs']} | {recall} |")
+    for row in (r for r in suite if r["bound"] in (0.01, 0.05)):
+        lines += ["", f"Per shape at the {row['bound']:.0%} bound (must-not-share served / paraphrases served):", "",
+                  "| shape | must not share | must share | " + " | ".join(systems) + " |",
+                  "|---|---|---|" + "---|" * len(systems)]
+        for shape, s in row["per_shape"].items():
+            cells = " | ".join(f"{s[name]['must_not_share_served']} / {s[name]['paraphrases_served']}"
+                               for name in systems)
+            lines.append(f"| {shape} | {s['pairs'] - s['must_share']} | {s['must_share']} | {cells} |")
+    return lines
+
+
+def markdown(results, suite, check) -> str:
+    lines = []
+    for judge, (summary, runs) in results.items():
+        lines += bounded_table(judge, summary, runs)
     for threshold, c in (check or {}).items():
         lines += [f"GPTCache library check at threshold {threshold}: {c['decisions_matching_scores']}/{c['pairs']} "
                   f"decisions match the scoring used above ({c['served_by_library']} served by the library)."]
     if suite is None:
         lines += ["", f"Near-miss suite skipped: {SUITE.relative_to(ROOT)} is absent."]
     else:
-        lines += ["", "## Near-miss suite", "",
-                  "| bound | system | must-not-share served | paraphrase recall |", "|---|---|---|---|"]
-        for row in suite:
-            for name in ("tierup", "tierup_static_0_96", "gptcache_matched", "gptcache_default"):
-                s = row[name]
-                recall = "-" if s["paraphrase_recall"] is None else f"{s['paraphrase_recall']:.1%}"
-                lines.append(f"| {row['bound']:.1%} | {name} | {s['must_not_share_served']} / "
-                             f"{s['must_not_share_pairs']} | {recall} |")
-        lines += ["", "Per shape at the 1% bound (share of pairs served):", "",
-                  "| shape | pairs | must share | tierup (bound) | tierup (static 0.96) | GPTCache matched "
-                  "| GPTCache default |", "|---|---|---|---|---|---|---|"]
-        row = next(r for r in suite if r["bound"] == 0.01)
-        for shape, s in row["per_shape"].items():
-            lines.append(f"| {shape} | {s['pairs']} | {s['must_share']} | {s['tierup']['served_share']:.1%} | "
-                         f"{s['tierup_static_0_96']['served_share']:.1%} | {s['gptcache_matched']['served_share']:.1%} "
-                         f"| {s['gptcache_default']['served_share']:.1%} |")
+        lines += [""] + suite_table(suite)
     return "\n".join(lines)
 
 
@@ -335,8 +402,13 @@ def main() -> int:
     pairs = load_pairs()
     index, vectors = embed_questions(pairs)
     arrays = pair_arrays(pairs, index, vectors)
-    runs = bounded(arrays, args.seeds, share, defaults.calibration_floor)
-    summary = summarise(runs)
+    adjudicated, band = adjudicated_labels(arrays["same"], arrays["cosine"])
+    # each judge is both the model's verdict while learning and the measure on the held-out half
+    results = {}
+    for judge, same in (("labels", arrays["same"]), ("adjudicated", adjudicated)):
+        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, share,
+                       defaults.calibration_floor)
+        results[judge] = (summarise(runs), runs)
     check = None
     if args.engine_check:
         try:
@@ -348,17 +420,22 @@ def main() -> int:
                      for threshold in (DEFAULT_THRESHOLD, 0.975)}
         except ImportError as exc:
             print(f"GPTCache library check skipped: {exc}", file=sys.stderr)
-    peer_thresholds = {b: next(r for r in runs if r["bound"] == b and r["seed"] == 0)
+    peer_thresholds = {b: next(r for r in results["adjudicated"][1] if r["bound"] == b and r["seed"] == 0)
                        ["gptcache_same_hit_rate"]["threshold"] for b in BOUNDS}
-    suite = near_miss_suite(runs, peer_thresholds) if SUITE.exists() else None
+    suite = near_miss_suite({judge: runs for judge, (_, runs) in results.items()}, peer_thresholds) \
+        if SUITE.exists() else None
     result = {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-              "calibration_share": share, "calibration_floor": defaults.calibration_floor,
-              "summary": summary, "runs": runs, "gptcache_engine_check": check, "near_miss_suite": suite}
+              "calibration_share": share, "calibration_floor": defaults.calibration_floor, "adjudication": band,
+              **{f"summary_{judge}": summary for judge, (summary, _) in results.items()},
+              **{f"runs_{judge}": runs for judge, (_, runs) in results.items()},
+              "gptcache_engine_check": check, "near_miss_suite": suite}
     (RESULTS / "semantic_cache.json").write_text(json.dumps(result, indent=1))
-    print(markdown(summary, runs, suite, check))
+    print(f"Adjudicated band: {band}")
+    print(markdown(results, suite, check))
     if args.e2e:
         from semantic_cache_e2e import end_to_end
 
+        summary = results["adjudicated"][0]
         threshold = next(r for r in summary if r["bound"] == 0.01)["thresholds"][0] or STATIC_THRESHOLD
         print(json.dumps(end_to_end(pairs, index, vectors, threshold, args.lookups, False, True,
                                     lambda _: None, 2000), indent=1))

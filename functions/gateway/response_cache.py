@@ -37,7 +37,7 @@ from ..core.cache.calibration import answers_agree
 from ..core.cache.entries import CachedAnswer, decode_completion, encode_completion
 from ..core.cache.keys import CacheKeys, CachePlan, cache_keys, plan_cache
 from ..core.cache.lsh import HyperplaneLSH, cosine, dequantise, quantise
-from ..core.cache.near_miss import near_miss_reasons
+from ..core.cache.near_miss import near_miss_reasons, not_cacheable_reason
 from ..core.chat import Completion, Usage
 from ..core.config import TierupConfig
 from ..core.context import RequestContext
@@ -115,8 +115,14 @@ class TieredResponseCache:
             plan = CachePlan(plan.lookup, plan.store, plan.exact, semantic=False)
         if not plan.active:
             return self._bypass(ctx)
-        request = _Request(plan, cache_keys(ctx.route_name, ctx.route, ctx.tenant.tenant_id, ctx.chat,
-                                            ctx.max_tokens))
+        keys = cache_keys(ctx.route_name, ctx.route, ctx.tenant.tenant_id, ctx.chat, ctx.max_tokens)
+        if plan.semantic and ctx.route.cache.near_miss_guards and not_cacheable_reason(keys.question):
+            # "which breed is this dog?": no paraphrase may share its answer, so it is neither looked up
+            # (no embedding) nor stored for paraphrases; the identical request still hits exactly
+            plan = CachePlan(plan.lookup, plan.store, plan.exact, semantic=False)
+            if not plan.exact:  # a route without exact answers has nothing to do for it
+                return self._bypass(ctx)
+        request = _Request(plan, keys)
         ctx.state["cache"] = request
         if not plan.lookup:
             return self._bypass(ctx)

@@ -181,3 +181,26 @@ def test_stats_are_counted_and_flushed():
     asyncio.run(run())
     row = store.read_stats("chat")["chat"]
     assert row["miss"] == 1 and row["hit_exact"] == 1 and row["tokens_saved"] == 42
+
+
+def test_a_question_pointing_outside_its_text_is_neither_embedded_nor_stored_for_paraphrases():
+    deictic = "Which breed is this dog?"
+    VECTORS[deictic] = vec(0.5, 0.5, 0.7)
+    cache, store = make_cache()
+    c = miss_then_store(cache, deictic)
+    assert cache._embedder.calls == 0  # no lookup cost for a question no paraphrase may share
+    assert not store.buckets and [key[:2] for key in store.answers] == ["x#"]  # the exact answer only
+    again = ctx(deictic)
+    assert asyncio.run(cache.lookup(again)) is not None and again.cache_status == "hit-exact"
+    assert c.cache_status == "miss"
+
+
+def test_on_a_paraphrase_only_route_a_question_pointing_outside_its_text_bypasses_the_cache():
+    config = make_config({"routes": {"chat": {"cache": {"exact": False, "semantic": True,
+                                                       "similarity-threshold": 0.9}}}})
+    cache, store = make_cache(config=config)
+    c = ctx("Which breed is this dog?")
+    c.route = config.routes["chat"]
+    assert asyncio.run(cache.lookup(c)) is None and c.cache_status == "bypass"
+    asyncio.run(cache.store(c, ANSWER))
+    assert not store.answers and cache._embedder.calls == 0

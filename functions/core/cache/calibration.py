@@ -5,25 +5,43 @@ answer depends on the embedder, the route's questions and its answers. So a boun
 *observations* instead: for a candidate at similarity s (the best one the near-miss guards let
 through), the model's own answer is compared with the cached one (``answers_agree``), and the
 outcome is counted in s's similarity bin. The route then serves semantic hits at or above the
-lowest threshold t whose hits, pooled, are wrong with a one-sided 95% upper confidence bound
-(Wilson) at most the bound: the most hits the observations allow while keeping the promise.
+lowest threshold t whose pooled observations prove, at 95%, that hits at t or above are wrong at
+most the bound: the most hits the observations allow while keeping the promise.
+
+The proof must hold however often it is asked for. The route re-tests after every observation and
+keeps the first threshold that passes; a fixed-sample bound (Wilson's, say) tested that way passes
+by luck far more often than 5% of the time: the more looks, the likelier one lucky stretch. So each
+threshold is tested with a test martingale (``log_evidence``): the likelihood ratio of "wrong at a rate
+q below the bound" against "wrong at the bound", averaged over q on a grid in (0, bound). While
+hits at t or above are wrong at the bound or more, each observation multiplies it by at most 1 on
+average, so by Ville's inequality it ever reaches 1/0.05 = 20 with probability at most 5%, at
+whatever moment it is looked at. Thresholds are tested from the top down and the first that fails
+ends the search (a fixed sequence: the best of forty thresholds, each at 95%, would promise far
+less). The guarantee, stated plainly: if the candidates at or above a threshold are wrong with a
+fixed chance p (exchangeable traffic), the chance that the route ever serves at a threshold with
+p above its bound is at most 5%, for the whole life of the route. (Thresholds with too few
+observations to pass even with none wrong are skipped rather than failed; strictly the 5% is per
+threshold tested, and it holds for the search as a whole when wrong answers grow rarer with
+similarity, the usual case.) The price is about 1.7x the clean observations a one-look Wilson
+bound needs (450 at 1%, 88 at 5%, 43 at 10%).
 
 Observations cost little. A candidate below t is a miss whatever happens, so the model is called
 anyway and comparing its answer costs no tokens. Above t, a small share of would-be hits
 (``calibration-share``) goes to the model instead of being served: those calls are what the
-promise costs, and the ledger marks them ``calibration``. Without observations the bound is 1
-(nothing is served until enough clean ones exist: ~270 at 1%, ~55 at 5%), which is the prior that
-is safe with no data. vCache (Schroeder et al., ICLR 2026) learns a threshold per cached entry; a
-route's entries here are rarely asked twice, so the curve is learnt per route (pooled across
-tenants: it describes the embedder on the route's traffic, never anyone's data), and an entry
-seen answering a paraphrase wrongly is not served again at that similarity or below
-(``CachedAnswer.wrong_at``).
+promise costs, and the ledger marks them ``calibration``. Without observations nothing is proven
+and nothing is served, the prior that is safe with no data. vCache (Schroeder et al., ICLR 2026)
+learns a threshold per cached entry; a route's entries here are rarely asked twice, so the curve
+is learnt per route (pooled across tenants: it describes the embedder on the route's traffic,
+never anyone's data), and an entry seen answering a paraphrase wrongly is not served again at that
+similarity or below (``CachedAnswer.wrong_at``). The counts hold no question or answer, so
+``tierup cache purge`` leaves them.
 
 No I/O here.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -35,8 +53,10 @@ from ..chat import Completion
 
 #: similarity bins are this wide: fine enough to place a threshold, coarse enough to fill
 BIN_WIDTH = 0.005
-#: one-sided 95%: the promise holds unless the observations were unusually lucky
-CONFIDENCE_Z = 1.645
+#: the promise may fail with at most this chance, over the whole life of the route
+RISK = 0.05
+#: the alternatives the test averages over, as fractions of the bound (a uniform grid on (0, 1))
+_ALTERNATIVES = tuple((j + 0.5) / 20 for j in range(20))
 #: reported intervals are two-sided 95%
 REPORT_Z = 1.96
 #: answers of at most this many words are compared exactly (labels, numbers, yes/no, short facts)
@@ -54,7 +74,7 @@ def bin_start(index: int) -> float:
     return round(index * BIN_WIDTH, 6)
 
 
-def wilson(wrong: float, n: float, z: float = CONFIDENCE_Z) -> tuple[float, float]:
+def wilson(wrong: float, n: float, z: float = REPORT_Z) -> tuple[float, float]:
     """Wilson score interval of a proportion; (0, 1) without observations."""
     if n <= 0:
         return 0.0, 1.0
@@ -65,9 +85,30 @@ def wilson(wrong: float, n: float, z: float = CONFIDENCE_Z) -> tuple[float, floa
     return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
 
 
-def min_samples(bound: float, z: float = CONFIDENCE_Z) -> float:
-    """Fewest observations whose upper bound can be within ``bound`` (all of them right)."""
-    return z * z * (1 - bound) / bound
+def log_evidence(wrong: float, right: float, bound: float) -> float:
+    """log of the test martingale against "wrong at a rate of ``bound`` or more" after ``wrong`` and
+    ``right`` observations: the likelihood ratio of rate q to rate ``bound``, averaged over q."""
+    logs = [wrong * math.log(f) + right * math.log((1 - f * bound) / (1 - bound)) for f in _ALTERNATIVES]
+    top = max(logs)
+    return top + math.log(sum(math.exp(x - top) for x in logs) / len(logs))
+
+
+def proven(wrong: float, right: float, bound: float, risk: float = RISK) -> bool:
+    """Do the observations prove a wrong rate under ``bound`` (at any time they are looked at)?"""
+    return log_evidence(wrong, right, bound) >= math.log(1 / risk)
+
+
+@functools.lru_cache(maxsize=64)
+def min_samples(bound: float, risk: float = RISK) -> int:
+    """Fewest observations that prove ``bound`` (all of them right)."""
+    high = 1
+    while not proven(0, high, bound, risk):
+        high *= 2
+    low = high // 2
+    while high - low > 1:  # the evidence of clean observations grows with their number
+        middle = (low + high) // 2
+        low, high = (low, middle) if proven(0, middle, bound, risk) else (middle, high)
+    return high
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +151,8 @@ class Calibration:
         return sum(self.right.values()) + sum(self.wrong.values())
 
     def threshold(self, bound: float, floor: float) -> float | None:
-        """The lowest threshold (a bin start, at least ``floor``) whose pooled hits are wrong with
-        an upper bound at most ``bound``; None when no threshold is proven yet.
+        """The lowest threshold (a bin start, at least ``floor``) whose pooled observations prove
+        a wrong rate under ``bound`` (``proven``); None when no threshold is proven yet.
 
         Thresholds are tested from the top down and the first that fails ends the search (a
         fixed-sequence test): picking the best of forty thresholds, each at 95%, would promise far
@@ -127,20 +168,20 @@ class Calibration:
             wrong += self.wrong.get(index, 0.0)
             if right + wrong < least:
                 continue
-            if wilson(wrong, right + wrong)[1] > bound:
+            if not proven(wrong, right, bound):
                 break
             chosen = bin_start(index)
         return chosen
 
     def measured(self, threshold: float | None) -> Measured:
         """The wrong share of observations at ``threshold`` or above, with its two-sided 95% interval
-        (what is reported; the promise itself uses the one-sided 95% upper bound)."""
+        (what is reported; the promise itself is ``proven``)."""
         if threshold is None:
             return Measured(None, 0.0, 0.0, 0.0, 1.0)
         first = bin_of(threshold)
         wrong = sum(c for i, c in self.wrong.items() if i >= first)
         samples = wrong + sum(c for i, c in self.right.items() if i >= first)
-        low, high = wilson(wrong, samples, REPORT_Z)
+        low, high = wilson(wrong, samples)
         return Measured(threshold, samples, wrong, low, high)
 
 

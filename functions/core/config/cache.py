@@ -25,8 +25,10 @@ class RouteCacheConfig(Section):
     #: more paraphrases and more wrong answers); Titan's similarities are on another scale:
     #: measure before changing embedder
     similarity_threshold: float = Field(default=0.96, alias="similarity-threshold", gt=0, le=1)
-    #: refuse semantic hits whose negations, numbers, dates, names (or their order), question
-    #: word, comparatives or opposites differ from the cached question (core/cache/near_miss.py)
+    #: refuse semantic hits whose negations (explicit or by affix), numbers, dates, names, argument
+    #: order around a relation, question word, comparatives or opposites differ from the cached
+    #: question, or whose script the embedder cannot read; a question that points outside its text
+    #: ("this dog") is neither looked up nor stored for paraphrases (core/cache/near_miss.py, guards/)
     near_miss_guards: bool = Field(default=True, alias="near-miss-guards")
     #: share cached answers across tenants (only for routes whose answers hold no tenant data)
     share_across_tenants: bool = Field(default=False, alias="share-across-tenants")
