@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 
 from ..core.config import TierupConfig
 from ..core.killswitch import KillSwitchFlag, action_rank, routes_in_scope
-from ..core.policy import RoutePolicyState, decide
+from ..core.policy import LiveSignals, RoutePolicyState, decide
 from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore, UsageAggregates
 from ..core.promotion_plan import plan_route
 from ..core.route_table import RouteEntry
@@ -33,6 +33,8 @@ log = logging.getLogger("tierup.policy")
 
 #: the routes a kill switch holds at zero reserved replicas now, each with the reason
 HeldRoutes = Callable[[float], dict[str, str]]
+#: a route's live signals at a time (None where the runner has none)
+LiveSource = Callable[[str, float], LiveSignals | None]
 
 
 def route_scope(route: str) -> str:
@@ -67,8 +69,9 @@ class RouteRun:
 class PolicyCycle:
     def __init__(self, config: TierupConfig, *, usage: UsageAggregates, table: RouteTableStore,
                  journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None,
-                 gpu_spend: GpuSpendMeter | None = None) -> None:
+                 gpu_spend: GpuSpendMeter | None = None, live: LiveSource | None = None) -> None:
         self._config = config
+        self._live = live or (lambda route, now_s: None)
         self._gpu_spend = gpu_spend
         self._held_routes = held_routes or (lambda now_s: {})
         self._usage = usage
@@ -107,7 +110,12 @@ class PolicyCycle:
     def _run_route(self, name: str, entry: RouteEntry, state: RoutePolicyState, now_s: float,
                    held_by: str | None) -> RouteRun:
         route = self._config.routes[name]
-        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config)
+        try:
+            live = self._live(name, now_s)
+        except Exception:  # leading indicators help; the minutes alone still decide soundly
+            log.exception("could not read the live signals of route %s", name)
+            live = None
+        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config, live)
         if held_by is not None:
             decision = replace(decision, replicas=0, projected_savings_usd_per_hour=0.0,
                                reason=f"Held at 0 reserved replicas by {held_by}.")

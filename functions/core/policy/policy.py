@@ -78,7 +78,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
         yesterday = series_from_history(history, day_start, day_start + policy.recent_minutes + lead + horizon)
-    forecast = with_live_signals(forecast_demand(recent, yesterday, horizon, lead), live)
+    minutes_forecast = forecast_demand(recent, yesterday, horizon, lead)
+    forecast = with_live_signals(minutes_forecast, live)
+    live_burst = forecast is not minutes_forecast
 
     ceiling = econ.max_replicas if (econ.can_promote and policy.enabled) else 0
     candidates = np.arange(ceiling + 1, dtype=float)
@@ -93,7 +95,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # route still adds or sheds its marginal replica when that pays.
     changed_usd = max(abs(best - min(current, ceiling)), 1) * econ.gpu_usd_per_s
     margin = (policy.hysteresis + 2 * forecast.uncertainty) * min(cost_now, changed_usd)
-    episode = _track_episode(state, best > 0, now_s, policy, _trailing_hot_minutes(econ, recent, ceiling))
+    # The episode is what the traffic does, not what the forecast still remembers: it goes on while
+    # the latest minute (or the live window) alone would be cheaper on reserved.
+    hot_minutes = _trailing_hot_minutes(econ, recent, ceiling)
+    hot = best > 0 and (hot_minutes > 0 or live_burst)
+    episode = _track_episode(state, hot, now_s, policy, hot_minutes)
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
@@ -118,6 +124,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
     # burst is met by one warm-up, not one per replica.
     if best > current and cost_now - cost_best >= margin:
+        if current == 0 and not hot:
+            return verdict(0, f"Staying serverless: the traffic that made reserved cheaper has passed; {demand}.",
+                           RoutePolicyState())
         if current == 0:
             wait = _promotion_wait(econ, policy, best, cost_now - cost_best, episode, now_s)
             if wait is not None:
