@@ -13,6 +13,7 @@ an accelerated clock cannot split). Laptop only: AWS runs the same cycle in ``fu
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ class AcceleratedClock:
 
 #: seconds of the policy's clock per live bucket: the window of ``LiveSignals.recent_*``
 LIVE_BUCKET_S = 10
+#: buckets kept per route (a minute of the policy's clock)
+LIVE_KEEP_BUCKETS = 6
 
 
 class LocalUsageAggregates:
@@ -70,11 +73,11 @@ class LocalUsageAggregates:
         key = (route_scope(ctx.route_name), minute)
         bucket = int(now_s // LIVE_BUCKET_S)
         with self._lock:
-            live = self._buckets.setdefault((ctx.route_name, bucket), [0.0, 0.0, 0.0])
-            live[0] += weight
-            live[1] += ctx.usage.prompt_tokens * weight
-            live[2] += ctx.usage.completion_tokens * weight
-            for stale in [k for k in self._buckets if k[1] < bucket - 6]:
+            live = self._buckets.setdefault((ctx.route_name, bucket), [0, 0, 0])
+            live[0] += 1
+            live[1] += ctx.usage.prompt_tokens
+            live[2] += ctx.usage.completion_tokens
+            for stale in [k for k in self._buckets if k[1] < bucket - LIVE_KEEP_BUCKETS]:
                 del self._buckets[stale]
             row = self._minutes.setdefault(key, {"requests": 0.0, "prompt_tokens": 0.0,
                                                   "completion_tokens": 0.0, "cost_usd": 0.0, "by_tier": {}})
@@ -87,13 +90,19 @@ class LocalUsageAggregates:
                 del self._minutes[stale]
 
     def live(self, route: str, now_s: float) -> LiveSignals:
-        """The route's last complete 10-second bucket before ``now_s``."""
-        bucket = int(now_s // LIVE_BUCKET_S) - 1
+        """The route's last complete 10-second buckets before ``now_s`` (as many as last about a
+        real second, at most a minute's), as the real requests they counted over the real time
+        they lasted: rates are real on the accelerated clock, and a burst is judged on the
+        requests actually seen, not on a fraction of a second's scatter."""
+        last = int(now_s // LIVE_BUCKET_S) - 1
+        count = min(LIVE_KEEP_BUCKETS, max(1, math.ceil(self._clock.speed / LIVE_BUCKET_S)))
         with self._lock:
-            requests, prompt, completion = self._buckets.get((route, bucket), (0.0, 0.0, 0.0))
-        return LiveSignals(at_s=(bucket + 1) * LIVE_BUCKET_S, recent_window_s=LIVE_BUCKET_S,
-                           recent_requests=round(requests), recent_prompt_tokens=round(prompt),
-                           recent_completion_tokens=round(completion))
+            buckets = [self._buckets.get((route, bucket), (0, 0, 0)) for bucket in range(last - count + 1, last + 1)]
+        requests, prompt, completion = (sum(column) for column in zip(*buckets))
+        return LiveSignals(at_s=(last + 1) * LIVE_BUCKET_S,
+                           recent_window_s=count * LIVE_BUCKET_S / self._clock.speed,
+                           recent_requests=requests, recent_prompt_tokens=prompt,
+                           recent_completion_tokens=completion)
 
     def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]:
         with self._lock:

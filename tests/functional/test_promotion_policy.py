@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from functions.adapters.dynamodb.route_table import DynamoRouteTable
+from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
 from functions.core.tables import STATE
 from functions.core.tokens import count_chat_tokens
 from functions.gateway.composition import build_gateway
@@ -25,9 +25,10 @@ from tierup.policy_loop import AcceleratedClock, LocalUsageAggregates, build_pol
 SPEED = 60.0
 WARMUP_S = 120.0
 MESSAGES = [{"role": "user", "content": "hello"}]
-SIMULATED = {"ttft-ms": 100, "tokens-per-s": 1_000_000, "answer-tokens": 16}
-#: requests per second of the paced load
+SIMULATED = {"ttft-ms": 50, "tokens-per-s": 1_000_000, "answer-tokens": 16}
+#: requests per second of the paced loads: the spike's, and the burst's
 RATE = 10.0
+BURST = 20.0
 
 
 class TimedGpuControl(FakeGpuControl):
@@ -51,10 +52,12 @@ class Load:
         self._period_s = period_s
         self._stop = threading.Event()
         self.tiers: list[str] = []
-        self._threads = [threading.Thread(target=self._send, args=(openai_client(url, key),), daemon=True)
-                         for _ in range(threads)]
+        # paced threads start staggered, so that their requests spread over each period
+        self._threads = [threading.Thread(target=self._send, args=(openai_client(url, key), i * period_s / threads),
+                                          daemon=True) for i in range(threads)]
 
-    def _send(self, client) -> None:
+    def _send(self, client, offset_s: float) -> None:
+        self._stop.wait(offset_s)
         while not self._stop.is_set():
             sent = time.monotonic()
             raw = client.chat.completions.with_raw_response.create(model="chat", messages=MESSAGES, max_tokens=16)
@@ -83,6 +86,16 @@ def _start(make_runtime, serve, overrides):
     return runtime, clock, gpu, url, key, loop
 
 
+def _tokens_per_request() -> int:
+    return count_chat_tokens(m["content"] for m in MESSAGES) + SIMULATED["answer-tokens"]
+
+
+def _reasons(runtime) -> list[str]:
+    """The policy's reasons for every change it decided, oldest first (for failure messages)."""
+    decisions = DynamoPolicyJournal(runtime.dynamodb, runtime.table(STATE)).recent_decisions("chat", 500)
+    return [d["reason"] for d in reversed(decisions) if d["decision"]["replicas"] != d["decision"]["previous_replicas"]]
+
+
 def _wait_for(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -91,23 +104,27 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
 
 
 def test_a_burst_raises_the_needed_replicas_at_once(make_runtime, serve):
-    # A replica decodes 20 tokens/s here: the burst (several req/s of 16 tokens) needs all three,
-    # and a GPU this cheap pays for itself within seconds of the burst.
-    overrides = {"simulated": SIMULATED, "routes": {"chat": {"max-replicas": 3}},
-                 "pricing": {"gpus": {"L40S": {"usd-per-second": 0.000002, "warmup-s": WARMUP_S,
-                                               "decode-tokens-per-s": 20, "max-concurrent-requests": 4}}},
+    # BURST req/s of ~20 tokens each, a replica decoding 145 tokens/s: the burst keeps 2.2
+    # replicas busy, 2.75 at the 80 % target utilisation, so three are needed. A GPU costs 1/8 of
+    # the burst's serverless bill: two would spill more than a third costs, a fourth would sit
+    # idle (the count stays right within about -17 % / +25 % of the rate).
+    serverless_usd_per_s = BURST * _tokens_per_request() * 0.22e-6
+    decode = BURST * SIMULATED["answer-tokens"] / 2.2
+    overrides = {"simulated": SIMULATED, "routes": {"chat": {"max-replicas": 4}},
+                 "pricing": {"gpus": {"L40S": {"usd-per-second": serverless_usd_per_s / 8, "warmup-s": WARMUP_S,
+                                               "decode-tokens-per-s": decode, "max-concurrent-requests": 4}}},
                  "policy": {"route-table-refresh-s": 0.1}}
     runtime, clock, gpu, url, key, loop = _start(make_runtime, serve, overrides)
     table = DynamoRouteTable(runtime.dynamodb, runtime.table(STATE))
     loop.start()
     try:
-        with Load(url, key, threads=6) as load:
+        with Load(url, key, threads=8, period_s=8 / BURST) as load:
             _wait_for(lambda: table.read_routes().get("chat") is not None
                       and table.read_routes()["chat"].replicas > 0, 40, "the route to be promoted")
             _wait_for(lambda: load.tiers[-20:].count("reserved") > 10, 10, "traffic on reserved")
         assert gpu.changes[0][1] == 3, f"the first raise asks for every replica the burst needs: {gpu.changes}"
         raises = [replicas for _, replicas in gpu.changes]
-        assert raises == sorted(raises) and set(raises) == {3}, f"one step, no staircase: {gpu.changes}"
+        assert set(raises) == {3}, f"one step, no staircase: {gpu.changes} {_reasons(runtime)}"
         entry = table.read_routes()["chat"]
         assert (entry.tier, entry.replicas, entry.max_in_flight) == ("reserved", 3, 12)
         warmed_at = gpu.changes[0][0]
@@ -121,8 +138,7 @@ def test_a_two_minute_spike_stays_serverless_and_sustained_load_promotes(make_ru
     # serverless bill: a promotion (warm-up, cooldown and drain paid) breaks even after
     # 480 s / 1.2 = 400 s of this load, and with no history yet it waits half of that (episode-trust
     # 0.5): longer than a 2-minute spike, well within sustained load.
-    tokens = count_chat_tokens(m["content"] for m in MESSAGES) + SIMULATED["answer-tokens"]
-    serverless_usd_per_s = RATE * tokens * 0.22e-6
+    serverless_usd_per_s = RATE * _tokens_per_request() * 0.22e-6
     overrides = {"simulated": SIMULATED, "routes": {"chat": {"max-replicas": 1}},
                  "pricing": {"gpus": {"L40S": {"usd-per-second": serverless_usd_per_s / 2.2, "warmup-s": WARMUP_S,
                                                "max-concurrent-requests": 64}}},

@@ -129,6 +129,20 @@ def _trend_per_minute(values: np.ndarray) -> float:
     return float((x * (values - values.mean())).sum() / (x * x).sum())
 
 
+def _significant_trend(values: np.ndarray) -> float:
+    """The least-squares slope when it stands out of the minutes' noise (over two standard
+    errors), else 0: extrapolated over the warm-up, the slope of a few noisy minutes would buy a
+    replica that nothing needs."""
+    slope = _trend_per_minute(values)
+    if slope == 0.0 or len(values) < 4:
+        return 0.0
+    x = np.arange(len(values), dtype=float)
+    x -= x.mean()
+    residuals = values - values.mean() - slope * x
+    standard_error = np.sqrt((residuals ** 2).sum() / (len(values) - 2) / (x * x).sum())
+    return slope if abs(slope) > 2 * standard_error else 0.0
+
+
 def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizon_minutes: int,
                     lead_minutes: int) -> DemandForecast:
     """Mean rates over the ``horizon_minutes`` that start ``lead_minutes`` from now.
@@ -143,7 +157,7 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     # Extrapolate the trend only to when a replica asked for now would serve (the warm-up): further
     # out a ramp is a guess, and overshooting it pays for replicas through the whole hold.
     reach = lead_minutes + n / 2
-    slope = _trend_per_minute(recent.requests)
+    slope = _significant_trend(recent.requests)
     trended = max(0.0, level + slope * reach)
     # Never trust a falling trend to below half the level, nor a rising one beyond double.
     trended = min(max(trended, 0.5 * level), 2.0 * level) if level > 0 else trended

@@ -72,8 +72,14 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     lead = math.ceil(econ.warmup_s / 60)
     horizon = horizon_minutes(policy)
     window_start = now_minute - policy.recent_minutes
-    recent = since_level_shift(series_from_history(
-        history, activity_start(history, window_start, now_minute, policy.recent_minutes), now_minute))
+    start = activity_start(history, window_start, now_minute, policy.recent_minutes)
+    # Traffic after an idle spell begins part-way through its first minute: that minute reads low,
+    # and as the start of a ramp. It is left out once a whole minute follows; until then no
+    # promotion is made from it alone (the live signals may still show the burst).
+    first_minute_only = start > window_start and now_minute - start == 1
+    if start > window_start and not first_minute_only:
+        start += 1
+    recent = since_level_shift(series_from_history(history, start, now_minute))
     yesterday = None
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
@@ -97,7 +103,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     margin = (policy.hysteresis + 2 * forecast.uncertainty) * min(cost_now, changed_usd)
     # The episode is what the traffic does, not what the forecast still remembers: it goes on while
     # the latest minute (or the live window) alone would be cheaper on reserved.
-    hot_minutes = _trailing_hot_minutes(econ, recent, ceiling)
+    hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
     hot = best > 0 and (hot_minutes > 0 or live_burst)
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
 
@@ -124,6 +130,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
     # burst is met by one warm-up, not one per replica.
     if best > current and cost_now - cost_best >= margin:
+        if current == 0 and first_minute_only and not live_burst:
+            return verdict(0, f"Staying serverless: traffic began within the last minute, which reads "
+                              f"only part of it; {demand}.", RoutePolicyState())
         if current == 0 and not hot:
             return verdict(0, f"Staying serverless: the traffic that made reserved cheaper has passed; {demand}.",
                            RoutePolicyState())
