@@ -18,7 +18,6 @@ import pytest
 from functions.core.policy import LiveSignals, RoutePolicyState, decide
 from functions.core.policy.episodes import (MAX_EPISODES, break_even_s, buy_after_s, competitive_bound,
                                             episode_cost, predicted_length_s, remember)
-from functions.core.policy.forecast import activity_start
 from functions.core.ports import MinuteUsage
 from tests.support import make_config
 
@@ -144,6 +143,8 @@ def test_a_burst_raises_to_the_needed_count_in_one_step(config):
 
 def test_cold_start_is_not_padded_with_empty_minutes(config):
     """3 minutes of history at 25 req/s: forecast at 25 req/s, not at 3/10 of it."""
+    from functions.core.policy.forecast import activity_start
+
     rows = _rows({-3: 1500, -2: 1500, -1: 1500})
     decision, _ = _decide(config, rows, RoutePolicyState(episodes=(7200.0,)))
     assert decision.forecast_rps == pytest.approx(25.0, rel=0.05)
