@@ -170,6 +170,9 @@ class MinuteUsage:
     refused: int = 0
     #: requests served per tier, e.g. {"serverless": 10, "reserved": 50}
     by_tier: dict | None = None
+    #: routes only: arrivals per 10 seconds of the minute, {second // 10: [requests, prompt, completion]};
+    #: the traffic policy's live signals (what the last seconds brought, before the minute is over)
+    by_10s: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)

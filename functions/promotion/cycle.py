@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from ..core.config import TierupConfig
 from ..core.killswitch import KillSwitchFlag, action_rank, routes_in_scope
 from ..core.policy import LiveSignals, RoutePolicyState, decide
+from ..core.policy.signals import live_from_minutes
 from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore, UsageAggregates
 from ..core.promotion_plan import plan_route
 from ..core.route_table import RouteEntry
@@ -29,6 +30,10 @@ from .executor import PlanResult, PromotionExecutor
 from .gpu_spend import GpuSpendMeter
 
 log = logging.getLogger("tierup.policy")
+
+#: seconds after a 10-second bucket ends before the policy reads it: the gateways' ledger flush
+#: (``[quotas] flush-interval-s``, 1 s by default) plus its write
+LIVE_FLUSH_LAG_S = 2.0
 
 
 #: the routes a kill switch holds at zero reserved replicas now, each with the reason
@@ -71,7 +76,7 @@ class PolicyCycle:
                  journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None,
                  gpu_spend: GpuSpendMeter | None = None, live: LiveSource | None = None) -> None:
         self._config = config
-        self._live = live or (lambda route, now_s: None)
+        self._live = live or self.live_from_aggregates
         self._gpu_spend = gpu_spend
         self._held_routes = held_routes or (lambda now_s: {})
         self._usage = usage
@@ -90,6 +95,13 @@ class PolicyCycle:
         since = now_minute - self._config.policy.history_minutes
         minutes = self._usage.minutes(route_scope(route), since, now_minute - 1)
         return sorted((m for m in minutes if since <= m.minute < now_minute), key=lambda m: m.minute)
+
+    def live_from_aggregates(self, route: str, now_s: float) -> LiveSignals | None:
+        """The route's latest flushed 10-second bucket, read from the usage aggregates: the same
+        items the history reads, no other table and no per-request write."""
+        now_minute = int(now_s // 60)
+        rows = self._usage.minutes(route_scope(route), now_minute - 1, now_minute)
+        return live_from_minutes(rows, now_s, LIVE_FLUSH_LAG_S)
 
     def run(self, now_s: float) -> list[RouteRun]:
         entries = self._table.read_routes()

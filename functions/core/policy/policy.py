@@ -80,6 +80,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     if start > window_start and not first_minute_only:
         start += 1
     recent = since_level_shift(series_from_history(history, start, now_minute))
+    if first_minute_only and history[-1].minute == start and (share := _active_share(history[-1])) is not None:
+        # the gateways' 10-second buckets say how much of the minute the traffic filled
+        recent = MinuteSeries(recent.start_minute, recent.requests / share, recent.prompt_tokens / share,
+                              recent.completion_tokens / share)
+        first_minute_only = False
     yesterday = None
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
@@ -167,6 +172,13 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
                             f"for {low_for / 60:.0f} of {policy.cooldown_s / 60:.0f} min; {demand}.",
                    RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s,
                                     low_since_s=low_since, low_target=low_target))
+
+
+def _active_share(row: MinuteUsage) -> float | None:
+    """The share of its minute a route's first minute of traffic filled, from the first of its
+    10-second buckets with arrivals to the minute's end (None without buckets)."""
+    active = [tenth for tenth, counts in (row.by_10s or {}).items() if counts[0]]
+    return (6 - min(active)) / 6 if active else None
 
 
 def _trailing_hot_minutes(econ: RouteEconomics, recent: MinuteSeries, ceiling: int) -> int:
