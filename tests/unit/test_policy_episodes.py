@@ -195,3 +195,16 @@ def test_live_signals_within_the_noise_change_nothing(config):
     with_live, _ = _decide(config, rows, live=live)
     without, _ = _decide(config, rows)
     assert with_live.forecast_rps == without.forecast_rps
+
+
+def test_a_first_minute_after_idle_is_read_for_the_part_it_filled(config):
+    """Traffic began 30 s before the minute ended: without the gateways' 10-second buckets the
+    policy waits for a whole minute; with them it reads the rate over the 30 s it covered."""
+    half = 750  # 25 req/s for 30 s
+    plain = _rows({-1: half})
+    bucketed = [dataclasses.replace(plain[0], by_10s={3: [250, 250 * PROMPT, 250 * COMPLETION],
+                                                      4: [250, 0, 0], 5: [250, 0, 0]})]
+    waiting, _ = _decide(config, plain, RoutePolicyState(episodes=(7200.0,)))
+    read, _ = _decide(config, bucketed, RoutePolicyState(episodes=(7200.0,)))
+    assert waiting.replicas == 0 and "began within the last minute" in waiting.reason
+    assert read.forecast_rps == pytest.approx(25.0)
