@@ -85,7 +85,8 @@ def held_out(results: list[dict], seed: int, trusts: list) -> dict:
         "vs_reactive": _ratio(scored, "tierup", "reactive"),
         "reactive_vs_hindsight": _ratio(scored, "reactive", "hindsight"),
         "worst_vs_static": max(row["cost"]["tierup"] / s for row, s in zip(scored, static) if s),
-        "traces_over_static": [row["trace"] for row, s in zip(scored, static) if s and row["cost"]["tierup"] > 1.05 * s],
+        "traces_over_static": [row["trace"] for row, s in zip(scored, static)
+                               if s and row["cost"]["tierup"] > 1.05 * s],
         "traces_over_reactive": [row["trace"] for row in scored if row["cost"]["tierup"] > row["cost"]["reactive"]],
     }
 
@@ -94,7 +95,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "tierup.toml"))
     parser.add_argument("--route", default="chat")
-    parser.add_argument("--trust", default="0.25,0.5,1", help="candidate episode-trust values; 'config' = as configured")
+    parser.add_argument("--trust", default="0.25,0.5,1",
+                        help="candidate episode-trust values; 'config' = as configured")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--traces", default="all")

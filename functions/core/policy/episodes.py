@@ -19,8 +19,8 @@ length and a trust ``λ`` in (0, 1], and promotes once the episode has lasted
 time ``t`` in ``[λ b, b / λ]`` (``b`` the break-even) costs at most ``(1 + 1/λ)`` times the offline
 optimum ``min(L, b)`` (in units of the saving rate): if ``L < t`` it paid ``L``, which is the
 optimum when ``L <= b`` and below ``t / b <= 1/λ`` times it otherwise; if ``L >= t`` it paid
-``t + b`` against at least ``min(t, b)``, at most ``1 + 1/λ`` times. With a correct prediction it is at most ``1 + λ`` times
-the optimum. ``λ = 1`` is the classic break-even rule (2-competitive, ignores the prediction).
+``t + b`` against at least ``min(t, b)``, at most ``1 + 1/λ`` times. With a correct prediction it
+is at most ``1 + λ`` times the optimum. ``λ = 1`` is the classic break-even rule (2-competitive, ignores the prediction).
 The bound holds for a constant saving rate and overhead; the policy re-prices both every run.
 
 The prediction is learned per route: the lengths of its last ``MAX_EPISODES`` episodes (kept in
