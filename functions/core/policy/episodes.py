@@ -20,8 +20,8 @@ time ``t`` in ``[λ b, b / λ]`` (``b`` the break-even) costs at most ``(1 + 1/�
 optimum ``min(L, b)`` (in units of the saving rate): if ``L < t`` it paid ``L``, which is the
 optimum when ``L <= b`` and below ``t / b <= 1/λ`` times it otherwise; if ``L >= t`` it paid
 ``t + b`` against at least ``min(t, b)``, at most ``1 + 1/λ`` times. With a correct prediction it
-is at most ``1 + λ`` times the optimum. ``λ = 1`` is the classic break-even rule (2-competitive, ignores the prediction).
-The bound holds for a constant saving rate and overhead; the policy re-prices both every run.
+is at most ``1 + λ`` times the optimum. ``λ = 1`` is the classic break-even rule (2-competitive,
+ignores the prediction). The bound holds for a constant saving rate and overhead; the policy re-prices both every run.
 
 The prediction is learned per route: the lengths of its last ``MAX_EPISODES`` episodes (kept in
 the policy state), read as "how long do episodes last that have lasted this long": the median of
