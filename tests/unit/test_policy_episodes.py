@@ -208,3 +208,19 @@ def test_a_first_minute_after_idle_is_read_for_the_part_it_filled(config):
     read, _ = _decide(config, bucketed, RoutePolicyState(episodes=(7200.0,)))
     assert waiting.replicas == 0 and "began within the last minute" in waiting.reason
     assert read.forecast_rps == pytest.approx(25.0)
+
+
+def test_live_scatter_on_a_quiet_route_is_not_a_burst(config):
+    """0.6 req/s forecast, 6 requests expected in 10 s: 10 is 1.7 x but within Poisson scatter
+    (1.6 standard deviations), which a policy run every few seconds would meet hourly; 30 is a burst."""
+    rows = _rows({m: 36 for m in range(-60, 0)})
+    base, _ = _decide(config, rows)
+
+    def with_count(count):
+        live = LiveSignals(at_s=NOW_S, recent_window_s=10.0, recent_requests=count,
+                           recent_prompt_tokens=count * PROMPT, recent_completion_tokens=count * COMPLETION)
+        return _decide(config, rows, live=live)[0].forecast_rps
+
+    assert base.forecast_rps == pytest.approx(0.6)
+    assert with_count(10) == base.forecast_rps
+    assert with_count(30) == pytest.approx(3.0)

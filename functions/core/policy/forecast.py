@@ -216,6 +216,8 @@ def _burst_factors(recent: MinuteSeries) -> np.ndarray:
 #: a live rate must exceed the forecast by this factor to count as a burst: the last seconds of a
 #: steady route scatter around its minute rate, and must not move the forecast
 LIVE_BURST_RATIO = 1.5
+#: standard deviations of the expected count the live window must exceed
+LIVE_BURST_DEVIATIONS = 4.0
 #: requests the live window must hold before its rate is trusted (a Poisson count of 8 is
 #: within about 35 % of its mean); a queue is evidence enough on its own
 LIVE_MIN_REQUESTS = 8
@@ -235,7 +237,11 @@ def with_live_signals(forecast: DemandForecast, live: LiveSignals | None) -> Dem
     if live.recent_requests < LIVE_MIN_REQUESTS and live.queued <= 0:
         return forecast
     rps = requests / live.recent_window_s
-    if rps <= LIVE_BURST_RATIO * forecast.rps:
+    expected = forecast.rps * live.recent_window_s
+    # well outside a Poisson count's scatter too (4 standard deviations): run every few seconds,
+    # a 1.5 x test alone would fire on a quiet route's noise several times an hour
+    scatter = LIVE_BURST_DEVIATIONS * np.sqrt(max(expected, 1.0))
+    if rps <= LIVE_BURST_RATIO * forecast.rps or requests - expected <= scatter:
         return forecast
     if live.recent_requests > 0 and live.recent_prompt_tokens + live.recent_completion_tokens > 0:
         prompt_per_request = live.recent_prompt_tokens / live.recent_requests
