@@ -72,19 +72,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     lead = math.ceil(econ.warmup_s / 60)
     horizon = horizon_minutes(policy)
     window_start = now_minute - policy.recent_minutes
-    start = activity_start(history, window_start, now_minute, policy.recent_minutes)
-    # Traffic after an idle spell begins part-way through its first minute: that minute reads low,
-    # and as the start of a ramp. It is left out once a whole minute follows; until then no
-    # promotion is made from it alone (the live signals may still show the burst).
-    first_minute_only = start > window_start and now_minute - start == 1
-    if start > window_start and not first_minute_only:
-        start += 1
-    recent = since_level_shift(series_from_history(history, start, now_minute))
-    if first_minute_only and history[-1].minute == start and (share := _active_share(history[-1])) is not None:
-        # the gateways' 10-second buckets say how much of the minute the traffic filled
-        recent = MinuteSeries(recent.start_minute, recent.requests / share, recent.prompt_tokens / share,
-                              recent.completion_tokens / share)
-        first_minute_only = False
+    recent, first_minute_only = _recent_series(history, window_start, now_minute, policy.recent_minutes)
     yesterday = None
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
@@ -172,6 +160,28 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
                             f"for {low_for / 60:.0f} of {policy.cooldown_s / 60:.0f} min; {demand}.",
                    RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s,
                                     low_since_s=low_since, low_target=low_target))
+
+
+def _recent_series(history: list[MinuteUsage], window_start: int, now_minute: int,
+                   idle_minutes: int) -> tuple[MinuteSeries, bool]:
+    """The minutes that set the forecast, and whether they are only a first, partial minute.
+
+    From cold, only the minutes since the traffic began (``activity_start``); after a step up, only
+    those since the step (``since_level_shift``). Traffic after an idle spell begins part-way
+    through its first minute: that minute reads low, and as the start of a ramp. It is left out
+    once a whole minute follows; before that it is read for the share of the minute it filled
+    when the gateways' 10-second buckets tell, and otherwise flagged (no promotion from it alone).
+    """
+    start = activity_start(history, window_start, now_minute, idle_minutes)
+    first_minute_only = start > window_start and now_minute - start == 1
+    if start > window_start and not first_minute_only:
+        start += 1
+    recent = since_level_shift(series_from_history(history, start, now_minute))
+    if first_minute_only and history[-1].minute == start and (share := _active_share(history[-1])) is not None:
+        recent = MinuteSeries(recent.start_minute, recent.requests / share, recent.prompt_tokens / share,
+                              recent.completion_tokens / share)
+        first_minute_only = False
+    return recent, first_minute_only
 
 
 def _active_share(row: MinuteUsage) -> float | None:
