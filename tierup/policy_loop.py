@@ -13,10 +13,12 @@ an accelerated clock cannot split). Laptop only: AWS runs the same cycle in ``fu
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 
+from functions.core.policy import LiveSignals
 from functions.core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore
 from functions.promotion.cycle import PolicyCycle, RouteRun, route_scope
 
@@ -40,24 +42,43 @@ class AcceleratedClock:
         return clock_seconds / self.speed
 
 
+#: seconds of the policy's clock per live bucket: the window of ``LiveSignals.recent_*``
+LIVE_BUCKET_S = 10
+#: buckets kept per route (a minute of the policy's clock)
+LIVE_KEEP_BUCKETS = 6
+
+
 class LocalUsageAggregates:
     """Per-route, per-minute usage on the accelerated clock: a ``UsageRecorder`` for the gateway
     and a ``UsageAggregates`` for the policy. Each request counts ``speed`` times, so that rates
-    per clock-second equal real rates. Thread-safe (the gateway records on its event loop)."""
+    per clock-second equal real rates. Thread-safe (the gateway records on its event loop).
+
+    It also keeps the last few 10-second buckets per route, the policy's live signals
+    (``live``): answered requests counted when they finish, so a request in flight is not seen
+    yet (``in_flight`` and ``queued`` stay 0 here)."""
 
     def __init__(self, clock: AcceleratedClock, keep_minutes: int) -> None:
         self._clock = clock
         self._keep = keep_minutes
         self._lock = threading.Lock()
         self._minutes: dict[tuple[str, int], dict] = {}
+        self._buckets: dict[tuple[str, int], list[float]] = {}
 
     def record(self, ctx) -> None:
         if ctx.usage is None or ctx.tier is None:
             return  # refused or failed before any tier served it: no demand the GPUs would have served
         weight = self._clock.speed
-        minute = int(self._clock() // 60)
+        now_s = self._clock()
+        minute = int(now_s // 60)
         key = (route_scope(ctx.route_name), minute)
+        bucket = int(now_s // LIVE_BUCKET_S)
         with self._lock:
+            live = self._buckets.setdefault((ctx.route_name, bucket), [0, 0, 0])
+            live[0] += 1
+            live[1] += ctx.usage.prompt_tokens
+            live[2] += ctx.usage.completion_tokens
+            for stale in [k for k in self._buckets if k[1] < bucket - LIVE_KEEP_BUCKETS]:
+                del self._buckets[stale]
             row = self._minutes.setdefault(key, {"requests": 0.0, "prompt_tokens": 0.0,
                                                   "completion_tokens": 0.0, "cost_usd": 0.0, "by_tier": {}})
             row["requests"] += weight
@@ -67,6 +88,21 @@ class LocalUsageAggregates:
             row["by_tier"][ctx.tier] = row["by_tier"].get(ctx.tier, 0) + weight
             for stale in [k for k in self._minutes if k[1] < minute - self._keep]:
                 del self._minutes[stale]
+
+    def live(self, route: str, now_s: float) -> LiveSignals:
+        """The route's last complete 10-second buckets before ``now_s`` (as many as last about a
+        real second, at most a minute's), as the real requests they counted over the real time
+        they lasted: rates are real on the accelerated clock, and a burst is judged on the
+        requests actually seen, not on a fraction of a second's scatter."""
+        last = int(now_s // LIVE_BUCKET_S) - 1
+        count = min(LIVE_KEEP_BUCKETS, max(1, math.ceil(self._clock.speed / LIVE_BUCKET_S)))
+        with self._lock:
+            buckets = [self._buckets.get((route, bucket), (0, 0, 0)) for bucket in range(last - count + 1, last + 1)]
+        requests, prompt, completion = (sum(column) for column in zip(*buckets))
+        return LiveSignals(at_s=(last + 1) * LIVE_BUCKET_S,
+                           recent_window_s=count * LIVE_BUCKET_S / self._clock.speed,
+                           recent_requests=requests, recent_prompt_tokens=prompt,
+                           recent_completion_tokens=completion)
 
     def minutes(self, scope: str, since_minute: int, until_minute: int) -> list[MinuteUsage]:
         with self._lock:
@@ -141,7 +177,8 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
                                                                config.policy.decision_ttl_days * 86400),
                         gpu=gpu, gpu_spend=wire_gpu_spend(runtime, usage=real_usage, gpu=gpu),
                         # kill-switch flags carry real times; the loop's clock may run ahead
-                        held_routes=lambda now_s: routes_held_by(flags.flags(), config, time.time()))
+                        held_routes=lambda now_s: routes_held_by(flags.flags(), config, time.time()),
+                        live=usage.live)
     return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)
 
 

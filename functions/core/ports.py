@@ -187,6 +187,9 @@ class MinuteUsage:
     gateway_cost_usd: float = 0.0
     #: the share of ``cost_usd`` that is GPU time (written by the traffic policy)
     gpu_cost_usd: float = 0.0
+    #: routes only: arrivals per 10 seconds of the minute, {second // 10: [requests, prompt, completion]};
+    #: the traffic policy's live signals (what the last seconds brought, before the minute is over)
+    by_10s: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,4 +126,9 @@ def aggregate(entries: list[LedgerEntry]) -> list[MinuteUsage]:
             row["cost_usd"] += entry.cost_usd
             if entry.tier is not None and entry.answered:
                 row["by_tier"][entry.tier] = row["by_tier"].get(entry.tier, 0) + 1
+            if entry.answered and scope.startswith("route:"):
+                tenth = row.setdefault("by_10s", {}).setdefault(int(entry.at % 60 // 10), [0, 0, 0])
+                tenth[0] += 1
+                tenth[1] += prompt
+                tenth[2] += completion
     return [MinuteUsage(minute=minute, scope=scope, **row) for (scope, minute), row in rows.items()]

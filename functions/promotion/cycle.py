@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, replace
 
 from ..core.config import TierupConfig
 from ..core.killswitch import KillSwitchFlag, action_rank, routes_in_scope
-from ..core.policy import RoutePolicyState, decide
+from ..core.policy import LiveSignals, RoutePolicyState, decide
+from ..core.policy.signals import live_from_minutes
 from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore, UsageAggregates
 from ..core.promotion_plan import plan_route
 from ..core.route_table import RouteEntry
@@ -30,9 +31,15 @@ from .gpu_spend import GpuSpendMeter
 
 log = logging.getLogger("tierup.policy")
 
+#: seconds after a 10-second bucket ends before the policy reads it: the gateways' ledger flush
+#: (``[quotas] flush-interval-s``, 1 s by default) plus its write
+LIVE_FLUSH_LAG_S = 2.0
+
 
 #: the routes a kill switch holds at zero reserved replicas now, each with the reason
 HeldRoutes = Callable[[float], dict[str, str]]
+#: a route's live signals at a time (None where the runner has none)
+LiveSource = Callable[[str, float], LiveSignals | None]
 
 
 def route_scope(route: str) -> str:
@@ -67,8 +74,9 @@ class RouteRun:
 class PolicyCycle:
     def __init__(self, config: TierupConfig, *, usage: UsageAggregates, table: RouteTableStore,
                  journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None,
-                 gpu_spend: GpuSpendMeter | None = None) -> None:
+                 gpu_spend: GpuSpendMeter | None = None, live: LiveSource | None = None) -> None:
         self._config = config
+        self._live = live or self.live_from_aggregates
         self._gpu_spend = gpu_spend
         self._held_routes = held_routes or (lambda now_s: {})
         self._usage = usage
@@ -87,6 +95,13 @@ class PolicyCycle:
         since = now_minute - self._config.policy.history_minutes
         minutes = self._usage.minutes(route_scope(route), since, now_minute - 1)
         return sorted((m for m in minutes if since <= m.minute < now_minute), key=lambda m: m.minute)
+
+    def live_from_aggregates(self, route: str, now_s: float) -> LiveSignals | None:
+        """The route's latest flushed 10-second bucket, read from the usage aggregates: the same
+        items the history reads, no other table and no per-request write."""
+        now_minute = int(now_s // 60)
+        rows = self._usage.minutes(route_scope(route), now_minute - 1, now_minute)
+        return live_from_minutes(rows, now_s, LIVE_FLUSH_LAG_S)
 
     def run(self, now_s: float) -> list[RouteRun]:
         entries = self._table.read_routes()
@@ -107,7 +122,12 @@ class PolicyCycle:
     def _run_route(self, name: str, entry: RouteEntry, state: RoutePolicyState, now_s: float,
                    held_by: str | None) -> RouteRun:
         route = self._config.routes[name]
-        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config)
+        try:
+            live = self._live(name, now_s)
+        except Exception:  # leading indicators help; the minutes alone still decide soundly
+            log.exception("could not read the live signals of route %s", name)
+            live = None
+        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config, live)
         if held_by is not None:
             decision = replace(decision, replicas=0, projected_savings_usd_per_hour=0.0,
                                reason=f"Held at 0 reserved replicas by {held_by}.")

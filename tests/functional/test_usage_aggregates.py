@@ -78,3 +78,21 @@ def test_an_older_batch_arriving_late_is_not_applied(make_runtime):
     aggregates.add([row], WriteBatch("inst1", 2))
     aggregates.add([row], WriteBatch("inst1", 1))
     assert aggregates.minutes("route:chat", 100, 100)[0].requests == 2
+
+
+def test_10_second_buckets_add_up_across_instances_and_feed_the_live_signals(make_runtime):
+    from functions.core.policy.signals import live_from_minutes
+
+    runtime = make_runtime()
+    aggregates = DynamoUsageAggregates(runtime.dynamodb, runtime.table(USAGE))
+    aggregates.add([MinuteUsage(minute=100, scope="route:chat", requests=3, by_10s={4: [3, 300, 60]})],
+                   WriteBatch("inst1", 1))
+    aggregates.add([MinuteUsage(minute=100, scope="route:chat", requests=9, by_10s={4: [2, 200, 40], 5: [7, 700, 1]})],
+                   WriteBatch("inst2", 1))
+    rows = aggregates.minutes("route:chat", 100, 101)
+    assert rows[0].by_10s == {4: [5, 500, 100], 5: [7, 700, 1]}
+    # at 6063 s the latest bucket flushed 2 s ago is the one of seconds 50-60 of minute 100 (6000-6060 s)
+    live = live_from_minutes(rows, 6063.0, flush_lag_s=2.0)
+    assert (live.recent_requests, live.recent_prompt_tokens, live.recent_window_s) == (7, 700, 10)
+    assert live_from_minutes(rows, 6061.0, flush_lag_s=2.0).recent_requests == 5
+    assert live_from_minutes([MinuteUsage(minute=100, scope="route:chat", requests=1)], 6003.0, 2.0) is None

@@ -109,3 +109,12 @@ def test_a_flush_of_refusals_only_emits_no_latency():
     EmfMetrics(sink=lines.append).emit([entry(1, outcome="refused", tier=None)])
     per_route = json.loads(lines[0])
     assert per_route["Refusals"] == [1.0] and per_route["Requests"] == [0.0] and "Latency" not in per_route
+
+
+def test_route_aggregates_count_arrivals_per_10_seconds():
+    """The traffic policy's live signals: answered requests per 10 seconds of their arrival
+    minute, on route rows only (tenants do not need them)."""
+    entries = [entry(1, at=600.0), entry(2, at=609.9), entry(3, at=655.0), entry(4, outcome="refused", at=655.0)]
+    rows = {(r.scope, r.minute): r for r in aggregate(entries)}
+    assert rows[("route:chat", 10)].by_10s == {0: [2, 20, 10], 5: [1, 10, 5]}
+    assert rows[("tenant:acme", 10)].by_10s is None

@@ -2,6 +2,7 @@
 
     pk = "usage#<scope>"   sk = "m#<minute, 12 digits>"
     requests, prompt_tokens, completion_tokens, cached_tokens, cost_usd, refused, gateway_cost_usd, tier_<tier>
+    s<0-5>_n, s<0-5>_p, s<0-5>_c   routes: arrivals and tokens per 10 seconds of the minute
     w_<writer>   the last flush batch of ledger <writer> applied to this item (its ``seq``)
 
 Written with ``ADD`` (one ``UpdateItem`` per scope and minute per flush of each instance, never
@@ -22,6 +23,8 @@ from .write_marks import update_once
 
 _FIELDS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "refused",
            "gateway_cost_usd")
+#: a route's arrivals per 10 seconds of the minute: s<0-5>_n (requests), _p (prompt), _c (completion tokens)
+_TENTH_FIELDS = ("n", "p", "c")
 
 
 def _pk(scope: str) -> str:
@@ -51,6 +54,12 @@ class DynamoUsageAggregates:
             names[f"#t{index}"] = f"tier_{tier}"
             values[f":t{index}"] = number(count)
             parts.append(f"#t{index} :t{index}")
+        for tenth, counts in sorted((row.by_10s or {}).items()):
+            for field, count in zip(_TENTH_FIELDS, counts):
+                if count:
+                    names[f"#s{tenth}{field}"] = f"s{tenth}_{field}"
+                    values[f":s{tenth}{field}"] = number(count)
+                    parts.append(f"#s{tenth}{field} :s{tenth}{field}")
         values[":e"] = number(row.minute * 60 + self._keep_s)
         request = {"TableName": self._table, "Key": {"pk": {"S": _pk(row.scope)}, "sk": {"S": _sk(row.minute)}},
                    "ExpressionAttributeValues": values,
@@ -86,8 +95,12 @@ def _row(scope: str, item: dict) -> MinuteUsage:
         return float(item[name]["N"]) if name in item else 0.0
 
     by_tier = {name[5:]: int(float(value["N"])) for name, value in item.items() if name.startswith("tier_")}
+    by_10s: dict[int, list[int]] = {}
+    for name, value in item.items():
+        if len(name) == 4 and name[0] == "s" and name[1].isdigit() and name[2] == "_" and name[3] in _TENTH_FIELDS:
+            by_10s.setdefault(int(name[1]), [0, 0, 0])[_TENTH_FIELDS.index(name[3])] = int(float(value["N"]))
     return MinuteUsage(minute=int(item["sk"]["S"][2:]), scope=scope, requests=int(number("requests")),
                        prompt_tokens=int(number("prompt_tokens")), completion_tokens=int(number("completion_tokens")),
                        cached_tokens=int(number("cached_tokens")), cost_usd=number("cost_usd"),
-                       refused=int(number("refused")), by_tier=by_tier,
+                       refused=int(number("refused")), by_tier=by_tier, by_10s=by_10s or None,
                        gateway_cost_usd=number("gateway_cost_usd"), gpu_cost_usd=number("gpu_cost_usd"))

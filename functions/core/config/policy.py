@@ -24,6 +24,13 @@ class PolicyConfig(Section):
     history_minutes: int = Field(default=1500, alias="history-minutes", ge=30)
     #: minutes of recent usage that set the forecast's level, trend and burstiness
     recent_minutes: int = Field(default=10, alias="recent-minutes", ge=3)
+    #: trust in a route's own episode history when deciding whether a promotion pays (ski rental,
+    #: 0 < λ <= 1): it promotes after λ x break-even when its episodes run long, after break-even / λ
+    #: when they run short; whatever the traffic, at most 1 + 1/λ times the cost of the best choice
+    #: made in hindsight. 1 ignores the history (the plain break-even rule, at most 2 times)
+    episode_trust: float = Field(default=0.5, alias="episode-trust", gt=0, le=1)
+    #: the episode length (seconds) a route is assumed to have before it has a history of its own
+    episode_prior_s: float = Field(default=600.0, alias="episode-prior-s", ge=0)
     #: seconds a demoted route's capacity is kept after traffic flips away, so in-flight requests finish
     drain_grace_s: float = Field(default=60.0, alias="drain-grace-s", ge=0)
     #: days each recorded decision is kept in the state table (DynamoDB TTL)

@@ -23,6 +23,12 @@ class RoutePolicyState:
     low_since_s: float | None = None
     #: the most replicas any run of the current low period wanted (what a demotion keeps)
     low_target: int = 0
+    #: since when the route's demand has made reserved replicas cheaper (the current episode)
+    hot_since_s: float | None = None
+    #: the last run that found the current episode still going
+    hot_until_s: float | None = None
+    #: lengths in seconds of the route's last completed episodes (``episodes.MAX_EPISODES``)
+    episodes: tuple[float, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "RoutePolicyState":
@@ -30,6 +36,8 @@ class RoutePolicyState:
         if not data:
             return cls()
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        if "episodes" in known:  # JSON and DynamoDB hand a list (of Decimals) back
+            known["episodes"] = tuple(float(length) for length in known["episodes"] or ())
         return cls(**known)
 
 

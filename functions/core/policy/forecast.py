@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ports import MinuteUsage
+from .signals import LiveSignals
 
 MINUTES_PER_DAY = 1440
 #: yesterday's shape may at most double or halve today's level: a one-off event yesterday must not
@@ -73,10 +74,47 @@ class DemandForecast:
     uncertainty: float = 0.0
 
 
+def activity_start(history: list[MinuteUsage], window_start: int, now_minute: int, idle_minutes: int) -> int:
+    """Where the recent series should start: ``window_start``, or later when the route's traffic
+    began inside the window after at least ``idle_minutes`` without any.
+
+    A route that has served for 3 minutes has 3 minutes of history, not 7 minutes of zero traffic
+    before them: padding would forecast a third of its rate, and its first raise would come late.
+    """
+    first = bisect_left(history, window_start, key=lambda usage: usage.minute)
+    if first >= len(history) or history[first].minute >= now_minute:
+        return window_start
+    began = history[first].minute
+    before = history[first - 1].minute if first > 0 else None
+    return began if before is None or before < began - idle_minutes else window_start
+
+
+#: minutes in a row that must all exceed everything before them by ``LIVE_BURST_RATIO`` to count as
+#: a new level (one such minute is a spike)
+LEVEL_SHIFT_MINUTES = 2
+
+
+def since_level_shift(recent: MinuteSeries) -> MinuteSeries:
+    """The recent minutes from the latest step up in traffic on: when the last minutes all exceed
+    every earlier one by ``LIVE_BURST_RATIO``, the earlier ones describe a route that is gone, and
+    averaging them in would meet a burst with a fraction of what it needs."""
+    requests = recent.requests
+    shift = None
+    for start in range(1, len(requests) - LEVEL_SHIFT_MINUTES + 1):
+        if requests[start:].min() > LIVE_BURST_RATIO * requests[:start].max():
+            shift = start
+            break
+    if shift is None:
+        return recent
+    return MinuteSeries(recent.start_minute + shift, requests[shift:], recent.prompt_tokens[shift:],
+                        recent.completion_tokens[shift:])
+
+
 def _level(values: np.ndarray) -> float:
     """Mean of the recent minutes with the highest clipped to the second highest: one spike
-    minute is not a level."""
-    if len(values) <= 2:
+    minute is not a level. The latest minute is never clipped: a peak still building is the
+    forecast's signal (and a spike that promotes is the episode rule's to refuse)."""
+    if len(values) <= 2 or values[-1] >= values.max():
         return float(values.mean()) if len(values) else 0.0
     top_two = np.partition(values, -2)[-2:]
     return float((values.sum() - top_two[1] + top_two[0]) / len(values))
@@ -89,6 +127,20 @@ def _trend_per_minute(values: np.ndarray) -> float:
     x = np.arange(len(values), dtype=float)
     x -= x.mean()
     return float((x * (values - values.mean())).sum() / (x * x).sum())
+
+
+def _significant_trend(values: np.ndarray) -> float:
+    """The least-squares slope when it stands out of the minutes' noise (over two standard
+    errors), else 0: extrapolated over the warm-up, the slope of a few noisy minutes would buy a
+    replica that nothing needs."""
+    slope = _trend_per_minute(values)
+    if slope == 0.0 or len(values) < 4:
+        return 0.0
+    x = np.arange(len(values), dtype=float)
+    x -= x.mean()
+    residuals = values - values.mean() - slope * x
+    standard_error = np.sqrt((residuals ** 2).sum() / (len(values) - 2) / (x * x).sum())
+    return slope if abs(slope) > 2 * standard_error else 0.0
 
 
 def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizon_minutes: int,
@@ -105,7 +157,7 @@ def forecast_demand(recent: MinuteSeries, yesterday: MinuteSeries | None, horizo
     # Extrapolate the trend only to when a replica asked for now would serve (the warm-up): further
     # out a ramp is a guess, and overshooting it pays for replicas through the whole hold.
     reach = lead_minutes + n / 2
-    slope = _trend_per_minute(recent.requests)
+    slope = _significant_trend(recent.requests)
     trended = max(0.0, level + slope * reach)
     # Never trust a falling trend to below half the level, nor a rising one beyond double.
     trended = min(max(trended, 0.5 * level), 2.0 * level) if level > 0 else trended
@@ -159,3 +211,46 @@ def _burst_factors(recent: MinuteSeries) -> np.ndarray:
     floor = 0.1 * tokens.mean()  # where the fit nears zero a ratio means nothing
     factors = tokens / np.maximum(fitted, floor)
     return factors / factors.mean()
+
+
+#: a live rate must exceed the forecast by this factor to count as a burst: the last seconds of a
+#: steady route scatter around its minute rate, and must not move the forecast
+LIVE_BURST_RATIO = 1.5
+#: standard deviations of the expected count the live window must exceed
+LIVE_BURST_DEVIATIONS = 4.0
+#: requests the live window must hold before its rate is trusted (a Poisson count of 8 is
+#: within about 35 % of its mean); a queue is evidence enough on its own
+LIVE_MIN_REQUESTS = 8
+
+
+def with_live_signals(forecast: DemandForecast, live: LiveSignals | None) -> DemandForecast:
+    """The forecast raised to what the live signals show, when they show a burst.
+
+    Demand now is the last seconds' arrivals plus the queue, drained over the same window
+    (queued requests arrived but were not served: the capacity must also absorb them). The live
+    rate only raises the forecast: a quiet few seconds say nothing about the minutes ahead, and
+    lowering is the cooldown's job.
+    """
+    if live is None or live.recent_window_s <= 0:
+        return forecast
+    requests = live.recent_requests + live.queued
+    if live.recent_requests < LIVE_MIN_REQUESTS and live.queued <= 0:
+        return forecast
+    rps = requests / live.recent_window_s
+    expected = forecast.rps * live.recent_window_s
+    # well outside a Poisson count's scatter too (4 standard deviations): run every few seconds,
+    # a 1.5 x test alone would fire on a quiet route's noise several times an hour
+    scatter = LIVE_BURST_DEVIATIONS * np.sqrt(max(expected, 1.0))
+    if rps <= LIVE_BURST_RATIO * forecast.rps or requests - expected <= scatter:
+        return forecast
+    if live.recent_requests > 0 and live.recent_prompt_tokens + live.recent_completion_tokens > 0:
+        prompt_per_request = live.recent_prompt_tokens / live.recent_requests
+        completion_per_request = live.recent_completion_tokens / live.recent_requests
+    elif forecast.rps > 0:
+        prompt_per_request = forecast.prompt_tps / forecast.rps
+        completion_per_request = forecast.completion_tps / forecast.rps
+    else:
+        return forecast  # no token sizes known yet: the next minute's aggregates will tell
+    return DemandForecast(rps, rps * prompt_per_request, rps * completion_per_request, forecast.burst_factors,
+                          f"live burst: {requests} requests in the last {live.recent_window_s:.0f} s",
+                          float(min(1.0, 1.0 / np.sqrt(max(requests, 1)))))

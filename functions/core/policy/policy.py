@@ -1,16 +1,19 @@
 """The online traffic-volume policy: how many reserved replicas a route should have now.
 
-Each run (every minute) it forecasts the route's demand over the horizon that a decision commits
-to — starting one GPU warm-up from now, lasting the minimum hold — prices every replica count
-with the cost model, and moves toward the cheapest with hysteresis:
+Each run (every ``interval-s``) it forecasts the route's demand over the horizon that a decision
+commits to — starting one GPU warm-up from now, lasting the minimum hold — raised to what the
+live signals show when they show a burst, prices every replica count with the cost model, and
+moves toward the cheapest with hysteresis:
 
-* **promote / scale up** at once when the cheapest count saves at least ``hysteresis`` of the
-  current projected cost (warm-up is the executor's job: it warms first, then flips traffic);
+* **raise** straight to the cheapest count, in one step, when it saves at least ``hysteresis``
+  of the current projected cost; also while earlier replicas still warm (warm-up is the
+  executor's job: it warms first, then flips traffic);
+* **promote** (from serverless) only when the promotion pays: the ski-rental rule of
+  ``episodes`` waits until the current episode (reserved cheaper) has lasted long enough, judged
+  by the route's own past episodes, so a spike shorter than break-even stays serverless;
 * **demote / scale down** only after fewer replicas have been cheaper by that margin for the
-  whole ``cooldown-s``, and never within ``min-hold-s`` of the last increase; it then keeps the
-  most replicas any run of the low period wanted;
-* **no change while warming**: a raise is applied atomically, so the next change waits until
-  the replicas had their warm-up time.
+  whole ``cooldown-s``, and never within ``min-hold-s`` of the last increase nor while replicas
+  warm; it then keeps the most replicas any run of the low period wanted.
 
 Uses only the history it is given (past minutes): the simulator replays traces through this very
 function. Pure: no I/O, no clock (``now_s`` is an argument).
@@ -19,6 +22,7 @@ function. Pure: no I/O, no clock (``now_s`` is an argument).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,8 +30,10 @@ from ..config import PolicyConfig, RouteConfig, TierupConfig
 from ..ports import MinuteUsage
 from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
+from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
+from .forecast import (MINUTES_PER_DAY, DemandForecast, MinuteSeries, activity_start, forecast_demand,
+                       series_from_history, since_level_shift, with_live_signals)
 from .signals import LiveSignals
-from .forecast import MINUTES_PER_DAY, DemandForecast, forecast_demand, series_from_history
 
 
 def decide(route: str, route_config: RouteConfig, history: list[MinuteUsage], state: RoutePolicyState,
@@ -65,12 +71,15 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     now_minute = int(now_s // 60)
     lead = math.ceil(econ.warmup_s / 60)
     horizon = horizon_minutes(policy)
-    recent = series_from_history(history, now_minute - policy.recent_minutes, now_minute)
+    window_start = now_minute - policy.recent_minutes
+    recent, first_minute_only = _recent_series(history, window_start, now_minute, policy.recent_minutes)
     yesterday = None
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
         yesterday = series_from_history(history, day_start, day_start + policy.recent_minutes + lead + horizon)
-    forecast = forecast_demand(recent, yesterday, horizon, lead)
+    minutes_forecast = forecast_demand(recent, yesterday, horizon, lead)
+    forecast = with_live_signals(minutes_forecast, live)
+    live_burst = forecast is not minutes_forecast
 
     ceiling = econ.max_replicas if (econ.can_promote and policy.enabled) else 0
     candidates = np.arange(ceiling + 1, dtype=float)
@@ -85,6 +94,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # route still adds or sheds its marginal replica when that pays.
     changed_usd = max(abs(best - min(current, ceiling)), 1) * econ.gpu_usd_per_s
     margin = (policy.hysteresis + 2 * forecast.uncertainty) * min(cost_now, changed_usd)
+    # The episode is what the traffic does, not what the forecast still remembers: it goes on while
+    # the latest minute (or the live window) alone would be cheaper on reserved.
+    hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
+    hot = best > 0 and (hot_minutes > 0 or live_burst)
+    episode = _track_episode(state, hot, now_s, policy, hot_minutes)
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
@@ -95,24 +109,38 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
             forecast_completion_tps=forecast.completion_tps,
             projected_cost_usd_per_hour=target_cost * 3600,
             serverless_cost_usd_per_hour=float(costs[0]) * 3600)
-        return decision, new_state
+        return decision, replace(new_state, **episode)
 
     demand = f"{forecast.rps:.2f} req/s forecast ({forecast.method})"
     if ceiling == 0:
         why = "the policy is disabled" if not policy.enabled else "the route has no priced GPU tier"
         return verdict(0, f"Serverless only: {why}.", RoutePolicyState())
 
-    warming_until = (state.promoted_at_s or -math.inf) + econ.warmup_s
     if current > ceiling:
         return verdict(ceiling, f"Capped at max-replicas {ceiling}.",
                        RoutePolicyState(replicas=ceiling, promoted_at_s=state.promoted_at_s))
-    if now_s < warming_until:
-        return verdict(current, f"Holding {current} replicas while they warm up.", state)
 
+    # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
+    # burst is met by one warm-up, not one per replica.
     if best > current and cost_now - cost_best >= margin:
+        if current == 0 and first_minute_only and not live_burst:
+            return verdict(0, f"Staying serverless: traffic began within the last minute, which reads "
+                              f"only part of it; {demand}.", RoutePolicyState())
+        if current == 0 and not hot:
+            return verdict(0, f"Staying serverless: the traffic that made reserved cheaper has passed; {demand}.",
+                           RoutePolicyState())
+        if current == 0:
+            wait = _promotion_wait(econ, policy, best, cost_now - cost_best, episode, now_s)
+            if wait is not None:
+                return verdict(0, f"Staying serverless: {wait}; {demand}.", RoutePolicyState())
         return verdict(best, f"Raising reserved replicas {current}->{best}: {demand} makes them "
                              f"{(1 - cost_best / cost_now):.0%} cheaper than now.",
                        RoutePolicyState(replicas=best, promoted_at_s=now_s))
+
+    warming_until = (state.promoted_at_s or -math.inf) + econ.warmup_s
+    if now_s < warming_until:  # never lower what is still warming: it has not served yet
+        return verdict(current, f"Holding {current} replicas while they warm up.",
+                       RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s))
 
     lower_is_cheaper = best < current and cost_now - cost_best >= margin
     if not lower_is_cheaper:
@@ -132,3 +160,80 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
                             f"for {low_for / 60:.0f} of {policy.cooldown_s / 60:.0f} min; {demand}.",
                    RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s,
                                     low_since_s=low_since, low_target=low_target))
+
+
+def _recent_series(history: list[MinuteUsage], window_start: int, now_minute: int,
+                   idle_minutes: int) -> tuple[MinuteSeries, bool]:
+    """The minutes that set the forecast, and whether they are only a first, partial minute.
+
+    From cold, only the minutes since the traffic began (``activity_start``); after a step up, only
+    those since the step (``since_level_shift``). Traffic after an idle spell begins part-way
+    through its first minute: that minute reads low, and as the start of a ramp. It is left out
+    once a whole minute follows; before that it is read for the share of the minute it filled
+    when the gateways' 10-second buckets tell, and otherwise flagged (no promotion from it alone).
+    """
+    start = activity_start(history, window_start, now_minute, idle_minutes)
+    first_minute_only = start > window_start and now_minute - start == 1
+    if start > window_start and not first_minute_only:
+        start += 1
+    recent = since_level_shift(series_from_history(history, start, now_minute))
+    if first_minute_only and history[-1].minute == start and (share := _active_share(history[-1])) is not None:
+        recent = MinuteSeries(recent.start_minute, recent.requests / share, recent.prompt_tokens / share,
+                              recent.completion_tokens / share)
+        first_minute_only = False
+    return recent, first_minute_only
+
+
+def _active_share(row: MinuteUsage) -> float | None:
+    """The share of its minute a route's first minute of traffic filled, from the first of its
+    10-second buckets with arrivals to the minute's end (None without buckets)."""
+    active = [tenth for tenth, counts in (row.by_10s or {}).items() if counts[0]]
+    return (6 - min(active)) / 6 if active else None
+
+
+def _trailing_hot_minutes(econ: RouteEconomics, recent: MinuteSeries, ceiling: int) -> int:
+    """How many of the latest recent minutes, in a row, would each have been served cheaper with
+    some reserved replicas: where an episode the policy only now notices really began."""
+    if ceiling == 0 or len(recent) == 0:
+        return 0
+    prompt, completion = recent.prompt_tokens / 60.0, recent.completion_tokens / 60.0
+    serverless = np.asarray(econ.serverless_usd_per_s(recent.requests / 60.0, prompt, completion), dtype=float)
+    replicas = np.arange(1, ceiling + 1, dtype=float)[:, None]
+    spilled = spill_fraction(replicas, econ.load(prompt, completion)[None, :], econ.target_utilisation)
+    hot = (replicas * econ.gpu_usd_per_s + spilled * serverless[None, :]).min(axis=0) < serverless
+    cold = np.flatnonzero(~hot)
+    return len(hot) if len(cold) == 0 else len(hot) - 1 - int(cold[-1])
+
+
+def _track_episode(state: RoutePolicyState, hot: bool, now_s: float, policy: PolicyConfig,
+                   hot_minutes: int) -> dict:
+    """The episode fields of the next state: an episode starts when reserved becomes cheaper (back
+    to the first of the recent minutes in a row that already were), and ends, its length
+    remembered, once it has not been for a whole cooldown, so that a lull of a minute or two does
+    not split one episode into two short ones."""
+    since, until, episodes = state.hot_since_s, state.hot_until_s, state.episodes
+    if hot:
+        began = now_s - 60.0 * hot_minutes if since is None else since
+        return {"hot_since_s": began, "hot_until_s": now_s, "episodes": episodes}
+    if since is not None and until is not None and now_s - until >= policy.cooldown_s:
+        return {"hot_since_s": None, "hot_until_s": None, "episodes": remember(episodes, until - since)}
+    return {"hot_since_s": since, "hot_until_s": until, "episodes": episodes}
+
+
+def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, saving_usd_per_s: float,
+                    episode: dict, now_s: float) -> str | None:
+    """Why a promotion should wait (the ski-rental rule of ``episodes``), or None when it pays.
+
+    Buying costs the replicas' warm-up (paid, not serving), and after the episode the cooldown and
+    drain grace they are kept for; renting costs the saving forgone each second.
+    """
+    overhead = replicas * econ.gpu_usd_per_s * (econ.warmup_s + policy.cooldown_s + policy.drain_grace_s)
+    break_even = break_even_s(overhead, saving_usd_per_s)
+    elapsed = now_s - episode["hot_since_s"]
+    expected = predicted_length_s(episode["episodes"], elapsed, policy.episode_prior_s)
+    wait = buy_after_s(break_even, expected, policy.episode_trust)
+    if elapsed >= wait:
+        return None
+    return (f"reserved has been cheaper for {elapsed / 60:.1f} min, a promotion pays after "
+            f"{break_even / 60:.1f} min and episodes of this route last {expected / 60:.1f} min, "
+            f"so it promotes after {wait / 60:.1f} min")
