@@ -17,7 +17,7 @@ from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoR
 from functions.core.tables import STATE
 from functions.gateway.composition import build_gateway
 from tests.fakes.gpu_control import FakeGpuControl
-from tests.support import openai_client
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, openai_client
 from tierup.local_stack import create_key
 from tierup.policy_loop import AcceleratedClock, LocalUsageAggregates, build_policy_loop
 
@@ -78,7 +78,7 @@ class TimedGpuControl(FakeGpuControl):
 
 
 def test_load_promotes_spills_and_demotes(make_runtime, serve):
-    runtime = make_runtime(OVERRIDES, fast=False)
+    runtime = make_runtime(deep_merge(POLICY_TEST_ECONOMICS, OVERRIDES), fast=False)
     policy = runtime.config.policy
     clock = AcceleratedClock(SPEED)
     usage = LocalUsageAggregates(clock, policy.history_minutes)

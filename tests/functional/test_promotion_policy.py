@@ -18,7 +18,7 @@ from functions.core.tables import STATE
 from functions.core.tokens import count_chat_tokens
 from functions.gateway.composition import build_gateway
 from tests.fakes.gpu_control import FakeGpuControl
-from tests.support import openai_client
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, openai_client
 from tierup.local_stack import create_key
 from tierup.policy_loop import AcceleratedClock, LocalUsageAggregates, build_policy_loop
 
@@ -76,7 +76,7 @@ class Load:
 
 
 def _start(make_runtime, serve, overrides):
-    runtime = make_runtime(overrides, fast=False)
+    runtime = make_runtime(deep_merge(POLICY_TEST_ECONOMICS, overrides), fast=False)
     clock = AcceleratedClock(SPEED)
     usage = LocalUsageAggregates(clock, runtime.config.policy.history_minutes)
     gpu = TimedGpuControl(clock, warmup_s=WARMUP_S)

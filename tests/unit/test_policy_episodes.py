@@ -19,7 +19,7 @@ from functions.core.policy import LiveSignals, RoutePolicyState, decide
 from functions.core.policy.episodes import (MAX_EPISODES, break_even_s, buy_after_s, competitive_bound,
                                             episode_cost, predicted_length_s, remember)
 from functions.core.ports import MinuteUsage
-from tests.support import make_config
+from tests.support import POLICY_TEST_ECONOMICS, make_config
 
 PROMPT, COMPLETION = 1000, 200
 NOW_S = 1_700_000_040.0 + 3 * 86400  # a whole minute
@@ -28,7 +28,7 @@ NOW_MINUTE = int(NOW_S // 60)
 
 @pytest.fixture
 def config():
-    return make_config()
+    return make_config(POLICY_TEST_ECONOMICS)
 
 
 def _rows(requests_by_minute: dict[int, float]) -> list[MinuteUsage]:
