@@ -11,8 +11,10 @@ as the worker routes it (``functions/batch/bedrock_path.py`` and ``routing.py``)
 
 * the route holds reserved replicas when the batch arrives: lines take reserved capacity (already
   paid for: $0 more) only up to ``[batch] reserved-share`` of the replicas' work, interactive load
-  included, and wait otherwise; at ``deadline-margin-s`` before the window ends what is left runs
-  on the interactive serverless tier at the on-demand price;
+  included, and wait otherwise; halfway to the deadline margin (``handoff_after_s``) what is left
+  goes to one Bedrock batch job when it is at least Bedrock's minimum records, else keeps waiting
+  for reserved until ``deadline-margin-s`` before the window ends and then runs on the interactive
+  serverless tier at the on-demand price;
 * it holds none, the model has a Bedrock batch price and the batch has at least Bedrock's minimum
   records: one Bedrock batch job at the batch price (assumed to finish before the margin; one that
   does not is stopped there and its unanswered lines run on-demand, which this model does not price);
@@ -72,6 +74,7 @@ def route_batch(targets: np.ndarray, work_s: np.ndarray, bucket_s: float, line_w
 
 def price_trace(name: str, args, config, route, econ) -> dict:
     from functions.adapters.bedrock_batch import DEFAULT_MIN_RECORDS
+    from functions.core.batch_bedrock import handoff_after_s
     from functions.core.chat import Usage
     from functions.core.pricing import batch_token_cost_usd, token_cost_usd
     from tierup.simulate.replay import run_policy
@@ -94,18 +97,26 @@ def price_trace(name: str, args, config, route, econ) -> dict:
     on_demand = args.lines * on_demand_line
     interactive_only = left * on_demand_line
     promoted_at_arrival = bool(targets[0] > 0)
-    bedrock = not promoted_at_arrival and batch_line is not None and args.lines >= DEFAULT_MIN_RECORDS
-    if bedrock:
-        path, tierup_usd, on_reserved, on_demand_lines = "bedrock-batch", args.lines * batch_line, 0, 0
+    has_batch_price = batch_line is not None
+    if not promoted_at_arrival and has_batch_price and args.lines >= DEFAULT_MIN_RECORDS:
+        path, on_reserved, bedrock_lines, on_demand_lines = "bedrock-batch", 0, args.lines, 0
     else:
-        path, tierup_usd = "reserved, then on-demand", interactive_only
-        on_reserved, on_demand_lines = int(served.sum()), int(left)
+        handoff_bucket = round(handoff_after_s(DAY_S, config.batch.deadline_margin_s) / buckets.bucket_s)
+        early, left_at_handoff = route_batch(targets, work, buckets.bucket_s, line_work_s, args.lines,
+                                             config.batch.reserved_share, handoff_bucket)
+        if has_batch_price and left_at_handoff >= DEFAULT_MIN_RECORDS:
+            path, on_reserved, bedrock_lines, on_demand_lines = ("reserved, then bedrock-batch", int(early.sum()),
+                                                                 int(left_at_handoff), 0)
+        else:
+            path, on_reserved, bedrock_lines, on_demand_lines = ("reserved, then on-demand", int(served.sum()), 0,
+                                                                 int(left))
+    tierup_usd = bedrock_lines * (batch_line or 0.0) + on_demand_lines * on_demand_line
     capacity_s = float(targets.sum()) * buckets.bucket_s
     used_before = float(np.minimum(work, targets * buckets.bucket_s).sum())
     return {
         "trace": name, "trace_hours_after_arrival": round(len(targets) * buckets.bucket_s / 3600, 1),
         "lines": args.lines, "promoted_at_arrival": promoted_at_arrival, "path": path,
-        "on_reserved": on_reserved, "on_demand_lines": on_demand_lines,
+        "on_reserved": on_reserved, "bedrock_lines": bedrock_lines, "on_demand_lines": on_demand_lines,
         "on_demand_usd": round(on_demand, 4), "interactive_only_usd": round(interactive_only, 4),
         "tierup_usd": round(tierup_usd, 4),
         "interactive_only_share": round(interactive_only / on_demand, 4) if on_demand else None,
@@ -143,7 +154,7 @@ def main() -> int:
     route = config.routes[args.route]
     econ = economics_for(args.route, route, config)
     rows = [price_trace(name, args, config, route, econ) for name in names]
-    columns = ("trace", "path", "on_reserved", "on_demand_lines", "on_demand_usd", "tierup_usd", "tierup_share",
+    columns = ("trace", "path", "on_reserved", "bedrock_lines", "on_demand_lines", "on_demand_usd", "tierup_usd", "tierup_share",
                "interactive_only_share", "deadline_misses", "reserved_utilisation_before", "reserved_utilisation_after")
     print("  ".join(f"{column:>14}" for column in columns))
     for row in rows:
