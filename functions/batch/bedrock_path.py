@@ -1,0 +1,220 @@
+"""A batch's lines as one Bedrock batch inference job: handed over by the worker, followed by the poller.
+
+Hand-over (``hand_over``, called by the worker before it runs a chunk): when every line of a chat
+batch names one route whose serverless model has a batch price, the batch holds at least
+Bedrock's minimum records and ``core.batch_bedrock.bedrock_due`` says so, each line passes the
+gateway's guards (kill switches, quotas, spend caps) with its estimate (prompt tokens plus
+``max_tokens``), as an interactive request would; one refused for now (a kill switch, an exhausted
+quota or budget) refuses the whole job: nothing is submitted and the chunk is held, as today.
+Admitted, the job's records go to S3 and ``CreateModelInvocationJob`` starts it; the batch item
+records the job (a conditional write: one job per batch, and the batch id is the job's
+idempotency token, so a worker that dies between the two submits the same job again).
+
+What the guards hold is settled at once at the estimate priced on-demand (the counters live in
+one process; the job's answers arrive in another, hours later): quotas and spend caps count the
+job at more than it will cost, which errs towards refusing, never towards unbilled spend.
+
+Following (``poll``, by the poller every minute): ``GetModelInvocationJob``; when it finished,
+each record's answer is kept with the same conditional write as the worker's and billed once, at
+the model's batch price, into the ledger (a poller that dies or runs twice skips what is kept and
+bills what is kept but not billed). Lines the job did not answer (a failed, stopped or expired
+job, a record Bedrock dropped) go back to the queue and run on the route's other tiers, or end in
+the error file as ``batch_expired`` if the window is over. A job still running at the deadline
+margin, or whose batch was cancelled, is stopped (``StopModelInvocationJob``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+
+import orjson
+
+from ..core.batch import WINDOW_S, BatchJob, chunk_ranges, line_request_id, parse_batch_file
+from ..core.batch_bedrock import bedrock_due
+from ..core.chat import ChatRequest, Completion, Usage
+from ..core.context import Tenant
+from ..core.ports import Target
+from ..core.errors import TierupError
+from ..core.pricing import batch_token_cost_usd
+from ..core.usage_ledger import LedgerEntry
+from ..gateway.openai_format import completion_json
+from .routing import DEADLINE
+
+log = logging.getLogger("tierup.batch")
+
+
+class HeldForNow(Exception):
+    """A guard refused the job for now (kill switch, quota, budget): nothing was submitted."""
+
+
+class BedrockBatchPath:
+    def __init__(self, *, jobs, store, ledger, app, pipeline, router, config, clock=time.time) -> None:
+        """``jobs``: ``BedrockBatchJobs``; ``router``: the gateway's router (``reserved_load``)."""
+        self._jobs = jobs
+        self._store = store
+        self.store = store
+        self._ledger = ledger
+        self._app = app
+        self._pipeline = pipeline
+        self._router = router
+        self._config = config
+        self._clock = clock
+
+    async def _io(self, function, *args, **kwargs):
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    # -- hand-over -------------------------------------------------------------------------
+
+    async def hand_over(self, job: BatchJob, data: bytes) -> bool:
+        """Whether the batch's lines now belong to a Bedrock job (the worker then leaves them);
+        ``HeldForNow`` when a guard refused it for now."""
+        state = job.bedrock or {}
+        if state.get("state") == "submitted":
+            return True
+        if state or job.endpoint != "/v1/chat/completions":
+            return False  # a job already failed or was stopped: the worker runs what is left
+        lines = parse_batch_file(data, max_lines=job.total)
+        if self._eligible(job, lines, len(lines)) is None:  # cheap: no store call while it is not due
+            return False
+        kept = await self._io(self._store.lines, job.id)
+        waiting = [(index, line) for index, line in enumerate(lines) if index not in kept]
+        plan = self._eligible(job, lines, len(waiting))
+        if plan is None:
+            return False
+        route_name, model = plan
+        tenant = Tenant(job.tenant_id, job.plan, self._config.plan_for(job.plan, job.tenant_id), job.key_id)
+        contexts = []
+        try:
+            for index, line in waiting:
+                chat = self._app._parse(ChatRequest, orjson.dumps(line.body))
+                if chat.stream:
+                    return False  # the worker answers such a line with its error
+                ctx = await self._app._chat_context(chat, tenant, {}, line_request_id(job.id, index + 1))
+                ctx.state[DEADLINE] = job.expires_at
+                contexts.append((index, ctx))
+        except TierupError:
+            return False  # a bad body: the worker runs the batch and reports that line's error
+        admitted = []
+        try:
+            for _, ctx in contexts:
+                admitted.append((ctx, await self._pipeline._admit(ctx)))
+        except TierupError as exc:
+            for ctx, guards in admitted:
+                await self._pipeline._release(ctx, guards)
+            from .worker import refused_for_now
+
+            if refused_for_now(exc):
+                raise HeldForNow(exc.message) from exc
+            return False
+        target = Target("serverless", None, model)
+        calls = [(index, self._pipeline._call(ctx, target)) for index, ctx in contexts]
+        try:
+            arn = await self._io(self._jobs.submit, job.id, model, calls)
+        finally:
+            for ctx, guards in admitted:  # settled at the estimate, priced on-demand (see above)
+                ctx.tier, ctx.model = "serverless", model
+                ctx.usage = Usage(prompt_tokens=ctx.state.get("prompt_tokens", 0),
+                                  completion_tokens=ctx.max_tokens, estimated=True)
+                await self._pipeline._release(ctx, guards)
+        if arn is None:
+            return False
+        await self._io(self._store.set_bedrock, job.tenant_id, job.id,
+                       {"state": "submitted", "arn": arn, "model": model, "route": route_name,
+                        "at": int(self._clock())})
+        log.info("batch handed to a Bedrock job", extra={"batch": job.id, "job": arn})
+        return True
+
+    def _eligible(self, job: BatchJob, lines, waiting: int) -> tuple[str, str] | None:
+        names = {line.body.get("model") for line in lines}
+        if len(names) != 1:
+            return None
+        route_name = names.pop()
+        route = self._config.routes.get(route_name) if isinstance(route_name, str) else None
+        if route is None or route.kind != "chat" or not route.serverless:
+            return None
+        has_price = batch_token_cost_usd(self._config.pricing, route.serverless, Usage()) is not None
+        promoted = getattr(self._router, "reserved_load", lambda _: None)(route_name) is not None
+        due = bedrock_due(has_batch_price=has_price, lines=waiting, min_records=self._jobs.min_records,
+                          promoted=promoted, now=self._clock(), created_at=job.created_at,
+                          window_s=WINDOW_S[job.completion_window],
+                          deadline_margin_s=self._config.batch.deadline_margin_s)
+        return (route_name, route.serverless) if due else None
+
+    # -- following -------------------------------------------------------------------------
+
+    async def poll(self, job: BatchJob) -> str:
+        """Follow one batch's job once: ``running``, ``answered`` or ``fallback``."""
+        state = job.bedrock or {}
+        if state.get("state") != "submitted":
+            return state.get("state", "none")
+        arn = state["arn"]
+        now = self._clock()
+        margin_passed = now >= job.expires_at - self._config.batch.deadline_margin_s
+        if job.status in ("cancelling", "cancelled") or margin_passed:
+            await self._io(self._jobs.stop, arn)
+        status = await self._io(self._jobs.status, arn)
+        if not status.finished:
+            return "running"  # or stopping: its partial output is read once it has stopped
+        if status.status in ("Completed", "PartiallyCompleted", "Stopped"):
+            await self._keep_answers(job, state)
+        await self._io(self._store.set_bedrock, job.tenant_id, job.id,
+                       {**state, "state": "done", "job_status": status.status}, replace=True)
+        # every line not answered by the job, and the batch's end, go through the worker's queue
+        ranges = chunk_ranges(job.total, self._config.batch.chunk_lines)
+        await self._io(self._store.enqueue, [{"tenant": job.tenant_id, "batch": job.id, "chunk": chunk,
+                                              "first": first, "last": last}
+                                             for chunk, (first, last) in enumerate(ranges)])
+        return "answered" if status.status == "Completed" else "fallback"
+
+    async def _keep_answers(self, job: BatchJob, state: dict) -> None:
+        data = await self._io(self._store.file_content, job.tenant_id, job.input_file_id)
+        lines = parse_batch_file(data, max_lines=job.total)
+        tenant = Tenant(job.tenant_id, job.plan, self._config.plan_for(job.plan, job.tenant_id), job.key_id)
+        contexts = {}
+        kept = await self._io(self._store.lines, job.id)
+        for index, line in enumerate(lines):
+            if index in kept and kept[index]["billed"]:
+                continue
+            chat = self._app._parse(ChatRequest, orjson.dumps(line.body))
+            contexts[index] = (line, chat, await self._app._chat_context(chat, tenant, {},
+                                                                         line_request_id(job.id, index + 1)))
+        target = Target("serverless", None, state["model"])
+        calls = {index: self._pipeline._call(ctx, target) for index, (_, _, ctx) in contexts.items()}
+        try:
+            answers = await self._io(self._jobs.results, job.id, state["arn"], calls)
+        except self._jobs.missing_output:
+            answers = {}  # a job that failed or stopped early wrote nothing: every line runs elsewhere
+        keep_until = job.created_at + self._config.batch.keep_days * 86400
+        for index, answer in answers.items():
+            line, chat, _ = contexts[index]
+            if index in kept:
+                if not kept[index]["billed"]:
+                    await self._bill(job.id, index, kept[index]["record"])
+                continue
+            record = self._record(job, index, line.custom_id, chat, state, answer)
+            if await self._io(self._store.put_line, job.id, index, record, keep_until):
+                await self._bill(job.id, index, record)
+
+    def _record(self, job: BatchJob, index: int, custom_id: str, chat: ChatRequest, state: dict, answer) -> dict:
+        request_id = line_request_id(job.id, index + 1)
+        if not isinstance(answer, Completion):
+            body = {"error": {"message": answer.message, "type": "invalid_request_error"
+                              if answer.status_code < 500 else "api_error", "param": None, "code": "bedrock_batch"}}
+            return {"custom_id": custom_id, "request_id": request_id, "status_code": answer.status_code,
+                    "body": body, "entry": None}
+        cost = batch_token_cost_usd(self._config.pricing, state["model"], answer.usage) or 0.0
+        entry = LedgerEntry(request_id=request_id, at=float(state["at"]), tenant_id=job.tenant_id, route=state["route"],
+                            tier="serverless", outcome="ok", status=200, error_code=None, cache_status="miss",
+                            prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens,
+                            cached_tokens=0, cost_usd=cost, latency_ms=0.0)
+        body = orjson.loads(completion_json(request_id, chat.model, answer))
+        return {"custom_id": custom_id, "request_id": request_id, "status_code": 200, "body": body,
+                "entry": asdict(entry)}
+
+    async def _bill(self, batch_id: str, index: int, record: dict) -> None:
+        if record.get("entry"):
+            await self._io(self._ledger.put_many, [LedgerEntry(**record["entry"])])
+        await self._io(self._store.mark_billed, batch_id, index)
