@@ -16,6 +16,7 @@ Store calls are blocking (boto3); callers on the event loop run them in a thread
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from botocore.exceptions import ClientError
@@ -183,6 +184,18 @@ class BatchStore:
                 int(state.get("at", 0)) + self._keep_s)})
         else:
             self._db().delete_item(TableName=self._table, Key=key)
+        return True
+
+    @translates_storage_errors("batches")
+    def mark_once(self, marker: str) -> bool:
+        """True for the first caller only (a conditional put): what it guards is done once."""
+        try:
+            self._db().put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)", Item={
+                "pk": {"S": marker}, "sk": {"S": "-"}, "expires_at": number(int(time.time()) + self._keep_s)})
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
         return True
 
     @translates_storage_errors("batches")

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict
 
 import orjson
+from botocore.exceptions import ClientError
 
 from ..core.batch import WINDOW_S, BatchJob, chunk_ranges, line_request_id, parse_batch_file
 from ..core.batch_bedrock import bedrock_due
@@ -38,12 +39,18 @@ from ..core.chat import ChatRequest, Completion, Usage
 from ..core.context import Tenant
 from ..core.ports import Target
 from ..core.errors import TierupError
-from ..core.pricing import batch_token_cost_usd
+from ..core.pricing import batch_token_cost_usd, token_cost_usd
 from ..core.usage_ledger import LedgerEntry
 from ..gateway.openai_format import completion_json
+from ..guardrails.spend_cap_guard import prompt_tokens_of
 from .routing import DEADLINE
 
 log = logging.getLogger("tierup.batch")
+
+
+#: Bedrock's answers to CreateModelInvocationJob that mean "not now" (the job is tried again later)
+RETRY_LATER_CODES = frozenset({"ThrottlingException", "ServiceUnavailableException", "InternalServerException",
+                               "ServiceQuotaExceededException"})
 
 
 class HeldForNow(Exception):
@@ -51,8 +58,13 @@ class HeldForNow(Exception):
 
 
 class BedrockBatchPath:
-    def __init__(self, *, jobs, store, ledger, app, pipeline, router, config, clock=time.time) -> None:
-        """``jobs``: ``BedrockBatchJobs``; ``router``: the gateway's router (``reserved_load``)."""
+    def __init__(self, *, jobs, store, ledger, app, pipeline, router, config, guards=(), spend_caps=None,
+                 clock=time.time) -> None:
+        """``jobs``: ``BedrockBatchJobs``; ``router``: the gateway's router (``reserved_load``);
+        ``guards``: kill switches, quotas and spend caps, in the gateway's order (not admission:
+        nothing is in flight here); ``spend_caps``: the gateway's ``SpendCapGuard``, or None."""
+        self._guards = list(guards)
+        self._spend_caps = spend_caps
         self._jobs = jobs
         self._store = store
         self.store = store
@@ -97,35 +109,66 @@ class BedrockBatchPath:
                 contexts.append((index, ctx))
         except TierupError:
             return False  # a bad body: the worker runs the batch and reports that line's error
-        admitted = []
-        try:
-            for _, ctx in contexts:
-                admitted.append((ctx, await self._pipeline._admit(ctx)))
-        except TierupError as exc:
-            for ctx, guards in admitted:
-                await self._pipeline._release(ctx, guards)
-            from .worker import refused_for_now
+        counted_usd = 0.0
+        for _, ctx in contexts:
+            try:
+                counted_usd += await self._count(ctx, model)
+            except TierupError as exc:
+                await self._give_back(route_name, job.tenant_id, counted_usd)
+                from .worker import refused_for_now
 
-            if refused_for_now(exc):
-                raise HeldForNow(exc.message) from exc
-            return False
+                if refused_for_now(exc):
+                    raise HeldForNow(exc.message) from exc
+                return False
         target = Target("serverless", None, model)
         calls = [(index, self._pipeline._call(ctx, target)) for index, ctx in contexts]
         try:
             arn = await self._io(self._jobs.submit, job.id, model, calls)
-        finally:
-            for ctx, guards in admitted:  # settled at the estimate, priced on-demand (see above)
-                ctx.tier, ctx.model = "serverless", model
-                ctx.usage = Usage(prompt_tokens=ctx.state.get("prompt_tokens", 0),
-                                  completion_tokens=ctx.max_tokens, estimated=True)
-                await self._pipeline._release(ctx, guards)
-        if arn is None:
+        except ClientError as exc:
+            await self._give_back(route_name, job.tenant_id, counted_usd)
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in RETRY_LATER_CODES:
+                raise HeldForNow(f"Bedrock refused the batch job for now ({code})") from exc
+            log.warning("Bedrock refused the batch job (%s): the worker runs its lines", code,
+                        extra={"batch": job.id})
+            await self._io(self._store.set_bedrock, job.tenant_id, job.id, {"state": "refused", "error": code})
             return False
+        except BaseException:
+            await self._give_back(route_name, job.tenant_id, counted_usd)
+            raise
+        if arn is None:
+            await self._give_back(route_name, job.tenant_id, counted_usd)
+            return False
+        estimate_usd = counted_usd
         await self._io(self._store.set_bedrock, job.tenant_id, job.id,
                        {"state": "submitted", "arn": arn, "model": model, "route": route_name,
-                        "at": int(self._clock())})
+                        "at": int(self._clock()), "estimate_usd": estimate_usd})
         log.info("batch handed to a Bedrock job", extra={"batch": job.id, "job": arn})
         return True
+
+    async def _count(self, ctx, model: str) -> float:
+        """Pass one line through the guards and count it at its estimate at once (prompt tokens
+        plus ``max_tokens``, priced on-demand, as an interactive request reserves): its answer
+        comes hours later, in another process. The USD the spend caps counted."""
+        admitted = []
+        try:
+            for guard in self._guards:
+                await guard.admit(ctx)
+                admitted.append(guard)
+        finally:
+            if len(admitted) == len(self._guards):
+                ctx.tier, ctx.model = "serverless", model
+                ctx.usage = Usage(prompt_tokens=prompt_tokens_of(ctx),
+                                  completion_tokens=ctx.max_tokens, estimated=True)
+            for guard in reversed(admitted):
+                await guard.release(ctx)
+        return token_cost_usd(self._config.pricing, "serverless", model, ctx.usage)
+
+    async def _give_back(self, route: str, tenant_id: str, counted_usd: float) -> None:
+        """No job after all: the spend caps get back what the lines counted so far (quota
+        counters keep it: too much, never too little)."""
+        if counted_usd and self._spend_caps is not None:
+            await self._spend_caps.settle_later(route, tenant_id, self._clock(), counted_usd)
 
     def _eligible(self, job: BatchJob, lines, waiting: int) -> tuple[str, str] | None:
         names = {line.body.get("model") for line in lines}
@@ -158,8 +201,10 @@ class BedrockBatchPath:
         status = await self._io(self._jobs.status, arn)
         if not status.finished:
             return "running"  # or stopping: its partial output is read once it has stopped
+        actual_usd = 0.0
         if status.status in ("Completed", "PartiallyCompleted", "Stopped"):
-            await self._keep_answers(job, state)
+            actual_usd = await self._keep_answers(job, state)
+        await self._settle_spend(job, state, actual_usd)
         await self._io(self._store.set_bedrock, job.tenant_id, job.id,
                        {**state, "state": "done", "job_status": status.status}, replace=True)
         # every line not answered by the job, and the batch's end, go through the worker's queue
@@ -188,8 +233,11 @@ class BedrockBatchPath:
         except self._jobs.missing_output:
             answers = {}  # a job that failed or stopped early wrote nothing: every line runs elsewhere
         keep_until = job.created_at + self._config.batch.keep_days * 86400
+        actual_usd = 0.0
         for index, answer in answers.items():
             line, chat, _ = contexts[index]
+            if isinstance(answer, Completion):
+                actual_usd += batch_token_cost_usd(self._config.pricing, state["model"], answer.usage) or 0.0
             if index in kept:
                 if not kept[index]["billed"]:
                     await self._bill(job.id, index, kept[index]["record"])
@@ -197,6 +245,20 @@ class BedrockBatchPath:
             record = self._record(job, index, line.custom_id, chat, state, answer)
             if await self._io(self._store.put_line, job.id, index, record, keep_until):
                 await self._bill(job.id, index, record)
+        return actual_usd
+
+    async def _settle_spend(self, job: BatchJob, state: dict, actual_usd: float) -> None:
+        """Give the spend caps back what the job's estimate held beyond its actual cost (lines it
+        did not answer run elsewhere, under their own reservations). Once per job: the mark is
+        written first, so a poller that dies before settling leaves the estimate counted (too
+        much, never too little)."""
+        guard = self._spend_caps
+        unused = float(state.get("estimate_usd", 0.0)) - actual_usd
+        if guard is None or not unused:
+            return
+        if not await self._io(self._store.mark_once, f"batchsettled#{job.id}"):
+            return
+        await guard.settle_later(state["route"], job.tenant_id, float(state["at"]), unused)
 
     def _record(self, job: BatchJob, index: int, custom_id: str, chat: ChatRequest, state: dict, answer) -> dict:
         request_id = line_request_id(job.id, index + 1)

@@ -64,7 +64,11 @@ def batch_worker(runtime, parts, app, cost):
         jobs = BedrockBatchJobs(runtime.aws.client("bedrock"), runtime.aws.client("s3"), bucket=store.bucket,
                                 role_arn=role_arn)
         worker.bedrock = BedrockBatchPath(jobs=jobs, store=store, ledger=ledger, app=app, pipeline=pipeline,
-                                          router=parts.router, config=config)
+                                          router=parts.router, config=config,
+                                          guards=[*parts.kill_switch_guards, *parts.quota_guards,
+                                                  *parts.budget_guards],
+                                          spend_caps=next((guard for guard in parts.budget_guards
+                                                           if guard.name == "budget"), None))
     return worker
 
 

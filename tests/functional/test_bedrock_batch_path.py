@@ -211,3 +211,52 @@ def test_a_cancelled_batch_stops_its_job(make_runtime, serve):
     done = client.batches.retrieve(batch.id)
     assert done.status == "cancelled"
     assert ledger_ids(runtime, batch.id) == []
+
+
+def test_spend_caps_count_the_job_at_its_estimate_then_at_its_actual_cost(make_runtime, serve):
+    """Reserved for the whole job at submission (prompt + max_tokens, on-demand), settled to the
+    job's actual batch-price cost when its output is read; a second poll settles nothing again."""
+    from functions.adapters.dynamodb.counters import DynamoCounterStore
+    from functions.core.tables import USAGE
+
+    budgets = {"budgets": {"routes": {"chat": {"daily-usd": 100.0}}}}
+    runtime, app, client, path, stubber = setup(make_runtime, serve, budgets)
+    model = runtime.config.routes["chat"].serverless
+    guard = path._spend_caps
+    counters = DynamoCounterStore(runtime.dynamodb, runtime.table(USAGE))
+
+    def counted() -> float:
+        import time
+
+        keys = [cap.counter_key for cap in guard.caps("chat", "acme", time.time()) if cap.scope == "route:chat"]
+        values = set(counters.read(keys).values())  # the route's daily and monthly caps count alike
+        assert len(values) == 1
+        return values.pop()
+
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    store = batch_store(runtime)
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+              "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12}}
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        drain(runtime, app)
+        estimate = store.job("acme", batch.id).bedrock["estimate_usd"]
+        assert estimate > 0
+        run(guard.settle_later("chat", "acme", store.job("acme", batch.id).bedrock["at"], 0.0))  # leases flushed
+        assert counted() >= estimate * 0.999
+        store._client("s3").put_object(
+            Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
+            Body="\n".join(json.dumps({"recordId": record_id(n), "modelInput": {}, "modelOutput": answer})
+                           for n in range(LINES)).encode())
+        state = store.job("acme", batch.id).bedrock
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        assert run(poll_all(store, path)) == {batch.id: "answered"}
+        price = runtime.config.pricing.models[model]
+        actual = LINES * (10 * price.batch_input_per_mtok + 2 * price.batch_output_per_mtok) / 1e6
+        assert abs(counted() - actual) < 1e-9
+        store.set_bedrock("acme", batch.id, state, replace=True)  # a poller that runs it again
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        run(poll_all(store, path))
+        assert abs(counted() - actual) < 1e-9
