@@ -1,12 +1,12 @@
 """What a batch costs on tierup's routing against sending it to on-demand, on days of real traffic.
 
-    .venv/bin/python bench/batch_cost.py [--traces azure-conv,servegen:6,...] [--lines 20000]
-                                         [--prompt 800] [--completion 200] [--route chat]
+    .venv/bin/python bench/batch_cost.py [--traces servegen:16,servegen:104,...] [--arrive-h 20]
+                                         [--lines 20000] [--prompt 800] [--completion 200] [--route chat]
 
 For each trace, its first ``--arrive-h`` hours and the day after are laid on 10-second buckets
-(``tierup simulate``'s loader) and replayed through tierup's policy (``run_policy``: the very ``decide`` the policy Lambda runs, with
-tierup.toml's prices, GPU figures and knobs) to get the reserved replicas it holds each bucket. A
-batch of ``--lines`` chat lines arrives ``--arrive-h`` hours in with a 24-hour window and is routed
+(``tierup simulate``'s loader) and replayed through tierup's policy (``run_policy``: the very
+``decide`` the policy Lambda runs, with tierup.toml's prices, GPU figures and knobs) to get the
+reserved replicas it holds each bucket. A batch of ``--lines`` chat lines arrives ``--arrive-h`` hours in with a 24-hour window and is routed
 as the worker routes it (``functions/batch/bedrock_path.py`` and ``routing.py``):
 
 * the route holds reserved replicas when the batch arrives: lines take reserved capacity (already
@@ -154,7 +154,8 @@ def main() -> int:
     route = config.routes[args.route]
     econ = economics_for(args.route, route, config)
     rows = [price_trace(name, args, config, route, econ) for name in names]
-    columns = ("trace", "path", "on_reserved", "bedrock_lines", "on_demand_lines", "on_demand_usd", "tierup_usd", "tierup_share",
+    columns = ("trace", "path", "on_reserved", "bedrock_lines", "on_demand_lines", "on_demand_usd", "tierup_usd",
+               "tierup_share",
                "interactive_only_share", "deadline_misses", "reserved_utilisation_before", "reserved_utilisation_after")
     print("  ".join(f"{column:>14}" for column in columns))
     for row in rows:

@@ -171,7 +171,8 @@ class BatchStore:
         A submitted job is listed for the poller until it is done."""
         condition = {} if replace else {"ConditionExpression": "attribute_not_exists(bedrock)"}
         try:
-            self._db().update_item(TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+            self._db().update_item(TableName=self._table,
+                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
                                    UpdateExpression="SET bedrock = :b",
                                    ExpressionAttributeValues={":b": {"S": json.dumps(state)}}, **condition)
         except ClientError as exc:

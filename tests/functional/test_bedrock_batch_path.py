@@ -260,3 +260,41 @@ def test_spend_caps_count_the_job_at_its_estimate_then_at_its_actual_cost(make_r
         stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
         run(poll_all(store, path))
         assert abs(counted() - actual) < 1e-9
+
+
+def test_a_failed_job_falls_back_to_the_interactive_path(make_runtime, serve):
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    model = runtime.config.routes["chat"].serverless
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    store = batch_store(runtime)
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        drain(runtime, app)
+        stubber.add_response("get_model_invocation_job", job_answer("Failed", model))
+        assert run(poll_all(store, path)) == {batch.id: "fallback"}
+    drain(runtime, app)  # the worker runs every line on the route's interactive tiers
+    done = client.batches.retrieve(batch.id)
+    assert (done.status, done.request_counts.completed, done.request_counts.failed) == ("completed", LINES, 0)
+    assert set(outputs(client, done.output_file_id)) == {f"r{n}" for n in range(LINES)}
+    assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]
+    assert store.job("acme", batch.id).bedrock["state"] == "done"
+
+
+def test_a_job_still_running_at_the_deadline_margin_is_stopped(make_runtime, serve):
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    model = runtime.config.routes["chat"].serverless
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    store = batch_store(runtime)
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        drain(runtime, app)
+        job = store.job("acme", batch.id)
+        path._clock = lambda: job.expires_at - runtime.config.batch.deadline_margin_s + 1
+        stubber.add_response("stop_model_invocation_job", {}, {"jobIdentifier": JOB_ARN})
+        stubber.add_response("get_model_invocation_job", job_answer("Stopping", model))
+        assert run(poll_all(store, path)) == {batch.id: "running"}
+        stubber.assert_no_pending_responses()
