@@ -6,8 +6,8 @@
 For each trace, its first ``--arrive-h`` hours and the day after are laid on 10-second buckets
 (``tierup simulate``'s loader) and replayed through tierup's policy (``run_policy``: the very
 ``decide`` the policy Lambda runs, with tierup.toml's prices, GPU figures and knobs) to get the
-reserved replicas it holds each bucket. A batch of ``--lines`` chat lines arrives ``--arrive-h`` hours in with a 24-hour window and is routed
-as the worker routes it (``functions/batch/bedrock_path.py`` and ``routing.py``):
+reserved replicas it holds each bucket. A batch of ``--lines`` chat lines arrives ``--arrive-h``
+hours in with a 24-hour window and is routed as the worker routes it (``functions/batch/bedrock_path.py`` and ``routing.py``):
 
 * the route holds reserved replicas when the batch arrives: lines take reserved capacity (already
   paid for: $0 more) only up to ``[batch] reserved-share`` of the replicas' work, interactive load
