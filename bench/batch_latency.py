@@ -1,10 +1,12 @@
 """Interactive latency with and without a batch being drained on the same route, side by side.
 
     .venv/bin/python bench/batch_latency.py [--rounds 2] [--duration 10] [--rate 10] [--lines 600]
+                                            [--worker in-process|process]
 
 One process runs the real gateway (``build_gateway``, uvicorn on loopback) against a moto server
-and the simulated provider, with the batch worker inside it (``TIERUP_BATCH_WORKER=in-process``,
-as ``tierup dev`` runs it). Interactive chat requests (the official openai SDK, distinct prompts,
+and the simulated provider, with the batch worker inside it (``--worker in-process``, as ``tierup
+dev`` runs it), or in a process of its own (``--worker process``: ``functions.batch.queue_poller``,
+as on AWS, where the worker is a function of its own and shares only the tables and the provider). Interactive chat requests (the official openai SDK, distinct prompts,
 the route's cache off so every request reaches the provider) arrive at a fixed rate, open loop,
 for ``--duration`` seconds. Each round runs that load twice, interleaved: alone, then while a
 batch of ``--lines`` chat lines for the same route is being drained (created just before the
@@ -12,13 +14,13 @@ load starts; the lines still waiting when it ends are cancelled). ``--rounds`` r
 side at least two runs, so the spread between runs of one side is the noise to read the
 difference against.
 
-What is shared, and so what batch load can disturb: the gateway's event loop and CPU, the one
-moto server (which answers one call at a time, like a slow DynamoDB) and the provider. What is
+What is shared, and so what batch load can disturb: the gateway's event loop and CPU (in-process),
+the one moto server (which answers one call at a time, like a slow DynamoDB) and the provider. What is
 not modelled: a provider or GPU whose capacity the batch lines would take (on a promoted route
 they take only ``[batch] reserved-share`` of the reserved slots; ``functions/batch/routing.py``).
 
 Reports per run interactive p50 / p99 (ms), the batch lines answered meanwhile, and the ratio of
-the "with batch" medians to the "alone" medians. Writes bench/results/batch_latency.json.
+the "with batch" medians to the "alone" medians. Writes bench/results/batch_latency_<worker>.json.
 """
 
 from __future__ import annotations
@@ -64,6 +66,20 @@ async def interactive_load(client, rate: float, duration: float, tag: str) -> li
     return latencies
 
 
+def start_worker(runtime):
+    """The batch worker in a process of its own, on the same tables, bucket and queue."""
+    import subprocess
+    import tempfile
+
+    from tierup.local_stack import LOCAL_CREDENTIALS
+
+    config_file = Path(tempfile.mkdtemp()) / "config.json"
+    config_file.write_text(json.dumps(runtime.config.model_dump(by_alias=True, mode="json")))
+    env = {**os.environ, **LOCAL_CREDENTIALS, **runtime.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "functions.batch.queue_poller", str(config_file)], env=env,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def batch_file(lines: int, tag: str) -> bytes:
     rows = [{"custom_id": f"{tag}-{n}", "method": "POST", "url": "/v1/chat/completions",
              "body": {"model": "chat", "max_tokens": 16, "messages": [{"role": "user", "content": f"{tag} line {n}"}]}}
@@ -83,10 +99,11 @@ async def run(args) -> dict:
     overrides = {"simulated": SIMULATED, "routes": {"chat": {"cache": {"exact": False, "semantic": False}}}}
     runs = []
     with moto_server() as endpoint:
+        in_process = {"TIERUP_BATCH_WORKER": "in-process"} if args.worker == "in-process" else {}
         runtime = Runtime(config=make_config(overrides, fast=False), environ={
-            **os.environ, "TIERUP_AWS_ENDPOINT": endpoint, "TIERUP_PROVIDER": "simulated",
-            "TIERUP_BATCH_WORKER": "in-process"})
+            **os.environ, "TIERUP_AWS_ENDPOINT": endpoint, "TIERUP_PROVIDER": "simulated", **in_process})
         prepare_tables(runtime)
+        worker = start_worker(runtime) if args.worker == "process" else None
         key = create_key(runtime, TENANT, "pro", label="benchmark")
         store = batch_store(runtime)  # to count the lines answered (the API counts finished chunks)
         with GatewayServer(build_gateway(runtime)) as server:
@@ -116,6 +133,9 @@ async def run(args) -> dict:
                     print(f"round {round_}  {side:10}  n={row['requests']:4}  p50 {row['p50_ms']:7.1f} ms  "
                           f"p99 {row['p99_ms']:7.1f} ms  batch lines answered meanwhile: {drained}", flush=True)
             await client.close()
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=10)
     summary = {}
     for side in ("alone", "with batch"):
         mine = [row for row in runs if row["side"] == side]
@@ -124,7 +144,7 @@ async def run(args) -> dict:
                          "p50_range_ms": [min(r["p50_ms"] for r in mine), max(r["p50_ms"] for r in mine)],
                          "p99_range_ms": [min(r["p99_ms"] for r in mine), max(r["p99_ms"] for r in mine)]}
     ratio = {name: round(summary["with batch"][name] / summary["alone"][name], 3) for name in ("p50_ms", "p99_ms")}
-    return {"rate_rps": args.rate, "duration_s": args.duration, "lines": args.lines, "runs": runs,
+    return {"worker": args.worker, "rate_rps": args.rate, "duration_s": args.duration, "lines": args.lines, "runs": runs,
             "summary": summary, "ratio_with_to_alone": ratio}
 
 
@@ -134,6 +154,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=10.0, help="interactive requests per second")
     parser.add_argument("--lines", type=int, default=600)
+    parser.add_argument("--worker", choices=("in-process", "process"), default="in-process")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     for side, figures in result["summary"].items():
@@ -142,7 +163,7 @@ def main() -> int:
     print(f"with batch / alone: p50 x{result['ratio_with_to_alone']['p50_ms']}, "
           f"p99 x{result['ratio_with_to_alone']['p99_ms']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "batch_latency.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"batch_latency_{args.worker}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 
