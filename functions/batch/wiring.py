@@ -62,7 +62,7 @@ def batch_worker(runtime, parts, app, cost):
         from .bedrock_path import BedrockBatchPath
 
         jobs = BedrockBatchJobs(runtime.aws.client("bedrock"), runtime.aws.client("s3"), bucket=store.bucket,
-                                role_arn=role_arn)
+                                role_arn=role_arn, min_records=config.batch.bedrock_min_records)
         worker.bedrock = BedrockBatchPath(jobs=jobs, store=store, ledger=ledger, app=app, pipeline=pipeline,
                                           router=parts.router, config=config,
                                           guards=[*parts.kill_switch_guards, *parts.quota_guards,
@@ -85,7 +85,8 @@ def wire_batch_worker(runtime, parts, app, cost) -> None:
     if app.batch_worker.bedrock is not None:  # on AWS a scheduled function follows the jobs
         from .bedrock_poller import BedrockJobPoller
 
-        jobs_poller = BedrockJobPoller(app.batch_worker.bedrock.store, app.batch_worker.bedrock)
+        jobs_poller = BedrockJobPoller(app.batch_worker.bedrock.store, app.batch_worker.bedrock,
+                                       interval_s=runtime.config.batch.bedrock_poll_s)
         parts.on_startup.append(jobs_poller.start)
         parts.on_shutdown.insert(0, jobs_poller.stop)
 

@@ -46,7 +46,8 @@ class CountingLedger:
 def setup(make_runtime, serve, overrides=None):
     from functions.gateway.composition import build_gateway
 
-    runtime = make_runtime({"batch": {"chunk-lines": 2}, **(overrides or {})}, environ={BEDROCK_ROLE_ENV: ROLE})
+    runtime = make_runtime({"batch": {"chunk-lines": 2, "bedrock-min-records": 3}, **(overrides or {})},
+                           environ={BEDROCK_ROLE_ENV: ROLE})
     app = build_gateway(runtime)
     url = serve(app)
     client = openai_client(url, create_key(runtime, "acme", "pro"))
@@ -54,7 +55,6 @@ def setup(make_runtime, serve, overrides=None):
     assert path is not None
     bedrock = boto3.client("bedrock", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     path._jobs._bedrock = bedrock
-    path._jobs.min_records = 3
     path._ledger = CountingLedger(path._ledger)
     return runtime, app, client, path, Stubber(bedrock)
 
@@ -298,3 +298,49 @@ def test_a_job_still_running_at_the_deadline_margin_is_stopped(make_runtime, ser
         stubber.add_response("get_model_invocation_job", job_answer("Stopping", model))
         assert run(poll_all(store, path)) == {batch.id: "running"}
         stubber.assert_no_pending_responses()
+
+
+def test_end_to_end_in_process_worker_and_poller(make_runtime, serve):
+    """As ``tierup dev`` runs it: the queue poller and the Bedrock job poller inside the gateway;
+    the client only uploads, creates and waits, exactly as against OpenAI."""
+    from functions.gateway.composition import build_gateway
+
+    from .test_batch_api import wait_for
+
+    runtime = make_runtime({"batch": {"chunk-lines": 2, "bedrock-min-records": 3, "bedrock-poll-s": 0.1}},
+                           environ={BEDROCK_ROLE_ENV: ROLE, "TIERUP_BATCH_WORKER": "in-process"})
+    model = runtime.config.routes["chat"].serverless
+    stubber = Stubber(runtime.aws.client("bedrock"))  # the client the wiring takes (one per service)
+    stubber.activate()
+    client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
+    store = batch_store(runtime)
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+    stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "from the job"}]}},
+              "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13}}
+    store._client("s3").put_object(
+        Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
+        Body="\n".join(json.dumps({"recordId": record_id(n), "modelInput": {}, "modelOutput": answer})
+                       for n in range(LINES)).encode())
+    done = wait_for(client, batch.id, timeout_s=30)
+    stubber.deactivate()
+    assert (done.status, done.request_counts.completed) == ("completed", LINES)
+    answered = outputs(client, done.output_file_id)
+    assert {row["response"]["body"]["choices"][0]["message"]["content"] for row in answered.values()} == {
+        "from the job"}
+    assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]
+
+
+def test_a_batch_under_bedrocks_minimum_runs_on_the_interactive_path(make_runtime, serve):
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(2)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    with stubber:  # nothing queued: a Bedrock call would fail the test
+        drain(runtime, app)
+    done = client.batches.retrieve(batch.id)
+    assert (done.status, done.request_counts.completed) == ("completed", 2)
+    assert batch_store(runtime).job("acme", batch.id).bedrock is None
