@@ -1,18 +1,21 @@
 """A batch's lines as one Bedrock batch inference job: handed over by the worker, followed by the poller.
 
 Hand-over (``hand_over``, called by the worker before it runs a chunk): when every line of a chat
-batch names one route whose serverless model has a batch price, the batch holds at least
-Bedrock's minimum records and ``core.batch_bedrock.bedrock_due`` says so, each line passes the
-gateway's guards (kill switches, quotas, spend caps) with its estimate (prompt tokens plus
-``max_tokens``), as an interactive request would; one refused for now (a kill switch, an exhausted
-quota or budget) refuses the whole job: nothing is submitted and the chunk is held, as today.
-Admitted, the job's records go to S3 and ``CreateModelInvocationJob`` starts it; the batch item
-records the job (a conditional write: one job per batch, and the batch id is the job's
-idempotency token, so a worker that dies between the two submits the same job again).
+batch names one route whose serverless model has a batch price, at least ``[batch]
+bedrock-min-records`` of its lines are waiting and ``core.batch_bedrock.bedrock_due`` says so,
+each waiting line passes the kill switches, quotas and spend caps, as an interactive request
+would, and is counted at once at its estimate (prompt tokens plus ``max_tokens``, priced
+on-demand): the job's answers arrive hours later, in another process, so nothing can stay
+reserved in this one. One line refused for now (a kill switch, an exhausted quota or budget)
+refuses the whole job: nothing is submitted, the spend caps get back what the lines before it
+counted, and the chunk is held, as the worker holds chunks. Then the records go to S3 and
+``CreateModelInvocationJob`` starts the job; the batch item records it (a conditional write: one
+job per batch; the batch id is the job's idempotency token, so a worker that dies between the two
+submits the same job again). Bedrock refusing the job outright leaves the lines to the worker.
 
-What the guards hold is settled at once at the estimate priced on-demand (the counters live in
-one process; the job's answers arrive in another, hours later): quotas and spend caps count the
-job at more than it will cost, which errs towards refusing, never towards unbilled spend.
+When the job's output is read, the spend caps are settled from the estimate to the job's actual
+cost at the batch price, once per job (a mark first: a poller that dies there leaves the estimate
+counted, too much rather than too little). Quota counters keep the estimate.
 
 Following (``poll``, by the poller every minute): ``GetModelInvocationJob``; when it finished,
 each record's answer is kept with the same conditional write as the worker's and billed once, at
