@@ -129,6 +129,8 @@ class BatchWorker:
             return False
         if failures:
             raise failures[0]
+        if watch.handed:  # the rest is the Bedrock job's now: the poller queues the chunk again after it
+            return True
         return await self._finish_chunk(job, chunk, first, last)
 
     async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
@@ -211,7 +213,8 @@ class BatchWorker:
 
 
 class _CancelWatch:
-    """Whether the batch was cancelled, read again at most every ``STATUS_RECHECK_S``. Lines ask at
+    """Whether the batch was cancelled, or handed to a Bedrock job by another worker meanwhile (its
+    lines must then not run here too), read again at most every ``STATUS_RECHECK_S``. Lines ask at
     once: the one that reads holds the others (they would otherwise see "not cancelled" while the
     read is in flight, and run)."""
 
@@ -219,6 +222,7 @@ class _CancelWatch:
         self._store, self._tenant_id, self._batch_id = store, tenant_id, batch_id
         self._checked = None
         self._cancelled = False
+        self.handed = False
         self._lock = asyncio.Lock()
 
     async def cancelled(self) -> bool:
@@ -227,5 +231,6 @@ class _CancelWatch:
                                         or time.monotonic() - self._checked > STATUS_RECHECK_S):
                 job = await asyncio.to_thread(self._store.job, self._tenant_id, self._batch_id)
                 self._checked = time.monotonic()
-                self._cancelled = job is None or job.status in ("cancelling", "cancelled")
+                self.handed = job is not None and (job.bedrock or {}).get("state") == "submitted"
+                self._cancelled = job is None or job.status in ("cancelling", "cancelled") or self.handed
         return self._cancelled

@@ -344,3 +344,20 @@ def test_a_batch_under_bedrocks_minimum_runs_on_the_interactive_path(make_runtim
     done = client.batches.retrieve(batch.id)
     assert (done.status, done.request_counts.completed) == ("completed", 2)
     assert batch_store(runtime).job("acme", batch.id).bedrock is None
+
+
+def test_a_worker_running_a_chunk_stops_when_another_hands_the_batch_to_bedrock(make_runtime, serve):
+    """A worker that took a chunk before the batch went to a Bedrock job leaves its lines to the
+    job (Bedrock bills every record it answers: answering one here too would be paid twice)."""
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    store = batch_store(runtime)
+    # the other worker submitted the job after this one read the batch (simulated: no hand-over here)
+    store.set_bedrock("acme", batch.id, {"state": "submitted", "arn": JOB_ARN, "model": "m", "route": "chat",
+                                         "at": 0})
+    app.batch_worker.bedrock = None
+    assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[0])) is True
+    assert store.lines(batch.id) == {}
+    assert store.job("acme", batch.id).chunk_counts == {}  # not finished: the poller queues it again
