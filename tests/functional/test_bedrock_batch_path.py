@@ -361,3 +361,27 @@ def test_a_worker_running_a_chunk_stops_when_another_hands_the_batch_to_bedrock(
     assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[0])) is True
     assert store.lines(batch.id) == {}
     assert store.job("acme", batch.id).chunk_counts == {}  # not finished: the poller queues it again
+
+
+def test_the_scheduled_poller_function_polls_and_writes_what_it_owes(make_runtime, serve, monkeypatch):
+    """``functions.bedrock_poller_handler`` on the worker the Lambda container built once."""
+    from functions import batch_handler, bedrock_poller_handler
+
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    model = runtime.config.routes["chat"].serverless
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    loop = asyncio.new_event_loop()
+    monkeypatch.setattr(batch_handler, "_loop", loop)
+    monkeypatch.setattr(batch_handler, "_worker", app.batch_worker)
+    monkeypatch.setattr(batch_handler, "_runtime", runtime)
+    try:
+        with stubber:
+            stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+            assert loop.run_until_complete(app.batch_worker.run_chunk(chunks_of(batch.id)[0])) is True
+            stubber.add_response("get_model_invocation_job", job_answer("InProgress", model))
+            assert bedrock_poller_handler.handler({}, None) == {"polled": {batch.id: "running"}}
+            stubber.assert_no_pending_responses()
+    finally:
+        loop.close()
