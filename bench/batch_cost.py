@@ -73,7 +73,6 @@ def route_batch(targets: np.ndarray, work_s: np.ndarray, bucket_s: float, line_w
 
 
 def price_trace(name: str, args, config, route, econ) -> dict:
-    from functions.adapters.bedrock_batch import DEFAULT_MIN_RECORDS
     from functions.core.batch_bedrock import handoff_after_s
     from functions.core.chat import Usage
     from functions.core.pricing import batch_token_cost_usd, token_cost_usd
@@ -98,13 +97,13 @@ def price_trace(name: str, args, config, route, econ) -> dict:
     interactive_only = left * on_demand_line
     promoted_at_arrival = bool(targets[0] > 0)
     has_batch_price = batch_line is not None
-    if not promoted_at_arrival and has_batch_price and args.lines >= DEFAULT_MIN_RECORDS:
+    if not promoted_at_arrival and has_batch_price and args.lines >= config.batch.bedrock_min_records:
         path, on_reserved, bedrock_lines, on_demand_lines = "bedrock-batch", 0, args.lines, 0
     else:
         handoff_bucket = round(handoff_after_s(DAY_S, config.batch.deadline_margin_s) / buckets.bucket_s)
         early, left_at_handoff = route_batch(targets, work, buckets.bucket_s, line_work_s, args.lines,
                                              config.batch.reserved_share, handoff_bucket)
-        if has_batch_price and left_at_handoff >= DEFAULT_MIN_RECORDS:
+        if has_batch_price and left_at_handoff >= config.batch.bedrock_min_records:
             path, on_reserved, bedrock_lines, on_demand_lines = ("reserved, then bedrock-batch", int(early.sum()),
                                                                  int(left_at_handoff), 0)
         else:
