@@ -18,9 +18,12 @@ hours in with a 24-hour window and is routed as the worker routes it (``function
 * it holds none, the model has a Bedrock batch price and the batch has at least Bedrock's minimum
   records: one Bedrock batch job at the batch price (assumed to finish before the margin; one that
   does not is stopped there and its unanswered lines run on-demand, which this model does not price);
-* otherwise: on-demand, throttled.
+* otherwise (too few lines, or no batch price): on-demand at once, throttled, on a route without
+  reserved replicas; on a promoted one, reserved, then on-demand at the margin.
 
-``interactive-only`` prices the same batch with no Bedrock path (reserved, then on-demand).
+``interactive-only`` prices the same batch with no Bedrock path (the last rule). The route's
+replicas are judged at the batch's arrival only: the worker looks again at every chunk, so a
+route promoted while the batch drains takes lines on reserved sooner than modelled here.
 Reserved capacity is paid for whether or not batch lines use it: the policy's schedule is the same
 with and without the batch (it does not see the backlog), so a line served there costs $0 more.
 This is a model of capacity and prices, not a load test: interactive latency is measured by
@@ -94,11 +97,14 @@ def price_trace(name: str, args, config, route, econ) -> dict:
     on_demand_line = token_cost_usd(config.pricing, "serverless", model, line)
     batch_line = batch_token_cost_usd(config.pricing, model, line)
     on_demand = args.lines * on_demand_line
-    interactive_only = left * on_demand_line
     promoted_at_arrival = bool(targets[0] > 0)
+    # without Bedrock: on a promoted route lines wait for reserved, else they run on-demand at once
+    interactive_only = (left if promoted_at_arrival else args.lines) * on_demand_line
     has_batch_price = batch_line is not None
     if not promoted_at_arrival and has_batch_price and args.lines >= config.batch.bedrock_min_records:
         path, on_reserved, bedrock_lines, on_demand_lines = "bedrock-batch", 0, args.lines, 0
+    elif not promoted_at_arrival:
+        path, on_reserved, bedrock_lines, on_demand_lines = "on-demand", 0, 0, args.lines
     else:
         handoff_bucket = round(handoff_after_s(DAY_S, config.batch.deadline_margin_s) / buckets.bucket_s)
         early, left_at_handoff = route_batch(targets, work, buckets.bucket_s, line_work_s, args.lines,
