@@ -12,7 +12,8 @@ so its leases and caches live as long as the container does. What the lines owe 
 before the invocation returns (the worker's ``after_chunk`` hooks): Lambda freezes the process
 after it.
 
-Environment: as the gateway's, plus TIERUP_BATCH_BUCKET and TIERUP_BATCH_QUEUE_URL.
+Environment: as the gateway's, plus TIERUP_BATCH_BUCKET and TIERUP_BATCH_QUEUE_URL, and
+TIERUP_BEDROCK_BATCH_ROLE_ARN (the role Bedrock batch jobs run as: without it, no Bedrock batch).
 """
 
 from __future__ import annotations

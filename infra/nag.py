@@ -80,11 +80,25 @@ def _acknowledge_container(gateway: GatewayContainer) -> None:
 def _acknowledge_batch(stack: TierupStack) -> None:
     batch = stack.batch
     bucket = f"<{stack.get_logical_id(batch.bucket.node.default_child)}.Arn>"
-    for role in (stack.gateway.role, batch.worker.role):
+    for role in (stack.gateway.role, batch.worker.role, batch.poller.role):
         Validations.of(role).acknowledge(Acknowledgment(
             id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/files/*]",
             reason="Batch files are objects named by tenant and file id, created at run time; the "
                    "grant is GetObject and PutObject under the files/ prefix of the one bucket."))
+    def literal(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    jobs = (f"arn:{literal(stack.partition, 'Partition')}:bedrock:{literal(stack.region, 'Region')}:"
+            f"{literal(stack.account, 'AccountId')}:model-invocation-job/*")
+    for role in (batch.worker.role, batch.poller.role):
+        Validations.of(role).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/bedrock/*]",
+            reason="A Bedrock batch job's records and answers are objects under bedrock/<batch id>/, "
+                   "named at run time: the worker writes the records, the poller reads the answers."))
+        Validations.of(role).acknowledge(Acknowledgment(
+            id=f"{PACK}::{PACK}-IAM5[Resource::{jobs}]",
+            reason="Bedrock names a batch job's id when it creates the job; the grant is this account's "
+                   "jobs in this region, for the job actions named (create / get and stop) only."))
     Validations.of(batch.bedrock_role).acknowledge(Acknowledgment(
         id=f"{PACK}::{PACK}-IAM5[Resource::{bucket}/bedrock/*]",
         reason="Bedrock batch jobs read their records and write their answers under bedrock/<batch "

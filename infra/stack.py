@@ -103,6 +103,9 @@ class TierupStack(Stack):
             if self.provider_keys is not None:
                 worker.add_environment(self.provider_keys.env_var, self.provider_keys.secret.secret_arn)
                 self.provider_keys.secret.grant_read(worker)
+            poller = self.batch.poller  # builds the same pipeline; calls no model, reads no key
+            self.tables.grant_read(poller, "keys")
+            self.tables.grant_read_write(poller, "usage", "cache", "state")
         self.alarms = SpendAlarms(self, "SpendAlarms", config=config, topic=self.alerts.topic)
         if config.gateway.reserved_concurrency is not None:  # Lambda only (the config refuses it otherwise)
             GatewayConcurrency(self, "GatewayConcurrency", kill_switch=self.kill_switch.function,

@@ -16,6 +16,7 @@ Store calls are blocking (boto3); callers on the event loop run them in a thread
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from botocore.exceptions import ClientError
@@ -47,7 +48,8 @@ def _job(item: dict) -> BatchJob:
                     output_file_id=item.get("output_file_id", {}).get("S"),
                     error_file_id=item.get("error_file_id", {}).get("S"),
                     times={name: int(value["N"]) for name, value in item.get("times", {}).get("M", {}).items()},
-                    errors=json.loads(item["errors"]["S"]) if "errors" in item else [])
+                    errors=json.loads(item["errors"]["S"]) if "errors" in item else [],
+                    bedrock=json.loads(item["bedrock"]["S"]) if "bedrock" in item else None)
 
 
 class BatchStore:
@@ -159,6 +161,56 @@ class BatchStore:
             UpdateExpression="SET chunk_counts.#c = :v", ExpressionAttributeNames={"#c": str(chunk)},
             ExpressionAttributeValues={":v": {"S": f"{answered},{failed},{cost_usd!r}"}}, ReturnValues="ALL_NEW")
         return _job(answer["Attributes"])
+
+    #: the partition listing batches whose Bedrock job the poller follows
+    BEDROCK_INDEX = "batchbedrock"
+
+    @translates_storage_errors("batches")
+    def set_bedrock(self, tenant_id: str, batch_id: str, state: dict, *, replace: bool = False) -> bool:
+        """Record a batch's Bedrock job: the first record only (one job per batch) unless ``replace``.
+        A submitted job is listed for the poller until it is done."""
+        condition = {} if replace else {"ConditionExpression": "attribute_not_exists(bedrock)"}
+        try:
+            self._db().update_item(TableName=self._table,
+                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                   UpdateExpression="SET bedrock = :b",
+                                   ExpressionAttributeValues={":b": {"S": json.dumps(state)}}, **condition)
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        key = {"pk": {"S": self.BEDROCK_INDEX}, "sk": {"S": f"{tenant_id}#{batch_id}"}}
+        if state.get("state") == "submitted":
+            self._db().put_item(TableName=self._table, Item={**key, "expires_at": number(
+                int(state.get("at", 0)) + self._keep_s)})
+        else:
+            self._db().delete_item(TableName=self._table, Key=key)
+        return True
+
+    @translates_storage_errors("batches")
+    def mark_once(self, marker: str) -> bool:
+        """True for the first caller only (a conditional put): what it guards is done once."""
+        try:
+            self._db().put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)", Item={
+                "pk": {"S": marker}, "sk": {"S": "-"}, "expires_at": number(int(time.time()) + self._keep_s)})
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    @translates_storage_errors("batches")
+    def bedrock_batches(self) -> list[tuple[str, str]]:
+        """``(tenant, batch id)`` of every batch whose Bedrock job has not been read back yet."""
+        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
+                   "ExpressionAttributeValues": {":pk": {"S": self.BEDROCK_INDEX}}}
+        found = []
+        while True:
+            answer = self._db().query(**request)
+            found += [tuple(item["sk"]["S"].rsplit("#", 1)) for item in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     # -- lines -----------------------------------------------------------------------------
 

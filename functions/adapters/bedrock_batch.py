@@ -97,6 +97,16 @@ class BedrockBatchJobs:
             outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{self._bucket}/{self.output_prefix(batch_id)}"}})
         return answer["jobArn"]
 
+    #: what ``results`` raises when the job wrote no output (it failed or stopped before any record)
+    missing_output = LookupError
+
+    def stop(self, job_arn: str) -> None:
+        """Stop a job (a cancelled batch, a deadline at risk); one already finished is left as it is."""
+        try:
+            self._bedrock.stop_model_invocation_job(jobIdentifier=job_arn)
+        except self._bedrock.exceptions.ValidationException:
+            pass  # not running any more: nothing to stop
+
     def status(self, job_arn: str) -> JobStatus:
         job = self._bedrock.get_model_invocation_job(jobIdentifier=job_arn)
         return JobStatus(job["status"], job.get("totalRecordCount", 0), job.get("processedRecordCount", 0),
@@ -107,7 +117,10 @@ class BedrockBatchJobs:
         """Each record's answer, by line index; a record Bedrock did not answer is missing."""
         job_id = job_arn.rsplit("/", 1)[-1]
         key = f"{self.output_prefix(batch_id)}{job_id}/records.jsonl.out"
-        data = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        try:
+            data = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except self._s3.exceptions.NoSuchKey as exc:
+            raise LookupError(f"no output at {key}") from exc
         found: dict[int, Completion | RecordError] = {}
         for raw in data.splitlines():
             if not raw.strip():

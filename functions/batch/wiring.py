@@ -15,6 +15,8 @@ from ..core.tables import STATE, USAGE
 BUCKET_ENV = "TIERUP_BATCH_BUCKET"
 QUEUE_ENV = "TIERUP_BATCH_QUEUE_URL"
 WORKER_ENV = "TIERUP_BATCH_WORKER"
+#: the service role Bedrock batch inference assumes (set by the stack): without it, no Bedrock batch
+BEDROCK_ROLE_ENV = "TIERUP_BEDROCK_BATCH_ROLE_ARN"
 
 
 def batch_store(runtime) -> BatchStore | None:
@@ -51,8 +53,23 @@ def batch_worker(runtime, parts, app, cost):
     pipeline = Pipeline(guards=parts.ordered_guards(), router=router, recorders=[], cost=cost,
                         cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
     ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE), keep_days=config.quotas.ledger_days)
-    return BatchWorker(app=app, pipeline=pipeline, store=batch_store(runtime), ledger=ledger, config=config,
-                       after_chunk=parts.before_response_completes)
+    store = batch_store(runtime)
+    worker = BatchWorker(app=app, pipeline=pipeline, store=store, ledger=ledger, config=config,
+                         after_chunk=parts.before_response_completes)
+    role_arn = runtime.environ.get(BEDROCK_ROLE_ENV)
+    if role_arn:
+        from ..adapters.bedrock_batch import BedrockBatchJobs
+        from .bedrock_path import BedrockBatchPath
+
+        jobs = BedrockBatchJobs(runtime.aws.client("bedrock"), runtime.aws.client("s3"), bucket=store.bucket,
+                                role_arn=role_arn, min_records=config.batch.bedrock_min_records)
+        worker.bedrock = BedrockBatchPath(jobs=jobs, store=store, ledger=ledger, app=app, pipeline=pipeline,
+                                          router=parts.router, config=config,
+                                          guards=[*parts.kill_switch_guards, *parts.quota_guards,
+                                                  *parts.budget_guards],
+                                          spend_caps=next((guard for guard in parts.budget_guards
+                                                           if guard.name == "budget"), None))
+    return worker
 
 
 def wire_batch_worker(runtime, parts, app, cost) -> None:
@@ -64,6 +81,14 @@ def wire_batch_worker(runtime, parts, app, cost) -> None:
     if runtime.environ.get(WORKER_ENV) != "in-process":
         return
     from .queue_poller import QueuePoller
+
+    if app.batch_worker.bedrock is not None:  # on AWS a scheduled function follows the jobs
+        from .bedrock_poller import BedrockJobPoller
+
+        jobs_poller = BedrockJobPoller(app.batch_worker.bedrock.store, app.batch_worker.bedrock,
+                                       interval_s=runtime.config.batch.bedrock_poll_s)
+        parts.on_startup.append(jobs_poller.start)
+        parts.on_shutdown.insert(0, jobs_poller.stop)
 
     poller = QueuePoller(lambda: runtime.aws.client("sqs"), runtime.environ[QUEUE_ENV], app.batch_worker,
                          retry_after_s=runtime.config.batch.retry_after_s)

@@ -40,6 +40,7 @@ from ..core.errors import (BudgetExceededError, ProviderError, RateLimitError, R
                            TierupError)
 from ..core.usage_ledger import LedgerEntry, entry_from
 from ..gateway.openai_format import completion_json, embeddings_json
+from .bedrock_path import HeldForNow
 from .routing import DEADLINE
 
 log = logging.getLogger("tierup.batch")
@@ -59,7 +60,7 @@ def refused_for_now(exc: TierupError) -> bool:
 
 
 class BatchWorker:
-    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=()) -> None:
+    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=(), bedrock=None) -> None:
         """``app``: the ``GatewayApp`` whose request checks lines pass; ``pipeline``: its stages
         without the interactive ledger (a line's record is written here, once); ``after_chunk``:
         hooks that make what the lines owe durable (the gateway's ``before_response_completes``)."""
@@ -69,6 +70,12 @@ class BatchWorker:
         self._ledger = ledger
         self._config = config
         self._after_chunk = list(after_chunk)
+        #: ``BedrockBatchPath``: hands a whole batch to one Bedrock batch job when that is due
+        self.bedrock = bedrock
+
+    @property
+    def after_chunk_hooks(self) -> list:
+        return self._after_chunk
 
     async def _io(self, function, *args, **kwargs):
         return await asyncio.to_thread(function, *args, **kwargs)
@@ -84,6 +91,12 @@ class BatchWorker:
             await self._io(self._store.move, tenant_id, batch_id, "in_progress", when=("validating",),
                            at=int(time.time()))
         data = await self._io(self._store.file_content, tenant_id, job.input_file_id)
+        if self.bedrock is not None and job.status in ("validating", "in_progress"):
+            try:
+                if await self.bedrock.hand_over(job, data):
+                    return True  # the job's lines are the Bedrock job's; the poller brings them back
+            except HeldForNow:
+                return False
         lines = parse_batch_file(data, max_lines=job.total)[first:last + 1]
         kept = await self._io(self._store.lines, batch_id, first, last)
         for index, line in kept.items():
@@ -116,6 +129,8 @@ class BatchWorker:
             return False
         if failures:
             raise failures[0]
+        if watch.handed:  # the rest is the Bedrock job's now: the poller queues the chunk again after it
+            return True
         return await self._finish_chunk(job, chunk, first, last)
 
     async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
@@ -198,16 +213,24 @@ class BatchWorker:
 
 
 class _CancelWatch:
-    """Whether the batch was cancelled, read again at most every ``STATUS_RECHECK_S``."""
+    """Whether the batch was cancelled, or handed to a Bedrock job by another worker meanwhile (its
+    lines must then not run here too), read again at most every ``STATUS_RECHECK_S``. Lines ask at
+    once: the one that reads holds the others (they would otherwise see "not cancelled" while the
+    read is in flight, and run)."""
 
     def __init__(self, store, tenant_id: str, batch_id: str) -> None:
         self._store, self._tenant_id, self._batch_id = store, tenant_id, batch_id
-        self._checked = 0.0
+        self._checked = None
         self._cancelled = False
+        self.handed = False
+        self._lock = asyncio.Lock()
 
     async def cancelled(self) -> bool:
-        if not self._cancelled and time.monotonic() - self._checked > STATUS_RECHECK_S:
-            self._checked = time.monotonic()
-            job = await asyncio.to_thread(self._store.job, self._tenant_id, self._batch_id)
-            self._cancelled = job is None or job.status in ("cancelling", "cancelled")
+        async with self._lock:
+            if not self._cancelled and (self._checked is None
+                                        or time.monotonic() - self._checked > STATUS_RECHECK_S):
+                job = await asyncio.to_thread(self._store.job, self._tenant_id, self._batch_id)
+                self._checked = time.monotonic()
+                self.handed = job is not None and (job.bedrock or {}).get("state") == "submitted"
+                self._cancelled = job is None or job.status in ("cancelling", "cancelled") or self.handed
         return self._cancelled

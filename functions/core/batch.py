@@ -131,6 +131,8 @@ class BatchJob:
     #: epoch seconds of each status change reached: in_progress_at, cancelling_at, completed_at...
     times: dict[str, int] = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
+    #: its Bedrock batch job, once handed one: state (submitted, done), arn, model, route
+    bedrock: dict | None = None
 
     @property
     def completed(self) -> int:

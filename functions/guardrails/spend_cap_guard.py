@@ -119,3 +119,12 @@ class SpendCapGuard:
         unused = amount - self.actual_cost(ctx)
         for cap in caps:
             await self._leases.settle(cap, unused)
+
+    async def settle_later(self, route: str, tenant_id: str, at: float, unused: float) -> None:
+        """Settle, in the caps' shared counters, work whose estimate was counted at ``at`` in
+        another process (a Bedrock batch job's answers arrive hours after it was submitted):
+        ``unused`` = estimate - actual, as in ``release``."""
+        for cap in self.caps(route, tenant_id, at):
+            await self._leases.settle(cap, unused)
+        await self._leases.hand_back()  # written now: the process that settles may not live long
+

@@ -8,7 +8,7 @@ import pytest
 from tests.support import EXAMPLE_CONFIG
 
 from .conftest import synthesize
-from .test_stack import actions_of, function_by_handler, of_type, statements_of
+from .test_stack import actions_of, function_by_handler, of_type, resources_of, statements_of
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,34 @@ def test_dead_letters_and_stuck_work_alarm_the_topic(resources):
     assert set(alarms) == {"tierup-batch-dead-letters", "tierup-batch-stuck"}
     assert alarms["tierup-batch-stuck"]["MetricName"] == "ApproximateAgeOfOldestMessage"
     assert all(alarm["AlarmActions"] for alarm in alarms.values())
+
+
+def _bedrock_role_id(resources) -> str:
+    (role_id,) = [logical_id for logical_id, r in of_type(resources, "AWS::IAM::Role").items()
+                  if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
+                  == "bedrock.amazonaws.com"]
+    return role_id
+
+
+def test_worker_starts_bedrock_jobs_passing_bedrocks_role_only(resources):
+    _, worker = function_by_handler(resources, "functions.batch_handler.handler")
+    statements = statements_of(resources, worker)
+    actions = {a for s in statements for a in actions_of(s)}
+    assert "bedrock:CreateModelInvocationJob" in actions
+    assert not {"bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob"} & actions
+    (pass_role,) = [s for s in statements if "iam:PassRole" in actions_of(s)]
+    assert resources_of(pass_role) == [{"Fn::GetAtt": [_bedrock_role_id(resources), "Arn"]}]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}
+    assert worker["Environment"]["Variables"]["TIERUP_BEDROCK_BATCH_ROLE_ARN"] == {
+        "Fn::GetAtt": [_bedrock_role_id(resources), "Arn"]}
+
+
+def test_poller_runs_every_minute_and_only_follows_and_stops_jobs(resources):
+    poller_id, poller = function_by_handler(resources, "functions.bedrock_poller_handler.handler")
+    actions = {a for s in statements_of(resources, poller) for a in actions_of(s)}
+    assert {"bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob", "sqs:SendMessage"} <= actions
+    assert not {"bedrock:CreateModelInvocationJob", "iam:PassRole", "bedrock:InvokeModel"} & actions
+    assert not any(a.startswith("sqs:Receive") for a in actions)
+    rules = [r["Properties"] for r in of_type(resources, "AWS::Events::Rule").values()
+             if any(t["Arn"] == {"Fn::GetAtt": [poller_id, "Arn"]} for t in r["Properties"]["Targets"])]
+    assert len(rules) == 1 and rules[0]["ScheduleExpression"] == "rate(1 minute)"

@@ -148,7 +148,7 @@ def test_gateway_bundle_is_lean_and_control_functions_share_one_with_modal(resou
 def test_every_function_logs_to_its_own_group_with_a_retention(resources):
     groups = of_type(resources, "AWS::Logs::LogGroup")
     functions = of_type(resources, "AWS::Lambda::Function")
-    assert len(groups) == len(functions) == 4  # gateway, policy, kill switch, batch worker
+    assert len(groups) == len(functions) == 5  # gateway, policy, kill switch, batch worker, Bedrock poller
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
     assert {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions.values()} == set(groups)
 
@@ -200,7 +200,8 @@ def test_policy_runs_every_minute_without_retries(resources):
                  if r["Properties"]["FunctionName"] == {"Ref": policy_id}]
     assert retries["MaximumRetryAttempts"] == 0
     [rule] = [r for r in of_type(resources, "AWS::Events::Rule").values()
-              if r["Properties"]["ScheduleExpression"].startswith("rate(")]
+              if r["Properties"]["ScheduleExpression"].startswith("rate(")
+              and r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [policy_id, "Arn"]}]
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert rule["Properties"]["State"] == "ENABLED"
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": [policy_id, "Arn"]}]

@@ -30,6 +30,11 @@ class BatchConfig(Section):
     #: a line that would wait for reserved capacity runs on the route's other tiers instead once its
     #: batch is this close to its completion window's end
     deadline_margin_s: int = Field(default=6 * 3600, alias="deadline-margin-s", ge=0)
+    #: Bedrock's "minimum number of records per batch inference job" in this account (100 by default;
+    #: see Service Quotas): a batch with fewer lines waiting is not handed to a Bedrock job
+    bedrock_min_records: int = Field(default=100, alias="bedrock-min-records", ge=1)
+    #: how often ``tierup dev`` follows the Bedrock batch jobs (on AWS a scheduled function, every minute)
+    bedrock_poll_s: float = Field(default=60.0, alias="bedrock-poll-s", gt=0)
     #: a message a worker took and did not finish is handed out again after this long
     visibility_timeout_s: int = Field(default=900, alias="visibility-timeout-s", ge=1, le=43_200)
     #: times a message is handed out before it is moved to the dead-letter queue
