@@ -1,7 +1,7 @@
 """Semantic cache on Quora Question Pairs: does ``max-wrong-hit-rate`` keep its promise, and what
 does it serve next to GPTCache on the same embeddings?
 
-    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--e2e]
+    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--method exact|model] [--e2e]
 
 1. Promised error rate (per pair: a stored, b asked). For each seed the pairs are shuffled and
    halved. On the first half the route learns as it would in production (core/cache/calibration.py):
@@ -15,6 +15,9 @@ does it serve next to GPTCache on the same embeddings?
    Quora's labels, and the same labels with every pair labelled non-duplicate at cosine 0.90 or
    above read again by hand (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see
    bench/data/README.md): at high similarity Quora's labels call many identical questions different.
+   Below 0.90 the adjudicated judge is Quora's labels again, so under it the route learns only from
+   candidates at 0.90 or above (its floor), where it is one judge. ``--method`` picks
+   ``calibration-method``: the exact test or the logistic curve (core/cache/calibration_model.py).
 2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
    on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
    threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
