@@ -1,7 +1,7 @@
 """Semantic cache on Quora Question Pairs: does ``max-wrong-hit-rate`` keep its promise, and what
 does it serve next to GPTCache on the same embeddings?
 
-    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--e2e]
+    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--method exact|model] [--e2e]
 
 1. Promised error rate (per pair: a stored, b asked). For each seed the pairs are shuffled and
    halved. On the first half the route learns as it would in production (core/cache/calibration.py):
@@ -15,6 +15,9 @@ does it serve next to GPTCache on the same embeddings?
    Quora's labels, and the same labels with every pair labelled non-duplicate at cosine 0.90 or
    above read again by hand (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see
    bench/data/README.md): at high similarity Quora's labels call many identical questions different.
+   Below 0.90 the adjudicated judge is Quora's labels again, so under it the route learns only from
+   candidates at 0.90 or above (its floor), where it is one judge. ``--method`` picks
+   ``calibration-method``: the exact test or the logistic curve (core/cache/calibration_model.py).
 2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
    on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
    threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
@@ -27,7 +30,7 @@ does it serve next to GPTCache on the same embeddings?
 
 Embeddings: the local all-MiniLM-L6-v2 (numpy), computed once and kept in bench/results/.
 Needs ../shared/data/qqp/qqp_pairs_dev.jsonl; skips with a message when it is absent.
-Results: bench/results/semantic_cache.json.
+Results: bench/results/semantic_cache_{method}.json.
 """
 
 from __future__ import annotations
@@ -145,11 +148,13 @@ def pair_arrays(pairs, index, vectors):
 # -- 1. the promised error rate ---------------------------------------------------------------------
 
 
-def learn(order, arrays, bound: float, floor: float, share: float, rng: random.Random):
-    """The route's online calibration over ``order``: (final threshold, paid checks, free observations)."""
-    from functions.core.cache.calibration import Calibration
+def learn(order, arrays, bound: float, floor: float, share: float, rng: random.Random, method: str = "exact"):
+    """The route's online calibration over ``order``: (final threshold, paid checks, free observations).
+    The threshold is looked at after every observation, as the gateway does (the model's held from one
+    look to the next, ``ThresholdHold``)."""
+    from functions.core.cache.calibration import Calibration, ThresholdHold
 
-    calibration, paid, free = Calibration(), 0, 0
+    calibration, paid, free, hold = Calibration(), 0, 0, ThresholdHold()
     threshold = None
     for i in order:
         score = float(arrays["score"][i])
@@ -162,7 +167,7 @@ def learn(order, arrays, bound: float, floor: float, share: float, rng: random.R
         else:
             free += 1
         calibration.observe(score, bool(arrays["same"][i]))
-        threshold = calibration.threshold(bound, floor)
+        threshold = hold.threshold("route", calibration, bound, floor, method)
     return threshold, paid, free
 
 
@@ -195,7 +200,7 @@ def gptcache_sweep(arrays, test):
     return [gptcache_at(arrays, test, threshold_for_cosine(c) - 1e-9) for c in cosines[cosines > 0.5]]
 
 
-def bounded(arrays, seeds: int, share: float, floor: float):
+def bounded(arrays, seeds: int, share: float, floor: float, method: str):
     import numpy as np
 
     from semantic_cache_peer import DEFAULT_THRESHOLD
@@ -209,7 +214,7 @@ def bounded(arrays, seeds: int, share: float, floor: float):
         sweep = gptcache_sweep(arrays, test)
         static = served_counts(arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD), arrays, test)
         for bound in BOUNDS:
-            threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed))
+            threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed), method)
             mask = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
             ours = served_counts(mask, arrays, test)
             by_labels = served_counts(mask, {**arrays, "same": arrays["labelled_same"]}, test)
@@ -388,6 +393,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--share", type=float, default=None, help="calibration-share (default: the config's)")
     parser.add_argument("--engine-check", type=int, default=150, help="pairs run through the GPTCache library")
+    parser.add_argument("--method", choices=("model", "exact"), default=None,
+                        help="calibration-method (default: the config's)")
     parser.add_argument("--e2e", action="store_true", help="also the lookup path through the gateway's cache")
     parser.add_argument("--lookups", type=int, default=1000, help="held-out lookups end to end")
     args = parser.parse_args()
@@ -398,6 +405,7 @@ def main() -> int:
 
     defaults = RouteCacheConfig()
     share = defaults.calibration_share if args.share is None else args.share
+    method = defaults.calibration_method if args.method is None else args.method
     RESULTS.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs()
     index, vectors = embed_questions(pairs)
@@ -406,8 +414,9 @@ def main() -> int:
     # each judge is both the model's verdict while learning and the measure on the held-out half
     results = {}
     for judge, same in (("labels", arrays["same"]), ("adjudicated", adjudicated)):
-        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, share,
-                       defaults.calibration_floor)
+        # below the band the adjudicated judge is Quora's labels again: it learns only where it is one judge
+        floor = defaults.calibration_floor if judge == "labels" else max(defaults.calibration_floor, BAND_FLOOR)
+        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, share, floor, method)
         results[judge] = (summarise(runs), runs)
     check = None
     if args.engine_check:
@@ -425,11 +434,13 @@ def main() -> int:
     suite = near_miss_suite({judge: runs for judge, (_, runs) in results.items()}, peer_thresholds) \
         if SUITE.exists() else None
     result = {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-              "calibration_share": share, "calibration_floor": defaults.calibration_floor, "adjudication": band,
+              "calibration_share": share, "calibration_method": method,
+              "calibration_floor": {"labels": defaults.calibration_floor,
+                                    "adjudicated": max(defaults.calibration_floor, BAND_FLOOR)}, "adjudication": band,
               **{f"summary_{judge}": summary for judge, (summary, _) in results.items()},
               **{f"runs_{judge}": runs for judge, (_, runs) in results.items()},
               "gptcache_engine_check": check, "near_miss_suite": suite}
-    (RESULTS / "semantic_cache.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"semantic_cache_{method}.json").write_text(json.dumps(result, indent=1))
     print(f"Adjudicated band: {band}")
     print(markdown(results, suite, check))
     if args.e2e:

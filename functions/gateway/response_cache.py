@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..adapters.store_calls import call_store
-from ..core.cache.calibration import answers_agree
+from ..core.cache.calibration import ThresholdHold, answers_agree
 from ..core.cache.entries import CachedAnswer, decode_completion, encode_completion
 from ..core.cache.keys import CacheKeys, CachePlan, cache_keys, plan_cache
 from ..core.cache.lsh import HyperplaneLSH, cosine, dequantise, quantise
@@ -96,6 +96,8 @@ class TieredResponseCache:
         self._chance = chance
         self._metrics = metrics
         self.calibration = CalibrationBook(store, monotonic, self._publish if metrics is not None else None)
+        #: model thresholds, held from one look to the next
+        self._thresholds = ThresholdHold()
 
     def _store_down(self) -> bool:
         return self._monotonic() < self._skip_until
@@ -230,8 +232,10 @@ class TieredResponseCache:
         """On a bounded route: serve the best candidate only at or above the proven threshold, and
         even then send a ``calibration-share`` of them to the model; the rest become observations."""
         settings = ctx.route.cache
-        calibration = await self.calibration.current(self._calibration_key(ctx.route_name))
-        threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor)
+        key = self._calibration_key(ctx.route_name)
+        calibration = await self.calibration.current(key)
+        threshold = self._thresholds.threshold(key, calibration, settings.max_wrong_hit_rate,
+                                               settings.calibration_floor, settings.calibration_method)
         ctx.state["cache_threshold"] = threshold
         servable = threshold is not None and score >= threshold
         if servable and self._chance() >= settings.calibration_share:
@@ -248,7 +252,8 @@ class TieredResponseCache:
         if route is None or route.cache.max_wrong_hit_rate is None:
             return
         settings = route.cache
-        measured = calibration.measured(calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor))
+        measured = calibration.measured(self._thresholds.threshold(
+            key, calibration, settings.max_wrong_hit_rate, settings.calibration_floor, settings.calibration_method))
         try:
             self._metrics.emit_cache_calibration(route_name, measured)
         except Exception as exc:

@@ -95,3 +95,29 @@ def test_a_wrong_answer_is_counted_and_the_entry_is_not_served_that_close_again(
     cache, _ = make(chance=0.99, store=store)  # a fresh instance; this draw would serve
     c, served = ask(cache, CLOSER)  # further from STORED than the paraphrase it answered wrongly
     assert served is None and c.cache_status == "miss"
+
+
+def test_a_model_route_serves_where_its_curve_proves_the_bound_and_an_exact_route_does_not():
+    """The same 1,600 observations (a logistic wrong rate: tests/unit/test_cache_calibration_model.py)
+    prove 1% from 0.93 up to the curve, and nothing to the exact test (too few clean ones above)."""
+    import random
+
+    from .test_cache_calibration_model import observed
+
+    calibration = observed(random.Random(2), 1600)
+    for method, threshold in (("model", 0.93), ("exact", None)):
+        config = make_config({"routes": {"chat": {"cache": {
+            "exact": True, "semantic": True, "ttl-s": 100, "max-wrong-hit-rate": 0.01,
+            "calibration-method": method}}}, "cache": {"lsh-tables": 4, "lsh-bits": 4, "bucket-read-limit": 3}})
+        store = InMemoryCacheStore()
+        store.add_calibration(KEY, calibration.right, calibration.wrong)
+        cache = TieredResponseCache(config, store, TableEmbedder(EMBEDDINGS), clock=Clock(), chance=lambda: 0.5)
+        for question in (STORED, PARAPHRASE):
+            c = ctx(question)
+            c.route = config.routes["chat"]
+            served = asyncio.run(cache.lookup(c))
+            if served is None and question == STORED:
+                c.tier = "serverless"
+                asyncio.run(cache.store(c, ANSWER))
+        assert c.state["cache_threshold"] == threshold
+        assert (served is not None) == (method == "model")

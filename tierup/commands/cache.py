@@ -57,7 +57,8 @@ def _calibration_table(runtime, store: DynamoCacheStore, totals: dict, only: str
         if settings is None:
             continue
         calibration = Calibration(right, wrong)
-        threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor)
+        threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor,
+                                          settings.calibration_method)
         measured = calibration.measured(threshold)
         row = totals.get(name, {})
         table.add_row(name, embedder, f"{settings.max_wrong_hit_rate:.2%}",

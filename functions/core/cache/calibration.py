@@ -25,6 +25,12 @@ threshold tested, and it holds for the search as a whole when wrong answers grow
 similarity, the usual case.) The price is about 1.7x the clean observations a one-look Wilson
 bound needs (450 at 1%, 88 at 5%, 43 at 10%).
 
+That is ``calibration-method = "exact"`` (the default), which assumes nothing about how the wrong
+rate varies with similarity. ``calibration-method = "model"`` (calibration_model.py) fits a
+logistic curve to every observation instead and needs far fewer, at the price of a promise that
+holds only while the curve's shape is right (it is checked at every fit, and this test decides
+when it fails).
+
 Observations cost little. A candidate below t is a miss whatever happens, so the model is called
 anyway and comparing its answer costs no tokens. Above t, a small share of would-be hits
 (``calibration-share``) goes to the model instead of being served: those calls are what the
@@ -50,6 +56,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..chat import Completion
+from .calibration_model import ModelChoice, look_of, model_threshold
 
 #: similarity bins are this wide: fine enough to place a threshold, coarse enough to fill
 BIN_WIDTH = 0.005
@@ -150,7 +157,35 @@ class Calibration:
     def samples(self) -> float:
         return sum(self.right.values()) + sum(self.wrong.values())
 
-    def threshold(self, bound: float, floor: float) -> float | None:
+    def threshold(self, bound: float, floor: float, method: str = "exact") -> float | None:
+        """The lowest threshold the observations prove for ``bound``: by the exact test (``exact``,
+        below) or by the logistic model (``model``: calibration_model.py, which falls back to the
+        exact test when the model does not fit). The model is meant to be looked at once per doubling
+        of the observations: hold its answer in between (``ThresholdHold``)."""
+        if method == "model":
+            choice = self.model_choice(bound, floor)
+            if not choice.fallback:
+                return choice.threshold
+        return self.exact_threshold(bound, floor)
+
+    def model_points(self, floor: float) -> list[tuple[float, float, float]]:
+        """(bin centre, wrong, total) of every bin at or above ``floor``."""
+        first = bin_of(floor)
+        indices = sorted(i for i in set(self.right) | set(self.wrong) if i >= first)
+        return [(bin_start(i) + BIN_WIDTH / 2, self.wrong.get(i, 0.0), self.wrong.get(i, 0.0) + self.right.get(i, 0.0))
+                for i in indices]
+
+    def model_choice(self, bound: float, floor: float) -> ModelChoice:
+        points = self.model_points(floor)
+        look = look_of(sum(n for _, _, n in points))
+        if look is None:
+            return ModelChoice(None, False)  # too few observations for a first look: nothing served
+        choice = model_threshold(points, bound, look, RISK)
+        if choice.threshold is None:
+            return choice
+        return ModelChoice(bin_start(bin_of(choice.threshold)), choice.fallback, choice.gof_p)
+
+    def exact_threshold(self, bound: float, floor: float) -> float | None:
         """The lowest threshold (a bin start, at least ``floor``) whose pooled observations prove
         a wrong rate under ``bound`` (``proven``); None when no threshold is proven yet.
 
@@ -183,6 +218,27 @@ class Calibration:
         samples = wrong + sum(c for i, c in self.right.items() if i >= first)
         low, high = wilson(wrong, samples)
         return Measured(threshold, samples, wrong, low, high)
+
+
+@dataclass(slots=True)
+class ThresholdHold:
+    """Holds each route's model threshold from one look to the next (one look per doubling of its
+    observations, as the model's risk spending counts them); exact thresholds are not held (the
+    exact test may be looked at after every observation)."""
+
+    held: dict[tuple, tuple[int | None, float | None]] = field(default_factory=dict)
+
+    def threshold(self, key: str, calibration: Calibration, bound: float, floor: float, method: str) -> float | None:
+        if method != "model":
+            return calibration.threshold(bound, floor, method)
+        look = look_of(sum(n for _, _, n in calibration.model_points(floor)))
+        memo = (key, bound, floor)
+        held = self.held.get(memo)
+        if held is not None and held[0] == look:
+            return held[1]
+        threshold = calibration.threshold(bound, floor, method)
+        self.held[memo] = (look, threshold)
+        return threshold
 
 
 # -- comparing the model's answer with the cached one --------------------------------------------

@@ -41,6 +41,13 @@ class RouteCacheConfig(Section):
     #: share of would-be semantic hits sent to the model anyway to check them (billed as usual,
     #: marked ``calibration`` in the ledger)
     calibration_share: float = Field(default=0.02, alias="calibration-share", ge=0, le=1)
+    #: how the observations prove a threshold: ``model`` fits a logistic curve of the wrong rate on
+    #: similarity to every observation and bounds the wrong rate above each threshold (far fewer
+    #: observations; the promise assumes the curve's shape, checked at every fit, with ``exact`` as
+    #: the fallback when it fails); ``exact`` tests the observations above each threshold alone and
+    #: assumes nothing (core/cache/calibration.py, calibration_model.py). ``exact`` by default: on
+    #: Quora pairs the curve proved no tighter bound than the exact test (bench/semantic_cache.py)
+    calibration_method: Literal["model", "exact"] = Field(default="exact", alias="calibration-method")
     #: candidates below this similarity are neither served nor observed
     calibration_floor: float = Field(default=0.80, alias="calibration-floor", gt=0, lt=1)
     #: two free-text answers agree when their embeddings are at least this alike (short answers
