@@ -50,3 +50,14 @@ def openai_client(base_url: str, key: str, **kwargs):
     from openai import OpenAI
 
     return OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, **kwargs)
+
+
+def cli_config(tmp_path: Path, runtime, monkeypatch, moto_endpoint: str, *, columns: int = 250) -> Path:
+    """The example config file renamed to ``runtime``'s project, so the ``tierup`` CLI finds the
+    tables the test wrote on the same moto server; the terminal is wide enough for its tables."""
+    config_file = tmp_path / "tierup.toml"
+    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
+                                                              f'project = "{runtime.config.project}"', 1))
+    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    return config_file

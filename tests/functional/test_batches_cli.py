@@ -8,7 +8,7 @@ from functions.gateway.composition import build_gateway
 from tierup.cli import app
 from tierup.local_stack import create_key
 
-from ..support import EXAMPLE_CONFIG, openai_client
+from ..support import cli_config, openai_client
 from .test_batch_api import WORKER, chat_line, jsonl, wait_for
 
 
@@ -19,11 +19,7 @@ def test_batches_list_show_and_cancel(tmp_path, monkeypatch, make_runtime, serve
                                    purpose="batch")
     batch = wait_for(client, client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
                                                    completion_window="24h").id)
-    config_file = tmp_path / "tierup.toml"
-    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
-                                                              f'project = "{runtime.config.project}"', 1))
-    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
-    monkeypatch.setenv("COLUMNS", "250")
+    config_file = cli_config(tmp_path, runtime, monkeypatch, moto_endpoint)
     runner = CliRunner()
 
     listed = runner.invoke(app, ["batches", "list", "--tenant", "acme", "--config", str(config_file)])

@@ -123,7 +123,7 @@ def test_usage_shows_gateway_cost_apart_and_costs_prices_each_hosting(tmp_path, 
 
     from tierup.cli import app
 
-    from ..support import EXAMPLE_CONFIG
+    from ..support import cli_config
 
     runtime = make_runtime(environ={"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"})
     key = create_key(runtime, "acme", "pro")
@@ -131,11 +131,7 @@ def test_usage_shows_gateway_cost_apart_and_costs_prices_each_hosting(tmp_path, 
         client = openai_client(server.url, key)
         for n in range(3):
             client.chat.completions.create(model="chat", messages=[{"role": "user", "content": f"hello {n}"}])
-    config_file = tmp_path / "tierup.toml"
-    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
-                                                              f'project = "{runtime.config.project}"', 1))
-    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
-    monkeypatch.setenv("COLUMNS", "250")
+    config_file = cli_config(tmp_path, runtime, monkeypatch, moto_endpoint)
     runner = CliRunner()
 
     usage = runner.invoke(app, ["usage", "--route", "chat", "--config", str(config_file)])

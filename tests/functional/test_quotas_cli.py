@@ -8,7 +8,7 @@ from functions.gateway.composition import build_gateway
 from tierup.cli import app
 from tierup.local_stack import GatewayServer, create_key
 
-from ..support import EXAMPLE_CONFIG, openai_client
+from ..support import cli_config, openai_client
 
 
 def test_usage_shows_counters_against_limits_and_route_traffic(tmp_path, monkeypatch, make_runtime, moto_endpoint):
@@ -19,11 +19,7 @@ def test_usage_shows_counters_against_limits_and_route_traffic(tmp_path, monkeyp
         for n in range(3):
             client.chat.completions.create(model="chat", max_tokens=8,
                                            messages=[{"role": "user", "content": f"hello {n}"}])
-    config_file = tmp_path / "tierup.toml"
-    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
-                                                              f'project = "{runtime.config.project}"', 1))
-    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
-    monkeypatch.setenv("COLUMNS", "250")
+    config_file = cli_config(tmp_path, runtime, monkeypatch, moto_endpoint)
     runner = CliRunner()
 
     result = runner.invoke(app, ["usage", "--tenant", "acme", "--config", str(config_file)])

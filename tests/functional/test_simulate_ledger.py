@@ -14,7 +14,7 @@ from functions.gateway.composition import build_gateway
 from tierup.cli import app
 from tierup.local_stack import GatewayServer, create_key
 
-from ..support import EXAMPLE_CONFIG, openai_client
+from ..support import cli_config, openai_client
 
 
 def _entry(n: int, at: float, **changes) -> LedgerEntry:
@@ -42,11 +42,7 @@ def test_simulate_replays_the_route_s_answered_requests_from_the_ledger(tmp_path
               _entry(90003, start + 2, tier=None, outcome="refused", status=429)]
     DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE)).put_many(busy + others)
 
-    config_file = tmp_path / "tierup.toml"
-    config_file.write_text(EXAMPLE_CONFIG.read_text().replace('project = "tierup"',
-                                                              f'project = "{runtime.config.project}"', 1))
-    monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
-    monkeypatch.setenv("COLUMNS", "200")
+    config_file = cli_config(tmp_path, runtime, monkeypatch, moto_endpoint, columns=200)
     result = CliRunner().invoke(app, ["simulate", "--from-ledger", "--days", "2", "--route", "chat",
                                       "--config", str(config_file)])
     assert result.exit_code == 0, result.output
