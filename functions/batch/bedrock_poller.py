@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .background_loop import BackgroundLoop
+
 log = logging.getLogger("tierup.batch")
 
 INTERVAL_S = 60.0
@@ -31,25 +33,7 @@ async def poll_all(store, path) -> dict[str, str]:
     return outcomes
 
 
-class BedrockJobPoller:
+class BedrockJobPoller(BackgroundLoop):
     def __init__(self, store, path, *, interval_s: float = INTERVAL_S) -> None:
-        self._store, self._path, self._interval_s = store, path, interval_s
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bedrock-batch-poller")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await poll_all(self._store, self._path)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("Bedrock batch poll failed")
-            await asyncio.sleep(self._interval_s)
+        super().__init__(lambda: poll_all(store, path), name="bedrock-batch-poller",
+                         failure="Bedrock batch poll failed", pause_s=lambda _: interval_s)

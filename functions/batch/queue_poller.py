@@ -21,6 +21,8 @@ import logging
 import os
 import sys
 
+from .background_loop import BackgroundLoop
+
 log = logging.getLogger("tierup.batch")
 
 #: pause after a poll that found nothing
@@ -36,34 +38,16 @@ def offer_again_later(sqs, queue_url: str, body: str, delay_s: int) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=min(MAX_DELAY_S, delay_s))
 
 
-class QueuePoller:
+class QueuePoller(BackgroundLoop):
     def __init__(self, sqs, queue_url: str, worker, *, retry_after_s: int) -> None:
         """``sqs()`` returns the SQS client."""
+        # an empty or failed poll pauses; a poll that found a message goes straight to the next
+        super().__init__(self.poll_once, name="batch-poller", failure="batch poll failed",
+                         pause_s=lambda found: 0 if found else IDLE_SLEEP_S)
         self._sqs = sqs
         self._queue_url = queue_url
         self._worker = worker
         self._retry_after_s = retry_after_s
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="batch-poller")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                found = await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("batch poll failed")
-                found = False
-            if not found:
-                await asyncio.sleep(IDLE_SLEEP_S)
 
     async def poll_once(self) -> bool:
         """Take one message and run it: whether there was one."""
