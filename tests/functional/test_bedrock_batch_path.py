@@ -63,6 +63,31 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+def create_batch(client, lines: int = LINES):
+    """Upload ``lines`` chat requests and create a batch of them, as an OpenAI client does."""
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(lines)])),
+                                   purpose="batch")
+    return client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def model_output(text: str, *, input_tokens: int, output_tokens: int) -> dict:
+    """One record's ``modelOutput`` as a Converse batch job writes it."""
+    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn",
+            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                      "totalTokens": input_tokens + output_tokens}}
+
+
+def answered_records(answer: dict) -> list[dict]:
+    """Every line of the batch answered with ``answer``."""
+    return [{"recordId": record_id(n), "modelInput": {}, "modelOutput": answer} for n in range(LINES)]
+
+
+def put_job_output(store, batch_id: str, records: list[dict]) -> None:
+    """Write the job's output file where Bedrock would (the stubbed job writes nothing itself)."""
+    store._client("s3").put_object(Bucket=store.bucket, Key=f"bedrock/{batch_id}/output/job42/records.jsonl.out",
+                                   Body="\n".join(map(json.dumps, records)).encode())
+
+
 def chunks_of(batch_id: str):
     return [{"tenant": "acme", "batch": batch_id, "chunk": chunk, "first": first, "last": last}
             for chunk, (first, last) in enumerate(chunk_ranges(LINES, 2))]
@@ -81,12 +106,20 @@ def drain(runtime, app):
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def hand_batch_to_bedrock(runtime, app, client, stubber):
+    """Create a batch of ``LINES`` lines and run its queue with Bedrock taking the job: the batch is
+    then one submitted job, not yet polled."""
+    batch = create_batch(client)
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        drain(runtime, app)
+    return batch
+
+
 def test_a_batch_runs_as_one_bedrock_job_billed_once_at_the_batch_price(make_runtime, serve):
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client)
     store = batch_store(runtime)
     with stubber:
         stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN}, {
@@ -103,13 +136,11 @@ def test_a_batch_runs_as_one_bedrock_job_billed_once_at_the_batch_price(make_run
         assert run(poll_all(store, path)) == {batch.id: "running"}
 
         # Bedrock's output: three answers and one record error, in its own order
-        answer = {"output": {"message": {"role": "assistant", "content": [{"text": "fine"}]}},
-                  "stopReason": "end_turn", "usage": {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100}}
+        answer = model_output("fine", input_tokens=1000, output_tokens=100)
         rows = [{"recordId": record_id(n), "modelInput": {}, "modelOutput": answer} for n in (2, 0, 1)]
         rows.append({"recordId": record_id(3), "modelInput": {},
                      "error": {"errorCode": 400, "errorMessage": "Malformed input request"}})
-        store._client("s3").put_object(Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
-                                       Body="\n".join(map(json.dumps, rows)).encode())
+        put_job_output(store, batch.id, rows)
         stubber.add_response("get_model_invocation_job", job_answer("PartiallyCompleted", model),
                              {"jobIdentifier": JOB_ARN})
         assert run(poll_all(store, path)) == {batch.id: "fallback"}
@@ -135,19 +166,11 @@ def test_a_poller_run_again_bills_nothing_twice(make_runtime, serve):
     and a forced re-read keeps and bills nothing again."""
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
     store = batch_store(runtime)
-    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
-              "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12}}
+    answer = model_output("ok", input_tokens=10, output_tokens=2)
     with stubber:
-        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
-        drain(runtime, app)
-        store._client("s3").put_object(
-            Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
-            Body="\n".join(json.dumps({"recordId": record_id(n), "modelInput": {}, "modelOutput": answer})
-                           for n in range(LINES)).encode())
+        put_job_output(store, batch.id, answered_records(answer))
         state = store.job("acme", batch.id).bedrock
         stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
         assert run(poll_all(store, path)) == {batch.id: "answered"}
@@ -174,9 +197,7 @@ def test_a_kill_switch_holds_the_job_unsubmitted(make_runtime, serve):
     flags.put_flag(KillSwitchFlag(scope="tenant:acme", action="refuse", reason="runaway", budget="manual",
                                   source="cli", engaged_at=time.time()))
     time.sleep(0.3)  # past the gateway's flag refresh
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client)
     store = batch_store(runtime)
     with stubber:  # no response queued: a CreateModelInvocationJob call would fail the test
         for message in chunks_of(batch.id):
@@ -195,13 +216,9 @@ def test_a_kill_switch_holds_the_job_unsubmitted(make_runtime, serve):
 def test_a_cancelled_batch_stops_its_job(make_runtime, serve):
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
     store = batch_store(runtime)
     with stubber:
-        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
-        drain(runtime, app)
         client.batches.cancel(batch.id)
         stubber.add_response("stop_model_invocation_job", {}, {"jobIdentifier": JOB_ARN})
         stubber.add_response("get_model_invocation_job", job_answer("Stopped", model))
@@ -233,23 +250,15 @@ def test_spend_caps_count_the_job_at_its_estimate_then_at_its_actual_cost(make_r
         assert len(values) == 1
         return values.pop()
 
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
     store = batch_store(runtime)
-    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
-              "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 2, "totalTokens": 12}}
+    answer = model_output("ok", input_tokens=10, output_tokens=2)
     with stubber:
-        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
-        drain(runtime, app)
         estimate = store.job("acme", batch.id).bedrock["estimate_usd"]
         assert estimate > 0
         run(guard.settle_later("chat", "acme", store.job("acme", batch.id).bedrock["at"], 0.0))  # leases flushed
         assert counted() >= estimate * 0.999
-        store._client("s3").put_object(
-            Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
-            Body="\n".join(json.dumps({"recordId": record_id(n), "modelInput": {}, "modelOutput": answer})
-                           for n in range(LINES)).encode())
+        put_job_output(store, batch.id, answered_records(answer))
         state = store.job("acme", batch.id).bedrock
         stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
         assert run(poll_all(store, path)) == {batch.id: "answered"}
@@ -265,13 +274,9 @@ def test_spend_caps_count_the_job_at_its_estimate_then_at_its_actual_cost(make_r
 def test_a_failed_job_falls_back_to_the_interactive_path(make_runtime, serve):
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
     store = batch_store(runtime)
     with stubber:
-        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
-        drain(runtime, app)
         stubber.add_response("get_model_invocation_job", job_answer("Failed", model))
         assert run(poll_all(store, path)) == {batch.id: "fallback"}
     drain(runtime, app)  # the worker runs every line on the route's interactive tiers
@@ -285,13 +290,9 @@ def test_a_failed_job_falls_back_to_the_interactive_path(make_runtime, serve):
 def test_a_job_still_running_at_the_deadline_margin_is_stopped(make_runtime, serve):
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
     store = batch_store(runtime)
     with stubber:
-        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
-        drain(runtime, app)
         job = store.job("acme", batch.id)
         path._clock = lambda: job.expires_at - runtime.config.batch.deadline_margin_s + 1
         stubber.add_response("stop_model_invocation_job", {}, {"jobIdentifier": JOB_ARN})
@@ -314,17 +315,11 @@ def test_end_to_end_in_process_worker_and_poller(make_runtime, serve):
     stubber.activate()
     client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
     store = batch_store(runtime)
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
     stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
     stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
-    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "from the job"}]}},
-              "stopReason": "end_turn", "usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13}}
-    store._client("s3").put_object(
-        Bucket=store.bucket, Key=f"bedrock/{batch.id}/output/job42/records.jsonl.out",
-        Body="\n".join(json.dumps({"recordId": record_id(n), "modelInput": {}, "modelOutput": answer})
-                       for n in range(LINES)).encode())
+    batch = create_batch(client)
+    answer = model_output("from the job", input_tokens=10, output_tokens=3)
+    put_job_output(store, batch.id, answered_records(answer))
     done = wait_for(client, batch.id, timeout_s=30)
     stubber.deactivate()
     assert (done.status, done.request_counts.completed) == ("completed", LINES)
@@ -336,9 +331,7 @@ def test_end_to_end_in_process_worker_and_poller(make_runtime, serve):
 
 def test_a_batch_under_bedrocks_minimum_runs_on_the_interactive_path(make_runtime, serve):
     runtime, app, client, path, stubber = setup(make_runtime, serve)
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(2)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client, lines=2)
     with stubber:  # nothing queued: a Bedrock call would fail the test
         drain(runtime, app)
     done = client.batches.retrieve(batch.id)
@@ -350,9 +343,7 @@ def test_a_worker_running_a_chunk_stops_when_another_hands_the_batch_to_bedrock(
     """A worker that took a chunk before the batch went to a Bedrock job leaves its lines to the
     job (Bedrock bills every record it answers: answering one here too would be paid twice)."""
     runtime, app, client, path, stubber = setup(make_runtime, serve)
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client)
     store = batch_store(runtime)
     # the other worker submitted the job after this one read the batch (simulated: no hand-over here)
     store.set_bedrock("acme", batch.id, {"state": "submitted", "arn": JOB_ARN, "model": "m", "route": "chat",
@@ -369,9 +360,7 @@ def test_the_scheduled_poller_function_polls_and_writes_what_it_owes(make_runtim
 
     runtime, app, client, path, stubber = setup(make_runtime, serve)
     model = runtime.config.routes["chat"].serverless
-    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", f"q{n}") for n in range(LINES)])),
-                                   purpose="batch")
-    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    batch = create_batch(client)
     loop = asyncio.new_event_loop()
     monkeypatch.setattr(batch_handler, "_loop", loop)
     monkeypatch.setattr(batch_handler, "_worker", app.batch_worker)
