@@ -19,12 +19,10 @@ import json
 import time
 from collections.abc import Callable
 
-from botocore.exceptions import ClientError
-
 from ..core.batch import BatchJob
 from .dynamodb.numbers import number
 from .dynamodb.storage_errors import translates_storage_errors
-from .dynamodb.write_marks import conditional_failed
+from .dynamodb.write_marks import written_if_allowed
 from .storage_outage import storage_unavailable
 
 
@@ -140,17 +138,11 @@ class BatchStore:
         for index, status in enumerate(when):
             values[f":w{index}"] = {"S": status}
             conditions.append(f":w{index}")
-        try:
-            self._db().update_item(TableName=self._table,
-                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
-                                   UpdateExpression="SET " + ", ".join(sets),
-                                   ConditionExpression=f"#s IN ({', '.join(conditions)})",
-                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise
-        return True
+        return written_if_allowed(self._db().update_item, TableName=self._table,
+                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                  UpdateExpression="SET " + ", ".join(sets),
+                                  ConditionExpression=f"#s IN ({', '.join(conditions)})",
+                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
     @translates_storage_errors("batches")
     def finish_chunk(self, tenant_id: str, batch_id: str, chunk: int, answered: int, failed: int,
@@ -170,15 +162,11 @@ class BatchStore:
         """Record a batch's Bedrock job: the first record only (one job per batch) unless ``replace``.
         A submitted job is listed for the poller until it is done."""
         condition = {} if replace else {"ConditionExpression": "attribute_not_exists(bedrock)"}
-        try:
-            self._db().update_item(TableName=self._table,
-                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
-                                   UpdateExpression="SET bedrock = :b",
-                                   ExpressionAttributeValues={":b": {"S": json.dumps(state)}}, **condition)
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise
+        if not written_if_allowed(self._db().update_item, TableName=self._table,
+                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                  UpdateExpression="SET bedrock = :b",
+                                  ExpressionAttributeValues={":b": {"S": json.dumps(state)}}, **condition):
+            return False
         key = {"pk": {"S": self.BEDROCK_INDEX}, "sk": {"S": f"{tenant_id}#{batch_id}"}}
         if state.get("state") == "submitted":
             self._db().put_item(TableName=self._table, Item={**key, "expires_at": number(
@@ -190,14 +178,9 @@ class BatchStore:
     @translates_storage_errors("batches")
     def mark_once(self, marker: str) -> bool:
         """True for the first caller only (a conditional put): what it guards is done once."""
-        try:
-            self._db().put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)", Item={
-                "pk": {"S": marker}, "sk": {"S": "-"}, "expires_at": number(int(time.time()) + self._keep_s)})
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise
-        return True
+        return written_if_allowed(self._db().put_item, TableName=self._table,
+                                  ConditionExpression="attribute_not_exists(pk)", Item={
+            "pk": {"S": marker}, "sk": {"S": "-"}, "expires_at": number(int(time.time()) + self._keep_s)})
 
     @translates_storage_errors("batches")
     def bedrock_batches(self) -> list[tuple[str, str]]:
@@ -233,15 +216,10 @@ class BatchStore:
     @translates_storage_errors("batch lines")
     def put_line(self, batch_id: str, index: int, record: dict, expires_at: int) -> bool:
         """Keep a line's answer unless one is kept already: whether this call kept it."""
-        try:
-            self._db().put_item(TableName=self._table, ConditionExpression="attribute_not_exists(pk)", Item={
-                "pk": {"S": f"batchline#{batch_id}"}, "sk": {"S": f"{index:07d}"},
-                "record": {"S": json.dumps(record)}, "expires_at": number(expires_at)})
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise
-        return True
+        return written_if_allowed(self._db().put_item, TableName=self._table,
+                                  ConditionExpression="attribute_not_exists(pk)", Item={
+            "pk": {"S": f"batchline#{batch_id}"}, "sk": {"S": f"{index:07d}"},
+            "record": {"S": json.dumps(record)}, "expires_at": number(expires_at)})
 
     @translates_storage_errors("batch lines")
     def mark_billed(self, batch_id: str, index: int) -> None:

@@ -43,6 +43,18 @@ def conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def written_if_allowed(write, **request) -> bool:
+    """Send one conditional write (``write`` is e.g. ``client.put_item``): whether it was applied.
+    A refusal by its own condition is an answer (someone was first), not an error; other errors raise."""
+    try:
+        write(**request)
+    except ClientError as exc:
+        if conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
 def marked(request: dict, batch: WriteBatch, mark: str = "w") -> dict:
     """``request`` (an ``UpdateItem``) applied only if ``batch`` is not yet, and marking it applied
     (in ``<mark>_<writer>``). The mark joins the ``UpdateExpression``'s ``SET`` clause, which must
