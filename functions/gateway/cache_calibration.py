@@ -9,7 +9,6 @@ The learning itself is core/cache/calibration.py; this module only moves counts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from ..adapters.store_calls import call_store
 from ..core.cache.calibration import Calibration
 from ..core.ports import CacheStore
 from ..core.rate_limited_log import RateLimitedLog, trace_of
+from .flush_timer import FlushTimer
 
 log = logging.getLogger("tierup.cache")
 _failures = RateLimitedLog(log)
@@ -49,8 +49,7 @@ class CalibrationBook:
         self._held: dict[str, _Held] = {}
         #: observations not yet in the store (also counted in what ``current`` returns)
         self._pending: dict[str, Calibration] = {}
-        self._last_flush = clock()
-        self._tasks: set[asyncio.Task] = set()
+        self._flushes = FlushTimer(clock, FLUSH_S)
 
     async def current(self, key: str) -> Calibration:
         """The stored observations (refreshed when stale) plus this instance's unflushed ones."""
@@ -65,14 +64,11 @@ class CalibrationBook:
 
     def observe(self, key: str, similarity: float, agreed: bool) -> None:
         self._pending.setdefault(key, Calibration()).observe(similarity, agreed)
-        if self._clock() - self._last_flush >= FLUSH_S:
-            task = asyncio.get_running_loop().create_task(self.flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._flushes.start_if_due(self.flush)
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        self._last_flush = self._clock()
+        self._flushes.began()
         for key, added in pending.items():
             try:
                 await call_store(self._store.add_calibration, key, added.right, added.wrong, store="cache")

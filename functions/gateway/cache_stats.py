@@ -3,13 +3,13 @@ instance's memory and added to the store in batches, so that counting costs no w
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from ..adapters.store_calls import call_store
 from ..core.ports import CacheStore
 from ..core.rate_limited_log import RateLimitedLog, trace_of
+from .flush_timer import FlushTimer
 
 log = logging.getLogger("tierup.cache")
 _failures = RateLimitedLog(log)
@@ -25,8 +25,7 @@ class StatsCounter:
         self._store = store
         self._clock = clock
         self._pending: dict[str, dict[str, float]] = {}
-        self._last_flush = clock()
-        self._tasks: set[asyncio.Task] = set()
+        self._flushes = FlushTimer(clock, STATS_FLUSH_S)
 
     def count(self, route: str, status: str, saved_tokens: int = 0, saved_usd: float = 0.0) -> None:
         name = status.replace("-", "_")
@@ -37,14 +36,11 @@ class StatsCounter:
         for name, value in counts.items():
             if value:
                 row[name] = row.get(name, 0) + value
-        if self._clock() - self._last_flush >= STATS_FLUSH_S:
-            task = asyncio.get_running_loop().create_task(self.flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._flushes.start_if_due(self.flush)
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        self._last_flush = self._clock()
+        self._flushes.began()
         day = time.strftime("%Y-%m-%d", time.gmtime(self._clock()))
         for route, counts in pending.items():
             try:
