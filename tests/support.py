@@ -61,3 +61,20 @@ def cli_config(tmp_path: Path, runtime, monkeypatch, moto_endpoint: str, *, colu
     monkeypatch.setenv("TIERUP_AWS_ENDPOINT", moto_endpoint)
     monkeypatch.setenv("COLUMNS", str(columns))
     return config_file
+
+
+def assert_streams_and_refuses_unknown_keys(url: str, key: str) -> None:
+    """What the gateway must do for the openai SDK however it was started (Lambda's start script,
+    a container task): stream a chat completion in chunks, and answer an unknown key with 401."""
+    import pytest
+
+    chunks = list(openai_client(url, key).chat.completions.create(model="chat", stream=True,
+                                                                  messages=[{"role": "user", "content": "Hello"}]))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("[simulated]")
+    assert len(chunks) > 2  # streamed, not one buffered body
+
+    with pytest.raises(Exception) as refused:
+        openai_client(url, "tu-not-a-key").chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "Hello"}])
+    assert getattr(refused.value, "status_code", None) == 401

@@ -30,7 +30,7 @@ from functions.core.tables import TABLES, table_env_var
 from infra.container_start import start_command, uvicorn_environment
 from tierup.local_stack import create_key, free_port
 
-from ..support import EXAMPLE_CONFIG, ROOT, openai_client
+from ..support import EXAMPLE_CONFIG, ROOT, assert_streams_and_refuses_unknown_keys, openai_client
 from .test_lambda_start_script import _wait_ready
 
 
@@ -86,16 +86,7 @@ def test_a_task_serves_the_gateway_from_the_unpacked_bundle(started_as_a_task):
     assert answer.choices[0].message.content.startswith("[simulated]")
     assert answer.usage.completion_tokens > 0
 
-    chunks = list(client.chat.completions.create(model="chat", stream=True,
-                                                 messages=[{"role": "user", "content": "Hello"}]))
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.startswith("[simulated]")
-    assert len(chunks) > 2  # streamed, not one buffered body
-
-    with pytest.raises(Exception) as refused:
-        openai_client(url, "tu-not-a-key").chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "Hello"}])
-    assert getattr(refused.value, "status_code", None) == 401
+    assert_streams_and_refuses_unknown_keys(url, key)
 
 
 def test_one_connection_carries_several_requests(started_as_a_task):

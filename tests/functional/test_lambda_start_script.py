@@ -20,7 +20,7 @@ import pytest
 from functions.core.tables import TABLES, table_env_var
 from tierup.local_stack import create_key, free_port
 
-from ..support import EXAMPLE_CONFIG, ROOT, openai_client
+from ..support import EXAMPLE_CONFIG, ROOT, assert_streams_and_refuses_unknown_keys
 
 
 def _wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 30.0) -> None:
@@ -63,17 +63,7 @@ def test_run_sh_serves_the_gateway_and_streams(started_by_run_sh):
     with urllib.request.urlopen(url + "/health", timeout=5) as response:
         assert json.loads(response.read())["status"] == "ok"
 
-    client = openai_client(url, key)
-    chunks = list(client.chat.completions.create(model="chat", stream=True,
-                                                 messages=[{"role": "user", "content": "Hello"}]))
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.startswith("[simulated]")
-    assert len(chunks) > 2  # streamed, not one buffered body
-
-    with pytest.raises(Exception) as refused:
-        openai_client(url, "tu-not-a-key").chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "Hello"}])
-    assert getattr(refused.value, "status_code", None) == 401
+    assert_streams_and_refuses_unknown_keys(url, key)
 
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)  # what Lambda sends at shutdown; exec means uvicorn gets it
