@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,45 @@ def _wait_for_health(url: str, process: subprocess.Popen, deadline_s: float = 60
     pytest.fail("the bundle's gateway never answered /health")
 
 
+def _stdlib_only_python(bin_dir: Path, bundle_python: list[str]) -> Path:
+    """A ``python`` (in ``bin_dir``, for PATH) that is the runtime's version minus ``site``, as
+    Lambda's and the image's are: nothing importable but the bundle and the standard library."""
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{bundle_python[0]}" -s -S "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    return bin_dir
+
+
+@contextmanager
+def _serving(command: list[str], env: dict, cwd: Path, port: int) -> Iterator[str]:
+    """Run the gateway as ``command`` and yield its URL once it answers /health; stopped at the end
+    (SIGTERM, killed if it does not stop within 10 s)."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for_health(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _client_answering_json(url: str, key: str):
+    """The official openai SDK on ``url``, once it got a JSON completion from the simulated model."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
+    answer = client.chat.completions.create(model="chat", max_tokens=16,
+                                            messages=[{"role": "user", "content": "Say hi."}])
+    assert answer.choices[0].message.content.startswith("[simulated]")
+    assert answer.usage.completion_tokens > 0
+    return client
+
+
 def test_bundle_carries_only_what_lambda_imports(bundle):
     top_level = {path.name for path in bundle.iterdir()}
     assert not NEVER_IMPORTED & top_level
@@ -84,8 +125,6 @@ def test_bundle_carries_only_what_lambda_imports(bundle):
 
 def test_bundle_alone_answers_health_and_chat_without_compiling_anything(bundle, bundle_python,
                                                                          moto_endpoint, tmp_path):
-    from openai import OpenAI
-
     from functions.core.config import load_config
     from functions.gateway.composition import Runtime
     from tierup.local_stack import LOCAL_CREDENTIALS, create_key, free_port, prepare_tables
@@ -96,32 +135,13 @@ def test_bundle_alone_answers_health_and_chat_without_compiling_anything(bundle,
     prepare_tables(runtime)
     key = create_key(runtime, "smoke", "pro")
 
-    # Lambda's python, as run.sh calls it, minus site: nothing importable but the bundle and stdlib
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{bundle_python[0]}" -s -S "$@"\n')
-    (bin_dir / "python").chmod(0o755)
+    bin_dir = _stdlib_only_python(tmp_path / "bin", bundle_python)  # Lambda's python, as run.sh calls it
     port = free_port()
     process_env = {**env, "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path),
                    "LAMBDA_TASK_ROOT": str(bundle), "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     compiled = _bytecode(bundle)
-    process = subprocess.Popen([str(bundle / "run.sh")], env=process_env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_health(url, process)
-        client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
-        answer = client.chat.completions.create(model="chat", max_tokens=16,
-                                                messages=[{"role": "user", "content": "Say hi."}])
-        assert answer.choices[0].message.content.startswith("[simulated]")
-        assert answer.usage.completion_tokens > 0
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with _serving([str(bundle / "run.sh")], process_env, tmp_path, port) as url:
+        _client_answering_json(url, key)
     # Every module the gateway loaded had valid bytecode of the runtime's version: a missing,
     # stale or other-version pyc would have been written now (here /var/task is writable).
     assert _bytecode(bundle) == compiled
@@ -132,8 +152,6 @@ def test_bundle_zip_serves_as_a_container_task_starts_it(bundle, bundle_python, 
     started by the task's own command (infra/container_start.py) with the task's settings, answers
     a JSON and a streamed completion."""
     import shutil
-
-    from openai import OpenAI
 
     from functions.core.config import load_config
     from functions.gateway.composition import Runtime
@@ -147,31 +165,14 @@ def test_bundle_zip_serves_as_a_container_task_starts_it(bundle, bundle_python, 
     runtime = Runtime(config=config, environ={**env, "TIERUP_CONFIG": str(bundle / "tierup.toml")})
     prepare_tables(runtime)
     key = create_key(runtime, "smoke", "pro")
-    bin_dir = tmp_path / "bin"  # the image's python, with nothing installed beside the standard library
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{bundle_python[0]}" -s -S "$@"\n')
-    (bin_dir / "python").chmod(0o755)
+    bin_dir = _stdlib_only_python(tmp_path / "bin", bundle_python)  # the image's python
     port = free_port()
     process_env = {**env, **uvicorn_environment(config, host="127.0.0.1"), "PORT": str(port),
                    "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(tmp_path),
                    "LAMBDA_TASK_ROOT": str(task_root), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(["sh", "-c", start_command(archive, str(task_root))], env=process_env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_health(url, process)
-        client = OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30)
-        answer = client.chat.completions.create(model="chat", max_tokens=16,
-                                                messages=[{"role": "user", "content": "Say hi."}])
-        assert answer.choices[0].message.content.startswith("[simulated]")
+    with _serving(["sh", "-c", start_command(archive, str(task_root))], process_env, tmp_path, port) as url:
+        client = _client_answering_json(url, key)
         chunks = list(client.chat.completions.create(model="chat", max_tokens=16, stream=True,
                                                      messages=[{"role": "user", "content": "Say hi."}]))
         assert len(chunks) > 2
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("[simulated]")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
