@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import threading
 import tomllib
 import uuid
 from pathlib import Path
+from typing import Self
 
 from functions.core.config import TierupConfig, parse_config
 
@@ -78,3 +80,28 @@ def assert_streams_and_refuses_unknown_keys(url: str, key: str) -> None:
         openai_client(url, "tu-not-a-key").chat.completions.create(
             model="chat", messages=[{"role": "user", "content": "Hello"}])
     assert getattr(refused.value, "status_code", None) == 401
+
+
+class BackgroundLoad:
+    """Client threads that send requests for as long as a ``with`` block runs. A subclass adds its
+    senders (loops that run until ``self._stop`` is set) and notes what they saw."""
+
+    #: how long leaving the block waits for each thread's request in flight
+    join_timeout_s = 10.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def add_sender(self, send, *args) -> None:
+        self._threads.append(threading.Thread(target=send, args=args, daemon=True))
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.join_timeout_s)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 import time
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from functions.gateway.composition import Runtime, build_gateway
 from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_key, prepare_tables, start_moto_process,
                                 stop_moto_process)
 
-from ..support import make_config, openai_client
+from ..support import BackgroundLoad, make_config, openai_client
 
 #: a request must end within this, whatever the store does (the client's own timeout is 5 s)
 DEADLINE_S = 5.0
@@ -55,14 +54,17 @@ class Outcome:
     completion_tokens: int = 0
 
 
-class Load:
+class Load(BackgroundLoad):
     """``threads`` clients sending chat requests back to back until stopped."""
 
+    join_timeout_s = 2 * DEADLINE_S
+
     def __init__(self, url: str, key: str, threads: int = 4) -> None:
+        super().__init__()
         self.outcomes: list[Outcome] = []
         self._client = openai_client(url, key, timeout=DEADLINE_S)
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
+        for n in range(threads):
+            self.add_sender(self._run, n)
 
     def _run(self, thread: int) -> None:
         n = 0
@@ -83,16 +85,6 @@ class Load:
             except openai.APIError as exc:  # a timeout or a dropped connection: never acceptable
                 outcome = Outcome(started, time.monotonic() - started, 0, type(exc).__name__)
             self.outcomes.append(outcome)
-
-    def __enter__(self) -> "Load":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=2 * DEADLINE_S)
 
 
 class LogCount(logging.Handler):

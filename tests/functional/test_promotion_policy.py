@@ -10,7 +10,6 @@ server, driven with the openai SDK, the policy loop with its live signals, the f
 
 from __future__ import annotations
 
-import threading
 import time
 
 from functions.adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
@@ -18,7 +17,7 @@ from functions.core.tables import STATE
 from functions.core.tokens import count_chat_tokens
 from functions.gateway.composition import build_gateway
 from tests.fakes.gpu_control import FakeGpuControl
-from tests.support import POLICY_TEST_ECONOMICS, deep_merge, openai_client
+from tests.support import POLICY_TEST_ECONOMICS, BackgroundLoad, deep_merge, openai_client
 from tierup.local_stack import create_key
 from tierup.policy_loop import AcceleratedClock, LocalUsageAggregates, build_policy_loop
 
@@ -44,17 +43,17 @@ class TimedGpuControl(FakeGpuControl):
         super().set_min_replicas(route, replicas)
 
 
-class Load:
+class Load(BackgroundLoad):
     """``threads`` clients sending requests back to back (or one every ``period_s`` each), noting
     each response's tier."""
 
     def __init__(self, url: str, key: str, threads: int, period_s: float = 0.0) -> None:
+        super().__init__()
         self._period_s = period_s
-        self._stop = threading.Event()
         self.tiers: list[str] = []
         # paced threads start staggered, so that their requests spread over each period
-        self._threads = [threading.Thread(target=self._send, args=(openai_client(url, key), i * period_s / threads),
-                                          daemon=True) for i in range(threads)]
+        for i in range(threads):
+            self.add_sender(self._send, openai_client(url, key), i * period_s / threads)
 
     def _send(self, client, offset_s: float) -> None:
         self._stop.wait(offset_s)
@@ -63,16 +62,6 @@ class Load:
             raw = client.chat.completions.with_raw_response.create(model="chat", messages=MESSAGES, max_tokens=16)
             self.tiers.append(raw.headers["x-tierup-tier"])
             self._stop.wait(max(0.0, self._period_s - (time.monotonic() - sent)))
-
-    def __enter__(self) -> "Load":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
 
 
 def _start(make_runtime, serve, overrides):
