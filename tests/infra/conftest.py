@@ -50,6 +50,18 @@ def synthesize(config_file: Path, outdir: Path):
     return stack, Template.from_stack(stack)
 
 
+def acknowledged_rules(stack) -> dict[str, str]:
+    """Every cdk-nag acknowledgement in ``stack``'s tree: rule (with its finding, if any) -> reason."""
+    from aws_cdk import Validations
+
+    acknowledged = {}
+    for construct in stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                acknowledged.update(entry.data)
+    return acknowledged
+
+
 def config_variant(tmp_dir: Path, replacements: dict[str, str]) -> Path:
     """The example tierup.toml with literal text replaced (each replacement must apply)."""
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from functions.core.tables import TABLES, table_env_var
 from infra.bundling import LAMBDA_RUNTIME, PYTHON_VERSION, lambda_bundle
 from tests.support import EXAMPLE_CONFIG, ROOT
 
-from .conftest import cdk_context, config_variant, synthesize
+from .conftest import acknowledged_rules, cdk_context, config_variant, synthesize
 from .test_stack import actions_of, function_by_handler, of_type, statements_of
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b6a8c37-1f7e-4a0e-9f3b-2c1d4e5f6a7b"
@@ -247,14 +247,8 @@ def test_container_alarms_notify_the_topic(resources):
 # --- cdk-nag -------------------------------------------------------------------------------------
 
 def test_cdk_nag_passes_with_only_reasoned_acknowledgements(synthesized):
-    from aws_cdk import Validations
-
     stack, _ = synthesized
-    acknowledged = {}
-    for construct in stack.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                acknowledged.update(entry.data)
+    acknowledged = acknowledged_rules(stack)
     ours = {rule: reason for rule, reason in acknowledged.items() if rule.startswith("AwsSolutions::")}
     batch = [rule for rule in ours if "<BatchFiles" in rule or rule.endswith("-S1")]  # as on Lambda
     assert set(ours) - set(batch) == {f"AwsSolutions::AwsSolutions-{rule}" for rule in

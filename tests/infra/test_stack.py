@@ -12,7 +12,7 @@ from functions.core.config import load_config
 from functions.core.tables import TABLES, table_env_var
 from tests.support import EXAMPLE_CONFIG
 
-from .conftest import synthesize
+from .conftest import acknowledged_rules, synthesize
 
 CONFIG = load_config(EXAMPLE_CONFIG)
 
@@ -383,14 +383,8 @@ def test_dashboard_shows_every_metric_per_route(resources):
 
 def test_cdk_nag_passes_with_only_reasoned_acknowledgements(synthesized):
     """The fixture's ``app.synth()`` raises on any finding; here: every acknowledgement has a reason."""
-    from aws_cdk import Validations
-
     stack, _ = synthesized
-    acknowledged = {}
-    for construct in stack.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                acknowledged.update(entry.data)
+    acknowledged = acknowledged_rules(stack)
     assert {rule.split("[")[0] for rule in acknowledged} == {
         "AwsSolutions::AwsSolutions-SMG4", "AwsSolutions::AwsSolutions-L1", "AwsSolutions::AwsSolutions-SQS3",
         "AwsSolutions::AwsSolutions-S1", "AwsSolutions::AwsSolutions-IAM5"}  # S1, IAM5: the batch bucket
