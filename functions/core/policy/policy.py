@@ -121,8 +121,10 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
                        RoutePolicyState(replicas=ceiling, promoted_at_s=state.promoted_at_s))
 
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
-    # burst is met by one warm-up, not one per replica.
-    if best > current and cost_now - cost_best >= margin:
+    # burst is met by one warm-up, not one per replica. A raise on top of serving replicas must also
+    # earn back what the added ones cost without serving: their warm-up and their release tail.
+    if best > current and cost_now - cost_best >= margin and (
+            current == 0 or _raise_pays(econ, policy, best - current, cost_now - cost_best)):
         if current == 0 and first_minute_only and not live_burst:
             return verdict(0, f"Staying serverless: traffic began within the last minute, which reads "
                               f"only part of it; {demand}.", RoutePolicyState())
@@ -224,10 +226,11 @@ def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, s
                     episode: dict, now_s: float) -> str | None:
     """Why a promotion should wait (the ski-rental rule of ``episodes``), or None when it pays.
 
-    Buying costs the replicas' warm-up (paid, not serving), and after the episode the cooldown and
-    drain grace they are kept for; renting costs the saving forgone each second.
+    Buying costs the replicas' warm-up (paid, not serving), and after the episode the cooldown they
+    are kept for and their release tail (drain grace, then Modal's scale-down window: billed all the
+    same); renting costs the saving forgone each second.
     """
-    overhead = replicas * econ.gpu_usd_per_s * (econ.warmup_s + policy.cooldown_s + policy.drain_grace_s)
+    overhead = replicas * econ.gpu_usd_per_s * (econ.warmup_s + policy.cooldown_s + econ.release_tail_s)
     break_even = break_even_s(overhead, saving_usd_per_s)
     elapsed = now_s - episode["hot_since_s"]
     expected = predicted_length_s(episode["episodes"], elapsed, policy.episode_prior_s)
@@ -237,3 +240,15 @@ def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, s
     return (f"reserved has been cheaper for {elapsed / 60:.1f} min, a promotion pays after "
             f"{break_even / 60:.1f} min and episodes of this route last {expected / 60:.1f} min, "
             f"so it promotes after {wait / 60:.1f} min")
+
+
+def _raise_pays(econ: RouteEconomics, policy: PolicyConfig, added: int, saving_usd_per_s: float) -> bool:
+    """Whether adding ``added`` replicas to serving ones pays within the hold it commits to.
+
+    They are paid through their warm-up before serving and through their release tail after (the
+    drain grace and Modal's scale-down window); they save ``saving_usd_per_s`` from ready until
+    the minimum hold lets them go. A marginal raise that cannot earn that back in one hold would
+    flap up and down, paying a warm-up and a tail each time."""
+    serving_s = max(policy.min_hold_s - econ.warmup_s, 0.0)
+    overhead = added * econ.gpu_usd_per_s * (econ.warmup_s + econ.release_tail_s)
+    return saving_usd_per_s * serving_s >= overhead
