@@ -109,7 +109,8 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
             forecast_completion_tps=forecast.completion_tps,
             projected_cost_usd_per_hour=target_cost * 3600,
             serverless_cost_usd_per_hour=float(costs[0]) * 3600)
-        return decision, replace(new_state, **episode)
+        return decision, replace(new_state, **episode,
+                                 raise_since_s=raise_since if new_state.replicas == current else None)
 
     demand = f"{forecast.rps:.2f} req/s forecast ({forecast.method})"
     if ceiling == 0:
@@ -120,11 +121,17 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
         return verdict(ceiling, f"Capped at max-replicas {ceiling}.",
                        RoutePolicyState(replicas=ceiling, promoted_at_s=state.promoted_at_s))
 
+    # A raise on top of serving replicas must also earn back what the added ones cost without
+    # serving (their warm-up and release tail): at once when one hold earns it, else once the higher
+    # count has been wanted, run after run, for as long as renting costs what buying would lose.
+    wants_raise = best > current and cost_now - cost_best >= margin
+    raise_since = (state.raise_since_s if state.raise_since_s is not None else now_s) if (
+        wants_raise and current > 0) else None
+    raise_wait = _raise_wait(econ, policy, best - current, cost_now - cost_best, now_s - raise_since) if (
+        raise_since is not None) else None
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
-    # burst is met by one warm-up, not one per replica. A raise on top of serving replicas must also
-    # earn back what the added ones cost without serving: their warm-up and their release tail.
-    if best > current and cost_now - cost_best >= margin and (
-            current == 0 or _raise_pays(econ, policy, best - current, cost_now - cost_best)):
+    # burst is met by one warm-up, not one per replica.
+    if wants_raise and raise_wait is None:
         if current == 0 and first_minute_only and not live_burst:
             return verdict(0, f"Staying serverless: traffic began within the last minute, which reads "
                               f"only part of it; {demand}.", RoutePolicyState())
@@ -138,6 +145,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
         return verdict(best, f"Raising reserved replicas {current}->{best}: {demand} makes them "
                              f"{(1 - cost_best / cost_now):.0%} cheaper than now.",
                        RoutePolicyState(replicas=best, promoted_at_s=now_s))
+
+    if raise_wait is not None:
+        return verdict(current, f"Keeping {current} replicas: {best} would be {1 - cost_best / cost_now:.0%} "
+                                f"cheaper, but {raise_wait}; {demand}.",
+                       RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s))
 
     warming_until = (state.promoted_at_s or -math.inf) + econ.warmup_s
     if now_s < warming_until:  # never lower what is still warming: it has not served yet
@@ -242,13 +254,20 @@ def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, s
             f"so it promotes after {wait / 60:.1f} min")
 
 
-def _raise_pays(econ: RouteEconomics, policy: PolicyConfig, added: int, saving_usd_per_s: float) -> bool:
-    """Whether adding ``added`` replicas to serving ones pays within the hold it commits to.
+def _raise_wait(econ: RouteEconomics, policy: PolicyConfig, added: int, saving_usd_per_s: float,
+                wanted_for_s: float) -> str | None:
+    """Why adding ``added`` replicas to serving ones should wait, or None when it pays.
 
     They are paid through their warm-up before serving and through their release tail after (the
-    drain grace and Modal's scale-down window); they save ``saving_usd_per_s`` from ready until
-    the minimum hold lets them go. A marginal raise that cannot earn that back in one hold would
-    flap up and down, paying a warm-up and a tail each time."""
+    drain grace and Modal's scale-down window), and save ``saving_usd_per_s`` from ready until the
+    minimum hold lets them go. When that hold does not earn the overhead back, the raise is a
+    ski-rental purchase: it waits until the higher count has been wanted as long as the shortfall
+    takes to earn (2-competitive), so a marginal raise on forecast noise does not flap up and
+    down, paying a warm-up and a tail each time, while a lasting higher level still gets it."""
     serving_s = max(policy.min_hold_s - econ.warmup_s, 0.0)
     overhead = added * econ.gpu_usd_per_s * (econ.warmup_s + econ.release_tail_s)
-    return saving_usd_per_s * serving_s >= overhead
+    wait = break_even_s(overhead, saving_usd_per_s) - serving_s
+    if wanted_for_s >= wait:
+        return None
+    return (f"the added replicas' warm-up and release tail pay only once the need has lasted "
+            f"{wait / 60:.1f} min ({wanted_for_s / 60:.1f} so far)")
