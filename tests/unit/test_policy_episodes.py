@@ -102,9 +102,9 @@ def test_prediction_is_learned_from_the_routes_own_episodes():
 # --- the policy ---------------------------------------------------------------------------------
 
 def test_short_episodes_learned_refuse_a_spike_that_long_ones_would_promote(config):
-    """A 3-minute surge at 5 req/s: a route whose episodes were 2-minute spikes stays serverless,
-    one whose episodes last hours promotes."""
-    rows = _rows({-3: 300, -2: 300, -1: 300})
+    """A 5-minute surge at 5 req/s (break-even ~9 min): a route whose episodes were 2-minute spikes
+    stays serverless, one whose episodes last hours promotes (after λ x break-even)."""
+    rows = _rows({-5: 300, -4: 300, -3: 300, -2: 300, -1: 300})
     spiky = RoutePolicyState(episodes=(120.0, 120.0, 90.0, 120.0))
     long_lived = RoutePolicyState(episodes=(7200.0, 10800.0, 5400.0))
     refused, _ = _decide(config, rows, spiky)

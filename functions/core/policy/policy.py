@@ -99,6 +99,14 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
     hot = best > 0 and (hot_minutes > 0 or live_burst)
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
+    # A raise on top of serving replicas must also earn back what the added ones cost without
+    # serving (their warm-up and release tail): at once when one hold earns it, else once the higher
+    # count has been wanted, run after run, for as long as renting costs what buying would lose.
+    wants_raise = best > current and cost_now - cost_best >= margin
+    raise_since = (state.raise_since_s if state.raise_since_s is not None else now_s) if (
+        wants_raise and current > 0) else None
+    raise_wait = _raise_wait(econ, policy, best - current, cost_now - cost_best, now_s - raise_since) if (
+        raise_since is not None) else None
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
@@ -121,14 +129,6 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
         return verdict(ceiling, f"Capped at max-replicas {ceiling}.",
                        RoutePolicyState(replicas=ceiling, promoted_at_s=state.promoted_at_s))
 
-    # A raise on top of serving replicas must also earn back what the added ones cost without
-    # serving (their warm-up and release tail): at once when one hold earns it, else once the higher
-    # count has been wanted, run after run, for as long as renting costs what buying would lose.
-    wants_raise = best > current and cost_now - cost_best >= margin
-    raise_since = (state.raise_since_s if state.raise_since_s is not None else now_s) if (
-        wants_raise and current > 0) else None
-    raise_wait = _raise_wait(econ, policy, best - current, cost_now - cost_best, now_s - raise_since) if (
-        raise_since is not None) else None
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
     # burst is met by one warm-up, not one per replica.
     if wants_raise and raise_wait is None:
