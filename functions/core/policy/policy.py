@@ -32,7 +32,8 @@ from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
 from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
 from .forecast import (MINUTES_PER_DAY, DemandForecast, MinuteSeries, activity_start, forecast_demand,
-                       series_from_history, since_level_shift, with_live_signals)
+                       series_from_history, since_level_shift, with_intra_minute_shape,
+                       with_live_signals)
 from .signals import LiveSignals
 
 
@@ -77,7 +78,8 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
         yesterday = series_from_history(history, day_start, day_start + policy.recent_minutes + lead + horizon)
-    minutes_forecast = forecast_demand(recent, yesterday, horizon, lead)
+    minutes_forecast = with_intra_minute_shape(forecast_demand(recent, yesterday, horizon, lead), history,
+                                               recent.start_minute, recent.start_minute + len(recent))
     forecast = with_live_signals(minutes_forecast, live)
     live_burst = forecast is not minutes_forecast
 
