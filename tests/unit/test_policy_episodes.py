@@ -154,6 +154,21 @@ def test_a_marginal_raise_waits_until_the_need_has_lasted_its_break_even():
     assert burst.replicas == 4
 
 
+def test_bursts_inside_the_minute_are_priced_at_10_second_resolution(config):
+    """5 req/s for ten minutes, which one replica holds on the minute's average; on a route whose
+    gateways saw each minute's 300 requests arrive within one 10-second burst (30 req/s, beyond
+    four replicas), a replica would absorb a fifth of them: it stays serverless."""
+    long_lived = RoutePolicyState(episodes=(7200.0, 10800.0), hot_since_s=NOW_S - 3600, hot_until_s=NOW_S - 60)
+    even = [dataclasses.replace(row, by_10s={j: [50, 50 * PROMPT, 50 * COMPLETION] for j in range(6)})
+            for row in _rows({m: 300 for m in range(-10, 0)})]
+    bursty = [dataclasses.replace(row, by_10s={2: [300, 300 * PROMPT, 300 * COMPLETION]})
+              for row in _rows({m: 300 for m in range(-10, 0)})]
+    steady, _ = _decide(config, even, long_lived)
+    bursts, _ = _decide(config, bursty, long_lived)
+    assert steady.replicas >= 1, steady.reason
+    assert bursts.replicas == 0, bursts.reason
+
+
 def test_a_two_minute_spike_does_not_promote_from_cold(config):
     """No history at all: the break-even rule alone keeps a 2-minute spike on serverless."""
     state = RoutePolicyState()
