@@ -21,8 +21,11 @@ configured host (``tierup/simulate/report.py``, ``GatewayBill``). It reports, wi
   GPU figures tierup.toml had before the published calibration (``OLD_GPU_FIGURES``).
 
 Knobs: the bench changes none by default (tierup.toml's values are priced as they are). ``--tune
-KEY=V1,V2,...`` chooses a ``[policy]`` knob by leave-one-client-out: for each client, the value with
-the lowest total cost over the *other* clients, scored on the held-out one.
+KEY=V1,V2,...`` chooses a ``[policy]`` knob by leave-one-client-out, separately for each arrival
+seed: for each trace, the value with the lowest total tierup cost over the *other* traces, scored
+on the held-out one. It prints per seed the held-out total against hindsight and the reactive
+autoscaler, the traces it leaves above the cheaper static policy, the totals per value and which
+values the folds picked; the spread over seeds; ship the value most folds pick.
 
 Writes bench/results/policy_cost.json. Needs ../shared/data; skips with a message without it.
 """

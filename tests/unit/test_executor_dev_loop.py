@@ -7,11 +7,13 @@ from functions.adapters.simulated_gpu import SimulatedGpuControl
 from functions.core.chat import Usage
 from functions.promotion.cycle import PolicyCycle
 from tests.fakes.promotion_store import InMemoryPolicyJournal, InMemoryRouteTable
-from tests.support import make_config
+from tests.support import POLICY_TEST_ECONOMICS, make_config
 from tierup.policy_loop import (AcceleratedClock, LocalUsageAggregates, PolicyLoop, accelerated_config,
                                 describe_runs)
 
-CONFIG = make_config()
+#: the policy test economics: the example's GPU figures are conservative (a busy route would need
+#: more than max-replicas)
+CONFIG = make_config(POLICY_TEST_ECONOMICS)
 
 
 class RealClock:
