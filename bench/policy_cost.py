@@ -264,7 +264,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
                  "tierup_promotions": [r["outcomes"]["tierup"]["promotions"] for r in rows]}
         per_trace.append(entry)
         print(f"| {name} | {entry['requests']:,.0f} | {cost['always-serverless']:,.2f} "
-              f"| {cost['always-reserved']:,.2f} | {cost['reactive']:,.2f} | {cost['tierup']:,.2f} | {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
+              f"| {cost['always-reserved']:,.2f} | {cost['reactive']:,.2f} | {cost['tierup']:,.2f} "
+              f"| {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
               f"| {_spread(vs_static)} | {entry['tierup_promotions']} |")
 
     def seed_total(seed, policy, key="cost_usd", only=None):
