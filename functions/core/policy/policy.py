@@ -2,12 +2,15 @@
 
 Each run (every ``interval-s``) it forecasts the route's demand over the horizon that a decision
 commits to — starting one GPU warm-up from now, lasting the minimum hold — raised to what the
-live signals show when they show a burst, prices every replica count with the cost model, and
-moves toward the cheapest with hysteresis:
+live signals show when they show a burst, with scenarios as bursty as the recent minutes' 10-second
+buckets, prices every replica count with the cost model, and moves toward the cheapest with
+hysteresis:
 
 * **raise** straight to the cheapest count, in one step, when it saves at least ``hysteresis``
   of the current projected cost; also while earlier replicas still warm (warm-up is the
-  executor's job: it warms first, then flips traffic);
+  executor's job: it warms first, then flips traffic). Added replicas are paid through their
+  warm-up and release tail: a raise that one minimum hold does not earn that back waits until
+  the higher count has been wanted long enough (ski rental again, ``_raise_wait``);
 * **promote** (from serverless) only when the promotion pays: the ski-rental rule of
   ``episodes`` waits until the current episode (reserved cheaper) has lasted long enough, judged
   by the route's own past episodes, so a spike shorter than break-even stays serverless;
