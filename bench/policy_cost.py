@@ -21,8 +21,11 @@ configured host (``tierup/simulate/report.py``, ``GatewayBill``). It reports, wi
   GPU figures tierup.toml had before the published calibration (``OLD_GPU_FIGURES``).
 
 Knobs: the bench changes none by default (tierup.toml's values are priced as they are). ``--tune
-KEY=V1,V2,...`` chooses a ``[policy]`` knob by leave-one-client-out: for each client, the value with
-the lowest total cost over the *other* clients, scored on the held-out one.
+KEY=V1,V2,...`` chooses a ``[policy]`` knob by leave-one-client-out, separately for each arrival
+seed: for each trace, the value with the lowest total tierup cost over the *other* traces, scored
+on the held-out one. It prints per seed the held-out total against hindsight and the reactive
+autoscaler, the traces it leaves above the cheaper static policy, the totals per value and which
+values the folds picked; the spread over seeds; ship the value most folds pick.
 
 Writes bench/results/policy_cost.json. Needs ../shared/data; skips with a message without it.
 """
@@ -34,6 +37,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -141,22 +145,52 @@ def _spread(values: list[float]) -> str:
     return f"{mean:.3f} [{min(values):.3f}-{max(values):.3f}]" if len(values) > 1 else f"{mean:.3f}"
 
 
-def _leave_one_client_out(results: list[dict], key: str) -> dict:
-    """For each trace: the knob value with the lowest total tierup cost on the others, scored on it."""
-    traces = sorted({r["trace"] for r in results})
-    total = {t: {} for t in traces}
-    for r in results:
-        for value, usd in r["tuned_tierup_usd"].items():
-            total[r["trace"]][value] = total[r["trace"]].get(value, 0.0) + usd
-    values = list(next(iter(total.values())).keys())
-    chosen = {}
-    for held_out in traces:
-        others = {v: sum(total[t][v] for t in traces if t != held_out) for v in values}
-        best = min(others, key=others.get)
-        chosen[held_out] = {"value": best, "held_out_usd": total[held_out][best]}
-    return {"key": key, "values": values, "per_trace": chosen,
-            "held_out_total_usd": sum(c["held_out_usd"] for c in chosen.values()),
-            "total_by_value_usd": {v: sum(total[t][v] for t in traces) for v in values}}
+def _leave_one_client_out(results: list[dict], key: str, sets: dict[str, str]) -> dict:
+    """Per seed, for each trace: the knob value with the lowest total tierup cost on the *other*
+    traces of that seed, scored on it. Reports the held-out totals per seed (against hindsight and
+    the reactive autoscaler, with the spread over seeds), the traces the held-out choice leaves
+    above the cheaper static policy, and how often each value was chosen (ship the usual pick)."""
+    seeds = sorted({r["seed"] for r in results})
+    values = list(results[0]["tuned_tierup_usd"])
+    folds, picks = [], Counter()
+    for seed in seeds:
+        rows = {r["trace"]: r for r in results if r["seed"] == seed}
+        chosen, held_out = {}, {}
+        for trace in rows:
+            others = {v: sum(r["tuned_tierup_usd"][v] for t, r in rows.items() if t != trace) for v in values}
+            chosen[trace] = min(others, key=others.get)
+            held_out[trace] = rows[trace]["tuned_tierup_usd"][chosen[trace]]
+            picks[chosen[trace]] += 1
+
+        def total(policy, only=None):
+            return sum(r["outcomes"][policy]["cost_usd"] for t, r in rows.items() if only in (None, sets[t]))
+
+        static = {t: min(r["outcomes"]["always-serverless"]["cost_usd"], r["outcomes"]["always-reserved"]["cost_usd"])
+                  for t, r in rows.items()}
+        folds.append({
+            "seed": seed, "chosen": chosen, "held_out_usd": held_out,
+            "vs_hindsight": sum(held_out.values()) / total("hindsight"),
+            "vs_reactive_by_set": {name: sum(u for t, u in held_out.items() if sets[t] == name)
+                                   / max(total("reactive", name), 1e-12) for name in sorted(set(sets.values()))},
+            "traces_over_static": sorted(t for t, u in held_out.items() if static[t] and u > GOAL_STATIC * static[t]),
+            "total_by_value_usd": {v: sum(r["tuned_tierup_usd"][v] for r in rows.values()) for v in values},
+        })
+    return {"key": key, "values": values, "folds": folds, "picks": dict(picks),
+            "held_out_vs_hindsight": [f["vs_hindsight"] for f in folds]}
+
+
+def _print_tuning(tuning: dict) -> None:
+    print(f"\nleave-one-client-out over {tuning['key']} = {tuning['values']} (per seed: each trace scored "
+          f"with the value the other traces chose)\n")
+    print("| seed | held-out tierup/hindsight | worst set tierup/reactive | traces > static | total $ by value "
+          "| picks |\n|---|---|---|---|---|---|")
+    for fold in tuning["folds"]:
+        worst = max(fold["vs_reactive_by_set"].items(), key=lambda item: item[1])
+        totals = ", ".join(f"{v}: {usd:,.2f}" for v, usd in fold["total_by_value_usd"].items())
+        print(f"| {fold['seed']} | {fold['vs_hindsight']:.3f} | {worst[0]} {worst[1]:.3f} "
+              f"| {len(fold['traces_over_static'])} | {totals} | {dict(Counter(fold['chosen'].values()))} |")
+    print(f"\nheld-out tierup/hindsight over seeds: {_spread(tuning['held_out_vs_hindsight'])}; "
+          f"picks over all folds: {tuning['picks']}")
 
 
 def main() -> int:
@@ -230,7 +264,8 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
                  "tierup_promotions": [r["outcomes"]["tierup"]["promotions"] for r in rows]}
         per_trace.append(entry)
         print(f"| {name} | {entry['requests']:,.0f} | {cost['always-serverless']:,.2f} "
-              f"| {cost['always-reserved']:,.2f} | {cost['reactive']:,.2f} | {cost['tierup']:,.2f} | {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
+              f"| {cost['always-reserved']:,.2f} | {cost['reactive']:,.2f} | {cost['tierup']:,.2f} "
+              f"| {cost['hindsight']:,.2f} | {_spread(vs_opt)} "
               f"| {_spread(vs_static)} | {entry['tierup_promotions']} |")
 
     def seed_total(seed, policy, key="cost_usd", only=None):
@@ -280,11 +315,9 @@ def summarise(results: list[dict], names: list[str], args) -> dict:
         print(f"  {'met   ' if met else 'MISSED'} {goal}")
 
     toggles = _toggle_table([r for r in by_seed[args.seeds[0]] if "toggles" in r])
-    tuning = _leave_one_client_out(results, args.tune[0]) if args.tune else None
+    tuning = _leave_one_client_out(results, args.tune[0], sets) if args.tune else None
     if tuning:
-        print(f"\nleave-one-client-out over {tuning['key']} = {tuning['values']}: held-out total "
-              f"${tuning['held_out_total_usd']:,.2f}; totals by value {tuning['total_by_value_usd']}; chosen "
-              f"{ {t: c['value'] for t, c in tuning['per_trace'].items()} }")
+        _print_tuning(tuning)
     return {"route": args.route, "seeds": args.seeds, "days": args.days, "throttle": args.throttle,
             "policy": config.policy.model_dump(by_alias=True), "traces": per_trace, "aggregate_usd": aggregate,
             "tierup_vs_hindsight": ratio, "shares": shares, "whole_bill_usd": whole, "by_set": by_set,

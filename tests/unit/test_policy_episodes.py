@@ -19,7 +19,7 @@ from functions.core.policy import LiveSignals, RoutePolicyState, decide
 from functions.core.policy.episodes import (MAX_EPISODES, break_even_s, buy_after_s, competitive_bound,
                                             episode_cost, predicted_length_s, remember)
 from functions.core.ports import MinuteUsage
-from tests.support import POLICY_TEST_ECONOMICS, make_config
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, make_config
 
 PROMPT, COMPLETION = 1000, 200
 NOW_S = 1_700_000_040.0 + 3 * 86400  # a whole minute
@@ -102,15 +102,71 @@ def test_prediction_is_learned_from_the_routes_own_episodes():
 # --- the policy ---------------------------------------------------------------------------------
 
 def test_short_episodes_learned_refuse_a_spike_that_long_ones_would_promote(config):
-    """A 3-minute surge at 5 req/s: a route whose episodes were 2-minute spikes stays serverless,
-    one whose episodes last hours promotes."""
-    rows = _rows({-3: 300, -2: 300, -1: 300})
+    """A 5-minute surge at 5 req/s (break-even ~9 min): a route whose episodes were 2-minute spikes
+    stays serverless, one whose episodes last hours promotes (after λ x break-even)."""
+    rows = _rows({-5: 300, -4: 300, -3: 300, -2: 300, -1: 300})
     spiky = RoutePolicyState(episodes=(120.0, 120.0, 90.0, 120.0))
     long_lived = RoutePolicyState(episodes=(7200.0, 10800.0, 5400.0))
     refused, _ = _decide(config, rows, spiky)
     promoted, _ = _decide(config, rows, long_lived)
     assert refused.replicas == 0 and "Staying serverless" in refused.reason
     assert promoted.replicas >= 1
+
+
+def _with_scaledown_window(idle_s: float):
+    return make_config(deep_merge(POLICY_TEST_ECONOMICS, {"pricing": {"gpus": {"L40S": {"idle-s": idle_s}}}}))
+
+
+def test_the_promotion_break_even_counts_the_scale_down_window():
+    """A 3-minute surge at 5 req/s on a route whose episodes last hours promotes after λ x the
+    break-even. Its replicas are billed through the drain grace *and* Modal's scale-down window
+    after the episode: with a 5-minute window the break-even is ~9 min (wait 4.5), without one ~6
+    min (wait under 3)."""
+    rows = _rows({-3: 300, -2: 300, -1: 300})
+    long_lived = RoutePolicyState(episodes=(7200.0, 10800.0, 5400.0))
+    waits, _ = _decide(_with_scaledown_window(300), rows, long_lived)
+    promotes, _ = _decide(_with_scaledown_window(0), rows, long_lived)
+    assert waits.replicas == 0 and "Staying serverless" in waits.reason
+    assert promotes.replicas >= 1
+
+
+def test_a_marginal_raise_waits_until_the_need_has_lasted_its_break_even():
+    """3 warm replicas at 21.5 req/s: a 4th is ~11 % cheaper, but it is paid 2 minutes warming
+    and 6 minutes of release tail, which one 10-minute hold does not earn back; it is added only
+    once wanted, run after run, for the rest of that break-even. A burst that pays at once raises at once."""
+    config = _with_scaledown_window(300)
+    state = RoutePolicyState(replicas=3, promoted_at_s=NOW_S - 3600, hot_since_s=NOW_S - 3600,
+                             hot_until_s=NOW_S - 60, episodes=(7200.0,))
+    def steady(rps, minutes_later=0):  # the hour up to ``minutes_later`` minutes after NOW_S
+        return _rows({m: rps * 60 for m in range(-60 + minutes_later, minutes_later)})
+
+    first, waiting = _decide(config, steady(21.5), state)
+    assert first.replicas == 3 and "release tail" in first.reason
+    assert waiting.raise_since_s == NOW_S
+    early, still = _decide(config, steady(21.5, 1), waiting, now_s=NOW_S + 60)
+    assert early.replicas == 3 and still.raise_since_s == NOW_S, "the wait counts from when it began"
+    later, raised = _decide(config, steady(21.5, 20), waiting, now_s=NOW_S + 20 * 60)
+    assert later.replicas == 4 and raised.raise_since_s is None
+    # a lull resets the wait
+    quiet, reset = _decide(config, steady(15, 1), waiting, now_s=NOW_S + 60)
+    assert quiet.replicas == 3 and reset.raise_since_s is None
+    burst, _ = _decide(config, _rows({m: 30 * 60 for m in range(-60, 0)}), state)
+    assert burst.replicas == 4
+
+
+def test_bursts_inside_the_minute_are_priced_at_10_second_resolution(config):
+    """5 req/s for ten minutes, which one replica holds on the minute's average; on a route whose
+    gateways saw each minute's 300 requests arrive within one 10-second burst (30 req/s, beyond
+    four replicas), a replica would absorb a fifth of them: it stays serverless."""
+    long_lived = RoutePolicyState(episodes=(7200.0, 10800.0), hot_since_s=NOW_S - 3600, hot_until_s=NOW_S - 60)
+    even = [dataclasses.replace(row, by_10s={j: [50, 50 * PROMPT, 50 * COMPLETION] for j in range(6)})
+            for row in _rows({m: 300 for m in range(-10, 0)})]
+    bursty = [dataclasses.replace(row, by_10s={2: [300, 300 * PROMPT, 300 * COMPLETION]})
+              for row in _rows({m: 300 for m in range(-10, 0)})]
+    steady, _ = _decide(config, even, long_lived)
+    bursts, _ = _decide(config, bursty, long_lived)
+    assert steady.replicas >= 1, steady.reason
+    assert bursts.replicas == 0, bursts.reason
 
 
 def test_a_two_minute_spike_does_not_promote_from_cold(config):
@@ -128,7 +184,7 @@ def test_a_two_minute_spike_does_not_promote_from_cold(config):
 
 def test_episode_history_round_trips_through_json(config):
     state = RoutePolicyState(replicas=1, promoted_at_s=5.0, hot_since_s=1.0, hot_until_s=2.0,
-                             episodes=(120.0, 3600.0))
+                             episodes=(120.0, 3600.0), raise_since_s=3.0)
     back = RoutePolicyState.from_dict(json.loads(json.dumps(dataclasses.asdict(state))))
     assert back == state
     assert RoutePolicyState.from_dict({"replicas": 2, "unknown": 1}).episodes == ()

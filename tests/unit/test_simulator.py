@@ -142,3 +142,16 @@ def test_unknown_trace_is_named(config):
     econ = economics_for("chat", config.routes["chat"], config)
     with pytest.raises(traces.TraceNotFound, match="unknown trace"):
         traces.load_trace("nope", econ.capacity)
+
+
+def test_usage_rows_carry_the_gateways_10_second_buckets(config):
+    """The policy reads a minute's 10-second buckets in production (the gateways write them): the
+    replayed rows carry them too, and they add up to the minute."""
+    from tierup.simulate.buckets import from_requests
+
+    econ = economics_for("chat", config.routes["chat"], config)
+    arrivals = np.array([START + 1, START + 2, START + 25, START + 61, START + 62, START + 63])
+    buckets = from_requests(econ.capacity, arrivals, np.full(6, 100), np.full(6, 10))
+    rows = buckets.usage_rows("chat")
+    assert [row.by_10s for row in rows] == [{0: [2, 200, 20], 2: [1, 100, 10]}, {0: [3, 300, 30]}]
+    assert all(sum(counts[0] for counts in row.by_10s.values()) == row.requests for row in rows)

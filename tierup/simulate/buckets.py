@@ -53,12 +53,22 @@ class Buckets:
                             completion_tokens=_fold(self.completion_tokens, k), start_s=self.start_s)
 
     def usage_rows(self, route: str) -> list[MinuteUsage]:
-        """The trace as the usage aggregates hold it: one row per minute with traffic."""
+        """The trace as the usage aggregates hold it: one row per minute with traffic, with its
+        arrivals per 10 seconds (``by_10s``) as the gateways record them when the buckets are 10 s."""
         minutes = self.minutes()
         first = int(self.start_s // 60)
+        tenths = self.bucket_s == 10.0 and self.per_minute == 6
+
+        def by_10s(t: int) -> dict | None:
+            if not tenths:
+                return None
+            lo = t * 6
+            return {j: [int(self.requests[lo + j]), int(self.prompt_tokens[lo + j]), int(self.completion_tokens[lo + j])]
+                    for j in range(6) if self.requests[lo + j] > 0}
+
         return [MinuteUsage(minute=first + int(t), scope=f"route:{route}", requests=int(minutes.requests[t]),
                             prompt_tokens=int(minutes.prompt_tokens[t]),
-                            completion_tokens=int(minutes.completion_tokens[t]))
+                            completion_tokens=int(minutes.completion_tokens[t]), by_10s=by_10s(int(t)))
                 for t in np.flatnonzero(minutes.requests > 0)]
 
 

@@ -29,6 +29,8 @@ class RoutePolicyState:
     hot_until_s: float | None = None
     #: lengths in seconds of the route's last completed episodes (``episodes.MAX_EPISODES``)
     episodes: tuple[float, ...] = ()
+    #: since when more serving replicas have been wanted without yet paying for their overhead
+    raise_since_s: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "RoutePolicyState":

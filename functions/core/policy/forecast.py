@@ -13,7 +13,7 @@ Pure: numpy arrays in, numbers out. No I/O, no clock (``now_minute`` is an argum
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -211,6 +211,42 @@ def _burst_factors(recent: MinuteSeries) -> np.ndarray:
     floor = 0.1 * tokens.mean()  # where the fit nears zero a ratio means nothing
     factors = tokens / np.maximum(fitted, floor)
     return factors / factors.mean()
+
+
+#: the gateways' live buckets per minute (``MinuteUsage.by_10s``)
+TENTHS_PER_MINUTE = 6
+
+
+def with_intra_minute_shape(forecast: DemandForecast, history: list[MinuteUsage], start_minute: int,
+                            end_minute: int) -> DemandForecast:
+    """The forecast's scenarios at the 10-second resolution the replicas are loaded at.
+
+    A minute's mean hides its bursts: 300 requests in one minute that arrive in two 10-second
+    bursts overflow a replica that their minute's average fits. Where the recent minutes' rows
+    carry the gateways' 10-second buckets, each minute's scenario is split into its six buckets
+    (each bucket's share of the minute's tokens, times six), so the cost model prices the spill
+    of the bursts the route really has; minutes without buckets stay whole.
+    """
+    factors = forecast.burst_factors
+    if len(factors) != end_minute - start_minute or not any(row.by_10s for row in history[-len(factors):]):
+        return forecast
+    shares = np.ones((len(factors), TENTHS_PER_MINUTE))
+    first = bisect_left(history, start_minute, key=lambda usage: usage.minute)
+    for row in history[first:]:
+        if row.minute >= end_minute:
+            break
+        if not row.by_10s:
+            continue
+        tokens = np.zeros(TENTHS_PER_MINUTE)
+        for tenth, counts in row.by_10s.items():
+            if 0 <= int(tenth) < TENTHS_PER_MINUTE:
+                tokens[int(tenth)] = float(counts[1]) + float(counts[2]) if len(counts) > 2 else float(counts[0])
+        if tokens.sum() > 0:
+            shares[row.minute - start_minute] = tokens * TENTHS_PER_MINUTE / tokens.sum()
+    scenarios = (factors[:, None] * shares).ravel()
+    if scenarios.mean() <= 0:
+        return forecast
+    return replace(forecast, burst_factors=scenarios / scenarios.mean())
 
 
 #: a live rate must exceed the forecast by this factor to count as a burst: the last seconds of a

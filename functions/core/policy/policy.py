@@ -2,12 +2,15 @@
 
 Each run (every ``interval-s``) it forecasts the route's demand over the horizon that a decision
 commits to — starting one GPU warm-up from now, lasting the minimum hold — raised to what the
-live signals show when they show a burst, prices every replica count with the cost model, and
-moves toward the cheapest with hysteresis:
+live signals show when they show a burst, with scenarios as bursty as the recent minutes' 10-second
+buckets, prices every replica count with the cost model, and moves toward the cheapest with
+hysteresis:
 
 * **raise** straight to the cheapest count, in one step, when it saves at least ``hysteresis``
   of the current projected cost; also while earlier replicas still warm (warm-up is the
-  executor's job: it warms first, then flips traffic);
+  executor's job: it warms first, then flips traffic). Added replicas are paid through their
+  warm-up and release tail: a raise that one minimum hold does not earn that back waits until
+  the higher count has been wanted long enough (ski rental again, ``_raise_wait``);
 * **promote** (from serverless) only when the promotion pays: the ski-rental rule of
   ``episodes`` waits until the current episode (reserved cheaper) has lasted long enough, judged
   by the route's own past episodes, so a spike shorter than break-even stays serverless;
@@ -32,7 +35,8 @@ from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
 from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
 from .forecast import (MINUTES_PER_DAY, DemandForecast, MinuteSeries, activity_start, forecast_demand,
-                       series_from_history, since_level_shift, with_live_signals)
+                       series_from_history, since_level_shift, with_intra_minute_shape,
+                       with_live_signals)
 from .signals import LiveSignals
 
 
@@ -77,7 +81,8 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     day_start = now_minute - MINUTES_PER_DAY - policy.recent_minutes
     if history and history[0].minute <= day_start + policy.recent_minutes:
         yesterday = series_from_history(history, day_start, day_start + policy.recent_minutes + lead + horizon)
-    minutes_forecast = forecast_demand(recent, yesterday, horizon, lead)
+    minutes_forecast = with_intra_minute_shape(forecast_demand(recent, yesterday, horizon, lead), history,
+                                               recent.start_minute, recent.start_minute + len(recent))
     forecast = with_live_signals(minutes_forecast, live)
     live_burst = forecast is not minutes_forecast
 
@@ -99,6 +104,14 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
     hot = best > 0 and (hot_minutes > 0 or live_burst)
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
+    # A raise on top of serving replicas must also earn back what the added ones cost without
+    # serving (their warm-up and release tail): at once when one hold earns it, else once the higher
+    # count has been wanted, run after run, for as long as renting costs what buying would lose.
+    wants_raise = best > current and cost_now - cost_best >= margin
+    raise_since = (state.raise_since_s if state.raise_since_s is not None else now_s) if (
+        wants_raise and current > 0) else None
+    raise_wait = _raise_wait(econ, policy, best - current, cost_now - cost_best, now_s - raise_since) if (
+        raise_since is not None) else None
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
         target_cost = float(costs[min(target, ceiling)])
@@ -109,7 +122,8 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
             forecast_completion_tps=forecast.completion_tps,
             projected_cost_usd_per_hour=target_cost * 3600,
             serverless_cost_usd_per_hour=float(costs[0]) * 3600)
-        return decision, replace(new_state, **episode)
+        return decision, replace(new_state, **episode,
+                                 raise_since_s=raise_since if new_state.replicas == current else None)
 
     demand = f"{forecast.rps:.2f} req/s forecast ({forecast.method})"
     if ceiling == 0:
@@ -122,7 +136,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
 
     # Straight to the count the forecast needs, in one step, even while earlier replicas warm: a
     # burst is met by one warm-up, not one per replica.
-    if best > current and cost_now - cost_best >= margin:
+    if wants_raise and raise_wait is None:
         if current == 0 and first_minute_only and not live_burst:
             return verdict(0, f"Staying serverless: traffic began within the last minute, which reads "
                               f"only part of it; {demand}.", RoutePolicyState())
@@ -136,6 +150,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
         return verdict(best, f"Raising reserved replicas {current}->{best}: {demand} makes them "
                              f"{(1 - cost_best / cost_now):.0%} cheaper than now.",
                        RoutePolicyState(replicas=best, promoted_at_s=now_s))
+
+    if raise_wait is not None:
+        return verdict(current, f"Keeping {current} replicas: {best} would be {1 - cost_best / cost_now:.0%} "
+                                f"cheaper, but {raise_wait}; {demand}.",
+                       RoutePolicyState(replicas=current, promoted_at_s=state.promoted_at_s))
 
     warming_until = (state.promoted_at_s or -math.inf) + econ.warmup_s
     if now_s < warming_until:  # never lower what is still warming: it has not served yet
@@ -224,10 +243,11 @@ def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, s
                     episode: dict, now_s: float) -> str | None:
     """Why a promotion should wait (the ski-rental rule of ``episodes``), or None when it pays.
 
-    Buying costs the replicas' warm-up (paid, not serving), and after the episode the cooldown and
-    drain grace they are kept for; renting costs the saving forgone each second.
+    Buying costs the replicas' warm-up (paid, not serving), and after the episode the cooldown they
+    are kept for and their release tail (drain grace, then Modal's scale-down window: billed all the
+    same); renting costs the saving forgone each second.
     """
-    overhead = replicas * econ.gpu_usd_per_s * (econ.warmup_s + policy.cooldown_s + policy.drain_grace_s)
+    overhead = replicas * econ.gpu_usd_per_s * (econ.warmup_s + policy.cooldown_s + econ.release_tail_s)
     break_even = break_even_s(overhead, saving_usd_per_s)
     elapsed = now_s - episode["hot_since_s"]
     expected = predicted_length_s(episode["episodes"], elapsed, policy.episode_prior_s)
@@ -237,3 +257,22 @@ def _promotion_wait(econ: RouteEconomics, policy: PolicyConfig, replicas: int, s
     return (f"reserved has been cheaper for {elapsed / 60:.1f} min, a promotion pays after "
             f"{break_even / 60:.1f} min and episodes of this route last {expected / 60:.1f} min, "
             f"so it promotes after {wait / 60:.1f} min")
+
+
+def _raise_wait(econ: RouteEconomics, policy: PolicyConfig, added: int, saving_usd_per_s: float,
+                wanted_for_s: float) -> str | None:
+    """Why adding ``added`` replicas to serving ones should wait, or None when it pays.
+
+    They are paid through their warm-up before serving and through their release tail after (the
+    drain grace and Modal's scale-down window), and save ``saving_usd_per_s`` from ready until the
+    minimum hold lets them go. When that hold does not earn the overhead back, the raise is a
+    ski-rental purchase: it waits until the higher count has been wanted as long as the shortfall
+    takes to earn (2-competitive), so a marginal raise on forecast noise does not flap up and
+    down, paying a warm-up and a tail each time, while a lasting higher level still gets it."""
+    serving_s = max(policy.min_hold_s - econ.warmup_s, 0.0)
+    overhead = added * econ.gpu_usd_per_s * (econ.warmup_s + econ.release_tail_s)
+    wait = break_even_s(overhead, saving_usd_per_s) - serving_s
+    if wanted_for_s >= wait:
+        return None
+    return (f"the added replicas' warm-up and release tail pay only once the need has lasted "
+            f"{wait / 60:.1f} min ({wanted_for_s / 60:.1f} so far)")
