@@ -28,6 +28,7 @@ import numpy as np
 
 from ..config import PolicyConfig, RouteConfig, TierupConfig
 from ..ports import MinuteUsage
+from .backlog import BatchBacklog, backlog_usd_per_s
 from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
 from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
@@ -38,14 +39,14 @@ from .signals import LiveSignals
 
 def decide(route: str, route_config: RouteConfig, history: list[MinuteUsage], state: RoutePolicyState,
            now_s: float, config: TierupConfig, live: LiveSignals | None = None,
-           ) -> tuple[RouteDecision, RoutePolicyState]:
+           backlog: BatchBacklog | None = None) -> tuple[RouteDecision, RoutePolicyState]:
     """Decide ``route``'s reserved replicas from its usage ``history`` (oldest first) and, when the
-    runner has them, its ``live`` signals.
+    runner has them, its ``live`` signals and its queued batch work (``backlog``).
 
     A disabled policy (``[policy] enabled = false``) releases all reserved capacity.
     """
     econ = economics_for(route, route_config, config)
-    return decide_with_economics(route, econ, history, state, now_s, config.policy, live)
+    return decide_with_economics(route, econ, history, state, now_s, config.policy, live, backlog)
 
 
 def expected_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast) -> np.ndarray:
@@ -65,7 +66,8 @@ def horizon_minutes(policy: PolicyConfig) -> int:
 
 def decide_with_economics(route: str, econ: RouteEconomics, history: list[MinuteUsage],
                           state: RoutePolicyState, now_s: float, policy: PolicyConfig,
-                          live: LiveSignals | None = None) -> tuple[RouteDecision, RoutePolicyState]:
+                          live: LiveSignals | None = None, backlog: BatchBacklog | None = None,
+                          ) -> tuple[RouteDecision, RoutePolicyState]:
     """``decide`` with the route's economics already resolved (the simulator resolves them once)."""
     current = state.replicas
     now_minute = int(now_s // 60)
@@ -85,6 +87,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     candidates = np.arange(ceiling + 1, dtype=float)
     costs = expected_usd_per_s(econ, candidates, forecast) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
+    if backlog is not None:  # queued batch work: what idle replicas save it, or a deadline they rescue
+        costs = costs - backlog_usd_per_s(econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s,
+                                          horizon * 60.0)
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
     cost_best = float(costs[best])
@@ -97,7 +102,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # The episode is what the traffic does, not what the forecast still remembers: it goes on while
     # the latest minute (or the live window) alone would be cheaper on reserved.
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
-    hot = best > 0 and (hot_minutes > 0 or live_burst)
+    hot = best > 0 and (hot_minutes > 0 or live_burst or backlog is not None)
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:

@@ -1,0 +1,167 @@
+"""Queued batch work in the promotion decision: the rule on hand-computed cases, then ``decide``.
+
+The hand-built route: a replica serves 1000 prompt and 100 completion tokens/s and costs
+0.001 USD/s; the interactive forecast is 100 prompt + 10 completion tokens/s, a load of 0.2
+replicas. The backlog is 60,000 prompt + 6,000 completion tokens: 60 + 60 = 120 replica-seconds.
+With ``reserved-share`` 0.5, candidates 0, 1 and 2 replicas leave 0, 0.3 and 0.8 replica units idle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from functions.core.policy import RoutePolicyState, decide
+from functions.core.policy.backlog import BatchBacklog, backlog_from_items, backlog_usd_per_s, line_tokens
+from functions.core.policy.cost_model import RouteEconomics, economics_for
+from functions.core.policy.forecast import DemandForecast
+from functions.core.ports import MinuteUsage
+from tests.support import POLICY_TEST_ECONOMICS, deep_merge, make_config
+
+NOW = 1_700_000_040.0
+ECON = RouteEconomics(serverless_usd_per_prompt_token=0.2e-6, serverless_usd_per_completion_token=0.2e-6,
+                      gpu_usd_per_s=0.001, prefill_tokens_per_s=1000.0, decode_tokens_per_s=100.0,
+                      target_utilisation=0.8, warmup_s=120.0, max_replicas=2)
+FORECAST = DemandForecast(rps=0.1, prompt_tps=100.0, completion_tps=10.0, burst_factors=np.ones(1), method="test")
+CANDIDATES = np.arange(3, dtype=float)
+BACKLOG = BatchBacklog(lines=100, prompt_tokens=60_000, completion_tokens=6_000, deadline_s=NOW + 3600,
+                       other_path_usd=0.3, on_demand_usd=0.6, other_lines_per_s=None, reserved_share=0.5)
+
+
+def _adjust(backlog: BatchBacklog = BACKLOG, hold_s: float = 600.0) -> np.ndarray:
+    return backlog_usd_per_s(ECON, CANDIDATES, FORECAST, backlog, NOW, hold_s)
+
+
+def test_a_backlog_that_fits_in_the_hold_credits_its_other_path_price():
+    # 0.3 and 0.8 idle units drain the 120 replica-seconds within 600 s: 0.3 USD / 600 s each
+    assert _adjust() == pytest.approx([0.0, 0.0005, 0.0005])
+
+
+def test_a_backlog_larger_than_the_idle_capacity_credits_the_share_drained():
+    # in 100 s: 30 and 80 of 120 replica-seconds -> 0.3 x 30/120 / 100 and 0.3 x 80/120 / 100
+    assert _adjust(hold_s=100.0) == pytest.approx([0.0, 0.00075, 0.002])
+
+
+def test_the_credit_never_exceeds_the_replicas_price():
+    pricey = dataclasses.replace(BACKLOG, other_path_usd=3.0)  # 0.005 USD/s drained, replicas cost 0.001 each
+    assert _adjust(pricey) == pytest.approx([0.0, 0.001, 0.002])
+
+
+def test_busy_replicas_have_no_idle_capacity_for_the_backlog():
+    busy = DemandForecast(rps=1.0, prompt_tps=1000.0, completion_tps=100.0, burst_factors=np.ones(1), method="t")
+    # a load of 2 replicas: 1 and 2 replicas at share 0.5 have nothing idle
+    assert backlog_usd_per_s(ECON, CANDIDATES, busy, BACKLOG, NOW, 600.0) == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_a_deadline_at_risk_charges_the_work_that_would_miss():
+    # the other paths run 0.01 lines/s: 36 of 100 lines (43.2 replica-seconds) in the hour left;
+    # with 0 replicas 76.8 replica-seconds miss: 0.6 x 76.8/120 / 600 = 0.00064 USD/s
+    slow = dataclasses.replace(BACKLOG, other_lines_per_s=0.01)
+    assert _adjust(slow) == pytest.approx([-0.00064, 0.0005, 0.0005])
+
+
+def test_a_deadline_inside_the_hold_limits_the_drain_and_charges_what_still_misses():
+    # 100 s left: idle 0.3 and 0.8 drain 30 and 80; the other paths 1.2; misses 118.8, 88.8, 38.8
+    near = dataclasses.replace(BACKLOG, deadline_s=NOW + 100, other_lines_per_s=0.01)
+    credit = np.array([0.0, 0.3 * 30 / 120 / 600, 0.3 * 80 / 120 / 600])
+    missed = 0.6 * np.array([118.8, 88.8, 38.8]) / 120 / 600
+    assert _adjust(near) == pytest.approx(credit - missed)
+
+
+def test_a_past_deadline_or_empty_backlog_changes_nothing():
+    assert _adjust(dataclasses.replace(BACKLOG, deadline_s=NOW - 1)) == pytest.approx([0.0, 0.0, 0.0])
+    assert _adjust(dataclasses.replace(BACKLOG, lines=0)) == pytest.approx([0.0, 0.0, 0.0])
+
+
+# -- from the batch store's items ---------------------------------------------------------
+
+
+@pytest.fixture
+def config():
+    return make_config(POLICY_TEST_ECONOMICS)
+
+
+def _item(lines=1000, done=0, deadline_s=NOW + 86_400, prompt=800, completion=200):
+    return {"lines": lines, "done": done, "deadline_s": deadline_s, "prompt_tokens": lines * prompt,
+            "completion_tokens": lines * completion}
+
+
+def test_backlog_from_items_prorates_what_is_left_and_prices_it_on_bedrock_batch(config):
+    econ = economics_for("chat", config.routes["chat"], config)
+    backlog = backlog_from_items("chat", config, econ, [_item(done=400), _item(deadline_s=NOW + 3600),
+                                                        _item(deadline_s=NOW - 1), _item(done=1000)], NOW)
+    assert backlog.lines == 1600 and backlog.deadline_s == NOW + 3600
+    assert backlog.prompt_tokens == pytest.approx(1600 * 800)
+    assert backlog.completion_tokens == pytest.approx(1600 * 200)
+    # 1.6 Mtok at the batch price (0.11 USD/Mtok) and on-demand (0.22)
+    assert backlog.other_path_usd == pytest.approx(0.176)
+    assert backlog.on_demand_usd == pytest.approx(0.352)
+    assert backlog.other_lines_per_s is None  # a Bedrock job takes them all
+    assert backlog_from_items("chat", config, econ, [_item(done=1000)], NOW) is None
+
+
+def test_a_backlog_under_bedrocks_minimum_is_priced_on_demand_at_the_worker_throttle(config):
+    econ = economics_for("chat", config.routes["chat"], config)
+    backlog = backlog_from_items("chat", config, econ, [_item(lines=50)], NOW)
+    assert backlog.other_path_usd == pytest.approx(backlog.on_demand_usd)
+    in_flight = config.batch.max_workers * config.batch.line_concurrency
+    assert backlog.other_lines_per_s == pytest.approx(in_flight / float(econ.capacity.duration_s(800, 200)))
+
+
+def test_line_tokens_estimates_the_prompt_and_reads_the_asked_completion(config):
+    route = config.routes["chat"]
+    body = {"messages": [{"role": "user", "content": "x" * 400}]}
+    prompt, completion = line_tokens(body, route)
+    assert 100 <= prompt <= 115 and completion == route.default_max_tokens
+    assert line_tokens({**body, "max_tokens": 64}, route)[1] == 64
+
+
+# -- in the decision ------------------------------------------------------------------------
+
+
+def _quiet_history(minutes=60, per_minute=10):
+    first = int(NOW // 60) - minutes
+    return [MinuteUsage(minute=first + t, scope="route:chat", requests=per_minute, prompt_tokens=per_minute * 1000,
+                        completion_tokens=per_minute * 200) for t in range(minutes)]
+
+
+def _on_demand_backlog(config, lines=20_000, **changes):
+    econ = economics_for("chat", config.routes["chat"], config)
+    backlog = backlog_from_items("chat", config, econ, [_item(lines=lines)], NOW)
+    return dataclasses.replace(backlog, other_path_usd=backlog.on_demand_usd, **changes)
+
+
+def test_a_backlog_idle_replicas_can_drain_keeps_a_replica_quiet_traffic_would_release(config):
+    # 10 req/min alone: serverless is cheaper, and the cooldown and hold have run out
+    state = RoutePolicyState(replicas=1, promoted_at_s=NOW - 7200, low_since_s=NOW - 3600, low_target=0)
+    alone, _ = decide("chat", config.routes["chat"], _quiet_history(), state, NOW, config)
+    assert alone.replicas == 0 and "Lowering reserved replicas 1->0" in alone.reason
+    # 20,000 lines on-demand (4.4 USD) drained by the replica's idle half: worth more than it costs
+    kept, _ = decide("chat", config.routes["chat"], _quiet_history(), state, NOW, config,
+                     backlog=_on_demand_backlog(config))
+    assert kept.replicas == 1 and "Keeping 1" in kept.reason
+
+
+def test_a_small_backlog_does_not_keep_a_replica(config):
+    state = RoutePolicyState(replicas=1, promoted_at_s=NOW - 7200, low_since_s=NOW - 3600, low_target=0)
+    decision, _ = decide("chat", config.routes["chat"], _quiet_history(), state, NOW, config,
+                         backlog=_on_demand_backlog(config, lines=200))
+    assert decision.replicas == 0
+
+
+def test_a_deadline_at_risk_promotes_a_quiet_route(config):
+    # 20,000 lines due in 3 hours that the throttled interactive path cannot finish in time
+    backlog = _on_demand_backlog(config, deadline_s=NOW + 3 * 3600, other_lines_per_s=0.5)
+    targets = []
+    state = RoutePolicyState()
+    for minute in range(30):
+        now = NOW + 60 * minute
+        decision, state = decide("chat", config.routes["chat"], _quiet_history(per_minute=1), state, now, config,
+                                 backlog=dataclasses.replace(backlog, deadline_s=NOW + 3 * 3600))
+        alone, _ = decide("chat", config.routes["chat"], _quiet_history(per_minute=1), RoutePolicyState(), now,
+                          config)
+        assert alone.replicas == 0
+        targets.append(decision.replicas)
+    assert max(targets) >= 1
