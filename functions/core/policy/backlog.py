@@ -1,15 +1,14 @@
 """Queued batch work as an input to the promotion decision.
 
-A route's batch backlog (lines queued for the worker, ``functions/batch``) changes what a replica
-count is worth over the hold a decision commits to:
+A route's batch backlog (lines queued for the worker, ``functions/batch``) is part of what a
+replica count costs over the hold a decision commits to:
 
 * **Idle capacity drains it.** Batch lines take a replica's slots only while fewer than
   ``reserved-share`` of them are busy, so ``n`` replicas leave ``n * share - interactive load``
   replica units of idle capacity each second. What they drain of the backlog within the hold (and
-  before the deadline) no longer has to run on its cheapest other path (a Bedrock batch job where
-  the model has a batch price, else on-demand), so that candidate's cost is lowered by the share of
-  ``other_path_usd`` it drains, spread over the hold. The credit never exceeds the candidates'
-  replicas' own price: a backlog can make a replica free, not pay for the route's spill.
+  before the deadline) is paid for already; the rest runs on its cheapest other path (a Bedrock
+  batch job where the model has a batch price, else on-demand) and is priced there, spread over
+  the hold. So a candidate with idle capacity is cheaper by the other-path price of what it drains.
 * **A deadline at risk** (the other paths, at the share the worker may take of them, cannot finish
   the backlog before the earliest batch's window ends): the work neither they nor a candidate's
   idle capacity could finish by then would miss, and is charged to that candidate at its on-demand
@@ -25,7 +24,6 @@ Pure: no I/O and no clock here.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..chat import Usage
-from ..config import RouteConfig, TierupConfig
+from ..config import TierupConfig
 from ..pricing import batch_token_cost_usd, token_cost_usd
 from .cost_model import RouteEconomics
 from .forecast import DemandForecast
@@ -60,7 +58,8 @@ class BatchBacklog:
 
 def backlog_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast,
                       backlog: BatchBacklog, now_s: float, hold_s: float) -> np.ndarray:
-    """USD/s to take off each candidate replica count's projected cost (negative: to add)."""
+    """USD/s the backlog adds to each candidate replica count's projected cost over ``hold_s``:
+    what its idle capacity leaves to the other paths, and what would miss the deadline."""
     replicas = np.asarray(replicas, dtype=float)
     work = float(econ.load(backlog.prompt_tokens, backlog.completion_tokens))  # replica-seconds
     if work <= 0 or backlog.lines <= 0 or hold_s <= 0:
@@ -70,26 +69,13 @@ def backlog_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: Dema
     idle = np.maximum(0.0, replicas[:, None] * backlog.reserved_share - interactive[None, :]).mean(axis=1)
     time_left = max(0.0, backlog.deadline_s - now_s)
     drained = np.minimum(work, idle * min(hold_s, time_left))
-    credit = np.minimum(backlog.other_path_usd * drained / work / hold_s, replicas * econ.gpu_usd_per_s)
+    elsewhere_usd = backlog.other_path_usd * (work - drained) / work / hold_s
     if backlog.other_lines_per_s is None:
         elsewhere = math.inf
     else:
         elsewhere = backlog.other_lines_per_s * time_left * work / backlog.lines
     missed = np.maximum(0.0, work - elsewhere - idle * time_left)
-    return credit - backlog.on_demand_usd * missed / work / hold_s
-
-
-#: prompt bytes per token, for a cheap estimate of a queued line's prompt (no tokenizer at upload)
-PROMPT_BYTES_PER_TOKEN = 4
-
-
-def line_tokens(body: dict, route: RouteConfig) -> tuple[int, int]:
-    """A chat line's estimated ``(prompt, completion)`` tokens: its messages' bytes / 4, and the
-    completion tokens it asks for (the route's ``default-max-tokens`` when it asks none)."""
-    prompt = len(json.dumps(body.get("messages", ""), ensure_ascii=False)) // PROMPT_BYTES_PER_TOKEN
-    asked = body.get("max_completion_tokens") or body.get("max_tokens")
-    completion = asked if isinstance(asked, int) and asked > 0 else route.default_max_tokens
-    return max(1, prompt), min(completion, route.max_tokens)
+    return elsewhere_usd + backlog.on_demand_usd * missed / work / hold_s
 
 
 def backlog_from_items(route_name: str, config: TierupConfig, econ: RouteEconomics,

@@ -87,8 +87,8 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     candidates = np.arange(ceiling + 1, dtype=float)
     costs = expected_usd_per_s(econ, candidates, forecast) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
-    if backlog is not None:  # queued batch work: what idle replicas save it, or a deadline they rescue
-        costs = costs - backlog_usd_per_s(econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s,
+    if backlog is not None:  # queued batch work: what idle replicas leave to other paths, or to miss
+        costs = costs + backlog_usd_per_s(econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s,
                                           horizon * 60.0)
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
