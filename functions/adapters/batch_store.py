@@ -32,8 +32,13 @@ from .dynamodb.write_marks import written_if_allowed
 from .storage_outage import storage_unavailable
 
 
+#: what a backlog item tells the promotion policy about one queued batch on one route
+BACKLOG_FIELDS = ("lines", "done", "prompt_tokens", "completion_tokens", "deadline_s")
+
+
 def _job_item(job: BatchJob, expires_at: int, routes: list[str]) -> dict:
-    doc = {"routes": routes, "input_file_id": job.input_file_id, "endpoint": job.endpoint, "window": job.completion_window,
+    doc = {"routes": routes, "input_file_id": job.input_file_id, "endpoint": job.endpoint,
+           "window": job.completion_window,
            "created_at": job.created_at, "total": job.total, "chunks": job.chunks, "metadata": job.metadata,
            "plan": job.plan, "key_id": job.key_id}
     return {"pk": {"S": f"batch#{job.tenant_id}"}, "sk": {"S": job.id}, "doc": {"S": json.dumps(doc)},
@@ -134,8 +139,7 @@ class BatchStore:
         found = []
         while True:
             answer = self._db().query(**request)
-            found += [{name: float(item[name]["N"]) for name in
-                       ("lines", "done", "prompt_tokens", "completion_tokens", "deadline_s")} for item in answer["Items"]]
+            found += [{name: float(item[name]["N"]) for name in BACKLOG_FIELDS} for item in answer["Items"]]
             if "LastEvaluatedKey" not in answer:
                 return found
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

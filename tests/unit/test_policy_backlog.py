@@ -19,7 +19,7 @@ from functions.core.policy.backlog import BatchBacklog, backlog_from_items, back
 from functions.core.policy.cost_model import RouteEconomics, economics_for
 from functions.core.policy.forecast import DemandForecast
 from functions.core.ports import MinuteUsage
-from tests.support import POLICY_TEST_ECONOMICS, deep_merge, make_config
+from tests.support import POLICY_TEST_ECONOMICS, make_config
 
 NOW = 1_700_000_040.0
 ECON = RouteEconomics(serverless_usd_per_prompt_token=0.2e-6, serverless_usd_per_completion_token=0.2e-6,

@@ -89,7 +89,8 @@ def test_simulate_prices_a_batch_stream_against_on_demand(tmp_path, monkeypatch)
             "--batch-deadline-h", "1", "--batch-arrive-h", "0.1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "burst.jsonl: a batch of 500 lines (800 + 200 tokens each) arriving 0.1 h in, due within 1 h" in result.output
+    title = "burst.jsonl: a batch of 500 lines (800 + 200 tokens each) arriving 0.1 h in, due within 1 h"
+    assert title in result.output
     table = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
              for line in result.output.splitlines() if line.startswith("│")}
     # 500 x 1000 tokens on-demand at 0.22 USD/Mtok; on the route's Bedrock batch price half of it

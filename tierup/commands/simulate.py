@@ -138,8 +138,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _batch_table(name: str, stream, row: dict) -> Table:
-    table = Table(title=f"{name}: a batch of {stream.lines:,} lines ({stream.prompt_tokens} + {stream.completion_tokens} "
-                        f"tokens each) arriving {stream.arrive_s / 3600:g} h in, due within "
+    table = Table(title=f"{name}: a batch of {stream.lines:,} lines ({stream.prompt_tokens} + "
+                        f"{stream.completion_tokens} tokens each) arriving {stream.arrive_s / 3600:g} h in, due within "
                         f"{stream.window_s / 3600:g} h")
     for column in ("routing", "path", "on reserved", "Bedrock batch", "on-demand", "USD", "vs on-demand", "saved"):
         table.add_column(column, justify="left" if column in ("routing", "path") else "right", no_wrap=True)
