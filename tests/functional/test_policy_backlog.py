@@ -61,3 +61,32 @@ def test_a_queued_batch_keeps_the_replica_a_quiet_route_would_release(make_runti
     client.batches.cancel(batch.id)  # cancelled work is no longer the policy's to wait for
     assert backlog_store(runtime).backlog("chat") == []
     assert _decide_once(runtime)["decision"]["replicas"] == 0
+
+
+def test_a_batch_leaves_the_backlog_once_its_lines_are_done(make_runtime, serve):
+    from functions.gateway.composition import build_gateway
+
+    from .test_batch_api import WORKER, wait_for
+
+    runtime = make_runtime(environ=WORKER)  # the worker drains the queue in the gateway
+    client = openai_client(serve(build_gateway(runtime)), create_key(runtime, "acme", "pro"))
+    uploaded = client.files.create(file=("in.jsonl", jsonl([chat_line(f"r{n}", "x") for n in range(5)])),
+                                   purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                  completion_window="24h")
+    assert wait_for(client, batch.id).status == "completed"
+    assert backlog_store(runtime).backlog("chat") == []
+
+
+def test_finished_chunks_raise_the_lines_done_once_each(make_runtime):
+    from functions.core.batch import BatchJob, new_batch_id
+
+    store = backlog_store(make_runtime())
+    job = BatchJob(id=new_batch_id(), tenant_id="acme", input_file_id="file-x", endpoint="/v1/chat/completions",
+                   completion_window="24h", created_at=int(time.time()), total=250, chunks=3)
+    store.put_job(job, {"chat": (250, 100_000, 50_000)})
+    store.finish_chunk("acme", job.id, 1, 90, 10, 0.0)
+    store.finish_chunk("acme", job.id, 0, 100, 0, 0.0)
+    store.finish_chunk("acme", job.id, 0, 100, 0, 0.0)  # a chunk run twice counts once
+    assert store.backlog("chat") == [{"lines": 250, "done": 200, "prompt_tokens": 100_000,
+                                      "completion_tokens": 50_000, "deadline_s": job.expires_at}]

@@ -173,3 +173,17 @@ def test_a_deadline_at_risk_promotes_a_quiet_route(config):
     assert max(_targets(config, at_risk)) >= 1
     assert max(_targets(config, dataclasses.replace(at_risk, other_lines_per_s=None))) == 0
     assert max(_targets(config, None)) == 0
+
+
+def test_the_dev_loop_moves_real_deadlines_onto_its_clock(config):
+    from functions.promotion.backlog_source import backlog_from_store
+
+    class Store:
+        def backlog(self, route):
+            return [_item(deadline_s=1000.0 + 3600)] if route == "chat" else []
+
+    # the loop's clock runs 5,000 s ahead of the real one (1,000): the hour left stays an hour
+    source = backlog_from_store(Store(), config, real_clock=lambda: 1000.0)
+    assert source("chat", 6000.0).deadline_s == 6000.0 + 3600
+    assert backlog_from_store(Store(), config)("chat", 6000.0) is None  # read as real times: past
+    assert source("summarize", 6000.0) is None
