@@ -15,7 +15,7 @@ import pytest
 
 from functions.core.policy import RoutePolicyState, decide
 from functions.core.batch import line_tokens, queued_work
-from functions.core.policy.backlog import BatchBacklog, backlog_from_items, backlog_usd_per_s
+from functions.core.policy.backlog import BatchBacklog, backlog_from_items, backlog_pays, backlog_usd_per_s
 from functions.core.policy.cost_model import RouteEconomics, economics_for
 from functions.core.policy.forecast import DemandForecast
 from functions.core.ports import MinuteUsage
@@ -78,6 +78,13 @@ def test_a_deadline_inside_the_hold_limits_the_drain_and_charges_what_still_miss
 def test_a_past_deadline_or_empty_backlog_favours_no_count():
     assert _adjust(dataclasses.replace(BACKLOG, deadline_s=NOW - 1)) == pytest.approx([0.0005] * 3)
     assert _adjust(dataclasses.replace(BACKLOG, lines=0)) == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_the_backlog_starts_an_episode_only_when_it_pays_for_a_replica_alone():
+    # 0.0005 USD/s on its other path; a replica (0.001 USD/s) drains all of it: not worth it alone
+    assert not backlog_pays(ECON, _adjust())
+    # ten times the price: 0.005 USD/s saved by a 0.001 USD/s replica
+    assert backlog_pays(ECON, _adjust(dataclasses.replace(BACKLOG, other_path_usd=3.0)))
 
 
 # -- from the batch store's items ---------------------------------------------------------

@@ -78,6 +78,13 @@ def backlog_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: Dema
     return elsewhere_usd + backlog.on_demand_usd * missed / work / hold_s
 
 
+def backlog_pays(econ: RouteEconomics, batch_usd: np.ndarray) -> bool:
+    """Whether the backlog alone (``backlog_usd_per_s`` of candidates 0, 1, ...) makes some replica
+    count cheaper than none: an episode of its own, as sustained interactive traffic starts one."""
+    replicas = np.arange(len(batch_usd), dtype=float)
+    return bool((replicas[1:] * econ.gpu_usd_per_s + batch_usd[1:] < batch_usd[0]).any())
+
+
 def backlog_from_items(route_name: str, config: TierupConfig, econ: RouteEconomics,
                        items: Iterable[dict], now_s: float) -> BatchBacklog | None:
     """A route's ``BatchBacklog`` from its queued batches, each ``{"lines", "prompt_tokens",
