@@ -15,9 +15,11 @@ replica count costs over the hold a decision commits to:
   price, spread over the hold. Candidates that rescue it are cheaper by that much: a deadline can
   justify a replica the interactive traffic alone would not.
 
-Both are USD/s adjustments to the cost model's projection (``policy.expected_usd_per_s``);
-hysteresis, the minimum hold and the cooldown then apply unchanged. Runners build a
-``BatchBacklog`` from the batch store (``backlog_from_items``) and pass it to ``decide``.
+Both are USD/s added to the cost model's projection (``policy.expected_usd_per_s``), so a
+decision's projected costs include the backlog's; the backlog starts an episode of its own (the
+promotion's break-even rule then applies) only when it alone makes a replica cheaper. Hysteresis,
+the minimum hold and the cooldown apply unchanged. Runners build a ``BatchBacklog`` from the
+batch store (``backlog_from_items``) and pass it to ``decide``.
 
 Pure: no I/O and no clock here.
 """

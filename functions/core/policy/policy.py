@@ -87,10 +87,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     candidates = np.arange(ceiling + 1, dtype=float)
     costs = expected_usd_per_s(econ, candidates, forecast) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
-    batch_usd = None if backlog is None else backlog_usd_per_s(  # queued batch work, on its other paths or missed
+    batch_usd = 0.0 if backlog is None else backlog_usd_per_s(  # queued batch work, on its other paths or missed
         econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s, horizon * 60.0)
-    if batch_usd is not None:
-        costs = costs + batch_usd
+    costs = costs + batch_usd
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
     cost_best = float(costs[best])
@@ -103,7 +102,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # The episode is what the traffic does, not what the forecast still remembers: it goes on while
     # the latest minute (or the live window) alone would be cheaper on reserved.
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
-    hot = best > 0 and (hot_minutes > 0 or live_burst or (batch_usd is not None and backlog_pays(econ, batch_usd)))
+    hot = best > 0 and (hot_minutes > 0 or live_burst or (backlog is not None and backlog_pays(econ, batch_usd)))
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
 
     def verdict(target: int, reason: str, new_state: RoutePolicyState) -> tuple[RouteDecision, RoutePolicyState]:
