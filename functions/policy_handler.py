@@ -71,6 +71,8 @@ def policy_cycle(runtime: Runtime, *, gpu: GpuControl | None = None,
     from .adapters.dynamodb.guardrails import DynamoGuardrailStore
     from .adapters.dynamodb.route_table import DynamoPolicyJournal, DynamoRouteTable
 
+    from .batch.wiring import backlog_store
+    from .promotion.backlog_source import backlog_from_store
     from .promotion.wiring import wire_gpu_spend
 
     state = runtime.table(STATE)
@@ -82,7 +84,8 @@ def policy_cycle(runtime: Runtime, *, gpu: GpuControl | None = None,
                        table=DynamoRouteTable(runtime.dynamodb, state),
                        journal=DynamoPolicyJournal(runtime.dynamodb, state, ttl_s),
                        gpu=gpu, gpu_spend=wire_gpu_spend(runtime, usage=usage, gpu=gpu),
-                       held_routes=lambda now_s: routes_held_by(flags.flags(), runtime.config, now_s))
+                       held_routes=lambda now_s: routes_held_by(flags.flags(), runtime.config, now_s),
+                       backlog=backlog_from_store(store, runtime.config) if (store := backlog_store(runtime)) else None)
 
 
 def policy_lease(runtime: Runtime) -> RunLease:

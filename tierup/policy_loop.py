@@ -162,6 +162,8 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
     from functions.adapters.dynamodb.usage_aggregates import DynamoUsageAggregates
     from functions.adapters.simulated_gpu import SimulatedGpuControl
     from functions.core.tables import STATE, USAGE
+    from functions.batch.wiring import backlog_store
+    from functions.promotion.backlog_source import backlog_from_store
     from functions.promotion.cycle import routes_held_by
     from functions.promotion.wiring import wire_gpu_spend
 
@@ -178,7 +180,10 @@ def build_policy_loop(runtime, clock: AcceleratedClock, usage: LocalUsageAggrega
                         gpu=gpu, gpu_spend=wire_gpu_spend(runtime, usage=real_usage, gpu=gpu),
                         # kill-switch flags carry real times; the loop's clock may run ahead
                         held_routes=lambda now_s: routes_held_by(flags.flags(), config, time.time()),
-                        live=usage.live)
+                        live=usage.live,
+                        # batch deadlines are real times; the loop's clock may run ahead
+                        backlog=backlog_from_store(store, config, real_clock=time.time)
+                        if (store := backlog_store(runtime)) else None)
     return PolicyLoop(cycle, clock, config.policy.interval_s, on_run)
 
 

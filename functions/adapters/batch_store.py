@@ -4,11 +4,17 @@
     state pk = "batchfile#<tenant>"  sk = <file id>     a file's name, size, purpose
           pk = "batch#<tenant>"      sk = <batch id>    a batch job (ids sort by creation time)
           pk = "batchline#<batch id>" sk = <line, 7 digits>   one line's answer, written once
+          pk = "batchbacklog#<route>" sk = <tenant>#<batch id>  a queued batch's work on a route
     SQS   {"tenant", "batch", "chunk", "first", "last"}   one message per chunk of lines
 
 Every key of a file or a job begins with its tenant, and every lookup is made with the caller's
 tenant: another tenant's id is simply not found. A line's result is written with
 ``attribute_not_exists``: a line answered once is never answered (or billed) again.
+
+The backlog items are what the promotion policy reads of the queue (``backlog``, one query per
+route): a chat batch's lines and estimated tokens per route and its window's end, with the lines
+done so far (``done``, raised as chunks finish). They go when the batch ends or is cancelled, or
+its lines are handed to a Bedrock job; the table's TTL removes them at the window's end.
 
 Store calls are blocking (boto3); callers on the event loop run them in a thread.
 """
@@ -19,15 +25,20 @@ import json
 import time
 from collections.abc import Callable
 
-from ..core.batch import BatchJob
+from ..core.batch import TERMINAL, BatchJob
 from .dynamodb.numbers import number
 from .dynamodb.storage_errors import translates_storage_errors
 from .dynamodb.write_marks import written_if_allowed
 from .storage_outage import storage_unavailable
 
 
-def _job_item(job: BatchJob, expires_at: int) -> dict:
-    doc = {"input_file_id": job.input_file_id, "endpoint": job.endpoint, "window": job.completion_window,
+#: what a backlog item tells the promotion policy about one queued batch on one route
+BACKLOG_FIELDS = ("lines", "done", "prompt_tokens", "completion_tokens", "deadline_s")
+
+
+def _job_item(job: BatchJob, expires_at: int, routes: list[str]) -> dict:
+    doc = {"routes": routes, "input_file_id": job.input_file_id, "endpoint": job.endpoint,
+           "window": job.completion_window,
            "created_at": job.created_at, "total": job.total, "chunks": job.chunks, "metadata": job.metadata,
            "plan": job.plan, "key_id": job.key_id}
     return {"pk": {"S": f"batch#{job.tenant_id}"}, "sk": {"S": job.id}, "doc": {"S": json.dumps(doc)},
@@ -103,9 +114,50 @@ class BatchStore:
     # -- jobs ------------------------------------------------------------------------------
 
     @translates_storage_errors("batches")
-    def put_job(self, job: BatchJob) -> None:
-        self._db().put_item(TableName=self._table, Item=_job_item(job, job.created_at + self._keep_s),
+    def put_job(self, job: BatchJob, work: dict[str, tuple[int, int, int]] | None = None) -> None:
+        """Keep a new batch; ``work``: its lines and estimated prompt and completion tokens per
+        route, kept as the routes' backlog for the promotion policy (first, so that a batch is never
+        queued without them)."""
+        for route, (lines, prompt, completion) in (work or {}).items():
+            self._db().put_item(TableName=self._table, Item={
+                "pk": {"S": f"{self.BACKLOG_PREFIX}{route}"}, "sk": {"S": f"{job.tenant_id}#{job.id}"},
+                "lines": number(lines), "prompt_tokens": number(prompt), "completion_tokens": number(completion),
+                "deadline_s": number(job.expires_at), "done": number(0), "expires_at": number(job.expires_at)})
+        self._db().put_item(TableName=self._table, Item=_job_item(job, job.created_at + self._keep_s,
+                                                                  sorted(work or {})),
                             ConditionExpression="attribute_not_exists(pk)")
+
+    #: the partition of each route's queued batch work
+    BACKLOG_PREFIX = "batchbacklog#"
+
+    @translates_storage_errors("batches")
+    def backlog(self, route: str) -> list[dict]:
+        """The route's queued batches: ``{"lines", "done", "prompt_tokens", "completion_tokens",
+        "deadline_s"}`` each (one query; ``policy.backlog.backlog_from_items`` reads them)."""
+        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
+                   "ExpressionAttributeValues": {":pk": {"S": f"{self.BACKLOG_PREFIX}{route}"}}}
+        found = []
+        while True:
+            answer = self._db().query(**request)
+            found += [{name: float(item[name]["N"]) for name in BACKLOG_FIELDS} for item in answer["Items"]]
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _backlog_done(self, job: BatchJob, routes: list[str]) -> None:
+        """Raise each route's ``done`` to the batch's lines finished (never lower: chunks finish
+        in any order), without recreating an item already dropped."""
+        done = job.completed + job.failed
+        for route in routes:
+            written_if_allowed(self._db().update_item, TableName=self._table, Key={
+                "pk": {"S": f"{self.BACKLOG_PREFIX}{route}"}, "sk": {"S": f"{job.tenant_id}#{job.id}"}},
+                UpdateExpression="SET done = :d", ConditionExpression="attribute_exists(pk) AND done < :d",
+                ExpressionAttributeValues={":d": number(done)})
+
+    def _drop_backlog(self, tenant_id: str, batch_id: str, routes: list[str]) -> None:
+        for route in routes:
+            self._db().delete_item(TableName=self._table, Key={
+                "pk": {"S": f"{self.BACKLOG_PREFIX}{route}"}, "sk": {"S": f"{tenant_id}#{batch_id}"}})
 
     @translates_storage_errors("batches")
     def job(self, tenant_id: str, batch_id: str) -> BatchJob | None:
@@ -138,11 +190,16 @@ class BatchStore:
         for index, status in enumerate(when):
             values[f":w{index}"] = {"S": status}
             conditions.append(f":w{index}")
-        return written_if_allowed(self._db().update_item, TableName=self._table,
-                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
-                                  UpdateExpression="SET " + ", ".join(sets),
-                                  ConditionExpression=f"#s IN ({', '.join(conditions)})",
-                                  ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        moved = written_if_allowed(self._db().update_item, TableName=self._table,
+                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                   UpdateExpression="SET " + ", ".join(sets),
+                                   ConditionExpression=f"#s IN ({', '.join(conditions)})",
+                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        if moved and (to in TERMINAL or to == "cancelling"):  # no longer work the policy should wait for
+            item = self._db().get_item(TableName=self._table, Key={
+                "pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}}).get("Item")
+            self._drop_backlog(tenant_id, batch_id, json.loads(item["doc"]["S"]).get("routes", []) if item else [])
+        return moved
 
     @translates_storage_errors("batches")
     def finish_chunk(self, tenant_id: str, batch_id: str, chunk: int, answered: int, failed: int,
@@ -152,7 +209,9 @@ class BatchStore:
             TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
             UpdateExpression="SET chunk_counts.#c = :v", ExpressionAttributeNames={"#c": str(chunk)},
             ExpressionAttributeValues={":v": {"S": f"{answered},{failed},{cost_usd!r}"}}, ReturnValues="ALL_NEW")
-        return _job(answer["Attributes"])
+        job = _job(answer["Attributes"])
+        self._backlog_done(job, json.loads(answer["Attributes"]["doc"]["S"]).get("routes", []))
+        return job
 
     #: the partition listing batches whose Bedrock job the poller follows
     BEDROCK_INDEX = "batchbedrock"
@@ -169,6 +228,7 @@ class BatchStore:
             return False
         key = {"pk": {"S": self.BEDROCK_INDEX}, "sk": {"S": f"{tenant_id}#{batch_id}"}}
         if state.get("state") == "submitted":
+            self._drop_backlog(tenant_id, batch_id, [state["route"]] if state.get("route") else [])
             self._db().put_item(TableName=self._table, Item={**key, "expires_at": number(
                 int(state.get("at", 0)) + self._keep_s)})
         else:

@@ -27,13 +27,22 @@ def batch_store(runtime) -> BatchStore | None:
                       keep_days=runtime.config.batch.keep_days)
 
 
+def backlog_store(runtime) -> BatchStore | None:
+    """The batch store as the promotion policy reads it (queued work per route): the state table
+    only, so the policy function needs neither the bucket nor the queue."""
+    if not runtime.config.batch.enabled:
+        return None
+    return BatchStore(runtime.aws.client, table=runtime.table(STATE), bucket=runtime.environ.get(BUCKET_ENV, ""),
+                      queue_url=runtime.environ.get(QUEUE_ENV, ""), keep_days=runtime.config.batch.keep_days)
+
+
 def batch_endpoint(runtime, auth):
     store = batch_store(runtime)
     if store is None:
         return None
     from ..gateway.batch_endpoint import BatchEndpoint
 
-    return BatchEndpoint(auth, store, runtime.config.batch)
+    return BatchEndpoint(auth, store, runtime.config.batch, runtime.config.routes)
 
 
 def batch_worker(runtime, parts, app, cost):

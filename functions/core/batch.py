@@ -14,13 +14,19 @@ No I/O here.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
 from .errors import RequestError
+
+if TYPE_CHECKING:
+    from .config import RouteConfig
 
 #: what a batch line may call, and the route kind each serves
 BATCH_ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/embeddings": "embedding"}
@@ -212,3 +218,32 @@ def check_create(body: dict) -> tuple[str, str, str, dict | None]:
         raise RequestError("metadata must map at most 16 keys (64 characters) to strings (512 characters)",
                            param="metadata")
     return file_id, endpoint, window, metadata
+
+
+#: prompt bytes per token, for a cheap estimate of a queued line's prompt (no tokenizer at upload)
+PROMPT_BYTES_PER_TOKEN = 4
+
+
+def line_tokens(body: dict, route: RouteConfig) -> tuple[int, int]:
+    """A chat line's estimated ``(prompt, completion)`` tokens: its messages' bytes / 4, and the
+    completion tokens it asks for (the route's ``default-max-tokens`` when it asks none)."""
+    prompt = len(json.dumps(body.get("messages", ""), ensure_ascii=False)) // PROMPT_BYTES_PER_TOKEN
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    completion = asked if isinstance(asked, int) and asked > 0 else route.default_max_tokens
+    return max(1, prompt), min(completion, route.max_tokens)
+
+
+def queued_work(bodies: Iterable[dict], routes: dict[str, RouteConfig]) -> dict[str, tuple[int, int, int]]:
+    """A chat batch's ``(lines, prompt tokens, completion tokens)`` per route its lines name (lines
+    naming no chat route are left out: they fail when they run)."""
+    work: dict[str, list[int]] = {}
+    for body in bodies:
+        route = routes.get(body.get("model")) if isinstance(body.get("model"), str) else None
+        if route is None or route.kind != "chat":
+            continue
+        prompt, completion = line_tokens(body, route)
+        totals = work.setdefault(body["model"], [0, 0, 0])
+        totals[0] += 1
+        totals[1] += prompt
+        totals[2] += completion
+    return {name: (lines, prompt, completion) for name, (lines, prompt, completion) in work.items()}

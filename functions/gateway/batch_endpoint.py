@@ -25,7 +25,7 @@ import orjson
 
 from ..adapters.batch_store import BatchStore
 from ..core.batch import (BATCH_ENDPOINTS, BatchJob, check_create, chunk_ranges, file_object, new_batch_id,
-                          new_file_id, parse_batch_file)
+                          new_file_id, parse_batch_file, queued_work)
 from ..core.config import BatchConfig
 from ..core.errors import BodyTooLargeError, MethodNotAllowedError, NotFoundError, RequestError
 from .http import header_map, read_body, send_json
@@ -52,7 +52,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
 
 
 class BatchEndpoint:
-    def __init__(self, auth, store: BatchStore, config: BatchConfig) -> None:
+    def __init__(self, auth, store: BatchStore, config: BatchConfig, routes: dict | None = None) -> None:
+        """``routes``: the config's routes, to keep a chat batch's work per route for the policy."""
+        self._routes = routes or {}
         self._auth = auth
         self._store = store
         self._config = config
@@ -174,7 +176,8 @@ class BatchEndpoint:
         job = BatchJob(id=new_batch_id(), tenant_id=tenant_id, input_file_id=file_id, endpoint=endpoint,
                        completion_window=window, created_at=now, total=len(lines), chunks=len(ranges),
                        metadata=metadata, plan=tenant.plan_name, key_id=tenant.key_id)
-        await self._call(self._store.put_job, job)
+        work = queued_work((line.body for line in lines), self._routes) if endpoint == "/v1/chat/completions" else {}
+        await self._call(self._store.put_job, job, work)
         messages = [{"tenant": tenant_id, "batch": job.id, "chunk": index, "first": first, "last": last}
                     for index, (first, last) in enumerate(ranges)]
         try:

@@ -1,7 +1,7 @@
 """One policy run: for every route, read its usage, decide, plan, apply, and record.
 
     route table ─> GPU time since the last run billed as spend (counters, aggregates, CostUSD)
-    usage aggregates ─> decide() ─> plan_route() ─(logged)─> executor ─> route table
+    usage aggregates (+ queued batch work) ─> decide() ─> plan_route() ─(logged)─> executor ─> route table
                                                                      └─> journal (state, decision)
 
 The same ``PolicyCycle`` runs in the policy Lambda (every minute, on EventBridge) and in
@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from ..core.config import TierupConfig
 from ..core.killswitch import KillSwitchFlag, action_rank, routes_in_scope
 from ..core.policy import LiveSignals, RoutePolicyState, decide
+from ..core.policy.backlog import BatchBacklog
 from ..core.policy.signals import live_from_minutes
 from ..core.ports import GpuControl, MinuteUsage, PolicyJournal, RouteTableStore, UsageAggregates
 from ..core.promotion_plan import plan_route
@@ -40,6 +41,8 @@ LIVE_FLUSH_LAG_S = 2.0
 HeldRoutes = Callable[[float], dict[str, str]]
 #: a route's live signals at a time (None where the runner has none)
 LiveSource = Callable[[str, float], LiveSignals | None]
+#: a route's queued batch work at a time (``backlog_source.backlog_from_store``; None: none queued)
+BacklogSource = Callable[[str, float], BatchBacklog | None]
 
 
 def route_scope(route: str) -> str:
@@ -74,8 +77,10 @@ class RouteRun:
 class PolicyCycle:
     def __init__(self, config: TierupConfig, *, usage: UsageAggregates, table: RouteTableStore,
                  journal: PolicyJournal, gpu: GpuControl, held_routes: HeldRoutes | None = None,
-                 gpu_spend: GpuSpendMeter | None = None, live: LiveSource | None = None) -> None:
+                 gpu_spend: GpuSpendMeter | None = None, live: LiveSource | None = None,
+                 backlog: BacklogSource | None = None) -> None:
         self._config = config
+        self._backlog = backlog
         self._live = live or self.live_from_aggregates
         self._gpu_spend = gpu_spend
         self._held_routes = held_routes or (lambda now_s: {})
@@ -127,7 +132,14 @@ class PolicyCycle:
         except Exception:  # leading indicators help; the minutes alone still decide soundly
             log.exception("could not read the live signals of route %s", name)
             live = None
-        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config, live)
+        backlog = None
+        if self._backlog is not None:
+            try:
+                backlog = self._backlog(name, now_s)
+            except Exception:  # the queue only refines the decision; interactive usage still decides
+                log.exception("could not read the batch backlog of route %s", name)
+        decision, new_state = decide(name, route, self.history(name, now_s), state, now_s, self._config, live,
+                                     backlog)
         if held_by is not None:
             decision = replace(decision, replicas=0, projected_savings_usd_per_hour=0.0,
                                reason=f"Held at 0 reserved replicas by {held_by}.")
@@ -145,6 +157,8 @@ class PolicyCycle:
         self._journal.save_state(name, asdict(new_state))
         run = RouteRun(route=name, decision=asdict(decision), plan=plan.to_dict(), result=result)
         record = {"at_s": now_s, "reason": decision.reason, **run.to_dict()}
+        if backlog is not None:
+            record["batch_backlog"] = asdict(backlog)
         self._journal.record_decision(name, now_s, record)
         log.info(json.dumps({"event": "policy_decision", **record}))
         return run

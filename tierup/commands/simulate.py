@@ -7,6 +7,8 @@ priced under the same rules (``tierup/simulate/engine.py``). Each policy's whole
 gateway's own AWS bill on the configured host (``tierup/simulate/report.py``, ``GatewayBill``, says
 what it assumes). ``--prompt-caching`` adds what Bedrock prompt caching saves on a synthetic
 multi-turn conversation workload with long shared prefixes (``tierup/conversation_workload.py``).
+``--batch-lines`` adds a batch stream to each trace, routed and priced as the batch tier routes it
+over tierup's schedule (``tierup/simulate/batch_stream.py``), against sending it to on-demand.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def register(app: typer.Typer) -> None:
                  prompt_caching: bool = typer.Option(False, "--prompt-caching",
                                                      help="also price the synthetic conversation workload with "
                                                           "and without Bedrock prompt caching"),
+                 batch_lines: int = typer.Option(None, "--batch-lines", min=1,
+                                                 help="also price a batch of N chat lines arriving in the trace"),
+                 batch_deadline_h: float = typer.Option(24.0, "--batch-deadline-h", min=0.01,
+                                                        help="the batch's completion window, in hours"),
+                 batch_arrive_h: float = typer.Option(0.0, "--batch-arrive-h", min=0.0,
+                                                      help="hours into the trace the batch arrives"),
+                 batch_prompt: int = typer.Option(800, "--batch-prompt", min=1, help="prompt tokens per batch line"),
+                 batch_completion: int = typer.Option(200, "--batch-completion", min=1,
+                                                      help="completion tokens per batch line"),
                  config: str = ConfigOption) -> None:
         """Compare always-serverless, always-reserved, a reactive autoscaler, tierup and the hindsight optimum."""
         from functions.core.errors import StorageUnavailableError
@@ -87,13 +98,35 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"[red]the usage ledger cannot be read[/red]: {exc}")
             raise typer.Exit(1) from None
 
+        stream = None
+        if batch_lines is not None:
+            from tierup.simulate.batch_stream import BatchStream
+
+            stream = BatchStream(batch_lines, batch_arrive_h * 3600, batch_deadline_h * 3600, batch_prompt,
+                                 batch_completion)
+            for name, buckets in loaded:
+                if stream.arrive_s >= len(buckets) * buckets.bucket_s:
+                    err_console.print(f"[red]--batch-arrive-h {batch_arrive_h:g}[/red] is past the end of {name} "
+                                      f"({len(buckets) * buckets.bucket_s / 3600:.1f} h)")
+                    raise typer.Exit(2)
+
         comparisons, all_rows = [], []
         for name, buckets in loaded:
-            comparison = compare(name, route, route_config, cfg, buckets)
+            policy_run = None
+            if stream is not None:
+                from tierup.simulate.replay import run_policy
+
+                policy_run = run_policy(route, route_config, cfg, buckets)
+            comparison = compare(name, route, route_config, cfg, buckets, policy_run=policy_run)
             comparisons.append(comparison)
             gateway = GatewayBill.for_trace(buckets, cfg)
             all_rows.append(policy_rows(comparison, gateway))
             console.print(_table(name, all_rows[-1], gateway))
+            if stream is not None:
+                from tierup.simulate.batch_stream import price_batch
+
+                console.print(_batch_table(name, stream, price_batch(stream, policy_run.targets, buckets, cfg,
+                                                                     route_config, econ)))
             if plot_path is not None:
                 target = plot_path if len(loaded) == 1 else plot_path.with_name(
                     f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
@@ -102,6 +135,29 @@ def register(app: typer.Typer) -> None:
             console.print(_totals_table(totals(comparisons, all_rows)))
         if prompt_caching:
             console.print(_prompt_caching_table(cfg, seed))
+
+
+def _batch_table(name: str, stream, row: dict) -> Table:
+    table = Table(title=f"{name}: a batch of {stream.lines:,} lines ({stream.prompt_tokens} + "
+                        f"{stream.completion_tokens} tokens each) arriving {stream.arrive_s / 3600:g} h in, due within "
+                        f"{stream.window_s / 3600:g} h")
+    for column in ("routing", "path", "on reserved", "Bedrock batch", "on-demand", "USD", "vs on-demand", "saved"):
+        table.add_column(column, justify="left" if column in ("routing", "path") else "right", no_wrap=True)
+    on_demand = row["on_demand_usd"]
+
+    def share(usd: float) -> str:
+        return f"{usd / on_demand:.1%}" if on_demand else "-"
+
+    table.add_row("all on-demand", "on-demand", "0", "0", f"{stream.lines:,}", f"{on_demand:,.4f}", share(on_demand),
+                  f"{0:,.4f}")
+    table.add_row("tierup", row["path"], f"{row['on_reserved']:,}", f"{row['bedrock_lines']:,}",
+                  f"{row['on_demand_lines']:,}", f"{row['tierup_usd']:,.4f}", share(row["tierup_usd"]),
+                  f"{on_demand - row['tierup_usd']:,.4f}")
+    before, after = row["reserved_utilisation_before"], row["reserved_utilisation_after"]
+    table.caption = (f"deadline misses: {row['deadline_misses']}; reserved replicas' utilisation "
+                     + (f"{before:.1%} -> {after:.1%}" if before is not None else "- (none held)")
+                     + "; reserved lines are paid for already (the schedule is the interactive traffic's)")
+    return table
 
 
 def _prompt_caching_table(cfg, seed: int) -> Table:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..config import PolicyConfig, RouteConfig, TierupConfig
 from ..ports import MinuteUsage
+from .backlog import BatchBacklog, backlog_pays, backlog_usd_per_s
 from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
 from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
@@ -42,14 +43,14 @@ from .signals import LiveSignals
 
 def decide(route: str, route_config: RouteConfig, history: list[MinuteUsage], state: RoutePolicyState,
            now_s: float, config: TierupConfig, live: LiveSignals | None = None,
-           ) -> tuple[RouteDecision, RoutePolicyState]:
+           backlog: BatchBacklog | None = None) -> tuple[RouteDecision, RoutePolicyState]:
     """Decide ``route``'s reserved replicas from its usage ``history`` (oldest first) and, when the
-    runner has them, its ``live`` signals.
+    runner has them, its ``live`` signals and its queued batch work (``backlog``).
 
     A disabled policy (``[policy] enabled = false``) releases all reserved capacity.
     """
     econ = economics_for(route, route_config, config)
-    return decide_with_economics(route, econ, history, state, now_s, config.policy, live)
+    return decide_with_economics(route, econ, history, state, now_s, config.policy, live, backlog)
 
 
 def expected_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast) -> np.ndarray:
@@ -69,7 +70,8 @@ def horizon_minutes(policy: PolicyConfig) -> int:
 
 def decide_with_economics(route: str, econ: RouteEconomics, history: list[MinuteUsage],
                           state: RoutePolicyState, now_s: float, policy: PolicyConfig,
-                          live: LiveSignals | None = None) -> tuple[RouteDecision, RoutePolicyState]:
+                          live: LiveSignals | None = None, backlog: BatchBacklog | None = None,
+                          ) -> tuple[RouteDecision, RoutePolicyState]:
     """``decide`` with the route's economics already resolved (the simulator resolves them once)."""
     current = state.replicas
     now_minute = int(now_s // 60)
@@ -90,6 +92,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     candidates = np.arange(ceiling + 1, dtype=float)
     costs = expected_usd_per_s(econ, candidates, forecast) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
+    batch_usd = 0.0 if backlog is None else backlog_usd_per_s(  # queued batch work, on its other paths or missed
+        econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s, horizon * 60.0)
+    costs = costs + batch_usd
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
     cost_best = float(costs[best])
@@ -102,7 +107,7 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # The episode is what the traffic does, not what the forecast still remembers: it goes on while
     # the latest minute (or the live window) alone would be cheaper on reserved.
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
-    hot = best > 0 and (hot_minutes > 0 or live_burst)
+    hot = best > 0 and (hot_minutes > 0 or live_burst or (backlog is not None and backlog_pays(econ, batch_usd)))
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
     # A raise on top of serving replicas must also earn back what the added ones cost without
     # serving (their warm-up and release tail): at once when one hold earns it, else once the higher

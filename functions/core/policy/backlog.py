@@ -1,0 +1,121 @@
+"""Queued batch work as an input to the promotion decision.
+
+A route's batch backlog (lines queued for the worker, ``functions/batch``) is part of what a
+replica count costs over the hold a decision commits to:
+
+* **Idle capacity drains it.** Batch lines take a replica's slots only while fewer than
+  ``reserved-share`` of them are busy, so ``n`` replicas leave ``n * share - interactive load``
+  replica units of idle capacity each second. What they drain of the backlog within the hold (and
+  before the deadline) is paid for already; the rest runs on its cheapest other path (a Bedrock
+  batch job where the model has a batch price, else on-demand) and is priced there, spread over
+  the hold. So a candidate with idle capacity is cheaper by the other-path price of what it drains.
+* **A deadline at risk** (the other paths, at the share the worker may take of them, cannot finish
+  the backlog before the earliest batch's window ends): the work neither they nor a candidate's
+  idle capacity could finish by then would miss, and is charged to that candidate at its on-demand
+  price, spread over the hold. Candidates that rescue it are cheaper by that much: a deadline can
+  justify a replica the interactive traffic alone would not.
+
+Both are USD/s added to the cost model's projection (``policy.expected_usd_per_s``), so a
+decision's projected costs include the backlog's; the backlog starts an episode of its own (the
+promotion's break-even rule then applies) only when it alone makes a replica cheaper. Hysteresis,
+the minimum hold and the cooldown apply unchanged. Runners build a ``BatchBacklog`` from the
+batch store (``backlog_from_items``) and pass it to ``decide``.
+
+Pure: no I/O and no clock here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..chat import Usage
+from ..config import TierupConfig
+from ..pricing import batch_token_cost_usd, token_cost_usd
+from .cost_model import RouteEconomics
+from .forecast import DemandForecast
+
+
+@dataclass(frozen=True)
+class BatchBacklog:
+    """A route's queued batch work (lines not answered yet) and what it costs elsewhere."""
+
+    lines: int
+    prompt_tokens: float
+    completion_tokens: float
+    #: epoch seconds: the earliest end of a queued batch's completion window
+    deadline_s: float
+    #: USD of the backlog on its cheapest other path: a Bedrock batch job, else on-demand
+    other_path_usd: float
+    #: USD of the backlog on-demand: the price of a line the deadline would miss
+    on_demand_usd: float
+    #: lines a second the other paths may run (None: no limit, a Bedrock batch job takes them all)
+    other_lines_per_s: float | None
+    #: share of a replica's slots batch lines may take (``[batch] reserved-share``)
+    reserved_share: float
+
+
+def backlog_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast,
+                      backlog: BatchBacklog, now_s: float, hold_s: float) -> np.ndarray:
+    """USD/s the backlog adds to each candidate replica count's projected cost over ``hold_s``:
+    what its idle capacity leaves to the other paths, and what would miss the deadline."""
+    replicas = np.asarray(replicas, dtype=float)
+    work = float(econ.load(backlog.prompt_tokens, backlog.completion_tokens))  # replica-seconds
+    if work <= 0 or backlog.lines <= 0 or hold_s <= 0:
+        return np.zeros(len(replicas))
+    burst = forecast.burst_factors
+    interactive = econ.load(forecast.prompt_tps * burst, forecast.completion_tps * burst)
+    idle = np.maximum(0.0, replicas[:, None] * backlog.reserved_share - interactive[None, :]).mean(axis=1)
+    time_left = max(0.0, backlog.deadline_s - now_s)
+    drained = np.minimum(work, idle * min(hold_s, time_left))
+    elsewhere_usd = backlog.other_path_usd * (work - drained) / work / hold_s
+    if backlog.other_lines_per_s is None:
+        elsewhere = math.inf
+    else:
+        elsewhere = backlog.other_lines_per_s * time_left * work / backlog.lines
+    missed = np.maximum(0.0, work - elsewhere - idle * time_left)
+    return elsewhere_usd + backlog.on_demand_usd * missed / work / hold_s
+
+
+def backlog_pays(econ: RouteEconomics, batch_usd: np.ndarray) -> bool:
+    """Whether the backlog alone (``backlog_usd_per_s`` of candidates 0, 1, ...) makes some replica
+    count cheaper than none: an episode of its own, as sustained interactive traffic starts one."""
+    replicas = np.arange(len(batch_usd), dtype=float)
+    return bool((replicas[1:] * econ.gpu_usd_per_s + batch_usd[1:] < batch_usd[0]).any())
+
+
+def backlog_from_items(route_name: str, config: TierupConfig, econ: RouteEconomics,
+                       items: Iterable[dict], now_s: float) -> BatchBacklog | None:
+    """A route's ``BatchBacklog`` from its queued batches, each ``{"lines", "prompt_tokens",
+    "completion_tokens", "deadline_s", "done"}`` (``done``: lines answered or failed so far; the
+    rest of the batch's tokens are prorated). None when nothing is queued before its deadline."""
+    lines = prompt = completion = 0.0
+    deadline = math.inf
+    for item in items:
+        total = int(item["lines"])
+        left = total - min(total, int(item.get("done", 0)))
+        if left <= 0 or float(item["deadline_s"]) <= now_s or total <= 0:
+            continue
+        lines += left
+        prompt += float(item["prompt_tokens"]) * left / total
+        completion += float(item["completion_tokens"]) * left / total
+        deadline = min(deadline, float(item["deadline_s"]))
+    if lines <= 0:
+        return None
+    route = config.routes[route_name]
+    usage = Usage(prompt_tokens=round(prompt), completion_tokens=round(completion))
+    on_demand = token_cost_usd(config.pricing, "serverless", route.serverless, usage)
+    batch_price = batch_token_cost_usd(config.pricing, route.serverless, usage)
+    bedrock = batch_price is not None and lines >= config.batch.bedrock_min_records
+    # on the interactive path the worker keeps max-workers x line-concurrency lines in flight, each
+    # taking about as long as on a whole replica
+    line_s = float(econ.capacity.duration_s(prompt / lines, completion / lines))
+    in_flight = config.batch.max_workers * config.batch.line_concurrency
+    return BatchBacklog(
+        lines=int(lines), prompt_tokens=prompt, completion_tokens=completion, deadline_s=deadline,
+        other_path_usd=min(batch_price, on_demand) if bedrock else on_demand, on_demand_usd=on_demand,
+        other_lines_per_s=None if bedrock else in_flight / max(line_s, 1e-9),
+        reserved_share=config.batch.reserved_share)
