@@ -25,10 +25,12 @@ import json
 import time
 from collections.abc import Callable
 
+from botocore.exceptions import ClientError
+
 from ..core.batch import TERMINAL, BatchJob
 from .dynamodb.numbers import number
 from .dynamodb.storage_errors import translates_storage_errors
-from .dynamodb.write_marks import written_if_allowed
+from .dynamodb.write_marks import conditional_failed, written_if_allowed
 from .storage_outage import storage_unavailable
 
 
@@ -223,8 +225,9 @@ class BatchStore:
         condition = {} if replace else {"ConditionExpression": "attribute_not_exists(bedrock)"}
         if not written_if_allowed(self._db().update_item, TableName=self._table,
                                   Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
-                                  UpdateExpression="SET bedrock = :b",
-                                  ExpressionAttributeValues={":b": {"S": json.dumps(state)}}, **condition):
+                                  UpdateExpression="SET bedrock = :b, bedrock_state = :s",
+                                  ExpressionAttributeValues={":b": {"S": json.dumps(state)},
+                                                             ":s": {"S": state.get("state", "")}}, **condition):
             return False
         key = {"pk": {"S": self.BEDROCK_INDEX}, "sk": {"S": f"{tenant_id}#{batch_id}"}}
         if state.get("state") == "submitted":
@@ -234,6 +237,71 @@ class BatchStore:
         else:
             self._db().delete_item(TableName=self._table, Key=key)
         return True
+
+    # -- chunk leases and the hand-over fence ----------------------------------------------
+    #
+    # A worker holds a lease on the chunk it runs (``lease_<chunk>``: epoch seconds it lasts until,
+    # on the batch item), taken only while no hand-over has begun. A hand-over first writes its
+    # ``bedrock`` state (``handing``), which stops new leases, and reads the leases in the same
+    # write: the chunks still leased are left to their workers, and only the other lines become the
+    # job's records. A worker that dies leaves a lease that simply runs out.
+
+    #: a hand-over allows new leases again once its job is read back, or Bedrock refused it
+    LEASE_ALLOWED = "attribute_not_exists(bedrock) OR bedrock_state IN (:done, :refused)"
+
+    @translates_storage_errors("batches")
+    def take_lease(self, tenant_id: str, batch_id: str, chunk: int, until: float) -> bool:
+        """Lease a chunk until ``until`` unless a hand-over has begun: whether the lease is held."""
+        return written_if_allowed(self._db().update_item, TableName=self._table,
+                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                  UpdateExpression="SET #l = :u", ConditionExpression=self.LEASE_ALLOWED,
+                                  ExpressionAttributeNames={"#l": f"lease_{chunk}"},
+                                  ExpressionAttributeValues={":u": number(until), ":done": {"S": "done"},
+                                                             ":refused": {"S": "refused"}})
+
+    @translates_storage_errors("batches")
+    def renew_lease(self, tenant_id: str, batch_id: str, chunk: int, now: float, until: float) -> bool:
+        """Extend a lease that has not run out (a hand-over may have begun meanwhile: it read it live)."""
+        return written_if_allowed(self._db().update_item, TableName=self._table,
+                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                  UpdateExpression="SET #l = :u", ConditionExpression="#l > :now",
+                                  ExpressionAttributeNames={"#l": f"lease_{chunk}"},
+                                  ExpressionAttributeValues={":u": number(until), ":now": number(now)})
+
+    @translates_storage_errors("batches")
+    def end_lease(self, tenant_id: str, batch_id: str, chunk: int) -> None:
+        self._db().update_item(TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                               UpdateExpression="REMOVE #l", ExpressionAttributeNames={"#l": f"lease_{chunk}"})
+
+    @translates_storage_errors("batches")
+    def fence(self, tenant_id: str, batch_id: str, state: dict, *, replacing: dict | None = None) -> dict | None:
+        """Begin a hand-over: record ``state`` if no hand-over was recorded (or over ``replacing``, a
+        stale one), and return the chunk leases as they were at that instant (chunk -> until), or
+        ``None`` when another hand-over holds the batch."""
+        if replacing is None:
+            condition, values = "attribute_not_exists(bedrock)", {}
+        else:
+            condition, values = "bedrock = :old", {":old": {"S": json.dumps(replacing)}}
+        try:
+            answer = self._db().update_item(
+                TableName=self._table, Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                UpdateExpression="SET bedrock = :b, bedrock_state = :s", ConditionExpression=condition,
+                ExpressionAttributeValues={":b": {"S": json.dumps(state)}, ":s": {"S": state["state"]}, **values},
+                ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return None
+            raise
+        return {int(name.removeprefix("lease_")): float(value["N"])
+                for name, value in answer["Attributes"].items() if name.startswith("lease_")}
+
+    @translates_storage_errors("batches")
+    def unfence(self, tenant_id: str, batch_id: str, state: dict) -> bool:
+        """End a hand-over that submitted no job (``state`` still its record): leases are allowed again."""
+        return written_if_allowed(self._db().update_item, TableName=self._table,
+                                  Key={"pk": {"S": f"batch#{tenant_id}"}, "sk": {"S": batch_id}},
+                                  UpdateExpression="REMOVE bedrock, bedrock_state", ConditionExpression="bedrock = :b",
+                                  ExpressionAttributeValues={":b": {"S": json.dumps(state)}})
 
     @translates_storage_errors("batches")
     def mark_once(self, marker: str) -> bool:

@@ -85,33 +85,77 @@ class BedrockBatchPath:
 
     async def hand_over(self, job: BatchJob, data: bytes) -> bool:
         """Whether the batch's lines now belong to a Bedrock job (the worker then leaves them);
-        ``HeldForNow`` when a guard refused it for now."""
+        ``HeldForNow`` when a guard refused it for now, or another hand-over is under way."""
         state = job.bedrock or {}
         if state.get("state") == "submitted":
             return True
+        if state.get("state") in ("handing", "submitting"):
+            if self._clock() - float(state["at"]) < self._config.batch.visibility_timeout_s:
+                raise HeldForNow("the batch is being handed to a Bedrock job")
+            if state["state"] == "submitting":  # its job may exist: submit the same records again
+                return await self._resubmit(job, data, state)
+            if not await self._io(self._store.unfence, job.tenant_id, job.id, state):
+                raise HeldForNow("the batch is being handed to a Bedrock job")
+            state = {}  # a hand-over that died before submitting: start again
         if state or job.endpoint != "/v1/chat/completions":
             return False  # a job already failed or was stopped: the worker runs what is left
         lines = parse_batch_file(data, max_lines=job.total)
         if self._eligible(job, lines, len(lines)) is None:  # cheap: no store call while it is not due
             return False
         kept = await self._io(self._store.lines, job.id)
-        waiting = [(index, line) for index, line in enumerate(lines) if index not in kept]
-        plan = self._eligible(job, lines, len(waiting))
-        if plan is None:
+        if self._eligible(job, lines, len(lines) - len(kept)) is None:
             return False
-        route_name, model = plan
+        handing = {"state": "handing", "at": int(self._clock())}
+        leases = await self._io(self._store.fence, job.tenant_id, job.id, handing)
+        if leases is None:
+            raise HeldForNow("the batch is being handed to a Bedrock job")
+        # the fence stops new chunk leases: the lines not kept now and not in a chunk leased now
+        # are the job's alone (no worker can start them), so none is answered twice
+        try:
+            left = sorted(chunk for chunk, until in leases.items() if until > self._clock())
+            submitting = await self._prepare(job, lines, handing, left)
+        except BaseException:
+            await self._io(self._store.unfence, job.tenant_id, job.id, handing)
+            raise
+        if submitting is None:
+            await self._io(self._store.unfence, job.tenant_id, job.id, handing)
+            return False
+        return await self._submit(job, lines, submitting)
+
+    def _records_of(self, job: BatchJob, lines, kept: dict, left: list[int]):
+        chunk_lines = self._config.batch.chunk_lines
+        return [(index, line) for index, line in enumerate(lines)
+                if index not in kept and index // chunk_lines not in left]
+
+    async def _contexts(self, job: BatchJob, waiting) -> list | None:
+        """Each waiting line's request context, or ``None`` if one cannot go to a job (the worker
+        then answers it with its error)."""
         tenant = Tenant(job.tenant_id, job.plan, self._config.plan_for(job.plan, job.tenant_id), job.key_id)
         contexts = []
         try:
             for index, line in waiting:
                 chat = self._app._parse(ChatRequest, orjson.dumps(line.body))
                 if chat.stream:
-                    return False  # the worker answers such a line with its error
+                    return None
                 ctx = await self._app._chat_context(chat, tenant, {}, line_request_id(job.id, index + 1))
                 ctx.state[DEADLINE] = job.expires_at
                 contexts.append((index, ctx))
         except TierupError:
-            return False  # a bad body: the worker runs the batch and reports that line's error
+            return None
+        return contexts
+
+    async def _prepare(self, job: BatchJob, lines, handing: dict, left: list[int]) -> dict | None:
+        """Count the job's lines against the guards and record that it is being submitted: the
+        state to submit with, or ``None`` for no job (``HeldForNow`` for a job refused for now)."""
+        kept = await self._io(self._store.lines, job.id)  # read again: answers kept before the fence
+        waiting = self._records_of(job, lines, kept, left)
+        plan = self._eligible(job, lines, len(waiting))
+        if plan is None:
+            return None
+        route_name, model = plan
+        contexts = await self._contexts(job, waiting)
+        if contexts is None:
+            return None
         counted_usd = 0.0
         for _, ctx in contexts:
             try:
@@ -122,30 +166,49 @@ class BedrockBatchPath:
 
                 if refused_for_now(exc):
                     raise HeldForNow(exc.message) from exc
-                return False
+                return None
+        submitting = {"state": "submitting", "at": handing["at"], "model": model, "route": route_name,
+                      "left_chunks": left, "estimate_usd": counted_usd}
+        if await self._io(self._store.fence, job.tenant_id, job.id, submitting, replacing=handing) is None:
+            await self._give_back(route_name, job.tenant_id, counted_usd)
+            raise HeldForNow("another worker took the hand-over over")
+        return submitting
+
+    async def _resubmit(self, job: BatchJob, data: bytes, state: dict) -> bool:
+        """A hand-over that died while submitting: the same records again, under the same
+        idempotency token (its lines were counted when it began)."""
+        replaced = {**state, "at": int(self._clock())}
+        if await self._io(self._store.fence, job.tenant_id, job.id, replaced, replacing=state) is None:
+            raise HeldForNow("another worker took the hand-over over")
+        return await self._submit(job, parse_batch_file(data, max_lines=job.total), replaced)
+
+    async def _submit(self, job: BatchJob, lines, submitting: dict) -> bool:
+        route_name, model = submitting["route"], submitting["model"]
+        counted_usd = submitting["estimate_usd"]
+        kept = await self._io(self._store.lines, job.id)
+        contexts = await self._contexts(job, self._records_of(job, lines, kept, submitting["left_chunks"])) or []
         target = Target("serverless", None, model)
         calls = [(index, self._pipeline._call(ctx, target)) for index, ctx in contexts]
         try:
             arn = await self._io(self._jobs.submit, job.id, model, calls)
         except ClientError as exc:
-            await self._give_back(route_name, job.tenant_id, counted_usd)
             code = exc.response.get("Error", {}).get("Code", "")
             if code in RETRY_LATER_CODES:
+                await self._give_back(route_name, job.tenant_id, counted_usd)
+                await self._io(self._store.unfence, job.tenant_id, job.id, submitting)
                 raise HeldForNow(f"Bedrock refused the batch job for now ({code})") from exc
             log.warning("Bedrock refused the batch job (%s): the worker runs its lines", code,
                         extra={"batch": job.id})
-            await self._io(self._store.set_bedrock, job.tenant_id, job.id, {"state": "refused", "error": code})
-            return False
-        except BaseException:
             await self._give_back(route_name, job.tenant_id, counted_usd)
-            raise
-        if arn is None:
-            await self._give_back(route_name, job.tenant_id, counted_usd)
+            await self._io(self._store.set_bedrock, job.tenant_id, job.id, {"state": "refused", "error": code},
+                           replace=True)
             return False
-        estimate_usd = counted_usd
+        if arn is None:  # fewer records than Bedrock takes: no job
+            await self._give_back(route_name, job.tenant_id, counted_usd)
+            await self._io(self._store.unfence, job.tenant_id, job.id, submitting)
+            return False
         await self._io(self._store.set_bedrock, job.tenant_id, job.id,
-                       {"state": "submitted", "arn": arn, "model": model, "route": route_name,
-                        "at": int(self._clock()), "estimate_usd": estimate_usd})
+                       {**submitting, "state": "submitted", "arn": arn}, replace=True)
         log.info("batch handed to a Bedrock job", extra={"batch": job.id, "job": arn})
         return True
 

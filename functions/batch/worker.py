@@ -97,12 +97,25 @@ class BatchWorker:
                     return True  # the job's lines are the Bedrock job's; the poller brings them back
             except HeldForNow:
                 return False
+        lease = None
+        if self.bedrock is not None:  # a hand-over leaves the lines of a leased chunk to its worker
+            lease = _ChunkLease(self._store, tenant_id, batch_id, chunk, self._config.batch.visibility_timeout_s)
+            if not await lease.take():
+                return False  # a hand-over began meanwhile: the next delivery sees its job
+        try:
+            return await self._run_lines(job, data, chunk, first, last)
+        finally:
+            if lease is not None:
+                await lease.end()
+
+    async def _run_lines(self, job: BatchJob, data: bytes, chunk: int, first: int, last: int) -> bool:
+        tenant_id, batch_id = job.tenant_id, job.id
         lines = parse_batch_file(data, max_lines=job.total)[first:last + 1]
         kept = await self._io(self._store.lines, batch_id, first, last)
         for index, line in kept.items():
             if not line["billed"]:  # answered by a worker that died before billing it
                 await self._bill(batch_id, index, line["record"])
-        watch = _CancelWatch(self._store, tenant_id, batch_id)
+        watch = _CancelWatch(self._store, tenant_id, batch_id, chunk)
         gate = asyncio.Semaphore(self._config.batch.line_concurrency)
         keep_until = job.created_at + self._config.batch.keep_days * 86400
         expired = time.time() >= job.expires_at  # the window is over: what has not run never will
@@ -212,14 +225,47 @@ class BatchWorker:
                 "entry": entry}
 
 
+class _ChunkLease:
+    """A worker's lease on the chunk it runs, renewed while it runs (a hand-over to Bedrock leaves a
+    leased chunk's lines to its worker); a worker that dies leaves it to run out, so its lines go to
+    the next hand-over or the next delivery, never nowhere."""
+
+    def __init__(self, store, tenant_id: str, batch_id: str, chunk: int, lease_s: float) -> None:
+        self._store, self._key, self._lease_s = store, (tenant_id, batch_id, chunk), lease_s
+        self._renewing: asyncio.Task | None = None
+
+    async def take(self) -> bool:
+        if not await asyncio.to_thread(self._store.take_lease, *self._key, time.time() + self._lease_s):
+            return False
+        self._renewing = asyncio.create_task(self._renew())
+        return True
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                now = time.time()
+                await asyncio.to_thread(self._store.renew_lease, *self._key, now, now + self._lease_s)
+            except TierupError:
+                log.warning("chunk lease not renewed; trying again", extra={"batch": self._key[1]})
+
+    async def end(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+        try:
+            await asyncio.to_thread(self._store.end_lease, *self._key)
+        except TierupError:
+            pass  # it runs out by itself
+
+
 class _CancelWatch:
     """Whether the batch was cancelled, or handed to a Bedrock job by another worker meanwhile (its
     lines must then not run here too), read again at most every ``STATUS_RECHECK_S``. Lines ask at
     once: the one that reads holds the others (they would otherwise see "not cancelled" while the
     read is in flight, and run)."""
 
-    def __init__(self, store, tenant_id: str, batch_id: str) -> None:
-        self._store, self._tenant_id, self._batch_id = store, tenant_id, batch_id
+    def __init__(self, store, tenant_id: str, batch_id: str, chunk: int) -> None:
+        self._store, self._tenant_id, self._batch_id, self._chunk = store, tenant_id, batch_id, chunk
         self._checked = None
         self._cancelled = False
         self.handed = False
@@ -231,6 +277,9 @@ class _CancelWatch:
                                         or time.monotonic() - self._checked > STATUS_RECHECK_S):
                 job = await asyncio.to_thread(self._store.job, self._tenant_id, self._batch_id)
                 self._checked = time.monotonic()
-                self.handed = job is not None and (job.bedrock or {}).get("state") == "submitted"
+                state = (job.bedrock or {}) if job is not None else {}
+                # a chunk leased when the hand-over began is not in the job: its lines run here
+                self.handed = (state.get("state") == "submitted"
+                               and self._chunk not in state.get("left_chunks", ()))
                 self._cancelled = job is None or job.status in ("cancelling", "cancelled") or self.handed
         return self._cancelled

@@ -374,3 +374,57 @@ def test_the_scheduled_poller_function_polls_and_writes_what_it_owes(make_runtim
             stubber.assert_no_pending_responses()
     finally:
         loop.close()
+
+
+def test_a_line_in_flight_when_the_batch_is_handed_over_is_answered_once(make_runtime, serve):
+    """Worker A's line 0 is inside the provider when worker B hands the batch to a Bedrock job: the
+    job's records leave out A's chunk (leased), so every line ends answered once, either by the
+    interactive path or by the job, never both (Bedrock bills every record it answers)."""
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    model = runtime.config.routes["chat"].serverless
+    worker = app.batch_worker
+    batch = create_batch(client)
+    store = batch_store(runtime)
+    first_line = f"{batch.id}-000001"
+    started, release = asyncio.Event(), asyncio.Event()
+    chat = worker._pipeline.chat
+
+    async def blocked_in_provider(ctx):
+        if ctx.request_id == first_line:
+            started.set()
+            await release.wait()
+        return await chat(ctx)
+
+    worker._pipeline.chat = blocked_in_provider
+    path._jobs.min_records = 100  # not due yet: worker A runs its chunk on the interactive path
+
+    async def race():
+        running = asyncio.create_task(worker.run_chunk(chunks_of(batch.id)[0]))
+        await asyncio.wait_for(started.wait(), 10)
+        path._jobs.min_records = 2  # now due: worker B hands the batch over while line 0 is in flight
+        with stubber:
+            stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+            assert await worker.run_chunk(chunks_of(batch.id)[1]) is True
+            stubber.assert_no_pending_responses()
+        release.set()
+        return await asyncio.wait_for(running, 10)
+
+    assert run(race()) is True
+    records = store._client("s3").get_object(Bucket=store.bucket, Key=f"bedrock/{batch.id}/input/records.jsonl")
+    in_job = {json.loads(row)["recordId"] for row in records["Body"].read().splitlines()}
+    by_bedrock = {n for n in range(LINES) if record_id(n) in in_job}
+    answer = model_output("from the job", input_tokens=10, output_tokens=3)
+    put_job_output(store, batch.id, [{"recordId": record_id(n), "modelInput": {}, "modelOutput": answer}
+                                     for n in sorted(by_bedrock)])
+    with stubber:
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        assert run(poll_all(store, path)) == {batch.id: "answered"}
+    drain(runtime, app)
+    done = client.batches.retrieve(batch.id)
+    assert (done.status, done.request_counts.completed, done.request_counts.failed) == ("completed", LINES, 0)
+    answered = outputs(client, done.output_file_id)
+    interactive = {n for n in range(LINES)
+                   if answered[f"r{n}"]["response"]["body"]["choices"][0]["message"]["content"] != "from the job"}
+    assert 0 in interactive and not interactive & by_bedrock  # line 0 ran here only; Bedrock never had it
+    assert interactive | by_bedrock == set(range(LINES))
+    assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]  # once each
