@@ -428,3 +428,65 @@ def test_a_line_in_flight_when_the_batch_is_handed_over_is_answered_once(make_ru
     assert 0 in interactive and not interactive & by_bedrock  # line 0 ran here only; Bedrock never had it
     assert interactive | by_bedrock == set(range(LINES))
     assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]  # once each
+
+
+def job_record_lines(store, batch_id: str) -> set[int]:
+    """The lines the Bedrock job was given (its input records)."""
+    records = store._client("s3").get_object(Bucket=store.bucket, Key=f"bedrock/{batch_id}/input/records.jsonl")
+    in_job = {json.loads(row)["recordId"] for row in records["Body"].read().splitlines()}
+    return {n for n in range(LINES) if record_id(n) in in_job}
+
+
+def test_a_dead_workers_lease_runs_out_and_a_dead_hand_over_is_taken_over(make_runtime, serve):
+    """A worker that died mid-line left its lease, and a hand-over died after fencing the batch:
+    neither strands a line. A fresh fence holds the chunk for now; once older than a message's
+    visibility timeout it is taken over, and the run-out lease no longer keeps lines from the job."""
+    import time
+
+    runtime, app, client, path, stubber = setup(make_runtime, serve)
+    batch = create_batch(client)
+    store = batch_store(runtime)
+    assert store.take_lease("acme", batch.id, 0, time.time() - 1)  # ran out: its worker is gone
+    fresh = {"state": "handing", "at": int(time.time())}
+    assert store.fence("acme", batch.id, fresh) is not None
+    with stubber:  # nothing queued: a hand-over under way is not run twice
+        assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[1])) is False
+    stale = {"state": "handing", "at": int(time.time()) - runtime.config.batch.visibility_timeout_s - 1}
+    assert store.fence("acme", batch.id, stale, replacing=fresh) is not None
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[1])) is True
+        stubber.assert_no_pending_responses()
+    assert job_record_lines(store, batch.id) == set(range(LINES))
+    assert store.job("acme", batch.id).bedrock["state"] == "submitted"
+
+
+def test_a_live_lease_of_a_dead_worker_leaves_its_chunk_to_after_the_job(make_runtime, serve):
+    """The hand-over cannot tell a dead worker's lease from a slow one: it leaves the chunk out,
+    and the chunk runs on the interactive path once the job is read back."""
+    import time
+
+    runtime, app, client, path, stubber = setup(make_runtime, serve, {"batch": {"chunk-lines": 2,
+                                                                                "bedrock-min-records": 2}})
+    model = runtime.config.routes["chat"].serverless
+    batch = create_batch(client)
+    store = batch_store(runtime)
+    assert store.take_lease("acme", batch.id, 0, time.time() + 600)  # its worker died just now
+    with stubber:
+        stubber.add_response("create_model_invocation_job", {"jobArn": JOB_ARN})
+        assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[1])) is True
+        assert run(app.batch_worker.run_chunk(chunks_of(batch.id)[0])) is True  # redelivered: the job's turn
+    assert job_record_lines(store, batch.id) == {2, 3}
+    answer = model_output("from the job", input_tokens=10, output_tokens=3)
+    put_job_output(store, batch.id, [{"recordId": record_id(n), "modelInput": {}, "modelOutput": answer}
+                                     for n in (2, 3)])
+    with stubber:
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        assert run(poll_all(store, path)) == {batch.id: "answered"}
+    drain(runtime, app)  # the poller queued every chunk again: chunk 0 runs here now
+    done = client.batches.retrieve(batch.id)
+    assert (done.status, done.request_counts.completed) == ("completed", LINES)
+    answered = outputs(client, done.output_file_id)
+    assert [n for n in range(LINES) if answered[f"r{n}"]["response"]["body"]["choices"][0]["message"]["content"]
+            == "from the job"] == [2, 3]
+    assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]
