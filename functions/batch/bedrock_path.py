@@ -9,9 +9,19 @@ on-demand): the job's answers arrive hours later, in another process, so nothing
 reserved in this one. One line refused for now (a kill switch, an exhausted quota or budget)
 refuses the whole job: nothing is submitted, the spend caps get back what the lines before it
 counted, and the chunk is held, as the worker holds chunks. Then the records go to S3 and
-``CreateModelInvocationJob`` starts the job; the batch item records it (a conditional write: one
-job per batch; the batch id is the job's idempotency token, so a worker that dies between the two
-submits the same job again). Bedrock refusing the job outright leaves the lines to the worker.
+``CreateModelInvocationJob`` starts the job (the batch id is its idempotency token).
+
+Which lines are the job's: the hand-over first records itself on the batch item (``handing``, a
+conditional write: one hand-over per batch), which stops workers from leasing chunks, and reads in
+that same write the chunk leases still live. Lines kept by then, and the lines of the leased
+chunks, are left out: their workers run them, and no line is answered both by a worker and by the
+job (Bedrock bills every record it answers). Before ``CreateModelInvocationJob`` the state becomes
+``submitting`` (with the chunks left out), then ``submitted`` with the job's ARN. A hand-over that
+dies is taken over once its state is older than ``visibility-timeout-s``: from ``handing`` (no job
+can exist) the fence is lifted and the hand-over starts again; from ``submitting`` the same records
+are submitted again under the same token. A worker's lease that was not renewed (its worker died)
+has run out and keeps no line from the job; a chunk left out runs once the job is read back (the
+poller queues every chunk again). Bedrock refusing the job outright leaves the lines to the worker.
 
 When the job's output is read, the spend caps are settled from the estimate to the job's actual
 cost at the batch price, once per job (a mark first: a poller that dies there leaves the estimate

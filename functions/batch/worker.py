@@ -16,6 +16,11 @@ the line again. Its ledger record is still written once, but quota and spend cou
 when the first run ended, count that line twice: they err towards refusing, never towards
 unbilled spend.
 
+While a batch may still be handed to a Bedrock batch job, the worker leases the chunk it runs
+(``_ChunkLease``: one write to take it, one to end it, one to renew it every third of
+``visibility-timeout-s``). The hand-over stops new leases and reads the live ones in the same
+write, and leaves the leased chunks out of the job: no line is answered both here and by Bedrock.
+
 A refusal that is about now, not the line (a kill switch, a quota or budget that is full, a store
 that does not answer, a provider that refused without generating), stops the chunk: its message
 is offered again later, and the lines not yet answered run then. Kill switches so stop batch work
@@ -98,7 +103,8 @@ class BatchWorker:
             except HeldForNow:
                 return False
         lease = None
-        if self.bedrock is not None:  # a hand-over leaves the lines of a leased chunk to its worker
+        if self.bedrock is not None and job.endpoint == "/v1/chat/completions" and not job.bedrock:
+            # a hand-over may still come: it leaves the lines of a leased chunk to their worker
             lease = _ChunkLease(self._store, tenant_id, batch_id, chunk, self._config.batch.visibility_timeout_s)
             if not await lease.take():
                 return False  # a hand-over began meanwhile: the next delivery sees its job
