@@ -23,9 +23,9 @@ are submitted again under the same token. A worker's lease that was not renewed 
 has run out and keeps no line from the job; a chunk left out runs once the job is read back (the
 poller queues every chunk again). Bedrock refusing the job outright leaves the lines to the worker.
 
-When the job's output is read, the spend caps are settled from the estimate to the job's actual
-cost at the batch price, once per job (a mark first: a poller that dies there leaves the estimate
-counted, too much rather than too little). Quota counters keep the estimate.
+When the job's output is read, the spend caps and the quota counters still in their window are
+settled from the estimate to the job's actual tokens and cost at the batch price, once per job (a
+mark first: a poller that dies there leaves the estimate counted, too much rather than too little).
 
 Following (``poll``, by the poller every minute): ``GetModelInvocationJob``; when it finished,
 each record's answer is kept with the same conditional write as the worker's and billed once, at
@@ -72,12 +72,14 @@ class HeldForNow(Exception):
 
 class BedrockBatchPath:
     def __init__(self, *, jobs, store, ledger, app, pipeline, router, config, guards=(), spend_caps=None,
-                 clock=time.time) -> None:
+                 quotas=None, clock=time.time) -> None:
         """``jobs``: ``BedrockBatchJobs``; ``router``: the gateway's router (``reserved_load``);
         ``guards``: kill switches, quotas and spend caps, in the gateway's order (not admission:
         nothing is in flight here); ``spend_caps``: the gateway's ``SpendCapGuard``, or None."""
         self._guards = list(guards)
         self._spend_caps = spend_caps
+        #: the gateway's ``QuotaGuard``, or None: its counters are settled to the job's actual use too
+        self._quotas = quotas
         self._jobs = jobs
         self._store = store
         self.store = store
@@ -167,9 +169,11 @@ class BedrockBatchPath:
         if contexts is None:
             return None
         counted_usd = 0.0
+        counted_tokens = 0
         for _, ctx in contexts:
             try:
                 counted_usd += await self._count(ctx, model)
+                counted_tokens += ctx.usage.prompt_tokens + ctx.usage.completion_tokens
             except TierupError as exc:
                 await self._give_back(route_name, job.tenant_id, counted_usd)
                 from .worker import refused_for_now
@@ -178,7 +182,8 @@ class BedrockBatchPath:
                     raise HeldForNow(exc.message) from exc
                 return None
         submitting = {"state": "submitting", "at": handing["at"], "model": model, "route": route_name,
-                      "left_chunks": left, "estimate_usd": counted_usd}
+                      "left_chunks": left, "estimate_usd": counted_usd,
+                      "estimate_tokens": counted_tokens}
         if await self._io(self._store.fence, job.tenant_id, job.id, submitting, replacing=handing) is None:
             await self._give_back(route_name, job.tenant_id, counted_usd)
             raise HeldForNow("another worker took the hand-over over")
@@ -277,10 +282,10 @@ class BedrockBatchPath:
         status = await self._io(self._jobs.status, arn)
         if not status.finished:
             return "running"  # or stopping: its partial output is read once it has stopped
-        actual_usd = 0.0
+        actual_usd, actual_tokens = 0.0, 0
         if status.status in ("Completed", "PartiallyCompleted", "Stopped"):
-            actual_usd = await self._keep_answers(job, state)
-        await self._settle_spend(job, state, actual_usd)
+            actual_usd, actual_tokens = await self._keep_answers(job, state)
+        await self._settle(job, state, actual_usd, actual_tokens)
         await self._io(self._store.set_bedrock, job.tenant_id, job.id,
                        {**state, "state": "done", "job_status": status.status}, replace=True)
         # every line not answered by the job, and the batch's end, go through the worker's queue
@@ -290,7 +295,8 @@ class BedrockBatchPath:
                                              for chunk, (first, last) in enumerate(ranges)])
         return "answered" if status.status == "Completed" else "fallback"
 
-    async def _keep_answers(self, job: BatchJob, state: dict) -> None:
+    async def _keep_answers(self, job: BatchJob, state: dict) -> tuple[float, int]:
+        """Keep and bill the job's answers: what it cost, and the tokens it used."""
         data = await self._io(self._store.file_content, job.tenant_id, job.input_file_id)
         lines = parse_batch_file(data, max_lines=job.total)
         tenant = Tenant(job.tenant_id, job.plan, self._config.plan_for(job.plan, job.tenant_id), job.key_id)
@@ -309,11 +315,12 @@ class BedrockBatchPath:
         except self._jobs.missing_output:
             answers = {}  # a job that failed or stopped early wrote nothing: every line runs elsewhere
         keep_until = job.created_at + self._config.batch.keep_days * 86400
-        actual_usd = 0.0
+        actual_usd, actual_tokens = 0.0, 0
         for index, answer in answers.items():
             line, chat, _ = contexts[index]
             if isinstance(answer, Completion):
                 actual_usd += batch_token_cost_usd(self._config.pricing, state["model"], answer.usage) or 0.0
+                actual_tokens += answer.usage.prompt_tokens + answer.usage.completion_tokens
             if index in kept:
                 if not kept[index]["billed"]:
                     await self._bill(job.id, index, kept[index]["record"])
@@ -321,20 +328,26 @@ class BedrockBatchPath:
             record = self._record(job, index, line.custom_id, chat, state, answer)
             if await self._io(self._store.put_line, job.id, index, record, keep_until):
                 await self._bill(job.id, index, record)
-        return actual_usd
+        return actual_usd, actual_tokens
 
-    async def _settle_spend(self, job: BatchJob, state: dict, actual_usd: float) -> None:
-        """Give the spend caps back what the job's estimate held beyond its actual cost (lines it
-        did not answer run elsewhere, under their own reservations). Once per job: the mark is
-        written first, so a poller that dies before settling leaves the estimate counted (too
-        much, never too little)."""
-        guard = self._spend_caps
-        unused = float(state.get("estimate_usd", 0.0)) - actual_usd
-        if guard is None or not unused:
+    async def _settle(self, job: BatchJob, state: dict, actual_usd: float, actual_tokens: int) -> None:
+        """Give the spend caps and quota counters back what the job's estimate held beyond its
+        actual use (lines it did not answer run elsewhere, under their own reservations). Once per
+        job: the mark is written first, so a poller that dies before settling leaves the estimate
+        counted (too much, never too little)."""
+        unused_usd = float(state.get("estimate_usd", 0.0)) - actual_usd
+        unused_tokens = float(state.get("estimate_tokens", 0)) - actual_tokens
+        if self._spend_caps is None and self._quotas is None:
             return
         if not await self._io(self._store.mark_once, f"batchsettled#{job.id}"):
             return
-        await guard.settle_later(state["route"], job.tenant_id, float(state["at"]), unused)
+        at = float(state["at"])
+        if self._spend_caps is not None and unused_usd:
+            await self._spend_caps.settle_later(state["route"], job.tenant_id, at, unused_usd)
+        if self._quotas is not None and "estimate_tokens" in state:
+            plan = self._config.plan_for(job.plan, job.tenant_id)
+            # the quota's monthly budget counted the estimate at on-demand prices, as spend caps do
+            await self._quotas.settle_later(plan, job.tenant_id, at, unused_tokens, unused_usd)
 
     def _record(self, job: BatchJob, index: int, custom_id: str, chat: ChatRequest, state: dict, answer) -> dict:
         request_id = line_request_id(job.id, index + 1)

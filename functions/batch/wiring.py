@@ -77,7 +77,9 @@ def batch_worker(runtime, parts, app, cost):
                                           guards=[*parts.kill_switch_guards, *parts.quota_guards,
                                                   *parts.budget_guards],
                                           spend_caps=next((guard for guard in parts.budget_guards
-                                                           if guard.name == "budget"), None))
+                                                           if guard.name == "budget"), None),
+                                          quotas=next((guard for guard in parts.quota_guards
+                                                       if guard.name == "quota"), None))
     return worker
 
 

@@ -62,6 +62,8 @@ _failures = RateLimitedLog(log)
 
 #: the holder stops trusting its lease this long before others may reclaim it (clock skew, latency)
 SAFETY_MARGIN_S = 2.0
+#: the limit a settle made later acquires under: it only moves what was counted already
+UNLIMITED = 1e18
 #: a lease is topped up in the background when its balance falls below this share of its last
 #: block, so that requests far from the limit never wait on DynamoDB
 REFILL_AT = 0.5
@@ -311,6 +313,21 @@ class QuotaLeases:
             lease.pending_release += amount + covered
         lease.pending_spend += actual
         lease.touched = True
+
+    async def settle_later(self, counter: QuotaCounter, unused: float) -> None:
+        """Take ``unused`` (estimate - actual; negative: owed) off a counter, for work whose
+        estimate another process counted (a Bedrock batch job's lines, whose answers are read
+        hours later): a hold of ``|unused|`` under a fresh holder id, settled at once with
+        ``-unused`` spent, so the counter ends ``unused`` lower. A process that dies between the
+        two leaves the hold, reclaimed as spent: too much counted, never too little."""
+        if not unused:
+            return
+        holder, held = self._new_holder(), abs(unused)
+        until = self._clock() + self._ttl
+        await call_store(self._store.acquire, counter.key, holder, held, UNLIMITED, until, counter.expires_at,
+                         store="quota")
+        await call_store(self._store.settle, counter.key, holder, held, -unused, until, counter.expires_at,
+                         store="quota")
 
     # -- background ---------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from ..core.config import TierupConfig
 from ..core.context import RequestContext
 from ..core.pricing import token_cost_usd
-from ..core.quota.counters import (MONTHLY_BUDGET_USD, QuotaCounter, actual_demand, counters_for,
+from ..core.quota.counters import (MONTHLY_BUDGET_USD, Demand, QuotaCounter, actual_demand, counters_for,
                                    estimated_demand)
 from ..core.quota.headers import quota_refusal, rate_limit_headers
 from ..core.quota.plan_fit import check_fits, output_ceiling
@@ -99,6 +99,18 @@ class QuotaGuard:
         if ctx.usage is None or ctx.cache_status.startswith("hit"):
             return 0.0
         return token_cost_usd(self._config.pricing, ctx.tier, ctx.model, ctx.usage)
+
+    async def settle_later(self, plan, tenant_id: str, at: float, unused_tokens: float, unused_usd: float) -> None:
+        """Settle, in the shared counters, work whose estimate was counted at ``at`` in another
+        process (a Bedrock batch job's lines): ``unused_*`` = estimate - actual, as in
+        ``release``. Windows already over are left as they are (nothing they could refuse now)."""
+        if self._leases is None:
+            return
+        now = self._clock()
+        unused = Demand(requests=0.0, tokens=unused_tokens, usd=unused_usd, slots=0.0)
+        for counter in counters_for(plan, tenant_id, at):
+            if counter.spends and counter.resets_at is not None and counter.resets_at > now:
+                await self._leases.settle_later(counter, unused.on(counter))
 
     async def release(self, ctx: RequestContext) -> None:
         held: list[Reservation] | None = ctx.state.pop(STATE_KEY, None)

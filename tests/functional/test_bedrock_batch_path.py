@@ -490,3 +490,45 @@ def test_a_live_lease_of_a_dead_worker_leaves_its_chunk_to_after_the_job(make_ru
     assert [n for n in range(LINES) if answered[f"r{n}"]["response"]["body"]["choices"][0]["message"]["content"]
             == "from the job"] == [2, 3]
     assert ledger_ids(runtime, batch.id) == [f"{batch.id}-{n:06d}" for n in range(1, LINES + 1)]
+
+
+def test_quota_counters_count_the_job_at_its_estimate_then_at_its_actual_use(make_runtime, serve):
+    """The tenant's daily tokens and monthly budget hold the job's estimate from submission, and
+    its actual tokens and batch-price cost once its output is read; once per job."""
+    import time
+
+    from functions.core.quota.counters import MONTHLY_BUDGET_USD, TOKENS_PER_DAY, counters_for
+
+    plans = {"plans": {"pro": {"tokens-per-day": 10_000_000, "monthly-budget-usd": 1000.0}}}
+    runtime, app, client, path, stubber = setup(make_runtime, serve, plans)
+    model = runtime.config.routes["chat"].serverless
+    quotas = path._quotas
+    assert quotas is not None
+    plan = runtime.config.plan_for("pro", "acme")
+
+    def used() -> dict[str, float]:
+        run(quotas._leases.flush(final=True))  # this process's leased blocks handed back: settled only
+        counters = {c.name: c for c in counters_for(plan, "acme", time.time())}
+        keys = {name: counters[name].key for name in (TOKENS_PER_DAY, MONTHLY_BUDGET_USD)}
+        read = quotas._leases._store.read_counters(list(keys.values()))
+        return {name: read[key].used for name, key in keys.items()}
+
+    batch = hand_batch_to_bedrock(runtime, app, client, stubber)
+    store = batch_store(runtime)
+    state = store.job("acme", batch.id).bedrock
+    counted = used()
+    assert counted[TOKENS_PER_DAY] == state["estimate_tokens"] > LINES * 12
+    assert abs(counted[MONTHLY_BUDGET_USD] - state["estimate_usd"]) < 1e-9
+    put_job_output(store, batch.id, answered_records(model_output("ok", input_tokens=10, output_tokens=2)))
+    with stubber:
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        assert run(poll_all(store, path)) == {batch.id: "answered"}
+        price = runtime.config.pricing.models[model]
+        actual_usd = LINES * (10 * price.batch_input_per_mtok + 2 * price.batch_output_per_mtok) / 1e6
+        settled = used()
+        assert settled[TOKENS_PER_DAY] == LINES * 12
+        assert abs(settled[MONTHLY_BUDGET_USD] - actual_usd) < 1e-9
+        store.set_bedrock("acme", batch.id, state, replace=True)  # a poller that reads the job again
+        stubber.add_response("get_model_invocation_job", job_answer("Completed", model))
+        run(poll_all(store, path))
+        assert used() == settled
