@@ -33,7 +33,7 @@ from .app import GatewayApp
 from .auth import Authenticator
 from .health import HealthCheck
 from .pipeline import Pipeline
-from .response_cache import wire_cache
+from .cache_wiring import wire_cache
 from .routing import ProviderRegistry, StaticRouter
 from .table_router import wire_table_router
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functions.core.config.cache import titan_region
 from functions.gateway.composition import Runtime
-from functions.gateway.response_cache import choose_embedder
+from functions.gateway.cache_wiring import choose_embedder
 from infra.bedrock_access import invoked_models
 from tests.support import make_config
 
