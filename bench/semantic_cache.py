@@ -50,6 +50,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from semantic_cache_report import interval, markdown  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
 SUITE = ROOT / "bench" / "data" / "cache_suite.jsonl"
 ADJUDICATED = ROOT / "bench" / "data" / "qqp_adjudicated.jsonl"
@@ -59,7 +61,6 @@ RESULTS = ROOT / "bench" / "results"
 BOUNDS = [0.005, 0.01, 0.02, 0.05]
 #: the static threshold the project shipped before max-wrong-hit-rate, for reference
 STATIC_THRESHOLD = 0.96
-Z95 = 1.96
 
 
 def load_pairs() -> list[dict]:
@@ -116,12 +117,6 @@ def adjudicated_labels(raw_same, cosine):
         same[i] = verdict
     return same, {"band_floor": BAND_FLOOR, "band_pairs": len(band),
                   "judged_same": sum(verdicts[i] for i in band), "judged_different": sum(not verdicts[i] for i in band)}
-
-
-def interval(wrong: float, n: float) -> list[float]:
-    from functions.core.cache.calibration import wilson
-
-    return [round(x, 4) for x in wilson(wrong, n, Z95)]
 
 
 # -- per pair arrays ----------------------------------------------------------------------------
@@ -314,80 +309,6 @@ def near_miss_suite(runs_by_judge, peer_thresholds):
 # -- report -----------------------------------------------------------------------------------------
 
 
-JUDGES = {"labels": "Quora's labels as the judge",
-          "adjudicated": "adjudicated labels as the judge (bench/data/qqp_adjudicated.jsonl)"}
-
-
-def bounded_table(judge: str, summary, runs) -> list[str]:
-    lines = [f"## Promised error rate on held-out halves (QQP, {JUDGES[judge]})", "",
-             "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
-             "| same hits by Quora's labels | checks paid / free | GPTCache hit rate at same wrong share | ratio "
-             "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in summary:
-        thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
-        low, high = r["wrong_share_ci95"]
-        ratio = f"{r['ratio_to_gptcache_same_wrong_share']:.2f}x" if r["ratio_to_gptcache_same_wrong_share"] else "-"
-        served = r["hit_rate_mean"] > 0  # no hit: nothing to measure, nothing to match GPTCache against
-        wrong = f"{r['wrong_share']:.2%} [{low:.2%}, {high:.2%}]" if served else "no hit served"
-        peer_same = f"{r['gptcache_hit_rate_same_wrong_share_mean']:.1%}" if served else "-"
-        peer_matched = f"{r['gptcache_same_hit_rate_wrong_share']:.2%}" if served else "-"
-        by_labels = f"{r['wrong_share_by_labels']:.2%} wrong" if served else "-"
-        lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
-                     f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
-                     f"{by_labels} | {r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | "
-                     f"{peer_same} | {ratio} | "
-                     f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
-                     f"{r['gptcache_default_wrong_share']:.1%} |")
-    static = [r["tierup_static_0_96"] for r in runs if r["bound"] == BOUNDS[0]]
-    hits = sum(s["hits"] for s in static)
-    wrong = sum(s["wrong"] for s in static)
-    low, high = interval(wrong, hits)
-    lines += ["", f"Static threshold {STATIC_THRESHOLD} with guards, same halves: duplicate hit rate "
-                  f"{sum(s['duplicate_hit_rate'] for s in static) / len(static):.1%}, wrong share "
-                  f"{wrong / hits if hits else 0:.2%} [{low:.2%}, {high:.2%}].", ""]
-    return lines
-
-
-def suite_table(suite) -> list[str]:
-    systems = [name for name, value in suite[0].items() if isinstance(value, dict) and "paraphrase_recall" in value]
-    lines = ["## Near-miss suite", "",
-             "tierup serves at the lowest threshold any halving learnt for the bound (none: nothing served).", "",
-             "| bound | system | threshold | must-not-share served | paraphrase recall |", "|---|---|---|---|---|"]
-    for row in suite:
-        for name in systems:
-            s = row[name]
-            judge = name.removeprefix("tierup_")
-            threshold = {"tierup_static_0_96": STATIC_THRESHOLD, "gptcache_default": 0.8,
-                         "gptcache_matched": row["gptcache_matched_threshold"]}.get(name, row["thresholds"].get(judge))
-            recall = "-" if s["paraphrase_recall"] is None else f"{s['paraphrase_recall']:.1%}"
-            lines.append(f"| {row['bound']:.1%} | {name} | {'-' if threshold is None else f'{threshold:.3f}'} | "
-                         f"{s['must_not_share_served']} / {s['must_not_share_pairs']} | {recall} |")
-    for row in (r for r in suite if r["bound"] in (0.01, 0.05)):
-        lines += ["", f"Per shape at the {row['bound']:.0%} bound (must-not-share served / paraphrases served):", "",
-                  "| shape | must not share | must share | " + " | ".join(systems) + " |",
-                  "|---|---|---|" + "---|" * len(systems)]
-        for shape, s in row["per_shape"].items():
-            cells = " | ".join(f"{s[name]['must_not_share_served']} / {s[name]['paraphrases_served']}"
-                               for name in systems)
-            lines.append(f"| {shape} | {s['pairs'] - s['must_share']} | {s['must_share']} | {cells} |")
-    return lines
-
-
-def markdown(results, suite, check) -> str:
-    lines = []
-    for judge, (summary, runs) in results.items():
-        lines += bounded_table(judge, summary, runs)
-    for threshold, c in (check or {}).items():
-        lines += [f"GPTCache library check at threshold {threshold}: {c['decisions_matching_scores']}/{c['pairs']} "
-                  f"decisions match the scoring used above ({c['served_by_library']} served by the library)."]
-    if suite is None:
-        lines += ["", f"Near-miss suite skipped: {SUITE.relative_to(ROOT)} is absent."]
-    else:
-        lines += [""] + suite_table(suite)
-    return "\n".join(lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -442,7 +363,7 @@ def main() -> int:
               "gptcache_engine_check": check, "near_miss_suite": suite}
     (RESULTS / f"semantic_cache_{method}.json").write_text(json.dumps(result, indent=1))
     print(f"Adjudicated band: {band}")
-    print(markdown(results, suite, check))
+    print(markdown(results, suite, check, static_threshold=STATIC_THRESHOLD, suite_file=SUITE.relative_to(ROOT)))
     if args.e2e:
         from semantic_cache_e2e import end_to_end
 
