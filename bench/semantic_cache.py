@@ -1,23 +1,29 @@
 """Semantic cache on Quora Question Pairs: does ``max-wrong-hit-rate`` keep its promise, and what
 does it serve next to GPTCache on the same embeddings?
 
-    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--share 0.02] [--method exact|model] [--e2e]
+    .venv/bin/python bench/semantic_cache.py [--seeds 5] [--folds 2] [--share 0.02]
+        [--method exact|model|estimate] [--confidence 0.5] [--e2e]
 
-1. Promised error rate (per pair: a stored, b asked). For each seed the pairs are shuffled and
-   halved. On the first half the route learns as it would in production (core/cache/calibration.py):
+1. Promised error rate (per pair: a stored, b asked). For each seed the pairs are shuffled and cut
+   into ``--folds`` folds (2: halves); each fold in turn is the held-out part and the route learns
+   from the others (cross-fitting: every pair is measured once per seed, by a route that never saw
+   it; more folds mean more learning traffic, 5 folds 8,000 pairs). The route learns as it would in
+   production (core/cache/calibration.py):
    it starts with no observations; each guarded candidate at or above ``calibration-floor`` below the
    current threshold is observed for free (the model is called anyway), and a ``calibration-share``
    of those above it is sent to the model and observed (counted: that is what the promise costs).
    The model's verdict is the judge's (duplicate: same answer). The threshold learnt is then
-   frozen and measured on the second half, which the learning never saw: hit rate on duplicates and
-   the wrong share of hits, with a 95% Wilson interval (pooled over seeds) and the spread across
-   seeds. Two judges, each used both to learn and to measure, for tierup and GPTCache alike:
+   frozen and measured on the held-out fold: hit rate on duplicates and the wrong share of hits,
+   with a 95% Wilson interval (pooled over seeds and folds), the spread across them, and how many
+   of them served a wrong share above the bound. Two judges, each used both to learn and to measure, for tierup and GPTCache alike:
    Quora's labels, and the same labels with every pair labelled non-duplicate at cosine 0.90 or
    above read again by hand (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see
    bench/data/README.md): at high similarity Quora's labels call many identical questions different.
    Below 0.90 the adjudicated judge is Quora's labels again, so under it the route learns only from
    candidates at 0.90 or above (its floor), where it is one judge. ``--method`` picks
-   ``calibration-method``: the exact test or the logistic curve (core/cache/calibration_model.py).
+   ``calibration-method``: the exact test, the logistic curve's bound on the hits above a threshold
+   (``model``) or its estimate of each candidate's own wrong rate at ``--confidence`` (``estimate``;
+   core/cache/calibration_model.py). No setting is chosen on a held-out fold: each is run as given.
 2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
    on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
    threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
@@ -30,7 +36,7 @@ does it serve next to GPTCache on the same embeddings?
 
 Embeddings: the local all-MiniLM-L6-v2 (numpy), computed once and kept in bench/results/.
 Needs ../shared/data/qqp/qqp_pairs_dev.jsonl; skips with a message when it is absent.
-Results: bench/results/semantic_cache_{method}.json.
+Results: bench/results/semantic_cache_{method}[_{confidence}]_{folds}fold.json.
 """
 
 from __future__ import annotations
@@ -143,7 +149,8 @@ def pair_arrays(pairs, index, vectors):
 # -- 1. the promised error rate ---------------------------------------------------------------------
 
 
-def learn(order, arrays, bound: float, floor: float, share: float, rng: random.Random, method: str = "exact"):
+def learn(order, arrays, bound: float, floor: float, share: float, rng: random.Random, method: str = "exact",
+          confidence: float = 0.5):
     """The route's online calibration over ``order``: (final threshold, paid checks, free observations).
     The threshold is looked at after every observation, as the gateway does (the model's held from one
     look to the next, ``ThresholdHold``)."""
@@ -162,7 +169,7 @@ def learn(order, arrays, bound: float, floor: float, share: float, rng: random.R
         else:
             free += 1
         calibration.observe(score, bool(arrays["same"][i]))
-        threshold = hold.threshold("route", calibration, bound, floor, method)
+        threshold = hold.threshold("route", calibration, bound, floor, method, confidence)
     return threshold, paid, free
 
 
@@ -195,21 +202,30 @@ def gptcache_sweep(arrays, test):
     return [gptcache_at(arrays, test, threshold_for_cosine(c) - 1e-9) for c in cosines[cosines > 0.5]]
 
 
-def bounded(arrays, seeds: int, share: float, floor: float, method: str):
+def folds_of(n: int, seed: int, folds: int):
+    """(learning order, held-out indices) for each fold of one shuffle of ``n`` pairs."""
     import numpy as np
 
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    edges = [n * k // folds for k in range(folds + 1)]
+    for k in range(folds):
+        yield order[: edges[k]] + order[edges[k + 1]:], np.array(order[edges[k]: edges[k + 1]])
+
+
+def bounded(arrays, seeds: int, folds: int, share: float, floor: float, method: str, confidence: float = 0.5):
     from semantic_cache_peer import DEFAULT_THRESHOLD
 
     n = len(arrays["same"])
     runs = []
-    for seed in range(seeds):
-        order = list(range(n))
-        random.Random(seed).shuffle(order)
-        learning, test = order[: n // 2], np.array(order[n // 2:])
+    splits = [(seed, fold, learning, test) for seed in range(seeds)
+              for fold, (learning, test) in enumerate(folds_of(n, seed, folds))]
+    for seed, fold, learning, test in splits:
         sweep = gptcache_sweep(arrays, test)
         static = served_counts(arrays["guarded"] & (arrays["score"] >= STATIC_THRESHOLD), arrays, test)
         for bound in BOUNDS:
-            threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed), method)
+            threshold, paid, free = learn(learning, arrays, bound, floor, share, random.Random(seed * 1000 + fold),
+                                          method, confidence)
             mask = arrays["guarded"] & (arrays["score"] >= (threshold if threshold is not None else 2.0))
             ours = served_counts(mask, arrays, test)
             by_labels = served_counts(mask, {**arrays, "same": arrays["labelled_same"]}, test)
@@ -217,7 +233,7 @@ def bounded(arrays, seeds: int, share: float, floor: float, method: str):
                                                 -r["threshold"]))
             no_worse = [r for r in sweep if r["wrong_share"] <= ours["wrong_share"] and r["hits"]]
             same_wrong = max(no_worse, key=lambda r: r["duplicate_hit_rate"]) if no_worse else None
-            runs.append({"seed": seed, "bound": bound, "threshold": threshold, "paid_checks": paid,
+            runs.append({"seed": seed, "fold": fold, "bound": bound, "threshold": threshold, "paid_checks": paid,
                          "free_observations": free, "learning_pairs": len(learning), "tierup": ours,
                          "tierup_by_labels": by_labels,
                          "gptcache_same_hit_rate": matched, "gptcache_same_wrong_share": same_wrong,
@@ -238,12 +254,13 @@ def summarise(runs):
         peer_matched = [r["gptcache_same_hit_rate"] for r in mine]
         peer_default = [r["gptcache_default"] for r in mine]
         rows.append({
-            "bound": bound, "seeds": len(mine),
+            "bound": bound, "runs": len(mine),
             "thresholds": [r["threshold"] for r in mine],
             "hit_rate_mean": sum(hit_rates) / len(mine), "hit_rate_range": [min(hit_rates), max(hit_rates)],
             "wrong_share": wrong / (right + wrong) if right + wrong else 0.0,
             "wrong_share_ci95": interval(wrong, right + wrong),
             "wrong_share_per_seed": [r["tierup"]["wrong_share"] for r in mine],
+            "runs_over_bound": sum(r["tierup"]["hits"] > 0 and r["tierup"]["wrong_share"] > bound for r in mine),
             "paid_checks_mean": sum(r["paid_checks"] for r in mine) / len(mine),
             "free_observations_mean": sum(r["free_observations"] for r in mine) / len(mine),
             "gptcache_hit_rate_same_wrong_share_mean": sum(peer_same) / len(mine),
@@ -314,8 +331,11 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--share", type=float, default=None, help="calibration-share (default: the config's)")
     parser.add_argument("--engine-check", type=int, default=150, help="pairs run through the GPTCache library")
-    parser.add_argument("--method", choices=("model", "exact"), default=None,
+    parser.add_argument("--folds", type=int, default=2, help="folds per seed (each held out once)")
+    parser.add_argument("--method", choices=("model", "estimate", "exact"), default=None,
                         help="calibration-method (default: the config's)")
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="calibration-confidence, for --method estimate (default: the config's)")
     parser.add_argument("--e2e", action="store_true", help="also the lookup path through the gateway's cache")
     parser.add_argument("--lookups", type=int, default=1000, help="held-out lookups end to end")
     args = parser.parse_args()
@@ -327,6 +347,8 @@ def main() -> int:
     defaults = RouteCacheConfig()
     share = defaults.calibration_share if args.share is None else args.share
     method = defaults.calibration_method if args.method is None else args.method
+    confidence = defaults.calibration_confidence if args.confidence is None else args.confidence
+    name = f"{method}_{confidence}" if method == "estimate" else method
     RESULTS.mkdir(parents=True, exist_ok=True)
     pairs = load_pairs()
     index, vectors = embed_questions(pairs)
@@ -337,7 +359,8 @@ def main() -> int:
     for judge, same in (("labels", arrays["same"]), ("adjudicated", adjudicated)):
         # below the band the adjudicated judge is Quora's labels again: it learns only where it is one judge
         floor = defaults.calibration_floor if judge == "labels" else max(defaults.calibration_floor, BAND_FLOOR)
-        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, share, floor, method)
+        runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, args.folds, share,
+                       floor, method, confidence)
         results[judge] = (summarise(runs), runs)
     check = None
     if args.engine_check:
@@ -355,13 +378,14 @@ def main() -> int:
     suite = near_miss_suite({judge: runs for judge, (_, runs) in results.items()}, peer_thresholds) \
         if SUITE.exists() else None
     result = {"data": "qqp_pairs_dev.jsonl", "embedder": "all-MiniLM-L6-v2 (local, numpy)",
-              "calibration_share": share, "calibration_method": method,
+              "calibration_share": share, "calibration_method": method, "calibration_confidence": confidence,
+              "folds": args.folds,
               "calibration_floor": {"labels": defaults.calibration_floor,
                                     "adjudicated": max(defaults.calibration_floor, BAND_FLOOR)}, "adjudication": band,
               **{f"summary_{judge}": summary for judge, (summary, _) in results.items()},
               **{f"runs_{judge}": runs for judge, (_, runs) in results.items()},
               "gptcache_engine_check": check, "near_miss_suite": suite}
-    (RESULTS / f"semantic_cache_{method}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"semantic_cache_{name}_{args.folds}fold.json").write_text(json.dumps(result, indent=1))
     print(f"Adjudicated band: {band}")
     print(markdown(results, suite, check, static_threshold=STATIC_THRESHOLD, suite_file=SUITE.relative_to(ROOT)))
     if args.e2e:

@@ -17,11 +17,12 @@ JUDGES = {"labels": "Quora's labels as the judge",
 
 
 def bounded_table(judge: str, summary, runs, static_threshold: float) -> list[str]:
-    lines = [f"## Promised error rate on held-out halves (QQP, {JUDGES[judge]})", "",
+    lines = [f"## Promised error rate on held-out folds (QQP, {JUDGES[judge]})", "",
              "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
+             "| runs over the bound "
              "| same hits by Quora's labels | checks paid / free | GPTCache hit rate at same wrong share | ratio "
              "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
         low, high = r["wrong_share_ci95"]
@@ -33,6 +34,7 @@ def bounded_table(judge: str, summary, runs, static_threshold: float) -> list[st
         by_labels = f"{r['wrong_share_by_labels']:.2%} wrong" if served else "-"
         lines.append(f"| {r['bound']:.1%} | {thresholds} | {r['hit_rate_mean']:.1%} "
                      f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
+                     f"{r['runs_over_bound']} of {r['runs']} | "
                      f"{by_labels} | {r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | "
                      f"{peer_same} | {ratio} | "
                      f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "

@@ -235,7 +235,8 @@ class TieredResponseCache:
         key = self._calibration_key(ctx.route_name)
         calibration = await self.calibration.current(key)
         threshold = self._thresholds.threshold(key, calibration, settings.max_wrong_hit_rate,
-                                               settings.calibration_floor, settings.calibration_method)
+                                               settings.calibration_floor, settings.calibration_method,
+                                               settings.calibration_confidence)
         ctx.state["cache_threshold"] = threshold
         servable = threshold is not None and score >= threshold
         if servable and self._chance() >= settings.calibration_share:
@@ -253,7 +254,8 @@ class TieredResponseCache:
             return
         settings = route.cache
         measured = calibration.measured(self._thresholds.threshold(
-            key, calibration, settings.max_wrong_hit_rate, settings.calibration_floor, settings.calibration_method))
+            key, calibration, settings.max_wrong_hit_rate, settings.calibration_floor, settings.calibration_method,
+            settings.calibration_confidence))
         try:
             self._metrics.emit_cache_calibration(route_name, measured)
         except Exception as exc:

@@ -146,3 +146,79 @@ def test_the_method_is_set_per_route():
     assert RouteCacheConfig.model_validate({"calibration-method": "model"}).calibration_method == "model"
     with pytest.raises(ValidationError):
         RouteCacheConfig.model_validate({"calibration-method": "guess"})
+
+
+# -- calibration-method = "estimate": each candidate's own estimated wrong rate against the bound ----
+
+
+def true_similarity_at(rate: float) -> float:
+    """Where the known truth is wrong at ``rate``."""
+    return CENTRE + (math.log(rate / (1 - rate)) - TRUE_A) / TRUE_B
+
+
+def test_estimate_serves_down_to_where_a_candidate_is_estimated_wrong_at_the_bound():
+    """With plenty of observations the point estimate finds where the truth crosses the bound
+    (1% at about 0.949), to within a bin; every hit above it is wrong less often than that."""
+    calibration = observed(random.Random(1), 40_000)
+    threshold = calibration.threshold(0.01, 0.80, "estimate")
+    assert threshold == pytest.approx(true_similarity_at(0.01), abs=0.006)
+    assert true_wrong(threshold) <= 0.012 and true_share_above(threshold) < 0.01 / 2
+
+
+def test_a_higher_confidence_serves_from_higher_up():
+    calibration = observed(random.Random(2), 1600)
+    point = calibration.threshold(0.01, 0.80, "estimate")
+    cautious = calibration.threshold(0.01, 0.80, "estimate", 0.95)
+    assert point is not None and cautious is not None and cautious > point
+
+
+def test_estimate_keeps_the_bound_on_held_out_draws():
+    """Many routes, each looking at its threshold as the gateway does: the hits a threshold serves
+    are wrong less often than the bound in all but a few routes (the mix of hits sits above the
+    lowest similarity served, where the estimate met the bound)."""
+    rng = random.Random(8)
+    routes, broken, served = 150, 0, 0
+    for _ in range(routes):
+        calibration, failed, last, hold = Calibration(), False, None, ThresholdHold()
+        for n, (similarity, wrong) in enumerate(stream(rng, 3200), start=1):
+            calibration.observe(similarity, not wrong)
+            if look_of(n) in (None, last):
+                continue
+            last = look_of(n)
+            threshold = hold.threshold("route", calibration, 0.02, 0.80, "estimate")
+            if threshold is None:
+                continue
+            served += 1
+            failed |= true_share_above(threshold) > 0.02
+        broken += failed
+    assert served > 5 * routes
+    assert broken <= RISK * routes
+
+
+def test_estimate_falls_back_to_the_exact_test_when_the_curve_does_not_fit():
+    def u_shaped(similarity: float) -> float:
+        return 0.40 if similarity < 0.88 else (0.01 if similarity < 0.96 else 0.25)
+
+    calibration = observed(random.Random(3), 6000, u_shaped)
+    assert calibration.model_choice(0.05, 0.80, "estimate").fallback
+    assert calibration.threshold(0.05, 0.80, "estimate") == calibration.exact_threshold(0.05, 0.80)
+
+
+def test_estimate_thresholds_are_held_between_looks_per_confidence():
+    rng = random.Random(6)
+    calibration, hold = observed(rng, 700), ThresholdHold()
+    first = hold.threshold("r", calibration, 0.05, 0.80, "estimate")
+    cautious = hold.threshold("r", calibration, 0.05, 0.80, "estimate", 0.95)
+    assert first is not None and cautious is not None and cautious >= first
+    for similarity, wrong in stream(rng, 300, lambda s: 1.0):
+        calibration.observe(similarity, not wrong)
+    assert hold.threshold("r", calibration, 0.05, 0.80, "estimate") == first  # 1,000: still the look at 675
+
+
+def test_the_estimate_settings_are_validated():
+    settings = RouteCacheConfig.model_validate({"calibration-method": "estimate", "calibration-confidence": 0.9})
+    assert (settings.calibration_method, settings.calibration_confidence) == ("estimate", 0.9)
+    assert RouteCacheConfig().calibration_confidence == 0.5
+    for confidence in (0.4, 1.0):
+        with pytest.raises(ValidationError):
+            RouteCacheConfig.model_validate({"calibration-confidence": confidence})

@@ -99,16 +99,20 @@ def test_a_wrong_answer_is_counted_and_the_entry_is_not_served_that_close_again(
 
 def test_a_model_route_serves_where_its_curve_proves_the_bound_and_an_exact_route_does_not():
     """The same 1,600 observations (a logistic wrong rate: tests/unit/test_cache_calibration_model.py)
-    prove 1% from 0.93 up to the curve, and nothing to the exact test (too few clean ones above)."""
+    prove 1% from 0.93 up to the curve, and nothing to the exact test (too few clean ones above);
+    the curve estimates a candidate wrong at most 1% from 0.945 up, and from 0.95 up at the upper
+    end of its 95% interval (the route's calibration-confidence reaches the gateway)."""
     import random
 
     from .test_cache_calibration_model import observed
 
     calibration = observed(random.Random(2), 1600)
-    for method, threshold in (("model", 0.93), ("exact", None)):
+    for method, confidence, threshold in (("model", 0.5, 0.93), ("exact", 0.5, None), ("estimate", 0.5, 0.945),
+                                          ("estimate", 0.95, 0.95)):
         config = make_config({"routes": {"chat": {"cache": {
             "exact": True, "semantic": True, "ttl-s": 100, "max-wrong-hit-rate": 0.01,
-            "calibration-method": method}}}, "cache": {"lsh-tables": 4, "lsh-bits": 4, "bucket-read-limit": 3}})
+            "calibration-method": method, "calibration-confidence": confidence}}},
+            "cache": {"lsh-tables": 4, "lsh-bits": 4, "bucket-read-limit": 3}})
         store = InMemoryCacheStore()
         store.add_calibration(KEY, calibration.right, calibration.wrong)
         cache = TieredResponseCache(config, store, TableEmbedder(EMBEDDINGS), clock=Clock(), chance=lambda: 0.5)
@@ -120,4 +124,4 @@ def test_a_model_route_serves_where_its_curve_proves_the_bound_and_an_exact_rout
                 c.tier = "serverless"
                 asyncio.run(cache.store(c, ANSWER))
         assert c.state["cache_threshold"] == threshold
-        assert (served is not None) == (method == "model")
+        assert (served is not None) == (method != "exact")

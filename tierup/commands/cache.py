@@ -58,7 +58,7 @@ def _calibration_table(runtime, store: DynamoCacheStore, totals: dict, only: str
             continue
         calibration = Calibration(right, wrong)
         threshold = calibration.threshold(settings.max_wrong_hit_rate, settings.calibration_floor,
-                                          settings.calibration_method)
+                                          settings.calibration_method, settings.calibration_confidence)
         measured = calibration.measured(threshold)
         row = totals.get(name, {})
         table.add_row(name, embedder, f"{settings.max_wrong_hit_rate:.2%}",

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..chat import Completion
-from .calibration_model import ModelChoice, look_of, model_threshold
+from .calibration_model import ModelChoice, estimate_threshold, look_of, model_threshold
 
 #: similarity bins are this wide: fine enough to place a threshold, coarse enough to fill
 BIN_WIDTH = 0.005
@@ -157,13 +157,15 @@ class Calibration:
     def samples(self) -> float:
         return sum(self.right.values()) + sum(self.wrong.values())
 
-    def threshold(self, bound: float, floor: float, method: str = "exact") -> float | None:
+    def threshold(self, bound: float, floor: float, method: str = "exact",
+                  confidence: float = 0.5) -> float | None:
         """The lowest threshold the observations prove for ``bound``: by the exact test (``exact``,
-        below) or by the logistic model (``model``: calibration_model.py, which falls back to the
-        exact test when the model does not fit). The model is meant to be looked at once per doubling
+        below), by the logistic model (``model``: calibration_model.py) or by its estimate of each
+        candidate's own wrong rate (``estimate``, at ``confidence``); both fall back to the exact
+        test when the model does not fit. The model is meant to be looked at once per 1.5-fold growth
         of the observations: hold its answer in between (``ThresholdHold``)."""
-        if method == "model":
-            choice = self.model_choice(bound, floor)
+        if method in ("model", "estimate"):
+            choice = self.model_choice(bound, floor, method, confidence)
             if not choice.fallback:
                 return choice.threshold
         return self.exact_threshold(bound, floor)
@@ -175,12 +177,14 @@ class Calibration:
         return [(bin_start(i) + BIN_WIDTH / 2, self.wrong.get(i, 0.0), self.wrong.get(i, 0.0) + self.right.get(i, 0.0))
                 for i in indices]
 
-    def model_choice(self, bound: float, floor: float) -> ModelChoice:
+    def model_choice(self, bound: float, floor: float, method: str = "model",
+                     confidence: float = 0.5) -> ModelChoice:
         points = self.model_points(floor)
         look = look_of(sum(n for _, _, n in points))
         if look is None:
             return ModelChoice(None, False)  # too few observations for a first look: nothing served
-        choice = model_threshold(points, bound, look, RISK)
+        choice = estimate_threshold(points, bound, confidence, BIN_WIDTH / 2) if method == "estimate" else \
+            model_threshold(points, bound, look, RISK)
         if choice.threshold is None:
             return choice
         return ModelChoice(bin_start(bin_of(choice.threshold)), choice.fallback, choice.gof_p)
@@ -228,15 +232,16 @@ class ThresholdHold:
 
     held: dict[tuple, tuple[int | None, float | None]] = field(default_factory=dict)
 
-    def threshold(self, key: str, calibration: Calibration, bound: float, floor: float, method: str) -> float | None:
-        if method != "model":
+    def threshold(self, key: str, calibration: Calibration, bound: float, floor: float, method: str,
+                  confidence: float = 0.5) -> float | None:
+        if method == "exact":
             return calibration.threshold(bound, floor, method)
         look = look_of(sum(n for _, _, n in calibration.model_points(floor)))
-        memo = (key, bound, floor)
+        memo = (key, bound, floor, method, confidence)
         held = self.held.get(memo)
         if held is not None and held[0] == look:
             return held[1]
-        threshold = calibration.threshold(bound, floor, method)
+        threshold = calibration.threshold(bound, floor, method, confidence)
         self.held[memo] = (look, threshold)
         return threshold
 

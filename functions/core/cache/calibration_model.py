@@ -250,3 +250,34 @@ def model_threshold(points: list[tuple[float, float, float]], bound: float, look
             break
         chosen = point[0]
     return ModelChoice(chosen, False, gof_p)
+
+
+def estimate_threshold(points: list[tuple[float, float, float]], bound: float, confidence: float,
+                       half_width: float) -> ModelChoice:
+    """``calibration-method = "estimate"``: the lowest bin start at which a candidate's own estimated
+    chance of being wrong is within ``bound``, tested from the top down. The estimate is the fitted
+    curve's at ``confidence`` 0.5 (the point estimate), else the upper end of the profile-likelihood
+    interval at that one-sided level. Every hit served is then estimated wrong at most the bound at
+    the lowest similarity served, and less above it, so the mix of hits is wrong less often than the
+    bound; what is not promised is a chance of failure: the estimate is one look's, not an interval
+    kept for the route's life. ``points`` are bin centres (similarity, wrong, total), ``half_width``
+    half a bin. The same checks as ``model_threshold`` decide whether the curve is trusted
+    (otherwise ``fallback``)."""
+    wrong = sum(w for _, w, _ in points)
+    if min(wrong, sum(n for _, _, n in points) - wrong) < MIN_EVENTS:
+        return ModelChoice(None, True)
+    model = fit(points)
+    if model is None or model.b >= 0:
+        return ModelChoice(None, True)
+    gof_p = goodness_of_fit(model, points)
+    if gof_p < GOF_LEVEL:
+        return ModelChoice(None, True, gof_p)
+    edge = [(model.a, model.b)] if confidence <= 0.5 else \
+        confidence_edge(model, points, normal_quantile(confidence))
+    chosen = None
+    for centre, _, _ in sorted(points, reverse=True):
+        start = centre - half_width  # a candidate may sit at the bin's lower edge, where the curve is highest
+        if max(_sigmoid(a + b * (start - model.centre)) for a, b in edge) > bound:
+            break
+        chosen = centre
+    return ModelChoice(chosen, False, gof_p)

@@ -47,7 +47,13 @@ class RouteCacheConfig(Section):
     #: the fallback when it fails); ``exact`` tests the observations above each threshold alone and
     #: assumes nothing (core/cache/calibration.py, calibration_model.py). ``exact`` by default: on
     #: Quora pairs the curve proved no tighter bound than the exact test (bench/semantic_cache.py)
-    calibration_method: Literal["model", "exact"] = Field(default="exact", alias="calibration-method")
+    #: ``estimate`` fits the same curve and serves a candidate when its own estimated chance of being
+    #: wrong (at ``calibration-confidence``) is within the bound, so the hits served are wrong less
+    #: often than the bound on average; it states no chance of failure (calibration_model.py)
+    calibration_method: Literal["model", "estimate", "exact"] = Field(default="exact", alias="calibration-method")
+    #: with ``calibration-method = "estimate"``: the one-sided level of each candidate's estimate
+    #: (0.5: the curve's point estimate; 0.95: the upper end of its 95% profile-likelihood interval)
+    calibration_confidence: float = Field(default=0.5, alias="calibration-confidence", ge=0.5, lt=1)
     #: candidates below this similarity are neither served nor observed
     calibration_floor: float = Field(default=0.80, alias="calibration-floor", gt=0, lt=1)
     #: two free-text answers agree when their embeddings are at least this alike (short answers
