@@ -8,29 +8,29 @@ does it serve next to GPTCache on the same embeddings?
    into ``--folds`` folds (2: halves); each fold in turn is the held-out part and the route learns
    from the others (cross-fitting: every pair is measured once per seed, by a route that never saw
    it; more folds mean more learning traffic, 5 folds 8,000 pairs). The route learns as it would in
-   production (core/cache/calibration.py):
-   it starts with no observations; each guarded candidate at or above ``calibration-floor`` below the
-   current threshold is observed for free (the model is called anyway), and a ``calibration-share``
-   of those above it is sent to the model and observed (counted: that is what the promise costs).
-   The model's verdict is the judge's (duplicate: same answer). The threshold learnt is then
-   frozen and measured on the held-out fold: hit rate on duplicates and the wrong share of hits,
-   with a 95% Wilson interval (pooled over seeds and folds), the spread across them, and how many
-   of them served a wrong share above the bound. Two judges, each used both to learn and to measure, for tierup and GPTCache alike:
-   Quora's labels, and the same labels with every pair labelled non-duplicate at cosine 0.90 or
-   above read again by hand (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see
-   bench/data/README.md): at high similarity Quora's labels call many identical questions different.
-   Below 0.90 the adjudicated judge is Quora's labels again, so under it the route learns only from
-   candidates at 0.90 or above (its floor), where it is one judge. ``--method`` picks
-   ``calibration-method``: the exact test, the logistic curve's bound on the hits above a threshold
-   (``model``) or its estimate of each candidate's own wrong rate at ``--confidence`` (``estimate``;
+   production (core/cache/calibration.py): it starts with no observations; each guarded candidate at
+   or above ``calibration-floor`` below the current threshold is observed for free (the model is
+   called anyway), and a ``calibration-share`` of those above it is sent to the model and observed
+   (counted: that is what the promise costs). The model's verdict is the judge's (duplicate: same
+   answer). The threshold learnt is then frozen and measured on the held-out fold: hit rate on
+   duplicates and the wrong share of hits, with a 95% Wilson interval (pooled over seeds and folds),
+   the spread across them, and how many of them served a wrong share above the bound. Two judges,
+   each used both to learn and to measure, for tierup and GPTCache alike: Quora's labels, and the
+   same labels with every pair labelled non-duplicate at cosine 0.90 or above read again by hand
+   (bench/data/qqp_adjudicated.jsonl, all 421 of them, both halves; see bench/data/README.md): at
+   high similarity Quora's labels call many identical questions different. Below 0.90 the
+   adjudicated judge is Quora's labels again, so under it the route learns only from candidates at
+   0.90 or above (its floor), where it is one judge. ``--method`` picks ``calibration-method``: the
+   exact test, the logistic curve's bound on the hits above a threshold (``model``) or its estimate
+   of each candidate's own wrong rate at ``--confidence`` (``estimate``;
    core/cache/calibration_model.py). No setting is chosen on a held-out fold: each is run as given.
 2. GPTCache in the same run, on the same embeddings, with its own scoring (bench/semantic_cache_peer.py):
-   on the same held-out half, at the threshold whose duplicate hit rate matches tierup's, at the best
+   on the same held-out fold, at the threshold whose duplicate hit rate matches tierup's, at the best
    threshold whose wrong share is no worse than tierup's (the 1.5x goal), and at its default 0.8.
    The library itself is run on a sample of pairs to check the scoring reproduces it.
 3. Near-miss suite (bench/data/cache_suite.jsonl, when present): for each bound, pairs that must not
    share an answer and paraphrases that should, per shape, for tierup (guards on, at the lowest
-   threshold any halving learnt for the bound, per judge), the static 0.96 and GPTCache (matched
+   threshold any fold learnt for the bound, per judge), the static 0.96 and GPTCache (matched
    and default thresholds).
 4. With ``--e2e``: the lookup path through the gateway's cache (bench/semantic_cache_e2e.py).
 
@@ -283,7 +283,7 @@ def _pooled_share(rows) -> float:
 
 def near_miss_suite(runs_by_judge, peer_thresholds):
     """Per shape, for each bound: served share for tierup and GPTCache. tierup serves at the lowest
-    threshold any halving learnt for the bound (the most it would serve), for each judge."""
+    threshold any fold learnt for the bound (the most it would serve), for each judge."""
     import numpy as np
 
     from semantic_cache_peer import DEFAULT_THRESHOLD, rank_needed
