@@ -29,7 +29,10 @@ That is ``calibration-method = "exact"`` (the default), which assumes nothing ab
 rate varies with similarity. ``calibration-method = "model"`` (calibration_model.py) fits a
 logistic curve to every observation instead and needs far fewer, at the price of a promise that
 holds only while the curve's shape is right (it is checked at every fit, and this test decides
-when it fails).
+when it fails). ``calibration-method = "estimate"`` fits the same curve and serves a candidate when
+its own estimated chance of being wrong is within the bound (``estimate_threshold``): the hits
+served lie at or above that similarity, so their mix is wrong less often than the bound, but no
+chance of failure is stated.
 
 Observations cost little. A candidate below t is a miss whatever happens, so the model is called
 anyway and comparing its answer costs no tokens. Above t, a small share of would-be hits
