@@ -21,8 +21,9 @@ def bounded_table(judge: str, summary, runs, static_threshold: float) -> list[st
              "| bound | learnt thresholds | duplicate hit rate (mean, range) | wrong share of hits [95% CI] "
              "| runs over the bound "
              "| same hits by Quora's labels | checks paid / free | GPTCache hit rate at same wrong share | ratio "
+             "| GPTCache at same wrong share, one threshold over all pairs: threshold, hit rate, ratio "
              "| GPTCache wrong share at same hit rate | GPTCache default: hit rate / wrong share |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         thresholds = ", ".join("-" if t is None else f"{t:.3f}" for t in r["thresholds"])
         low, high = r["wrong_share_ci95"]
@@ -36,7 +37,7 @@ def bounded_table(judge: str, summary, runs, static_threshold: float) -> list[st
                      f"({r['hit_rate_range'][0]:.1%}-{r['hit_rate_range'][1]:.1%}) | {wrong} | "
                      f"{r['runs_over_bound']} of {r['runs']} | "
                      f"{by_labels} | {r['paid_checks_mean']:.0f} / {r['free_observations_mean']:.0f} | "
-                     f"{peer_same} | {ratio} | "
+                     f"{peer_same} | {ratio} | {_pooled(r)} | "
                      f"{peer_matched} | {r['gptcache_default_hit_rate']:.1%} / "
                      f"{r['gptcache_default_wrong_share']:.1%} |")
     first_bound = min(r["bound"] for r in runs)  # the static rows repeat under every bound: count one
@@ -50,10 +51,17 @@ def bounded_table(judge: str, summary, runs, static_threshold: float) -> list[st
     return lines
 
 
+def _pooled(row) -> str:
+    best = row.get("gptcache_pooled_same_wrong_share")
+    if not best:
+        return "-"
+    return f"{best['threshold']:.3f}, {best['duplicate_hit_rate']:.1%}, {row['ratio_to_gptcache_pooled']:.2f}x"
+
+
 def suite_table(suite, static_threshold: float) -> list[str]:
     systems = [name for name, value in suite[0].items() if isinstance(value, dict) and "paraphrase_recall" in value]
     lines = ["## Near-miss suite", "",
-             "tierup serves at the lowest threshold any halving learnt for the bound (none: nothing served).", "",
+             "tierup serves at the lowest threshold any fold learnt for the bound (none: nothing served).", "",
              "| bound | system | threshold | must-not-share served | paraphrase recall |", "|---|---|---|---|---|"]
     for row in suite:
         for name in systems:
