@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from semantic_cache_report import interval, markdown  # noqa: E402
+from semantic_cache_report import gptcache_pooled, markdown, summarise  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "qqp" / "qqp_pairs_dev.jsonl"
 SUITE = ROOT / "bench" / "data" / "cache_suite.jsonl"
 ADJUDICATED = ROOT / "bench" / "data" / "qqp_adjudicated.jsonl"
@@ -242,60 +242,6 @@ def bounded(arrays, seeds: int, folds: int, share: float, floor: float, method: 
     return runs
 
 
-def summarise(runs):
-    rows = []
-    for bound in BOUNDS:
-        mine = [r for r in runs if r["bound"] == bound]
-        right = sum(r["tierup"]["right"] for r in mine)
-        wrong = sum(r["tierup"]["wrong"] for r in mine)
-        hit_rates = [r["tierup"]["duplicate_hit_rate"] for r in mine]
-        peer_same = [r["gptcache_same_wrong_share"]["duplicate_hit_rate"] if r["gptcache_same_wrong_share"] else 0.0
-                     for r in mine]
-        peer_matched = [r["gptcache_same_hit_rate"] for r in mine]
-        peer_default = [r["gptcache_default"] for r in mine]
-        rows.append({
-            "bound": bound, "runs": len(mine),
-            "thresholds": [r["threshold"] for r in mine],
-            "hit_rate_mean": sum(hit_rates) / len(mine), "hit_rate_range": [min(hit_rates), max(hit_rates)],
-            "wrong_share": wrong / (right + wrong) if right + wrong else 0.0,
-            "wrong_share_ci95": interval(wrong, right + wrong),
-            "wrong_share_per_seed": [r["tierup"]["wrong_share"] for r in mine],
-            "runs_over_bound": sum(r["tierup"]["hits"] > 0 and r["tierup"]["wrong_share"] > bound for r in mine),
-            "paid_checks_mean": sum(r["paid_checks"] for r in mine) / len(mine),
-            "free_observations_mean": sum(r["free_observations"] for r in mine) / len(mine),
-            "gptcache_hit_rate_same_wrong_share_mean": sum(peer_same) / len(mine),
-            "ratio_to_gptcache_same_wrong_share": (sum(hit_rates) / sum(peer_same)) if sum(peer_same) else None,
-            "gptcache_same_hit_rate_wrong_share": _pooled_share(peer_matched),
-            "gptcache_same_hit_rate_thresholds": [r["threshold"] for r in peer_matched],
-            "gptcache_default_hit_rate": sum(r["duplicate_hit_rate"] for r in peer_default) / len(mine),
-            "gptcache_default_wrong_share": _pooled_share(peer_default),
-            "wrong_share_by_labels": _pooled_share([r["tierup_by_labels"] for r in mine])})
-    return rows
-
-
-def gptcache_pooled(summary, arrays):
-    """GPTCache at the one threshold whose wrong share over every pair is no worse than tierup's
-    pooled wrong share, for each bound. Each pair is held out once per seed, so the pooled held-out
-    folds are all the pairs: this compares like with like, where a threshold picked per held-out
-    fold (``gptcache_same_wrong_share``) gains from the luck of a small fold, the more so the smaller."""
-    import numpy as np
-
-    sweep = gptcache_sweep(arrays, np.arange(len(arrays["same"])))
-    for row in summary:
-        if not row["hit_rate_mean"]:
-            continue
-        no_worse = [r for r in sweep if r["wrong_share"] <= row["wrong_share"] and r["hits"]]
-        best = max(no_worse, key=lambda r: r["duplicate_hit_rate"]) if no_worse else None
-        row["gptcache_pooled_same_wrong_share"] = best
-        row["ratio_to_gptcache_pooled"] = row["hit_rate_mean"] / best["duplicate_hit_rate"] if best else None
-    return summary
-
-
-def _pooled_share(rows) -> float:
-    hits = sum(r["hits"] for r in rows)
-    return sum(r["wrong"] for r in rows) / hits if hits else 0.0
-
-
 # -- 3. near-miss suite -----------------------------------------------------------------------------
 
 
@@ -360,6 +306,8 @@ def main() -> int:
     if not DATA.exists():
         print(f"skipped: {DATA} is absent (QQP pairs; see shared/data/README.md)")
         return 0
+    import numpy as np
+
     from functions.core.config.cache import RouteCacheConfig
 
     defaults = RouteCacheConfig()
@@ -379,7 +327,8 @@ def main() -> int:
         floor = defaults.calibration_floor if judge == "labels" else max(defaults.calibration_floor, BAND_FLOOR)
         runs = bounded({**arrays, "same": same, "labelled_same": arrays["same"]}, args.seeds, args.folds, share,
                        floor, method, confidence)
-        results[judge] = (gptcache_pooled(summarise(runs), {**arrays, "same": same}), runs)
+        sweep = gptcache_sweep({**arrays, "same": same}, np.arange(len(same)))  # every pair, once
+        results[judge] = (gptcache_pooled(summarise(runs, BOUNDS), sweep), runs)
     check = None
     if args.engine_check:
         try:
