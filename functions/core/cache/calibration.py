@@ -229,9 +229,9 @@ class Calibration:
 
 @dataclass(slots=True)
 class ThresholdHold:
-    """Holds each route's model threshold from one look to the next (one look per doubling of its
-    observations, as the model's risk spending counts them); exact thresholds are not held (the
-    exact test may be looked at after every observation)."""
+    """Holds each route's curve threshold (``model`` or ``estimate``) from one look to the next (one
+    look per 1.5-fold growth of its observations, as the model's risk spending counts them); exact
+    thresholds are not held (the exact test may be looked at after every observation)."""
 
     held: dict[tuple, tuple[int | None, float | None]] = field(default_factory=dict)
 
