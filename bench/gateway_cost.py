@@ -15,10 +15,15 @@ reported them, log bytes; tests/functional/test_gateway_cost.py shows the record
 the units counted). The stream time is not measured (the simulated provider answers at once):
 the table prices 1 s, 10 s and 60 s from request to last byte, the time a real model takes.
 
-Prints dollars per million requests for each Lambda memory size (arm64), the container option
-(Fargate arm64 behind an ALB at ``--rps``) and Lambda Managed Instances, the share of the example
-route's model cost each is, and the default memory size the figures choose; writes
-bench/results/gateway_cost.json.
+moto is served with its connections kept open between calls (``kept_alive_moto_server``), as
+DynamoDB keeps them: the gateway's CPU then holds what a DynamoDB call costs it on AWS, not a new
+TCP connection per call as plain moto server would make it pay.
+
+Prints dollars per million requests for Lambda memory sizes (arm64: every size from 128 to 512 MB
+in 16 MB steps is priced, the common larger ones shown too), the container option (Fargate arm64
+behind an ALB at ``--rps``) and Lambda Managed Instances, the share of the example route's model
+cost each is, and the smallest memory size that meets the rules below (the default); writes
+bench/results/gateway_cost.json with every size.
 """
 
 from __future__ import annotations
@@ -37,14 +42,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway_process import GatewayProcess, gateway_environment, toml_text  # noqa: E402
+from bench.gateway_process import (GatewayProcess, gateway_environment, kept_alive_moto_server,  # noqa: E402
+                                   toml_text)
 from functions.core.config.gateway import DEFAULT_LAMBDA_MEMORY_MB  # noqa: E402
 from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, HOURS_PER_MONTH, LAMBDA_MB_PER_VCPU,  # noqa: E402
                                          LAMBDA_PLATFORM_LOG_BYTES, RequestProfile, container_month, lambda_month,
                                          managed_instances_month)
 
 RESULTS = ROOT / "bench" / "results" / "gateway_cost.json"
-MEMORY_SIZES_MB = (256, 512, 1024, 1769, 2048)
+#: the sizes priced: Lambda takes any size from 128 MB in 1 MB steps; below 512 MB, where the
+#: gateway's smallest fitting size lies, every 16 MB (finer would follow the CPU's noise from run
+#: to run), and the sizes people commonly pick above it
+MEMORY_SIZES_MB = (*range(128, 513, 16), 1024, 1769, 2048)
+#: the Lambda rows printed (every size is in the JSON), besides the chosen and the default size
+SHOWN_SIZES_MB = (256, 512, 1024, 1769, 2048)
 STREAM_SECONDS = (1.0, 10.0, 60.0)
 #: the example route (chat: Llama 3.1 8B on Bedrock, $0.22 per million tokens in and out) at a
 #: typical answer: 500 prompt tokens, 300 answer tokens, about 4 s from request to last token
@@ -200,10 +211,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rps", type=float, default=100.0)
     args = parser.parse_args()
-    from tierup.local_stack import LOCAL_CREDENTIALS, moto_server
+    from tierup.local_stack import LOCAL_CREDENTIALS
 
     os.environ.update(LOCAL_CREDENTIALS)
-    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+    with kept_alive_moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
         measured = {mode: _measure(mode, args.requests, endpoint, Path(tmp)) for mode in ("lambda", "container")}
         # the same container serving the same mix without compression: what compressing costs in CPU
         measured["container-uncompressed"] = _measure("container", args.requests, endpoint, Path(tmp),
@@ -219,7 +230,11 @@ def main() -> None:
           f"(typical {TYPICAL['stream_s']:g} s answer) |")
     print("|---|" + "---:|" * (len(STREAM_SECONDS) + 1))
     for row in table["rows"]:
-        label = row["option"] + ("" if row["fits"] else " (does not fit)")
+        if row.get("memory_mb") not in (None, memory, DEFAULT_LAMBDA_MEMORY_MB, *SHOWN_SIZES_MB):
+            continue
+        label = row["option"] + ("" if row["fits"] else " (does not fit)") \
+            + (" (CPU over budget)" if row.get("cpu_ms_stretched", 0) > CPU_BUDGET_MS else "") \
+            + (" (default)" if row.get("memory_mb") == DEFAULT_LAMBDA_MEMORY_MB else "")
         cells = " | ".join(f"${row[f'{s:g}s']:,.2f}" for s in STREAM_SECONDS)
         print(f"| {label} | {cells} | {row['typical_share_of_model']:.1%} |")
     plain, zipped = measured["container-uncompressed"], measured["container"]
@@ -239,7 +254,8 @@ def main() -> None:
     print(f"Lambda memory these figures choose: {memory} MB: {why}")
     if memory != DEFAULT_LAMBDA_MEMORY_MB:
         print(f"  (the configured default is {DEFAULT_LAMBDA_MEMORY_MB} MB: the goal is judged on it; the CPU a "
-              "request takes varies from run to run on a shared machine, and 256 MB is at the CPU budget's edge)")
+              "request takes varies from run to run on a shared machine, and with it the smallest size within "
+              "the CPU budget)")
     # the goal is the default deployment's: the memory size the config defaults to
     default = next(r for r in table["rows"] if r.get("memory_mb") == DEFAULT_LAMBDA_MEMORY_MB)
     container = next(r for r in table["rows"] if r["option"].startswith("container"))
