@@ -35,6 +35,15 @@ the block joins the balance rather than sit in the hold unknown to this instance
 own acquire near the limit is not numbered: those run at once, and a later number applied first
 would pass for an earlier one.)
 
+Where what a request owes is written before its response completes (``defer_counted=True``: on
+Lambda, where every request flushes), a settle that would not move ``used`` (the request spent
+no more than its reservation, which the hold already counts) is not written on its own: the
+amounts wait in the lease until a write is due anyway (a renewal, usage past a reservation, a
+balance handed back, the window's end, shutdown). Until then the hold counts them as used, and
+if the instance dies they are reclaimed with it as spent: no limit is ever passed, and the
+usage itself is recorded in the ledger, apart. What it saves is a write per counter per
+request on an instance busier than one request per renewal period (``lease-ttl-s`` / 3).
+
 With ``leasing=False`` every reservation is one conditional write and every settle one write
 (the classic reserve-then-settle, but for settles made while one is written, which go together
 in the next), for comparison in ``bench/quota_contention.py``.
@@ -71,9 +80,11 @@ REFILL_AT = 0.5
 
 class QuotaLeases:
     def __init__(self, store: QuotaHoldStore, config: QuotaConfig, *, leasing: bool = True,
-                 instance_id: str | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 defer_counted: bool = False, instance_id: str | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        #: keep settles that would not move ``used`` until a write is due anyway (see above)
+        self._defer_counted = defer_counted
         self._fraction = config.lease_fraction
         self._ttl = config.lease_ttl_s
         self._margin = min(SAFETY_MARGIN_S, config.lease_ttl_s / 3)
@@ -353,7 +364,8 @@ class QuotaLeases:
             release, spend = lease.pending_release + give_back, lease.pending_spend
             renew = lease.held > 0 and self._monotonic() - lease.renewed_at > self._ttl / 3
             lease.touched = False
-            if release or spend or renew:
+            counted_already = self._defer_counted and release == spend and not (final or over or renew)
+            if (release or spend or renew) and not counted_already:
                 lease.balance -= give_back
                 lease.pending_release = lease.pending_spend = 0.0
                 self._queue_settle(lease, lease.holder, release, spend)
