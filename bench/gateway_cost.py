@@ -9,6 +9,10 @@ a request owes is written before its response completes, EMF lines on) and as in
 streams (400), non-streamed answers, exact cache hits, refusals (a tenant over its requests per
 minute) and a few embeddings.
 
+The Lambda run keeps the typical answer's pace, scaled down in time (``PACE_SCALE``): some of its
+writes fall per unit of time (lease renewals), and a run faster than the pace would show fewer
+of them per request than a busy Lambda instance makes.
+
 Measured per request: the gateway's CPU time (from /proc), its peak memory (VmHWM), and the AWS
 units it used, read back from its own ledger records (DynamoDB read/write units as DynamoDB
 reported them, log bytes; tests/functional/test_gateway_cost.py shows the records hold exactly
@@ -67,6 +71,12 @@ MEMORY_HEADROOM = 0.75
 #: out (with durable-before-response the request writes its ledger page, aggregates and metrics):
 #: it delays the stream's end, not its first token
 CPU_BUDGET_MS = 150
+#: On Lambda some writes fall per unit of time, not per request (a quota lease is renewed a third
+#: of ``lease-ttl-s`` after its last write, at most, however many requests it served meanwhile), so
+#: the Lambda run keeps the typical answer's pace: one request at a time, each starting when the
+#: previous one's typical time is up, with time scaled down by this factor (a request every 0.4 s,
+#: and the quota timings shortened alike), so renewals and flushes fall per request as they would
+PACE_SCALE = 10.0
 #: the goals of the issue: Lambda at the default memory within 10% of the model's cost at the
 #: typical answer, the container within 1% at 100 requests/s
 LAMBDA_GOAL, CONTAINER_GOAL = 0.10, 0.01
@@ -116,15 +126,25 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     import httpx
 
     from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
-    from functions.core.config import parse_config
+    from functions.core.config import BudgetsConfig, PolicyConfig, QuotaConfig, parse_config
     from functions.core.tables import TABLES, USAGE, table_env_var
     from functions.gateway.composition import Runtime
     from tierup.local_stack import create_key, prepare_tables
 
     project = "c" + uuid.uuid4().hex[:8]
     data = _config(project)
+    pace_s = 0.0
     if mode == "container":
         data["quotas"]["durable-before-response"] = False
+    else:
+        pace_s = TYPICAL["stream_s"] / PACE_SCALE
+        quotas, budgets, policy = QuotaConfig(), BudgetsConfig(), PolicyConfig()
+        data["quotas"] |= {"lease-ttl-s": max(1.0, quotas.lease_ttl_s / PACE_SCALE),
+                           "flush-interval-s": quotas.flush_interval_s / PACE_SCALE,
+                           "refusal-recheck-s": quotas.refusal_recheck_s / PACE_SCALE}
+        # the background reads of a busy instance (kill-switch flags, the route table) scale alike
+        data.setdefault("budgets", {})["flag-refresh-s"] = budgets.flag_refresh_s / PACE_SCALE
+        data.setdefault("policy", {})["route-table-refresh-s"] = policy.route_table_refresh_s / PACE_SCALE
     data["gateway"]["compress-responses"] = mode == "container" if compress is None else compress
     path = workdir / f"{mode}-{compress}.toml"
     path.write_text(toml_text(data))
@@ -141,7 +161,8 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
             client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[tenant]}"})
         time.sleep(1.2)  # the warm-up's last background flush
         cpu_before, started = gateway.cpu_seconds(), time.time()
-        for tenant, body in _mix(requests):
+        for index, (tenant, body) in enumerate(_mix(requests)):
+            time.sleep(max(0.0, started + index * pace_s - time.time()))
             response = client.post("/v1/chat/completions", json=body,
                                    headers={"Authorization": f"Bearer {keys[tenant]}"})
             response.read()
@@ -153,6 +174,7 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     entries = [e for tenant in ("bench", "tight") for e in ledger.day(tenant, day) if e.at >= started - 0.5]
     count = len(entries)
     return {"mode": mode, "compressed": data["gateway"]["compress-responses"], "requests": requests,
+            "pace_s": pace_s,
             "recorded": count, "statuses": statuses,
             "cpu_ms_per_request": 1000 * cpu_s / requests, "peak_rss_mb": peak_mb,
             "read_units_per_request": sum(e.read_units for e in entries) / count,

@@ -7,7 +7,7 @@ After each response the process is frozen with SIGSTOP, as Lambda freezes it; wh
 the ledger record, the per-minute aggregates and the EMF metric line of every request answered so
 far must already be written, and its tokens must count against the plan's limit. They do from
 the moment they are reserved: a settle that would only move them from the instance's hold to
-``settled`` waits for the next write due anyway (``QuotaLeases``, ``defer_counted``), and a
+``settled`` waits for the next write due anyway (``QuotaLeases``, ``per_request_flush``), and a
 hold whose instance never comes back is reclaimed as spent. At the end the process is killed
 without a shutdown (a recycled instance): nothing was waiting for one.
 """

@@ -223,7 +223,7 @@ def durable(store, clock, **config) -> QuotaLeases:
     """An instance that flushes after every request (as on Lambda): settles that would not move
     ``used`` wait for a write that is due anyway."""
     quotas = QuotaConfig(**{"refusal-recheck-s": 0, "lease-ttl-s": 15, **config})
-    return QuotaLeases(store, quotas, defer_counted=True, instance_id="d0", clock=clock, monotonic=clock)
+    return QuotaLeases(store, quotas, per_request_flush=True, instance_id="d0", clock=clock, monotonic=clock)
 
 
 def test_a_request_within_its_reservation_adds_no_write_when_flushed_after_it():
@@ -241,7 +241,10 @@ def test_a_request_within_its_reservation_adds_no_write_when_flushed_after_it():
             await lease.flush()
         assert store.writes == writes  # nothing moved ``used``: the hold counts all of it already
         assert store.items[quota.key]["used"] >= 6 * 250 and store.items[quota.key]["settled"] == 0
-        clock.now += 5.1  # past a third of the TTL: the renewal is due, and carries the settles
+        clock.now += 4.0  # 6.5 s since the block was leased: not yet half the 13 s it is trusted
+        await lease.flush()
+        assert store.writes == writes
+        clock.now += 0.1  # past it: the renewal is due, and carries the settles
         await lease.flush()
         assert store.writes == writes + 1
         assert store.items[quota.key]["settled"] == 6 * 250
@@ -291,3 +294,24 @@ def test_what_waits_in_the_lease_counts_as_spent_if_the_instance_dies():
     assert item["forfeited"] >= 3 and "d0g1" not in item["holds"]
     held = sum(amount for amount, _ in item["holds"].values())  # the other's admitted requests in flight
     assert item["used"] == pytest.approx(item["settled"] + item["forfeited"] + held) and item["used"] <= 100
+
+
+def test_a_balance_is_kept_through_a_stream_and_handed_back_after_a_renewal_period_idle():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(1_000)
+    lease = durable(store, clock)  # lease-ttl-s 15: trusted for 13 s, idle after 6.5 s
+
+    async def run():
+        await lease.settle(await lease.reserve(quota, 1.0), 1.0)
+        await lease.flush()
+        for _ in range(4):  # background flushes during the next request's 4 s stream
+            clock.now += 1
+            await lease.flush()
+        assert lease.stranded()["requests-per-minute"] > 0  # kept for the request after it
+        clock.now += 2.6
+        await lease.flush()
+        return lease.stranded()["requests-per-minute"]
+
+    assert asyncio.run(run()) == 0
+    assert store.items[quota.key]["used"] == store.items[quota.key]["settled"] == 1
