@@ -112,6 +112,15 @@ def _mix(count: int) -> list[tuple[str, dict]]:
     return mix
 
 
+def _scaled_lease_ttl_s(ttl_s: float) -> float:
+    """The lease TTL under which a hold is trusted (and renewed) ``PACE_SCALE`` times sooner than
+    under ``ttl_s``: the safety margin is a third of a TTL this short, not its 2 s."""
+    from functions.quotas.leases import SAFETY_MARGIN_S
+
+    trusted_s = (ttl_s - min(SAFETY_MARGIN_S, ttl_s / 3)) / PACE_SCALE
+    return max(1.0, trusted_s * 1.5)
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -139,7 +148,7 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     else:
         pace_s = TYPICAL["stream_s"] / PACE_SCALE
         quotas, budgets, policy = QuotaConfig(), BudgetsConfig(), PolicyConfig()
-        data["quotas"] |= {"lease-ttl-s": max(1.0, quotas.lease_ttl_s / PACE_SCALE),
+        data["quotas"] |= {"lease-ttl-s": _scaled_lease_ttl_s(quotas.lease_ttl_s),
                            "flush-interval-s": quotas.flush_interval_s / PACE_SCALE,
                            "refusal-recheck-s": quotas.refusal_recheck_s / PACE_SCALE}
         # the background reads of a busy instance (kill-switch flags, the route table) scale alike
