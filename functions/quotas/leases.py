@@ -36,7 +36,7 @@ own acquire near the limit is not numbered: those run at once, and a later numbe
 would pass for an earlier one.)
 
 Where every request flushes before its response completes (``per_request_flush``: on Lambda,
-one request at a time per instance, frozen between them) two things change, so that a busy
+one request at a time per instance, frozen between them) three things change, so that a busy
 instance does not write each counter twice a request:
 
 * a settle that would not move ``used`` (the request spent no more than its reservation, which
@@ -93,16 +93,15 @@ class QuotaLeases:
         self._store = store
         #: keep settles that would not move ``used`` until a write is due anyway (see above)
         self._defer_counted = per_request_flush
-        margin = min(SAFETY_MARGIN_S, config.lease_ttl_s / 3)
-        #: a hold is renewed once this old: a third of the TTL (two more tries before others may
-        #: reclaim it); flushed per request, half the time the holder trusts it (one more try
-        #: before it stops trusting it, and each request's flush and the background's are tries)
-        self._renew_after = (config.lease_ttl_s - margin) / 2 if per_request_flush else config.lease_ttl_s / 3
-        #: how long a balance goes untouched before it is handed back (0: a whole flush interval)
-        self._idle_after = self._renew_after if per_request_flush else 0.0
         self._fraction = config.lease_fraction
         self._ttl = config.lease_ttl_s
         self._margin = min(SAFETY_MARGIN_S, config.lease_ttl_s / 3)
+        #: a hold is renewed once this old: a third of the TTL (two more tries before others may
+        #: reclaim it); flushed per request, half the time the holder trusts it (one more try
+        #: before it stops trusting it, and each request's flush and the background's are tries)
+        self._renew_after = (self._ttl - self._margin) / 2 if per_request_flush else self._ttl / 3
+        #: how long a balance goes untouched before it is handed back (0: a whole flush interval)
+        self._idle_after = self._renew_after if per_request_flush else 0.0
         self._recheck = config.refusal_recheck_s
         self.leasing = leasing
         self._instance = instance_id or secrets.token_hex(5)
