@@ -9,16 +9,25 @@ a request owes is written before its response completes, EMF lines on) and as in
 streams (400), non-streamed answers, exact cache hits, refusals (a tenant over its requests per
 minute) and a few embeddings.
 
+The Lambda run keeps the typical answer's pace, scaled down in time (``PACE_SCALE``): some of its
+writes fall per unit of time (lease renewals), and a run faster than the pace would show fewer
+of them per request than a busy Lambda instance makes.
+
 Measured per request: the gateway's CPU time (from /proc), its peak memory (VmHWM), and the AWS
 units it used, read back from its own ledger records (DynamoDB read/write units as DynamoDB
 reported them, log bytes; tests/functional/test_gateway_cost.py shows the records hold exactly
 the units counted). The stream time is not measured (the simulated provider answers at once):
 the table prices 1 s, 10 s and 60 s from request to last byte, the time a real model takes.
 
-Prints dollars per million requests for each Lambda memory size (arm64), the container option
-(Fargate arm64 behind an ALB at ``--rps``) and Lambda Managed Instances, the share of the example
-route's model cost each is, and the default memory size the figures choose; writes
-bench/results/gateway_cost.json.
+moto is served with its connections kept open between calls (``kept_alive_moto_server``), as
+DynamoDB keeps them: the gateway's CPU then holds what a DynamoDB call costs it on AWS, not a new
+TCP connection per call as plain moto server would make it pay.
+
+Prints dollars per million requests for Lambda memory sizes (arm64: every size from 128 to 512 MB
+in 16 MB steps is priced, the common larger ones shown too), the container option (Fargate arm64
+behind an ALB at ``--rps``) and Lambda Managed Instances, the share of the example route's model
+cost each is, and the smallest memory size that meets the rules below (the default); writes
+bench/results/gateway_cost.json with every size.
 """
 
 from __future__ import annotations
@@ -37,14 +46,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway_process import GatewayProcess, gateway_environment, toml_text  # noqa: E402
+from bench.gateway_process import (GatewayProcess, gateway_environment, kept_alive_moto_server,  # noqa: E402
+                                   toml_text)
 from functions.core.config.gateway import DEFAULT_LAMBDA_MEMORY_MB  # noqa: E402
 from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, HOURS_PER_MONTH, LAMBDA_MB_PER_VCPU,  # noqa: E402
                                          LAMBDA_PLATFORM_LOG_BYTES, RequestProfile, container_month, lambda_month,
                                          managed_instances_month)
 
 RESULTS = ROOT / "bench" / "results" / "gateway_cost.json"
-MEMORY_SIZES_MB = (256, 512, 1024, 1769, 2048)
+#: the sizes priced: Lambda takes any size from 128 MB in 1 MB steps; below 512 MB, where the
+#: gateway's smallest fitting size lies, every 16 MB (finer would follow the CPU's noise from run
+#: to run), and the sizes people commonly pick above it
+MEMORY_SIZES_MB = (*range(128, 513, 16), 1024, 1769, 2048)
+#: the Lambda rows printed (every size is in the JSON), besides the chosen and the default size
+SHOWN_SIZES_MB = (256, 512, 1024, 1769, 2048)
 STREAM_SECONDS = (1.0, 10.0, 60.0)
 #: the example route (chat: Llama 3.1 8B on Bedrock, $0.22 per million tokens in and out) at a
 #: typical answer: 500 prompt tokens, 300 answer tokens, about 4 s from request to last token
@@ -56,6 +71,12 @@ MEMORY_HEADROOM = 0.75
 #: out (with durable-before-response the request writes its ledger page, aggregates and metrics):
 #: it delays the stream's end, not its first token
 CPU_BUDGET_MS = 150
+#: On Lambda some writes fall per unit of time, not per request (a quota lease is renewed a third
+#: of ``lease-ttl-s`` after its last write, at most, however many requests it served meanwhile), so
+#: the Lambda run keeps the typical answer's pace: one request at a time, each starting when the
+#: previous one's typical time is up, with time scaled down by this factor (a request every 0.4 s,
+#: and the quota timings shortened alike), so renewals and flushes fall per request as they would
+PACE_SCALE = 10.0
 #: the goals of the issue: Lambda at the default memory within 10% of the model's cost at the
 #: typical answer, the container within 1% at 100 requests/s
 LAMBDA_GOAL, CONTAINER_GOAL = 0.10, 0.01
@@ -91,6 +112,15 @@ def _mix(count: int) -> list[tuple[str, dict]]:
     return mix
 
 
+def _scaled_lease_ttl_s(ttl_s: float) -> float:
+    """The lease TTL under which a hold is trusted (and renewed) ``PACE_SCALE`` times sooner than
+    under ``ttl_s``: the safety margin is a third of a TTL this short, not its 2 s."""
+    from functions.quotas.leases import SAFETY_MARGIN_S
+
+    trusted_s = (ttl_s - min(SAFETY_MARGIN_S, ttl_s / 3)) / PACE_SCALE
+    return max(1.0, trusted_s * 1.5)
+
+
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -105,15 +135,25 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     import httpx
 
     from functions.adapters.dynamodb.ledger_records import DynamoLedgerRecords
-    from functions.core.config import parse_config
+    from functions.core.config import BudgetsConfig, PolicyConfig, QuotaConfig, parse_config
     from functions.core.tables import TABLES, USAGE, table_env_var
     from functions.gateway.composition import Runtime
     from tierup.local_stack import create_key, prepare_tables
 
     project = "c" + uuid.uuid4().hex[:8]
     data = _config(project)
+    pace_s = 0.0
     if mode == "container":
         data["quotas"]["durable-before-response"] = False
+    else:
+        pace_s = TYPICAL["stream_s"] / PACE_SCALE
+        quotas, budgets, policy = QuotaConfig(), BudgetsConfig(), PolicyConfig()
+        data["quotas"] |= {"lease-ttl-s": _scaled_lease_ttl_s(quotas.lease_ttl_s),
+                           "flush-interval-s": quotas.flush_interval_s / PACE_SCALE,
+                           "refusal-recheck-s": quotas.refusal_recheck_s / PACE_SCALE}
+        # the background reads of a busy instance (kill-switch flags, the route table) scale alike
+        data.setdefault("budgets", {})["flag-refresh-s"] = budgets.flag_refresh_s / PACE_SCALE
+        data.setdefault("policy", {})["route-table-refresh-s"] = policy.route_table_refresh_s / PACE_SCALE
     data["gateway"]["compress-responses"] = mode == "container" if compress is None else compress
     path = workdir / f"{mode}-{compress}.toml"
     path.write_text(toml_text(data))
@@ -130,7 +170,8 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
             client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[tenant]}"})
         time.sleep(1.2)  # the warm-up's last background flush
         cpu_before, started = gateway.cpu_seconds(), time.time()
-        for tenant, body in _mix(requests):
+        for index, (tenant, body) in enumerate(_mix(requests)):
+            time.sleep(max(0.0, started + index * pace_s - time.time()))
             response = client.post("/v1/chat/completions", json=body,
                                    headers={"Authorization": f"Bearer {keys[tenant]}"})
             response.read()
@@ -142,6 +183,7 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     entries = [e for tenant in ("bench", "tight") for e in ledger.day(tenant, day) if e.at >= started - 0.5]
     count = len(entries)
     return {"mode": mode, "compressed": data["gateway"]["compress-responses"], "requests": requests,
+            "pace_s": pace_s,
             "recorded": count, "statuses": statuses,
             "cpu_ms_per_request": 1000 * cpu_s / requests, "peak_rss_mb": peak_mb,
             "read_units_per_request": sum(e.read_units for e in entries) / count,
@@ -200,10 +242,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rps", type=float, default=100.0)
     args = parser.parse_args()
-    from tierup.local_stack import LOCAL_CREDENTIALS, moto_server
+    from tierup.local_stack import LOCAL_CREDENTIALS
 
     os.environ.update(LOCAL_CREDENTIALS)
-    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+    with kept_alive_moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
         measured = {mode: _measure(mode, args.requests, endpoint, Path(tmp)) for mode in ("lambda", "container")}
         # the same container serving the same mix without compression: what compressing costs in CPU
         measured["container-uncompressed"] = _measure("container", args.requests, endpoint, Path(tmp),
@@ -219,7 +261,11 @@ def main() -> None:
           f"(typical {TYPICAL['stream_s']:g} s answer) |")
     print("|---|" + "---:|" * (len(STREAM_SECONDS) + 1))
     for row in table["rows"]:
-        label = row["option"] + ("" if row["fits"] else " (does not fit)")
+        if row.get("memory_mb") not in (None, memory, DEFAULT_LAMBDA_MEMORY_MB, *SHOWN_SIZES_MB):
+            continue
+        label = row["option"] + ("" if row["fits"] else " (does not fit)") \
+            + (" (CPU over budget)" if row.get("cpu_ms_stretched", 0) > CPU_BUDGET_MS else "") \
+            + (" (default)" if row.get("memory_mb") == DEFAULT_LAMBDA_MEMORY_MB else "")
         cells = " | ".join(f"${row[f'{s:g}s']:,.2f}" for s in STREAM_SECONDS)
         print(f"| {label} | {cells} | {row['typical_share_of_model']:.1%} |")
     plain, zipped = measured["container-uncompressed"], measured["container"]
@@ -239,7 +285,8 @@ def main() -> None:
     print(f"Lambda memory these figures choose: {memory} MB: {why}")
     if memory != DEFAULT_LAMBDA_MEMORY_MB:
         print(f"  (the configured default is {DEFAULT_LAMBDA_MEMORY_MB} MB: the goal is judged on it; the CPU a "
-              "request takes varies from run to run on a shared machine, and 256 MB is at the CPU budget's edge)")
+              "request takes varies from run to run on a shared machine, and with it the smallest size within "
+              "the CPU budget)")
     # the goal is the default deployment's: the memory size the config defaults to
     default = next(r for r in table["rows"] if r.get("memory_mb") == DEFAULT_LAMBDA_MEMORY_MB)
     container = next(r for r in table["rows"] if r["option"].startswith("container"))

@@ -17,8 +17,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from tierup.local_stack import LOCAL_CREDENTIALS, free_port
@@ -139,3 +141,40 @@ class GatewayProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextmanager
+def kept_alive_moto_server():
+    """Like ``tierup.local_stack.moto_server`` (one call at a time, units as DynamoDB bills
+    them), but served over HTTP/1.1 with connections kept open between calls, as DynamoDB's
+    endpoints keep them: werkzeug, which ``moto_server`` runs on, closes the connection after
+    every answer, so each DynamoDB call of the gateway would pay a new TCP connection's CPU that
+    it never pays on AWS (botocore reuses its pooled connections). For benchmarks that measure
+    the gateway's CPU per request."""
+    import warnings
+
+    import uvicorn
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from uvicorn.middleware.wsgi import WSGIMiddleware
+
+    from tierup.local_stack import _OneCallAtATime, _plain_notation_for_moto_sums, _write_units_as_dynamodb_bills_them
+
+    _plain_notation_for_moto_sums()
+    _write_units_as_dynamodb_bills_them()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # uvicorn's WSGI adapter: fine for a stand-in
+        app = WSGIMiddleware(_OneCallAtATime(DomainDispatcherApplication(create_backend_app)))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           timeout_keep_alive=60))
+    thread = threading.Thread(target=server.run, name="moto-keep-alive", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("moto did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

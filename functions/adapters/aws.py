@@ -51,7 +51,12 @@ DEFAULT_CONFIG = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_t
 #: per-service botocore settings (merged over DEFAULT_CONFIG)
 SERVICE_CONFIG: dict[str, dict] = {
     # DynamoDB answers in milliseconds; a connect or a read this slow means it is not answering.
-    "dynamodb": {"retries": {"mode": "standard", "total_max_attempts": 1}, "connect_timeout": 0.5, "read_timeout": 1.5},
+    # Its requests are built by the adapters, never from a client's raw input, and DynamoDB
+    # validates each one itself (a ValidationException), so botocore's own check of every
+    # parameter is skipped: it is about a tenth of a call's CPU, and a request writes several
+    # times on Lambda, where CPU is billed by the millisecond (bench/gateway_cost.py).
+    "dynamodb": {"retries": {"mode": "standard", "total_max_attempts": 1}, "connect_timeout": 0.5, "read_timeout": 1.5,
+                 "parameter_validation": False},
 }
 #: the longest one DynamoDB call can take before botocore gives up (connect + read)
 STORAGE_CALL_BOUND_S = 2.0

@@ -148,15 +148,16 @@ class RequestProfile:
     request_bytes: float = 1500.0
 
 
-#: ``bench/gateway_cost.py`` on its mix, as on Lambda: each request writes what it owes before its
-#: response completes (ledger page, aggregates, metric lines), so it costs writes and CPU a batch
-#: of requests would share
-LAMBDA_PROFILE = RequestProfile(cpu_ms=20.2, read_units=0.08, write_units=6.72, log_bytes=1181.0,
-                                egress_bytes=35_400.0)
+#: ``bench/gateway_cost.py`` on its mix, as on Lambda at the typical answer's pace: each request
+#: writes what it owes before its response completes (ledger page, aggregates, metric lines), so it
+#: costs writes and CPU a batch of requests would share, and a busy instance's background reads
+#: (kill-switch flags, the route table) and lease renewals fall on its requests
+LAMBDA_PROFILE = RequestProfile(cpu_ms=23.7, read_units=1.82, write_units=5.78, log_bytes=1183.0,
+                                egress_bytes=33_190.0)
 #: the same mix in a long-lived process: the ledger is flushed once a second for all requests, and
 #: answers are gzipped (``[gateway] compress-responses``, on in a container)
-CONTAINER_PROFILE = RequestProfile(cpu_ms=4.6, read_units=0.03, write_units=0.17, log_bytes=27.0,
-                                   egress_bytes=2_400.0)
+CONTAINER_PROFILE = RequestProfile(cpu_ms=3.2, read_units=0.01, write_units=0.10, log_bytes=18.0,
+                                   egress_bytes=2_390.0)
 
 
 @dataclass(frozen=True, slots=True)

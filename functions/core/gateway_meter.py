@@ -36,15 +36,23 @@ class _Units:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._units = GatewayUnits()
+        #: response bytes, kept apart as a plain count: added once per streamed chunk, where a
+        #: ``GatewayUnits`` sum each time would cost more CPU than the chunk's own rendering
+        self._egress = 0
 
     def add(self, units: GatewayUnits) -> None:
         with self._lock:
             self._units = self._units + units
 
+    def add_egress(self, nbytes: int) -> None:
+        with self._lock:
+            self._egress += nbytes
+
     def take(self) -> GatewayUnits:
         with self._lock:
             units, self._units = self._units, GatewayUnits()
-        return units
+            egress, self._egress = self._egress, 0
+        return units + GatewayUnits(egress_bytes=egress) if egress else units
 
 
 class RequestMeter(_Units):
@@ -114,6 +122,14 @@ class GatewayMeter:
             meter.add(units)
         else:
             self._pool.add(units)
+
+    def count_egress(self, nbytes: int) -> None:
+        """``count(GatewayUnits(egress_bytes=nbytes))``, cheaper: once per streamed chunk."""
+        meter = _current.get()
+        if meter is not None and not meter.closed and meter.gateway is self:
+            meter.add_egress(nbytes)
+        else:
+            self._pool.add_egress(nbytes)
 
 
     def settle(self) -> tuple[GatewayUnits, float]:

@@ -25,7 +25,6 @@ from ..core.images import check_images
 from ..core.config import RouteConfig, TierupConfig
 from ..core.context import RequestContext, Tenant
 from ..core.errors import MethodNotAllowedError, NotFoundError, RequestError, TierupError
-from ..core.gateway_cost import GatewayUnits
 from ..core.gateway_meter import GatewayMeter
 from ..core.ports import ResponseStore
 from ..core.quota.plan_fit import check_embedding_inputs
@@ -82,9 +81,9 @@ async def _counting_egress(send, meter: GatewayMeter, message) -> None:
     """``send``, counting the response's bytes (status line and headers roughly, body exactly)
     toward the request's data transfer out."""
     if message["type"] == "http.response.body":
-        meter.count(GatewayUnits(egress_bytes=len(message.get("body", b""))))
+        meter.count_egress(len(message.get("body", b"")))
     elif message["type"] == "http.response.start":
-        meter.count(GatewayUnits(egress_bytes=17 + sum(len(k) + len(v) + 4 for k, v in message.get("headers", ()))))
+        meter.count_egress(17 + sum(len(k) + len(v) + 4 for k, v in message.get("headers", ())))
     await send(message)
 
 

@@ -58,12 +58,20 @@ def tool_call_delta_json(piece: ToolCallDelta) -> dict:
 
 
 class ChunkWriter:
-    """Renders one streamed answer as SSE events (``data: {...}\\n\\n``)."""
+    """Renders one streamed answer as SSE events (``data: {...}\\n\\n``).
+
+    A stream's bytes are most of what a request sends out, and on Lambda each byte is billed
+    as data transfer out, uncompressed. Optional fields that would be null in every chunk
+    (``logprobs`` unless asked for, ``system_fingerprint`` unless simulated) are left out, as
+    several OpenAI-compatible servers do: the openai SDKs read a missing optional field as None
+    (``tests/unit/test_openai_format.py``). ``finish_reason`` stays null until the end, as
+    OpenAI sends it: clients test it against null."""
 
     def __init__(self, request_id: str, route: str, simulated: bool, include_usage: bool) -> None:
         self._base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk",
-                      "created": int(time.time()), "model": route,
-                      "system_fingerprint": SIMULATED_FINGERPRINT if simulated else None}
+                      "created": int(time.time()), "model": route}
+        if simulated:
+            self._base["system_fingerprint"] = SIMULATED_FINGERPRINT
         self._include_usage = include_usage
         self._sent_role = False
 
@@ -71,8 +79,9 @@ class ChunkWriter:
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
     def _choice(self, delta: dict, finish_reason: str | None, logprobs: list | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": {"content": logprobs} if logprobs is not None else None,
-                  "finish_reason": finish_reason}
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if logprobs is not None:
+            choice["logprobs"] = {"content": logprobs}
         return self._event({**self._base, "choices": [choice]} | self._usage_null())
 
     def _usage_null(self) -> dict:

@@ -44,6 +44,8 @@ class Lease:
     renewed_at: float = 0.0
     exhausted_until: float = 0.0
     touched: bool = False
+    #: when a request last took from or gave back to the lease (monotonic)
+    touched_at: float = 0.0
     last_block: float = 0.0
     refilling: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

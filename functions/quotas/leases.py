@@ -35,6 +35,23 @@ the block joins the balance rather than sit in the hold unknown to this instance
 own acquire near the limit is not numbered: those run at once, and a later number applied first
 would pass for an earlier one.)
 
+Where every request flushes before its response completes (``per_request_flush``: on Lambda,
+one request at a time per instance, frozen between them) three things change, so that a busy
+instance does not write each counter twice a request:
+
+* a settle that would not move ``used`` (the request spent no more than its reservation, which
+  the hold already counts) is not written on its own: the amounts wait in the lease until a
+  write is due anyway (a renewal, usage past a reservation, a balance handed back, the window's
+  end, shutdown). Until then the hold counts them as used, and if the instance dies they are
+  reclaimed with it as spent: no limit is ever passed, and the usage itself is recorded in the
+  ledger, apart;
+* a hold is renewed once half as old as the holder trusts it (6.5 s of the default 13), not a
+  third of ``lease-ttl-s``: every request's flush is a chance to renew it, besides the
+  background's;
+* a balance counts as idle once untouched for that renewal period, not for a flush interval:
+  the instance's next request is usually the one that uses it, and a balance handed back in the
+  middle of a stream is leased again by the request after it.
+
 With ``leasing=False`` every reservation is one conditional write and every settle one write
 (the classic reserve-then-settle, but for settles made while one is written, which go together
 in the next), for comparison in ``bench/quota_contention.py``.
@@ -71,12 +88,20 @@ REFILL_AT = 0.5
 
 class QuotaLeases:
     def __init__(self, store: QuotaHoldStore, config: QuotaConfig, *, leasing: bool = True,
-                 instance_id: str | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 per_request_flush: bool = False, instance_id: str | None = None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        #: keep settles that would not move ``used`` until a write is due anyway (see above)
+        self._defer_counted = per_request_flush
         self._fraction = config.lease_fraction
         self._ttl = config.lease_ttl_s
         self._margin = min(SAFETY_MARGIN_S, config.lease_ttl_s / 3)
+        #: a hold is renewed once this old: a third of the TTL (two more tries before others may
+        #: reclaim it); flushed per request, half the time the holder trusts it (one more try
+        #: before it stops trusting it, and each request's flush and the background's are tries)
+        self._renew_after = (self._ttl - self._margin) / 2 if per_request_flush else self._ttl / 3
+        #: how long a balance goes untouched before it is handed back (0: a whole flush interval)
+        self._idle_after = self._renew_after if per_request_flush else 0.0
         self._recheck = config.refusal_recheck_s
         self.leasing = leasing
         self._instance = instance_id or secrets.token_hex(5)
@@ -201,6 +226,7 @@ class QuotaLeases:
         lease.balance += leased - amount
         lease.in_flight += amount
         lease.touched = True
+        lease.touched_at = self._monotonic()
         if self.leasing and not lease.refilling and lease.balance < REFILL_AT * lease.last_block \
                 and lease.last_block >= 2 * amount:  # far from the limit: top up before it runs out
             lease.refilling = True
@@ -313,6 +339,7 @@ class QuotaLeases:
             lease.pending_release += amount + covered
         lease.pending_spend += actual
         lease.touched = True
+        lease.touched_at = self._monotonic()
 
     async def settle_later(self, counter: QuotaCounter, unused: float) -> None:
         """Take ``unused`` (estimate - actual; negative: owed) off a counter, for work whose
@@ -349,11 +376,13 @@ class QuotaLeases:
                     if lease.balance > 0 and self._monotonic() >= lease.valid_until:
                         await self._roll_over(lease)
             over = lease.counter.resets_at is not None and lease.counter.resets_at <= now
-            give_back = lease.balance if (final or over or not lease.touched) else 0.0
+            idle = not lease.touched and self._monotonic() - lease.touched_at >= self._idle_after
+            give_back = lease.balance if (final or over or idle) else 0.0
             release, spend = lease.pending_release + give_back, lease.pending_spend
-            renew = lease.held > 0 and self._monotonic() - lease.renewed_at > self._ttl / 3
+            renew = lease.held > 0 and self._monotonic() - lease.renewed_at > self._renew_after
             lease.touched = False
-            if release or spend or renew:
+            counted_already = self._defer_counted and release == spend and not (final or over or renew)
+            if (release or spend or renew) and not counted_already:
                 lease.balance -= give_back
                 lease.pending_release = lease.pending_spend = 0.0
                 self._queue_settle(lease, lease.holder, release, spend)

@@ -122,7 +122,8 @@ def wire_quotas(runtime, parts, *, store=None) -> Flusher:
     parts.admission_guards.append(AdmissionGuard(config.gateway))
     leases = None
     if config.quotas.enabled and plans_limit_usage(config):
-        leases = QuotaLeases(store or quota_hold_store(runtime), config.quotas)
+        leases = QuotaLeases(store or quota_hold_store(runtime), config.quotas,
+                             per_request_flush=durable_before_response(runtime))
     parts.quota_guards.append(QuotaGuard(config, leases))
     ledger = usage_ledger(runtime)
     parts.recorders.append(ledger)

@@ -28,3 +28,25 @@ def test_credentials_are_resolved_once_for_every_client(moto_endpoint, tmp_path,
     clients.client("lambda").list_functions()
     clients.client("sns").list_topics()
     assert calls.read_text() == "x"
+
+
+def test_dynamodb_requests_are_left_to_dynamodb_to_validate(moto_endpoint, monkeypatch):
+    """botocore's check of every parameter is off for DynamoDB (CPU per call on Lambda); a bad
+    request is still refused, by DynamoDB, as a ClientError the adapters translate."""
+    import pytest
+    from botocore.exceptions import ClientError
+    from botocore.validate import ParamValidationDecorator
+
+    from tierup.local_stack import LOCAL_CREDENTIALS
+
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    client = AwsClients(region="us-east-1", endpoint_url=moto_endpoint).client("dynamodb")
+    # botocore wraps its serializer in the validator when validation is on (meta.config does not say)
+    assert not isinstance(client._serializer, ParamValidationDecorator)
+    client.create_table(TableName="validated", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    with pytest.raises(ClientError) as refused:  # :one is never given a value
+        client.update_item(TableName="validated", Key={"pk": {"S": "a"}}, UpdateExpression="ADD n :one")
+    assert refused.value.response["Error"]["Code"] == "ValidationException"

@@ -4,9 +4,12 @@ process as soon as a response ends (Lambda).
 The gateway runs as Lambda runs it (``functions/run.sh``, ``AWS_LAMBDA_FUNCTION_NAME`` set) with
 the background flush pushed an hour away, so only ``durable-before-response`` can save the data.
 After each response the process is frozen with SIGSTOP, as Lambda freezes it; while it is frozen,
-the ledger record, the per-minute aggregates, the settled quota and the EMF metric line of every
-request answered so far must already be written. At the end the process is killed without a
-shutdown (a recycled instance): nothing was waiting for one.
+the ledger record, the per-minute aggregates and the EMF metric line of every request answered so
+far must already be written, and its tokens must count against the plan's limit. They do from
+the moment they are reserved: a settle that would only move them from the instance's hold to
+``settled`` waits for the next write due anyway (``QuotaLeases``, ``per_request_flush``), and a
+hold whose instance never comes back is reclaimed as spent. At the end the process is killed
+without a shutdown (a recycled instance): nothing was waiting for one.
 """
 
 from __future__ import annotations
@@ -64,11 +67,15 @@ def frozen_after_each_response(make_runtime, moto_endpoint, tmp_path):
                 process.wait()
 
 
-def _settled_tokens_today(runtime, tenant: str) -> float:
+def _counted_tokens_today(runtime, tenant: str) -> tuple[float, float]:
+    """(``used`` of the tokens-per-day counter, its ``settled`` plus what holds keep)."""
     client = runtime.dynamodb()
-    items = client.scan(TableName=runtime.table(USAGE), ConsistentRead=True)["Items"]
-    return sum(float(item.get("settled", {"N": "0"})["N"]) for item in items
-               if item["pk"]["S"].startswith(f"quota#{tenant}#tpd#"))
+    items = [item for item in client.scan(TableName=runtime.table(USAGE), ConsistentRead=True)["Items"]
+             if item["pk"]["S"].startswith(f"quota#{tenant}#tpd#")]
+    used = sum(float(item["used"]["N"]) for item in items)
+    settled_or_held = sum(float(value["N"]) for item in items for name, value in item.items()
+                          if name == "settled" or name.startswith("h_"))
+    return used, settled_or_held
 
 
 def _emf_requests(stdout: Path) -> int:
@@ -106,7 +113,8 @@ def test_usage_is_written_before_each_response_completes(frozen_after_each_respo
             rows = aggregates.minutes("tenant:acme", started_minute, int(time.time() // 60))
             assert sum(row.requests for row in rows) == index + 1
             assert sum(row.prompt_tokens + row.completion_tokens for row in rows) == served_tokens
-            assert _settled_tokens_today(runtime, "acme") == served_tokens
+            used, settled_or_held = _counted_tokens_today(runtime, "acme")
+            assert used >= served_tokens and settled_or_held >= served_tokens
             assert _emf_requests(stdout) == index + 1
         finally:
             process.send_signal(signal.SIGCONT)
@@ -114,4 +122,5 @@ def test_usage_is_written_before_each_response_completes(frozen_after_each_respo
     process.wait()
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     assert len(records.day("acme", today)) == 4
-    assert _settled_tokens_today(runtime, "acme") == served_tokens
+    used, settled_or_held = _counted_tokens_today(runtime, "acme")
+    assert used >= served_tokens and settled_or_held >= served_tokens

@@ -173,3 +173,31 @@ def test_ledger_window_scales_to_a_month_and_splits_spend():
                                     gateway_cost_usd=0.5)])
     assert (split.model_usd, split.gpu_usd, split.gateway_usd) == (1.0, 2.0, 0.5)
     assert format_usd(1234.5) == "$1,234.50" and format_usd(0.0000123) == "$0.000012"
+
+
+def test_streamed_bytes_count_toward_their_request_and_outside_one_toward_the_pool():
+    meter = GatewayMeter(memory_mb=None)
+    meter.count_egress(100)  # no request is current
+    request, token = meter.start()
+    for _ in range(3):
+        meter.count_egress(200)  # one streamed chunk each
+    meter.count(GatewayUnits(write_units=1))
+    units, _ = meter.settle()
+    meter.count_egress(13)  # the stream's end, after its entry was made
+    meter.finish(request, token)
+    assert units.egress_bytes == 700 and units.write_units == 1
+    assert meter.unattributed().egress_bytes == 13
+
+
+def test_the_bench_chooses_the_smallest_memory_within_its_rules_from_a_fine_grid():
+    from bench.gateway_cost import CPU_BUDGET_MS, MEMORY_HEADROOM, choose_memory, price_table
+
+    measured = {"cpu_ms_per_request": 14.0, "peak_rss_mb": 111.0, "read_units_per_request": 0.05,
+                "write_units_per_request": 6.4, "log_bytes_per_request": 1200.0, "egress_bytes_per_request": 33_000.0}
+    memory, _ = choose_memory(price_table(measured, measured, 100.0)["rows"])
+    # 14 ms stretched to within 150 ms needs 14 x 1769 / 150 = 165 MB; the next 16 MB step is 176
+    assert memory == 176
+    assert 14.0 * 1769 / memory <= CPU_BUDGET_MS and 111.0 <= memory * MEMORY_HEADROOM
+    # memory decides when the process is the larger need: 150 MB peak needs 200 MB, so 208
+    memory, _ = choose_memory(price_table(measured | {"peak_rss_mb": 150.0}, measured, 100.0)["rows"])
+    assert memory == 208

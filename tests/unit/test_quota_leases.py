@@ -217,3 +217,101 @@ def test_settles_made_during_an_outage_wait_for_no_other_and_all_count_once_it_e
     assert calls_during_outage == 1  # the others did not queue behind it (nor retry it in turn)
     item = store.items[quota.key]
     assert item["settled"] == 80.0 and item["used"] == 80.0
+
+
+def durable(store, clock, **config) -> QuotaLeases:
+    """An instance that flushes after every request (as on Lambda): settles that would not move
+    ``used`` wait for a write that is due anyway."""
+    quotas = QuotaConfig(**{"refusal-recheck-s": 0, "lease-ttl-s": 15, **config})
+    return QuotaLeases(store, quotas, per_request_flush=True, instance_id="d0", clock=clock, monotonic=clock)
+
+
+def test_a_request_within_its_reservation_adds_no_write_when_flushed_after_it():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(1_000_000, "tokens-per-minute")  # far from the limit: a block covers many requests
+    lease = durable(store, clock)
+
+    async def run():
+        await lease.settle(await lease.reserve(quota, 400.0), 250.0)  # leases a block: one write
+        writes = store.writes
+        for _ in range(5):  # each request flushes what it owes before its response completes
+            clock.now += 0.5
+            await lease.settle(await lease.reserve(quota, 400.0), 250.0)
+            await lease.flush()
+        assert store.writes == writes  # nothing moved ``used``: the hold counts all of it already
+        assert store.items[quota.key]["used"] >= 6 * 250 and store.items[quota.key]["settled"] == 0
+        clock.now += 4.0  # 6.5 s since the block was leased: not yet half the 13 s it is trusted
+        await lease.flush()
+        assert store.writes == writes
+        clock.now += 0.1  # past it: the renewal is due, and carries the settles
+        await lease.flush()
+        assert store.writes == writes + 1
+        assert store.items[quota.key]["settled"] == 6 * 250
+        await lease.settle(await lease.reserve(quota, 400.0), 250.0)
+        await lease.flush(final=True)  # shutdown: everything is written, the balance handed back
+        assert store.items[quota.key]["settled"] == store.items[quota.key]["used"] == 7 * 250
+
+    asyncio.run(run())
+
+
+def test_usage_past_a_reservation_is_written_by_the_flush_after_its_request():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(1_000, "tokens-per-minute")
+    lease = durable(store, clock, **{"lease-fraction": 0.01})  # a block of 10: no balance to cover
+
+    async def run():
+        reservation = await lease.reserve(quota, 100.0)
+        used_before = store.items[quota.key]["used"]
+        await lease.settle(reservation, 130.0)  # the provider answered more than estimated
+        await lease.flush()
+        return used_before
+
+    used_before = asyncio.run(run())
+    assert store.items[quota.key]["used"] == pytest.approx(used_before + 30.0)
+    assert store.items[quota.key]["settled"] == 130.0
+
+
+def test_what_waits_in_the_lease_counts_as_spent_if_the_instance_dies():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(100)
+    lease, other = durable(store, clock), instances(store, 1, clock, **{"lease-ttl-s": 15})[0]
+
+    async def run():
+        for _ in range(3):
+            await lease.settle(await lease.reserve(quota, 1.0), 1.0)
+            await lease.flush()
+        assert store.items[quota.key]["settled"] == 0 and store.items[quota.key]["used"] >= 3
+        clock.now += 60  # the instance died: another reclaims its hold as spent when refused
+        while await other.reserve(quota, 1.0) is not None:
+            pass
+
+    asyncio.run(run())
+    item = store.items[quota.key]
+    # the dead instance's hold, its 3 requests in it, was reclaimed as spent: counted, never refunded
+    assert item["forfeited"] >= 3 and "d0g1" not in item["holds"]
+    held = sum(amount for amount, _ in item["holds"].values())  # the other's admitted requests in flight
+    assert item["used"] == pytest.approx(item["settled"] + item["forfeited"] + held) and item["used"] <= 100
+
+
+def test_a_balance_is_kept_through_a_stream_and_handed_back_after_a_renewal_period_idle():
+    clock = Clock()
+    store = FakeQuotaHoldStore()
+    quota = counter(1_000)
+    lease = durable(store, clock)  # lease-ttl-s 15: trusted for 13 s, idle after 6.5 s
+
+    async def run():
+        await lease.settle(await lease.reserve(quota, 1.0), 1.0)
+        await lease.flush()
+        for _ in range(4):  # background flushes during the next request's 4 s stream
+            clock.now += 1
+            await lease.flush()
+        assert lease.stranded()["requests-per-minute"] > 0  # kept for the request after it
+        clock.now += 2.6
+        await lease.flush()
+        return lease.stranded()["requests-per-minute"]
+
+    assert asyncio.run(run()) == 0
+    assert store.items[quota.key]["used"] == store.items[quota.key]["settled"] == 1
