@@ -33,6 +33,7 @@ before anything else: a line never fails because of one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import asdict
@@ -68,10 +69,13 @@ def refused_for_now(exc: TierupError) -> bool:
 
 
 class BatchWorker:
-    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=(), bedrock=None) -> None:
+    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=(), bedrock=None,
+                 pacer=None) -> None:
         """``app``: the ``GatewayApp`` whose request checks lines pass; ``pipeline``: its stages
         without the interactive ledger (a line's record is written here, once); ``after_chunk``:
-        hooks that make what the lines owe durable (the gateway's ``before_response_completes``)."""
+        hooks that make what the lines owe durable (the gateway's ``before_response_completes``);
+        ``pacer``: an ``InteractiveFirst`` when the worker shares the gateway's event loop."""
+        self._pacer = pacer
         self._app = app
         self._pipeline = pipeline
         self._store = store
@@ -131,7 +135,7 @@ class BatchWorker:
         expired = time.time() >= job.expires_at  # the window is over: what has not run never will
 
         async def run(index: int) -> None:
-            async with gate:
+            async with gate, self._turn():
                 if await watch.cancelled():
                     return
                 if expired:
@@ -156,6 +160,10 @@ class BatchWorker:
         if watch.handed:  # the rest is the Bedrock job's now: the poller queues the chunk again after it
             return True
         return await self._finish_chunk(job, chunk, first, last)
+
+    def _turn(self):
+        """A line's turn: at once, or when the gateway sharing this event loop lets it (``yielding.py``)."""
+        return self._pacer.turn(self._config.batch.line_concurrency) if self._pacer else contextlib.nullcontext()
 
     async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
         kept = await self._io(self._store.lines, job.id, first, last)
