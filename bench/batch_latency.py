@@ -8,22 +8,26 @@ official openai SDK, distinct prompts, the route's cache off so every request re
 provider) arriving at a fixed rate, open loop, for ``--duration`` seconds. Each round runs that load
 twice, interleaved: alone, then while a batch of ``--lines`` chat lines for the same route is being
 drained (created just before the load starts; the lines still waiting when it ends are cancelled).
+The tenant's plan (enterprise) leaves room in its quota for both.
 
-Where the worker runs:
+Two setups, each modelling where the parts run:
 
-* ``--worker process`` (the default, as on AWS): ``functions.batch.queue_poller`` in a process of
-  its own, pinned to a CPU core of its own (``os.sched_setaffinity``) while the gateway and the load
-  client are pinned to another, as the worker is a Lambda function with its own CPU there.
+* ``--worker process`` (the default; as on AWS): the gateway and the load client in this process,
+  pinned to one CPU core (``os.sched_setaffinity``); the worker (``functions.batch.queue_poller``)
+  and the moto server each in a process of their own, pinned to the other core. On AWS the worker is
+  a Lambda function with its own CPU, and DynamoDB, S3 and SQS are services: none of them uses the
+  gateway's CPU.
 * ``--worker in-process`` (as ``tierup dev`` runs it): the worker inside the gateway, on its event
-  loop and CPU; nothing is pinned.
+  loop, and moto a thread of the same process (its calls hold the same interpreter lock); nothing
+  pinned.
 
-What is shared, and so what batch load can disturb. Shared as in production: the route's provider
-(here the simulated provider, which has no capacity limit; on a promoted route batch lines take
-only ``[batch] reserved-share`` of the reserved slots, ``functions/batch/routing.py``), the tenant's
-quota and spend counters, and the data store. Modelled less kindly than production: the store is
-one moto server, in a process of its own (DynamoDB is never inside the gateway), which answers one
-call at a time, where DynamoDB serves calls in parallel, so every batch call queues interactive
-calls behind it; the moto process is not pinned and the machine's other load is not controlled.
+What is shared, and so what batch load can disturb. As in production: the route's provider (here
+the simulated one, without a capacity limit; on a promoted route batch lines take only ``[batch]
+reserved-share`` of the reserved slots, ``functions/batch/routing.py``), the tenant's quota and
+spend counters, and the data store. Less kindly than production: the store is one moto server,
+which answers one call at a time where DynamoDB serves calls in parallel, so the gateway's store
+calls queue behind the worker's. Not controlled: the machine's other load (the pinned cores are not
+reserved for the bench).
 
 Measurement: each run has ``rate x duration`` requests (300 by default, so p99 is not just the
 slowest request). The noise is the spread between runs of the same side. Verdict: interactive
@@ -31,8 +35,10 @@ latency is unchanged within noise when the "with batch" median p99 lies within t
 "alone" runs' p99, or when the 95 % bootstrap interval of the p99 ratio (with batch / alone;
 requests resampled within each run, 2,000 resamples) contains 1.
 
-Reports per run interactive p50 / p99 (ms) and the batch lines answered meanwhile, then the medians,
-the ratios, the interval and the verdict. Writes bench/results/batch_latency_<worker>.json.
+Reports per run interactive p50 / p99 (ms), the batch lines answered meanwhile, the gateway's own
+DynamoDB calls (count and latency, queueing at moto included; in-process, the worker's calls go
+through the same client and are counted too) and the CPU cores each process used, then the
+medians, the ratios, the interval and the verdict. Writes bench/results/batch_latency_<worker>.json.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +85,27 @@ async def interactive_load(client, rate: float, duration: float, tag: str) -> li
     return latencies
 
 
+class StoreCalls:
+    """How long the gateway's own DynamoDB calls take (botocore's before-call to after-call, queueing
+    at the store included): the part of an interactive request's latency the store adds."""
+
+    def __init__(self, client) -> None:
+        self.durations: list[float] = []
+        client.meta.events.register("before-call.dynamodb", self._started)
+        client.meta.events.register("after-call.dynamodb", self._ended)
+
+    def _started(self, context, **_) -> None:
+        context["bench_started"] = time.perf_counter()
+
+    def _ended(self, context, **_) -> None:
+        if "bench_started" in context:
+            self.durations.append((time.perf_counter() - context["bench_started"]) * 1000)
+
+    def take(self) -> list[float]:
+        taken, self.durations = self.durations, []
+        return taken
+
+
 def start_worker(runtime, cpus: set[int] | None):
     """The batch worker in a process of its own, on the same tables, bucket and queue; pinned to
     ``cpus`` when given."""
@@ -94,6 +122,12 @@ def start_worker(runtime, cpus: set[int] | None):
     if cpus:
         os.sched_setaffinity(worker.pid, cpus)
     return worker
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process (all its threads) has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def split_cores() -> tuple[set[int], set[int]] | None:
@@ -130,27 +164,38 @@ async def run(args) -> dict:
     from functions.batch.wiring import batch_store
     from functions.gateway.composition import Runtime, build_gateway
     from tests.support import make_config
-    from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_key, prepare_tables, start_moto_process,
-                                    stop_moto_process)
+    from tierup.local_stack import (LOCAL_CREDENTIALS, GatewayServer, create_key, moto_server, prepare_tables,
+                                    start_moto_process, stop_moto_process)
 
     os.environ.update(LOCAL_CREDENTIALS)
     overrides = {"simulated": SIMULATED, "routes": {"chat": {"cache": {"exact": False, "semantic": False}}}}
     runs = []
     samples: dict[str, list[list[float]]] = {"alone": [], "with batch": []}
-    endpoint, moto = start_moto_process()  # before pinning: it keeps every core
-    cores = split_cores() if args.worker == "process" else None
-    if cores:
-        os.sched_setaffinity(0, cores[0])  # this thread, and the gateway's threads started after it
-    worker = None
+    worker, cores, stack = None, None, ExitStack()
+    processes = {"gateway": os.getpid()}
+    if args.worker == "in-process":
+        endpoint = stack.enter_context(moto_server())  # a thread of this process, as tierup dev runs it
+    else:
+        endpoint, moto = start_moto_process()
+        stack.callback(stop_moto_process, moto)
+        processes["moto"] = moto.pid
+        cores = split_cores()
+        if cores:
+            os.sched_setaffinity(0, cores[0])  # this thread, and the gateway's threads started after it
+            os.sched_setaffinity(moto.pid, cores[1])  # on AWS the store is not on the gateway's CPU either
     try:
         in_process = {"TIERUP_BATCH_WORKER": "in-process"} if args.worker == "in-process" else {}
         runtime = Runtime(config=make_config(overrides, fast=False), environ={
             **os.environ, "TIERUP_AWS_ENDPOINT": endpoint, "TIERUP_PROVIDER": "simulated", **in_process})
         prepare_tables(runtime)
-        worker = start_worker(runtime, cores[1] if cores else None) if args.worker == "process" else None
+        if args.worker == "process":
+            worker = start_worker(runtime, cores[1] if cores else None)
+            processes["worker"] = worker.pid
         key = create_key(runtime, TENANT, "enterprise", label="benchmark")  # 6,000 requests a minute: room for both
         store = batch_store(runtime)  # to count the lines answered (the API counts finished chunks)
-        with GatewayServer(build_gateway(runtime)) as server:
+        gateway = build_gateway(runtime)
+        store_calls = StoreCalls(runtime.aws.client("dynamodb"))  # the gateway's client (not the worker process's)
+        with GatewayServer(gateway) as server:
             sync = OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
             client = AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=30)
             await interactive_load(client, args.rate, 2.0, "warm-up")
@@ -164,7 +209,12 @@ async def run(args) -> dict:
                                                     completion_window="24h")
                         await asyncio.sleep(1.0)  # the worker has taken the first chunks
                         before = len(store.lines(batch.id))
+                    store_calls.take()
+                    cpu_before = {name: cpu_s(pid) for name, pid in processes.items()}
                     latencies = await interactive_load(client, args.rate, args.duration, tag)
+                    cores_used = {name: round((cpu_s(pid) - cpu_before[name]) / args.duration, 2)
+                                  for name, pid in processes.items()}
+                    calls = store_calls.take()
                     samples[side].append(latencies)
                     drained = None
                     if batch is not None:
@@ -173,16 +223,20 @@ async def run(args) -> dict:
                         await asyncio.sleep(2.0)  # the worker notices and stops before the next run
                     row = {"round": round_, "side": side, "requests": len(latencies),
                            "p50_ms": round(percentile(latencies, 0.50), 1),
-                           "p99_ms": round(percentile(latencies, 0.99), 1), "batch_lines_during": drained}
+                           "p99_ms": round(percentile(latencies, 0.99), 1), "batch_lines_during": drained,
+                           "store_calls": len(calls), "store_call_p50_ms": round(percentile(calls, 0.50), 1),
+                           "store_call_p99_ms": round(percentile(calls, 0.99), 1), "cores_used": cores_used}
                     runs.append(row)
                     print(f"round {round_}  {side:10}  n={row['requests']:4}  p50 {row['p50_ms']:7.1f} ms  "
-                          f"p99 {row['p99_ms']:7.1f} ms  batch lines answered meanwhile: {drained}", flush=True)
+                          f"p99 {row['p99_ms']:7.1f} ms  batch lines answered meanwhile: {drained}  "
+                          f"(gateway's store calls {len(calls)}: p50 {row['store_call_p50_ms']} ms, "
+                          f"p99 {row['store_call_p99_ms']} ms; cores used {cores_used})", flush=True)
             await client.close()
     finally:
         if worker is not None:
             worker.kill()
             worker.wait(timeout=10)
-        stop_moto_process(moto)
+        stack.close()
     summary = {}
     for side in ("alone", "with batch"):
         mine = [row for row in runs if row["side"] == side]
