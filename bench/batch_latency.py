@@ -248,7 +248,7 @@ async def run(args) -> dict:
     low, high = p99_ratio_interval(samples["alone"], samples["with batch"])
     alone_low, alone_high = summary["alone"]["p99_range_ms"]
     unchanged = alone_low <= summary["with batch"]["p99_ms"] <= alone_high or low <= 1.0 <= high
-    pinned = {"gateway": sorted(cores[0]), "worker": sorted(cores[1])} if cores else None
+    pinned = {"gateway": sorted(cores[0]), "worker_and_moto": sorted(cores[1])} if cores else None
     return {"worker": args.worker, "pinned": pinned,
             "rate_rps": args.rate, "duration_s": args.duration, "lines": args.lines, "runs": runs,
             "summary": summary, "ratio_with_to_alone": ratio, "p99_ratio_95ci": [round(low, 3), round(high, 3)],
