@@ -4,6 +4,7 @@ next worker bills none twice (the ledger holds exactly the lines served)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -191,3 +192,20 @@ def test_a_chunk_writes_about_one_item_a_line_to_the_shared_store(make_runtime):
     assert len(writes) <= lines + 4, writes  # a write a line, and two for each group of 25 (not 3 a line)
     assert ledger_ids(runtime, job.id) == sorted(line_request_id(job.id, n) for n in range(1, lines + 1))
     assert all(line["billed"] for line in store.lines(job.id).values())
+
+
+def test_a_ledger_record_written_again_overwrites_itself(make_runtime):
+    """Group billing may write a line's record again (its worker died before marking it billed):
+    the record lands on the same item however it was first written, so the ledger holds it once."""
+    from functions.core.usage_ledger import LedgerEntry
+
+    runtime = make_runtime()
+    ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
+    entry = LedgerEntry(request_id="batch_000000000006ffff-1", at=time.time(), tenant_id="acme", route="chat",
+                        tier="serverless", outcome="ok", status=200, error_code=None, cache_status="miss",
+                        prompt_tokens=3, completion_tokens=4, cached_tokens=0, cost_usd=0.001, latency_ms=5.0)
+    other = dataclasses.replace(entry, request_id="batch_000000000006ffff-2")
+    ledger.put_many([entry])
+    ledger.put_each([entry])
+    ledger.put_each([entry, other])
+    assert ledger_ids(runtime, "batch_000000000006ffff") == ["batch_000000000006ffff-1", "batch_000000000006ffff-2"]
