@@ -59,12 +59,21 @@ def batch_worker(runtime, parts, app, cost):
 
         router = BatchRouter(router, reserved_share=config.batch.reserved_share,
                              deadline_margin_s=config.batch.deadline_margin_s)
-    pipeline = Pipeline(guards=parts.ordered_guards(), router=router, recorders=[], cost=cost,
+    guards, pacer = parts.ordered_guards(), None
+    admission = next((guard for guard in parts.admission_guards if guard.name == "admission"), None)
+    if admission is not None and runtime.environ.get(WORKER_ENV) == "in-process":
+        # on the gateway's own event loop: lines give way to its requests (yielding.py)
+        from .yielding import BatchAdmission, InteractiveFirst
+
+        counted = BatchAdmission(admission)
+        guards = [counted if guard is admission else guard for guard in guards]
+        pacer = InteractiveFirst(counted.interactive)
+    pipeline = Pipeline(guards=guards, router=router, recorders=[], cost=cost,
                         cache=parts.cache, provider_timeout_s=config.gateway.provider_timeout_s)
     ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE), keep_days=config.quotas.ledger_days)
     store = batch_store(runtime)
     worker = BatchWorker(app=app, pipeline=pipeline, store=store, ledger=ledger, config=config,
-                         after_chunk=parts.before_response_completes)
+                         after_chunk=parts.before_response_completes, pacer=pacer)
     role_arn = runtime.environ.get(BEDROCK_ROLE_ENV)
     if role_arn:
         from ..adapters.bedrock_batch import BedrockBatchJobs

@@ -8,8 +8,11 @@ of the tier that served it. What makes it once-only across crashes and redeliver
    answered is skipped, never run again.
 2. Its ledger record is written after the answer is kept, keyed by the line's fixed request id and
    start time, so writing it again overwrites the same item; the line is then marked billed.
-   A line found answered but not billed (the worker died between the two) is billed on the next
-   delivery from the kept record. So the ledger holds each answered line exactly once.
+   Records and marks are written a group of lines at a time (``_GroupBilling``: two
+   ``BatchWriteItem`` calls per 25 lines, where one write each would queue the store's other
+   callers, interactive requests among them, behind three writes a line). A line found answered but
+   not billed (the worker died before its group was billed) is billed on the next delivery from
+   the kept record. So the ledger holds each answered line exactly once.
 
 The window left: a worker that dies after the model answered but before the answer was kept runs
 the line again. Its ledger record is still written once, but quota and spend counters, settled
@@ -30,6 +33,7 @@ before anything else: a line never fails because of one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import asdict
@@ -65,10 +69,13 @@ def refused_for_now(exc: TierupError) -> bool:
 
 
 class BatchWorker:
-    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=(), bedrock=None) -> None:
+    def __init__(self, *, app, pipeline, store, ledger, config: TierupConfig, after_chunk=(), bedrock=None,
+                 pacer=None) -> None:
         """``app``: the ``GatewayApp`` whose request checks lines pass; ``pipeline``: its stages
         without the interactive ledger (a line's record is written here, once); ``after_chunk``:
-        hooks that make what the lines owe durable (the gateway's ``before_response_completes``)."""
+        hooks that make what the lines owe durable (the gateway's ``before_response_completes``);
+        ``pacer``: an ``InteractiveFirst`` when the worker shares the gateway's event loop."""
+        self._pacer = pacer
         self._app = app
         self._pipeline = pipeline
         self._store = store
@@ -117,17 +124,18 @@ class BatchWorker:
     async def _run_lines(self, job: BatchJob, data: bytes, chunk: int, first: int, last: int) -> bool:
         tenant_id, batch_id = job.tenant_id, job.id
         lines = parse_batch_file(data, max_lines=job.total)[first:last + 1]
+        keep_until = job.created_at + self._config.batch.keep_days * 86400
+        billing = _GroupBilling(self, batch_id, keep_until)
         kept = await self._io(self._store.lines, batch_id, first, last)
         for index, line in kept.items():
             if not line["billed"]:  # answered by a worker that died before billing it
-                await self._bill(batch_id, index, line["record"])
+                await billing.add(index, line["record"])
         watch = _CancelWatch(self._store, tenant_id, batch_id, chunk)
         gate = asyncio.Semaphore(self._config.batch.line_concurrency)
-        keep_until = job.created_at + self._config.batch.keep_days * 86400
         expired = time.time() >= job.expires_at  # the window is over: what has not run never will
 
         async def run(index: int) -> None:
-            async with gate:
+            async with gate, self._turn():
                 if await watch.cancelled():
                     return
                 if expired:
@@ -137,10 +145,11 @@ class BatchWorker:
                 else:
                     record = await self._run_line(job, index, lines[index - first])
                 if await self._io(self._store.put_line, batch_id, index, record, keep_until):
-                    await self._bill(batch_id, index, record)
+                    await billing.add(index, record)
 
         results = await asyncio.gather(*(run(index) for index in range(first, last + 1) if index not in kept),
                                        return_exceptions=True)
+        await billing.flush()  # what the chunk kept is billed before its message is let go or offered again
         for hook in self._after_chunk:
             await hook()
         failures = [result for result in results if isinstance(result, BaseException)]
@@ -151,6 +160,10 @@ class BatchWorker:
         if watch.handed:  # the rest is the Bedrock job's now: the poller queues the chunk again after it
             return True
         return await self._finish_chunk(job, chunk, first, last)
+
+    def _turn(self):
+        """A line's turn: at once, or when the gateway sharing this event loop lets it (``yielding.py``)."""
+        return self._pacer.turn(self._config.batch.line_concurrency) if self._pacer else contextlib.nullcontext()
 
     async def _finish_chunk(self, job: BatchJob, chunk: int, first: int, last: int) -> bool:
         kept = await self._io(self._store.lines, job.id, first, last)
@@ -195,10 +208,13 @@ class BatchWorker:
                            extra=ids)
         log.info("batch finished", extra={"batch": job.id, "tenant": job.tenant_id})
 
-    async def _bill(self, batch_id: str, index: int, record: dict) -> None:
-        if record.get("entry"):
-            await self._io(self._ledger.put_many, [LedgerEntry(**record["entry"])])
-        await self._io(self._store.mark_billed, batch_id, index)
+    async def _bill(self, batch_id: str, kept: dict[int, dict], keep_until: int) -> None:
+        """Write the ledger records of ``kept`` lines (index -> record), then mark them billed: a
+        worker that dies in between leaves them to be billed again, which overwrites the same records."""
+        entries = [LedgerEntry(**record["entry"]) for record in kept.values() if record.get("entry")]
+        if entries:
+            await self._io(self._ledger.put_each, entries)
+        await self._io(self._store.mark_many_billed, batch_id, kept, keep_until)
 
     async def _run_line(self, job: BatchJob, index: int, line) -> dict:
         """The line's answer, as kept: status, body and the ledger entry it is billed with."""
@@ -229,6 +245,30 @@ class BatchWorker:
         entry = asdict(entry_from(ctx)) if isinstance(ctx, RequestContext) and ctx.tier is not None else None
         return {"custom_id": line.custom_id, "request_id": request_id, "status_code": status, "body": answer,
                 "entry": entry}
+
+
+class _GroupBilling:
+    """The lines a chunk kept, billed ``GROUP`` at a time (and the rest when the chunk ends): two
+    ``BatchWriteItem`` calls a group instead of two writes a line. A line kept but not yet billed
+    when its worker dies is billed on the next delivery, as one whose single write was lost."""
+
+    GROUP = 25
+
+    def __init__(self, worker: BatchWorker, batch_id: str, keep_until: int) -> None:
+        self._worker, self._batch_id, self._keep_until = worker, batch_id, keep_until
+        self._pending: dict[int, dict] = {}
+        self._lock = asyncio.Lock()
+
+    async def add(self, index: int, record: dict) -> None:
+        self._pending[index] = record
+        if len(self._pending) >= self.GROUP:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            group, self._pending = self._pending, {}
+            if group:
+                await self._worker._bill(self._batch_id, group, self._keep_until)
 
 
 class _ChunkLease:

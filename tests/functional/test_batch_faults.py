@@ -4,6 +4,7 @@ next worker bills none twice (the ledger holds exactly the lines served)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -159,3 +160,52 @@ def test_lines_not_run_when_the_window_ends_are_reported_expired(make_runtime):
     assert [(row["custom_id"], row["response"], row["error"]["code"]) for row in rows] == [
         ("a", None, "batch_expired"), ("b", None, "batch_expired")]
     assert ledger_ids(runtime, job.id) == []  # nothing ran, nothing billed
+
+
+def test_a_chunk_writes_about_one_item_a_line_to_the_shared_store(make_runtime):
+    """Batch lines share the store with interactive requests: a line's answer is one write, and its
+    ledger record and billed mark are written for a group of lines at once (not three writes a line)."""
+    from functions.gateway.composition import build_gateway
+
+    lines = 30
+    runtime = make_runtime({"batch": {"chunk-lines": lines}})
+    worker = build_gateway(runtime).batch_worker
+    store = batch_store(runtime)
+    data = jsonl([chat_line(f"r{n}", f"question {n}") for n in range(lines)])
+    store.put_file("acme", file_object("file-in", size=len(data), created_at=0, filename="in.jsonl",
+                                       purpose="batch"), data, 10**10)
+    job = BatchJob(id="batch_000000000003cccc", tenant_id="acme", input_file_id="file-in",
+                   endpoint="/v1/chat/completions", completion_window="24h", created_at=int(time.time()),
+                   total=lines, chunks=1, plan="pro", status="in_progress")
+    store.put_job(job)
+    writes: list[str] = []
+
+    def count(params, model, **_):
+        if model.name in ("PutItem", "UpdateItem", "BatchWriteItem") and (
+                "batchline#" in str(params) or "ledger#" in str(params)):
+            writes.append(model.name)
+
+    runtime.aws.client("dynamodb").meta.events.register("before-parameter-build.dynamodb", count)
+    assert asyncio.run(worker.run_chunk({"tenant": "acme", "batch": job.id, "chunk": 0, "first": 0,
+                                         "last": lines - 1}))
+    assert store.job("acme", job.id).status == "completed"
+    assert len(writes) <= lines + 4, writes  # a write a line, and two for each group of 25 (not 3 a line)
+    assert ledger_ids(runtime, job.id) == sorted(line_request_id(job.id, n) for n in range(1, lines + 1))
+    assert all(line["billed"] for line in store.lines(job.id).values())
+
+
+def test_a_ledger_record_written_again_overwrites_itself(make_runtime):
+    """Group billing may write a line's record again (its worker died before marking it billed):
+    the record lands on the same item however it was first written, so the ledger holds it once."""
+    from functions.core.usage_ledger import LedgerEntry
+
+    runtime = make_runtime()
+    ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
+    entry = LedgerEntry(request_id="batch_000000000006ffff-1", at=time.time(), tenant_id="acme", route="chat",
+                        tier="serverless", outcome="ok", status=200, error_code=None, cache_status="miss",
+                        prompt_tokens=3, completion_tokens=4, cached_tokens=0, cost_usd=0.001, latency_ms=5.0)
+    other = dataclasses.replace(entry, request_id="batch_000000000006ffff-2")
+    ledger.put_many([entry])
+    ledger.put_each([entry])
+    ledger.put_each([entry, other])
+    assert ledger_ids(runtime, "batch_000000000006ffff") == ["batch_000000000006ffff-1", "batch_000000000006ffff-2"]

@@ -18,13 +18,13 @@ this version does not know is skipped.
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from collections import defaultdict
 from dataclasses import fields
 from datetime import datetime, timezone
 
 from ...core.usage_ledger import LedgerEntry
+from .batch_writes import write_all
 from .numbers import number
 from .storage_errors import translates_storage_errors
 
@@ -72,16 +72,15 @@ class DynamoLedgerRecords:
                        int(group[start].at) + self._keep_s)
                  for (tenant_id, day), group in by_tenant_day.items()
                  for start in range(0, len(group), PAGE_RECORDS)]
-        client = self._client_factory()
-        for start in range(0, len(pages), 25):
-            pending = {self._table: [{"PutRequest": {"Item": page}} for page in pages[start:start + 25]]}
-            for attempt in range(8):
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(0.05 * 2 ** attempt)  # DynamoDB throttled part of the batch: back off
-            if pending:
-                raise RuntimeError(f"DynamoDB kept {len(pending[self._table])} ledger pages unprocessed")
+        write_all(self._client_factory(), self._table, [{"PutRequest": {"Item": page}} for page in pages])
+
+    @translates_storage_errors("ledger")
+    def put_each(self, entries: list[LedgerEntry]) -> None:
+        """Each entry in a page of its own, as ``put_many([entry])`` writes it, 25 a call: an entry
+        written again overwrites its own page (its key is the entry's start time and request id),
+        so a writer that cannot know whether a record was written may write it again."""
+        pages = [_page(entry.tenant_id, _day(entry.at), [entry], int(entry.at) + self._keep_s) for entry in entries]
+        write_all(self._client_factory(), self._table, [{"PutRequest": {"Item": page}} for page in pages])
 
     @translates_storage_errors("ledger")
     def day(self, tenant_id: str, day: str) -> list[LedgerEntry]:
