@@ -182,8 +182,9 @@ def test_a_route_that_needs_more_than_the_ceiling_fills_the_fleet(config):
 
 
 def test_below_the_ceiling_the_target_utilisation_still_sizes_the_fleet(config):
-    # 400 req/min: 1.4 replicas of work. Two replicas at the 80 % target would spill a little and
-    # save less than they cost: the route stays serverless, the headroom rule unchanged.
+    # 400 req/min: 1.4 replicas of work, well within the fleet: the counts keep their 80 % target,
+    # at which one replica (spilling the rest) or two cost more than Bedrock, so the route stays
+    # serverless (a full replica would pay, but here headroom can still be bought).
     run = run_policy("chat", config.routes["chat"], config, _answer_heavy([400] * 360))
     assert not run.targets.any()
 
