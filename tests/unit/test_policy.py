@@ -158,3 +158,52 @@ def test_a_disabled_policy_releases_capacity(config):
     off = make_config(deep_merge(POLICY_TEST_ECONOMICS, {"policy": {"enabled": False}}))
     decision, _ = decide("chat", off.routes["chat"], [], RoutePolicyState(replicas=3), 600.0, off)
     assert decision.replicas == 0 and "disabled" in decision.reason
+
+
+# Answer-heavy requests (100 prompt + 500 completion tokens): a full replica serves 4.9 req/s and saves
+# 6.4e-4 USD/s of Bedrock against its 5.4e-4 USD/s, a profit only above 84 % busy; at the 80 % target
+# it would save less than it costs.
+ANSWER_HEAVY = (100, 500)
+
+
+def _answer_heavy(requests_per_minute) -> MinuteDemand:
+    requests = np.asarray(requests_per_minute, dtype=float)
+    prompt, completion = ANSWER_HEAVY
+    return MinuteDemand(requests=requests, prompt_tokens=requests * prompt, completion_tokens=requests * completion,
+                        start_s=START_S)
+
+
+def test_a_route_that_needs_more_than_the_ceiling_fills_the_fleet(config):
+    # 2,000 req/min: 7 replicas of work, max-replicas is 4. The router fills all 4 to their full
+    # capacity, so the fleet pays; the target utilisation must not price it at 80 % and stay serverless.
+    run = run_policy("chat", config.routes["chat"], config, _answer_heavy([2000] * 360))
+    assert run.targets[-1] == 4
+    assert "Raising reserved replicas 0->4" in run.changes[0].reason
+
+
+def test_below_the_ceiling_the_target_utilisation_still_sizes_the_fleet(config):
+    # 400 req/min: 1.4 replicas of work, well within the fleet: the counts keep their 80 % target,
+    # at which one replica (spilling the rest) or two cost more than Bedrock, so the route stays
+    # serverless (a full replica would pay, but here headroom can still be bought).
+    run = run_policy("chat", config.routes["chat"], config, _answer_heavy([400] * 360))
+    assert not run.targets.any()
+
+
+def test_a_demand_beyond_the_whole_fleet_is_priced_at_full_capacity(config):
+    from functions.core.policy.cost_model import economics_for
+    from functions.core.policy.forecast import DemandForecast
+    from functions.core.policy.policy import expected_usd_per_s
+
+    econ = economics_for("chat", config.routes["chat"], config)
+    prompt, completion = ANSWER_HEAVY
+    rps = 7.0 / econ.load(prompt, completion)  # 7 replicas of work; max-replicas is 4
+    forecast = DemandForecast(rps, rps * prompt, rps * completion, np.ones(1), "hand-built")
+    serverless = econ.serverless_usd_per_s(rps, rps * prompt, rps * completion)
+    counts = np.arange(5)
+    full = expected_usd_per_s(econ, counts, forecast, beyond_fleet=True)
+    # every replica is filled: n of the 7 replicas' worth are absorbed, the rest spills
+    assert full == pytest.approx(counts * econ.gpu_usd_per_s + (7 - counts) / 7 * serverless)
+    assert int(np.argmin(full)) == 4
+    at_target = expected_usd_per_s(econ, counts, forecast)
+    assert at_target == pytest.approx(counts * econ.gpu_usd_per_s + (7 - 0.8 * counts) / 7 * serverless)
+    assert int(np.argmin(at_target)) == 0  # at 80 % the same fleet would look as if it lost money

@@ -14,6 +14,9 @@ hysteresis:
 * **promote** (from serverless) only when the promotion pays: the ski-rental rule of
   ``episodes`` waits until the current episode (reserved cheaper) has lasted long enough, judged
   by the route's own past episodes, so a spike shorter than break-even stays serverless;
+* **headroom, not a cap**: counts are priced with each replica absorbing ``target-utilisation`` of
+  its capacity, except when the demand exceeds the whole fleet at full capacity: then the router
+  fills every replica, and every count is priced at full capacity (``_priced_counts``);
 * **demote / scale down** only after fewer replicas have been cheaper by that margin for the
   whole ``cooldown-s``, and never within ``min-hold-s`` of the last increase nor while replicas
   warm; it then keeps the most replicas any run of the low period wanted.
@@ -53,14 +56,34 @@ def decide(route: str, route_config: RouteConfig, history: list[MinuteUsage], st
     return decide_with_economics(route, econ, history, state, now_s, config.policy, live, backlog)
 
 
-def expected_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast) -> np.ndarray:
-    """Projected USD/s for each candidate replica count, averaged over the burst scenarios."""
+def expected_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast,
+                       beyond_fleet: bool = False) -> np.ndarray:
+    """Projected USD/s for each candidate replica count, averaged over the burst scenarios;
+    ``beyond_fleet``: the demand exceeds what the whole fleet holds (``_priced_counts``)."""
     burst = forecast.burst_factors
     prompt, completion = forecast.prompt_tps * burst, forecast.completion_tps * burst
     load = econ.load(prompt, completion)
-    serverless = econ.serverless_usd_per_s(forecast.rps * burst, prompt, completion)
-    spilled = spill_fraction(replicas[:, None], load[None, :], econ.target_utilisation)
-    return replicas * econ.gpu_usd_per_s + (spilled * serverless[None, :]).mean(axis=1)
+    serverless = np.broadcast_to(econ.serverless_usd_per_s(forecast.rps * burst, prompt, completion), load.shape)
+    return _priced_counts(econ, replicas, load, serverless, np.asarray(beyond_fleet), average=True)[:, 0]
+
+
+def _priced_counts(econ: RouteEconomics, replicas: np.ndarray, load: np.ndarray, serverless: np.ndarray,
+                   beyond_fleet: np.ndarray, average: bool) -> np.ndarray:
+    """USD/s of each count in ``replicas`` (0, 1, ..., ceiling) for each ``load`` (replica units) and its
+    ``serverless`` USD/s: one column per load, or their mean (``average``, the burst scenarios).
+
+    The target utilisation is headroom for choosing how many replicas a demand needs, so each
+    replica is priced as absorbing only its target share. A demand beyond what the whole fleet
+    holds at full capacity (``beyond_fleet``) leaves no headroom to buy: whichever count is chosen,
+    the router fills every replica to its full capacity (``tierup.simulate.engine.served_share``)
+    and spills the rest. Priced at the target share there, a fleet that pays when full (a route
+    that needs 7 replicas of 4) would look as if it saved less than it costs, and the route would
+    stay on serverless; so every count is priced at full capacity plus the spill.
+    """
+    counts = np.asarray(replicas, dtype=float)[:, None]
+    capacity = counts * np.where(beyond_fleet, 1.0, econ.target_utilisation)
+    costs = counts * econ.gpu_usd_per_s + spill_fraction(capacity, load[None, :], 1.0) * serverless[None, :]
+    return costs.mean(axis=1, keepdims=True) if average else costs
 
 
 def horizon_minutes(policy: PolicyConfig) -> int:
@@ -90,7 +113,11 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
 
     ceiling = econ.max_replicas if (econ.can_promote and policy.enabled) else 0
     candidates = np.arange(ceiling + 1, dtype=float)
-    costs = expected_usd_per_s(econ, candidates, forecast) if ceiling else expected_usd_per_s(
+    # Whether the demand exceeds the whole fleet is read from the minutes, not a live burst: seconds
+    # beyond it say nothing of the hold a decision commits to, and priced at full capacity a raise
+    # on them would pay at once.
+    beyond_fleet = bool(ceiling) and econ.load(minutes_forecast.prompt_tps, minutes_forecast.completion_tps) > ceiling
+    costs = expected_usd_per_s(econ, candidates, forecast, beyond_fleet) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
     batch_usd = 0.0 if backlog is None else backlog_usd_per_s(  # queued batch work, on its other paths or missed
         econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s, horizon * 60.0)
@@ -222,9 +249,9 @@ def _trailing_hot_minutes(econ: RouteEconomics, recent: MinuteSeries, ceiling: i
         return 0
     prompt, completion = recent.prompt_tokens / 60.0, recent.completion_tokens / 60.0
     serverless = np.asarray(econ.serverless_usd_per_s(recent.requests / 60.0, prompt, completion), dtype=float)
-    replicas = np.arange(1, ceiling + 1, dtype=float)[:, None]
-    spilled = spill_fraction(replicas, econ.load(prompt, completion)[None, :], econ.target_utilisation)
-    hot = (replicas * econ.gpu_usd_per_s + spilled * serverless[None, :]).min(axis=0) < serverless
+    load = econ.load(prompt, completion)
+    costs = _priced_counts(econ, np.arange(ceiling + 1), load, serverless, load > ceiling, average=False)
+    hot = costs[1:].min(axis=0) < serverless
     cold = np.flatnonzero(~hot)
     return len(hot) if len(cold) == 0 else len(hot) - 1 - int(cold[-1])
 
