@@ -236,10 +236,9 @@ class ModelChoice:
     gof_p: float | None = None
 
 
-def model_threshold(points: list[tuple[float, float, float]], bound: float, look: int,
-                    risk: float) -> ModelChoice:
-    """The lowest bin start whose upper bound is within ``bound``, from ``points`` (bin start,
-    wrong, total; only bins at or above the floor), tested from the top down at look ``look``'s level."""
+def _trusted_fit(points: list[tuple[float, float, float]]) -> tuple[Fit, float] | ModelChoice:
+    """The fitted curve and its goodness-of-fit p-value, or the fallback when it cannot be trusted:
+    too few wrong or right observations, a curve that does not fall with similarity, a poor fit."""
     wrong = sum(w for _, w, _ in points)
     if min(wrong, sum(n for _, _, n in points) - wrong) < MIN_EVENTS:
         return ModelChoice(None, True)
@@ -249,6 +248,17 @@ def model_threshold(points: list[tuple[float, float, float]], bound: float, look
     gof_p = goodness_of_fit(model, points)
     if gof_p < GOF_LEVEL:
         return ModelChoice(None, True, gof_p)
+    return model, gof_p
+
+
+def model_threshold(points: list[tuple[float, float, float]], bound: float, look: int,
+                    risk: float) -> ModelChoice:
+    """The lowest bin start whose upper bound is within ``bound``, from ``points`` (bin start,
+    wrong, total; only bins at or above the floor), tested from the top down at look ``look``'s level."""
+    trusted = _trusted_fit(points)
+    if isinstance(trusted, ModelChoice):
+        return trusted
+    model, gof_p = trusted
     z = normal_quantile(1 - risk_at(look, risk))
     edge = confidence_edge(model, points, z)
     chosen = None
@@ -272,15 +282,10 @@ def estimate_threshold(points: list[tuple[float, float, float]], bound: float, c
     kept for the route's life. ``points`` are bin centres (similarity, wrong, total), ``half_width``
     half a bin. The same checks as ``model_threshold`` decide whether the curve is trusted
     (otherwise ``fallback``)."""
-    wrong = sum(w for _, w, _ in points)
-    if min(wrong, sum(n for _, _, n in points) - wrong) < MIN_EVENTS:
-        return ModelChoice(None, True)
-    model = fit(points)
-    if model is None or model.b >= 0:
-        return ModelChoice(None, True)
-    gof_p = goodness_of_fit(model, points)
-    if gof_p < GOF_LEVEL:
-        return ModelChoice(None, True, gof_p)
+    trusted = _trusted_fit(points)
+    if isinstance(trusted, ModelChoice):
+        return trusted
+    model, gof_p = trusted
     edge = [(model.a, model.b)] if confidence <= 0.5 else \
         confidence_edge(model, points, normal_quantile(confidence))
     chosen = None
