@@ -420,10 +420,11 @@ def test_alarms_and_dashboard_read_the_metrics_the_gateway_writes():
     EmfMetrics(metrics_namespace("acme"), sink=lines.append).emit([entry])
     written = set()
     for line in map(json.loads, lines):
-        [directive] = line["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == metrics.route_metric("acme", metrics.COST, "chat").namespace
-        dimensions = tuple(directive["Dimensions"][0]) if directive["Dimensions"] else ()
-        written |= {(m["Name"], dimensions) for m in directive["Metrics"]}
+        for directive in line["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == metrics.route_metric("acme", metrics.COST, "chat").namespace
+            dimensions = tuple(directive["Dimensions"][0]) if directive["Dimensions"] else ()
+            assert all(name in line for name in dimensions)
+            written |= {(m["Name"], dimensions) for m in directive["Metrics"]}
     per_route = {metrics.COST, metrics.REQUESTS, metrics.PROMPT_TOKENS, metrics.COMPLETION_TOKENS,
                  metrics.LATENCY, metrics.CACHE_HITS, metrics.REFUSALS, metrics.GATEWAY_COST}
     read = {(name, (metrics.ROUTE,)) for name in per_route}
