@@ -111,7 +111,7 @@ def test_gateway_runs_uvicorn_under_the_web_adapter_on_arm64(resources):
     assert gateway["Architectures"] == ["arm64"]
     assert gateway["Runtime"] == "python3.13"
     assert gateway["Timeout"] == 900
-    assert gateway["MemorySize"] == 256  # [gateway] lambda-memory-mb's default: bench/gateway_cost.py
+    assert gateway["MemorySize"] == 160  # [gateway] lambda-memory-mb's default: bench/gateway_cost.py
     [layer] = gateway["Layers"]
     assert resolve_arn(layer) == "arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:30"
     env = gateway["Environment"]["Variables"]
