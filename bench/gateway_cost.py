@@ -188,7 +188,8 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         cpu_s = gateway.cpu_seconds() - cpu_before
         peak_mb = _peak_rss_mb(gateway.pid)
-    # written as the gateway stopped: each request's (critical-path, overlapped) CPU, warm-up first
+    # written as the gateway stopped: each request's CPU before the provider's call, while the model
+    # generated and after its last token, warm-up first
     split = json.loads(cpu_profile.read_text())[-requests:]
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
@@ -200,7 +201,10 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
             "cpu_ms_per_request": 1000 * cpu_s / requests,
             # the rest of the process's CPU (between the provider's call and its last token, and
             # background work) overlaps the model's generation; uvicorn's own parsing is not in either mark
-            "critical_cpu_ms_per_request": 1000 * sum(critical for critical, _ in split) / requests,
+            "critical_cpu_ms_per_request": 1000 * sum(before + after for before, _, after in split) / requests,
+            "cpu_ms_before_provider": 1000 * sum(before for before, _, _ in split) / requests,
+            "cpu_ms_while_generating": 1000 * sum(during for _, during, _ in split) / requests,
+            "cpu_ms_after_last_token": 1000 * sum(after for _, _, after in split) / requests,
             "peak_rss_mb": peak_mb,
             "read_units_per_request": sum(e.read_units for e in entries) / count,
             "write_units_per_request": sum(e.write_units for e in entries) / count,
@@ -287,7 +291,9 @@ def main() -> None:
     memory, why = choose_memory(table["rows"])
     for mode, m in measured.items():
         print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU ({m['critical_cpu_ms_per_request']:.2f} ms on the "
-              f"critical path), peak {m['peak_rss_mb']:.0f} MB, "
+              f"critical path: {m['cpu_ms_before_provider']:.2f} before the provider's call, "
+              f"{m['cpu_ms_after_last_token']:.2f} after its last token; {m['cpu_ms_while_generating']:.2f} "
+              "while it generated, the rest outside requests), peak {m['peak_rss_mb']:.0f} MB, "
               f"{m['read_units_per_request']:.2f} RRU + {m['write_units_per_request']:.2f} WRU, "
               f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request "
               f"({m['recorded']} recorded, {m['statuses']})")

@@ -94,8 +94,9 @@ class GatewayMeter:
     def __init__(self, *, memory_mb: int | None = None, arch: str = "arm64", cpu_profile: bool = False) -> None:
         self.memory_mb = memory_mb
         self.arch = arch
-        #: per finished request, (critical-path CPU, CPU while the model generated), in seconds
-        self.cpu_profile: list[tuple[float, float]] | None = [] if cpu_profile else None
+        #: per finished request, its CPU seconds before the provider's call, while the model
+        #: generated, and after its last token (``cpu_split``)
+        self.cpu_profile: list[tuple[float, float, float]] | None = [] if cpu_profile else None
         self._pool = _Units()
         GatewayMeter.latest = self
 
@@ -157,13 +158,14 @@ class GatewayMeter:
         return units, gateway_cost_usd(units, self.arch)
 
 
-def cpu_split(marks: list[float], finished: float) -> tuple[float, float]:
-    """(critical-path CPU, CPU while the model generated) from a request's marks: arrival, then the
-    provider's call and its last token where there were. A request that never called a provider (a
-    cache hit, a refusal) or whose provider never finished spent it all on the critical path."""
-    total = finished - marks[0]
-    overlapped = marks[2] - marks[1] if len(marks) >= 3 else 0.0
-    return total - overlapped, overlapped
+def cpu_split(marks: list[float], finished: float) -> tuple[float, float, float]:
+    """(CPU before the provider's call, while the model generated, after its last token) from a
+    request's marks: arrival, then the provider's call and its last token where there were. The
+    first and the last are its critical path. A request that never called a provider (a cache hit,
+    a refusal) spent it all before; one whose provider never finished, nothing while generating."""
+    called = marks[1] if len(marks) >= 2 else finished
+    last_token = marks[2] if len(marks) >= 3 else called
+    return called - marks[0], last_token - called, finished - last_token
 
 
 def provider_called() -> None:

@@ -235,9 +235,9 @@ def test_a_profile_without_a_critical_path_share_counts_all_its_cpu_as_critical(
 
 
 def test_cpu_split_counts_the_time_between_provider_call_and_last_token_as_overlapped():
-    assert cpu_split([1.0, 1.002, 1.010], 1.013) == pytest.approx((0.005, 0.008))
-    assert cpu_split([1.0], 1.004) == pytest.approx((0.004, 0.0))  # a cache hit, a refusal
-    assert cpu_split([1.0, 1.002], 1.004) == pytest.approx((0.004, 0.0))  # the provider never finished
+    assert cpu_split([1.0, 1.002, 1.010], 1.013) == pytest.approx((0.002, 0.008, 0.003))
+    assert cpu_split([1.0], 1.004) == pytest.approx((0.004, 0.0, 0.0))  # a cache hit, a refusal
+    assert cpu_split([1.0, 1.002], 1.004) == pytest.approx((0.002, 0.0, 0.002))  # the provider never finished
 
 
 def test_only_a_profiling_meter_marks_a_request_cpu():
