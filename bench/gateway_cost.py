@@ -293,7 +293,7 @@ def main() -> None:
         print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU ({m['critical_cpu_ms_per_request']:.2f} ms on the "
               f"critical path: {m['cpu_ms_before_provider']:.2f} before the provider's call, "
               f"{m['cpu_ms_after_last_token']:.2f} after its last token; {m['cpu_ms_while_generating']:.2f} "
-              "while it generated, the rest outside requests), peak {m['peak_rss_mb']:.0f} MB, "
+              f"while it generated, the rest outside requests), peak {m['peak_rss_mb']:.0f} MB, "
               f"{m['read_units_per_request']:.2f} RRU + {m['write_units_per_request']:.2f} WRU, "
               f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request "
               f"({m['recorded']} recorded, {m['statuses']})")
