@@ -13,11 +13,15 @@ The Lambda run keeps the typical answer's pace, scaled down in time (``PACE_SCAL
 writes fall per unit of time (lease renewals), and a run faster than the pace would show fewer
 of them per request than a busy Lambda instance makes.
 
-Measured per request: the gateway's CPU time (from /proc), its peak memory (VmHWM), and the AWS
+Measured per request: the gateway's CPU time (from /proc), the part of it on the request's critical
+path (the gateway's own marks, ``TIERUP_CPU_PROFILE``: before the provider's call and after its last
+token; the rest overlaps the model's generation), its peak memory (VmHWM), and the AWS
 units it used, read back from its own ledger records (DynamoDB read/write units as DynamoDB
 reported them, log bytes; tests/functional/test_gateway_cost.py shows the records hold exactly
 the units counted). The stream time is not measured (the simulated provider answers at once):
 the table prices 1 s, 10 s and 60 s from request to last byte, the time a real model takes.
+The simulated provider marks its answers (``system_fingerprint``); a real provider's chunks carry
+no such field, so the Lambda run's bytes out leave the marker's bytes out.
 
 moto is served with its connections kept open between calls (``kept_alive_moto_server``), as
 DynamoDB keeps them: the gateway's CPU then holds what a DynamoDB call costs it on AWS, not a new
@@ -49,9 +53,10 @@ sys.path.insert(0, str(ROOT))
 from bench.gateway_process import (GatewayProcess, gateway_environment, kept_alive_moto_server,  # noqa: E402
                                    toml_text)
 from functions.core.config.gateway import DEFAULT_LAMBDA_MEMORY_MB  # noqa: E402
-from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, HOURS_PER_MONTH, LAMBDA_MB_PER_VCPU,  # noqa: E402
-                                         LAMBDA_PLATFORM_LOG_BYTES, RequestProfile, container_month, lambda_month,
-                                         managed_instances_month)
+from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, HOURS_PER_MONTH,  # noqa: E402
+                                         LAMBDA_PLATFORM_LOG_BYTES, RequestProfile, container_month,
+                                         lambda_cpu_stretch, lambda_month, managed_instances_month)
+from functions.gateway.openai_format import SIMULATED_FINGERPRINT  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "gateway_cost.json"
 #: the sizes priced: Lambda takes any size from 128 MB in 1 MB steps; below 512 MB, where the
@@ -66,10 +71,10 @@ STREAM_SECONDS = (1.0, 10.0, 60.0)
 TYPICAL = {"prompt_tokens": 500, "completion_tokens": 300, "usd_per_mtok": 0.22, "stream_s": 4.0}
 #: the Lambda memory size must leave this share of itself above the gateway's peak memory
 MEMORY_HEADROOM = 0.75
-#: the most a request's own CPU may take once stretched by the function's CPU share (below 1,769 MB
-#: Lambda gives a fraction of a vCPU). Most of it is settling after the answer's text has gone
-#: out (with durable-before-response the request writes its ledger page, aggregates and metrics):
-#: it delays the stream's end, not its first token
+#: the most a request's critical-path CPU may take once stretched by the function's CPU share
+#: (below 1,769 MB Lambda gives a fraction of a vCPU): the latency the gateway adds to the model's.
+#: Most of it is settling after the last token (with durable-before-response the request writes
+#: its ledger page, aggregates and metrics): it delays the stream's end, not its first token
 CPU_BUDGET_MS = 150
 #: On Lambda some writes fall per unit of time, not per request (a quota lease is renewed a third
 #: of ``lease-ttl-s`` after its last write, at most, however many requests it served meanwhile), so
@@ -162,9 +167,12 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     keys = {tenant: create_key(runtime, tenant, data["tenants"][tenant]["plan"]) for tenant in ("bench", "tight")}
     env = gateway_environment(path, endpoint) | {"TIERUP_PROVIDER": "simulated", "TIERUP_EMF": "stdout",
                                                   **{table_env_var(spec): runtime.table(spec) for spec in TABLES}}
+    cpu_profile = workdir / f"{mode}-{compress}-cpu.json"
+    env["TIERUP_CPU_PROFILE"] = str(cpu_profile)
     env |= ({"AWS_LAMBDA_FUNCTION_NAME": "bench-gateway", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
             if mode == "lambda" else {"ECS_CONTAINER_METADATA_URI_V4": "http://127.0.0.1:9/bench"})
     statuses: dict[int, int] = {}
+    marker_bytes = 0
     with GatewayProcess(env, cpu=None) as gateway, httpx.Client(base_url=gateway.url, timeout=30) as client:
         for tenant, body in _mix(20):  # warm-up: imports, first connections, tokenizer
             client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {keys[tenant]}"})
@@ -175,9 +183,14 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
             response = client.post("/v1/chat/completions", json=body,
                                    headers={"Authorization": f"Bearer {keys[tenant]}"})
             response.read()
+            if not data["gateway"]["compress-responses"]:
+                marker_bytes += _marker_bytes(response)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         cpu_s = gateway.cpu_seconds() - cpu_before
         peak_mb = _peak_rss_mb(gateway.pid)
+    # written as the gateway stopped: each request's CPU before the provider's call, while the model
+    # generated and after its last token, warm-up first
+    split = json.loads(cpu_profile.read_text())[-requests:]
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     ledger = DynamoLedgerRecords(runtime.dynamodb, runtime.table(USAGE))
     entries = [e for tenant in ("bench", "tight") for e in ledger.day(tenant, day) if e.at >= started - 0.5]
@@ -185,17 +198,40 @@ def _measure(mode: str, requests: int, endpoint: str, workdir: Path, *, compress
     return {"mode": mode, "compressed": data["gateway"]["compress-responses"], "requests": requests,
             "pace_s": pace_s,
             "recorded": count, "statuses": statuses,
-            "cpu_ms_per_request": 1000 * cpu_s / requests, "peak_rss_mb": peak_mb,
+            "cpu_ms_per_request": 1000 * cpu_s / requests,
+            # the rest of the process's CPU (between the provider's call and its last token, and
+            # background work) overlaps the model's generation; uvicorn's own parsing is not in either mark
+            "critical_cpu_ms_per_request": 1000 * sum(before + after for before, _, after in split) / requests,
+            "cpu_ms_before_provider": 1000 * sum(before for before, _, _ in split) / requests,
+            "cpu_ms_while_generating": 1000 * sum(during for _, during, _ in split) / requests,
+            "cpu_ms_after_last_token": 1000 * sum(after for _, _, after in split) / requests,
+            "peak_rss_mb": peak_mb,
             "read_units_per_request": sum(e.read_units for e in entries) / count,
             "write_units_per_request": sum(e.write_units for e in entries) / count,
             # the Lambda platform's lines are priced apart (lambda_month adds them): the process's own here
             "log_bytes_per_request": sum(e.log_bytes - LAMBDA_PLATFORM_LOG_BYTES * e.gateway_invocations
                                          for e in entries) / count,
-            "egress_bytes_per_request": sum(e.egress_bytes for e in entries) / count}
+            "egress_bytes_per_request": (sum(e.egress_bytes for e in entries) - marker_bytes) / count,
+            "simulator_marker_bytes_per_request": marker_bytes / count}
+
+
+#: what the simulator's mark adds to each streamed chunk (a real provider's chunks leave the field
+#: out), and to a whole answer (where a real provider's is null)
+_CHUNK_MARK = b',"system_fingerprint":"' + SIMULATED_FINGERPRINT.encode() + b'"'
+_ANSWER_MARK = len(f'"{SIMULATED_FINGERPRINT}"') - len("null")
+
+
+def _marker_bytes(response) -> int:
+    marks = response.content.count(_CHUNK_MARK)
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return marks * len(_CHUNK_MARK)
+    return marks * _ANSWER_MARK
 
 
 def _profile(measured: dict) -> RequestProfile:
-    return RequestProfile(cpu_ms=measured["cpu_ms_per_request"], read_units=measured["read_units_per_request"],
+    return RequestProfile(cpu_ms=measured["cpu_ms_per_request"],
+                          critical_cpu_ms=measured["critical_cpu_ms_per_request"],
+                          read_units=measured["read_units_per_request"],
                           write_units=measured["write_units_per_request"],
                           log_bytes=measured["log_bytes_per_request"],
                           egress_bytes=measured["egress_bytes_per_request"])
@@ -216,7 +252,7 @@ def price_table(lambda_units: dict, container_units: dict, rps: float) -> dict:
         typical = lambda_month(per_million, TYPICAL["stream_s"], lam, memory_mb=memory).total_usd / per_million
         rows.append({"option": f"lambda {memory} MB", "memory_mb": memory, "fits": fits, **cells,
                      "typical_share_of_model": typical / _model_usd(),
-                     "cpu_ms_stretched": lam.cpu_ms * max(1.0, LAMBDA_MB_PER_VCPU / memory)})
+                     "cpu_ms_stretched": lam.critical_ms * lambda_cpu_stretch(memory)})
     for name, build, profile in (("container", container_month, box), ("lambda-managed", managed_instances_month, lam)):
         cells = {f"{s:g}s": build(month, s, profile).total_usd / month * per_million for s in STREAM_SECONDS}
         typical = build(month, TYPICAL["stream_s"], profile)
@@ -226,11 +262,12 @@ def price_table(lambda_units: dict, container_units: dict, rps: float) -> dict:
 
 
 def choose_memory(rows: list[dict]) -> tuple[int, str]:
-    """The smallest size that fits the gateway's memory and keeps its own CPU within ``CPU_BUDGET_MS``."""
+    """The smallest size that fits the gateway's memory and keeps its critical-path CPU within
+    ``CPU_BUDGET_MS``."""
     for row in rows:
         if "memory_mb" in row and row["fits"] and row["cpu_ms_stretched"] <= CPU_BUDGET_MS:
             return row["memory_mb"], (f"the smallest size with {1 - MEMORY_HEADROOM:.0%} of memory to spare and "
-                                      f"the gateway's CPU within {CPU_BUDGET_MS} ms a request "
+                                      f"the gateway's critical-path CPU within {CPU_BUDGET_MS} ms a request "
                                       f"({row['cpu_ms_stretched']:.0f} ms); "
                                       "a stream bills memory x its whole time, so every larger size costs more "
                                       "in proportion and buys nothing while the model generates")
@@ -253,7 +290,10 @@ def main() -> None:
     table = price_table(measured["lambda"], measured["container"], args.rps)
     memory, why = choose_memory(table["rows"])
     for mode, m in measured.items():
-        print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU, peak {m['peak_rss_mb']:.0f} MB, "
+        print(f"{mode}: {m['cpu_ms_per_request']:.2f} ms CPU ({m['critical_cpu_ms_per_request']:.2f} ms on the "
+              f"critical path: {m['cpu_ms_before_provider']:.2f} before the provider's call, "
+              f"{m['cpu_ms_after_last_token']:.2f} after its last token; {m['cpu_ms_while_generating']:.2f} "
+              f"while it generated, the rest outside requests), peak {m['peak_rss_mb']:.0f} MB, "
               f"{m['read_units_per_request']:.2f} RRU + {m['write_units_per_request']:.2f} WRU, "
               f"{m['log_bytes_per_request']:.0f} log bytes, {m['egress_bytes_per_request']:.0f} bytes out per request "
               f"({m['recorded']} recorded, {m['statuses']})")

@@ -43,15 +43,19 @@ class EmfMetrics:
         self._namespace = namespace
         self._sink = sink
 
-    def _emit(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]]) -> None:
+    def _emit(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]],
+              also: tuple[tuple[dict[str, str], tuple[str, ...]], ...] = ()) -> None:
         """One line with every metric's first values; a metric with more than ``VALUES_PER_LINE``
-        continues alone in lines of its own, so every value counts (in percentiles too)."""
+        continues alone in lines of its own, so every value counts (in percentiles too). ``also``:
+        (dimensions, metric names) whose values are the same as these, published from the first
+        line by directives of their own (EMF reads one line's values for several directives)."""
         for start in range(0, max(map(len, (points for _, points in values.values())), default=0),
                            VALUES_PER_LINE):
             self._emit_line(dimensions, {name: (unit, points[start:start + VALUES_PER_LINE])
-                                         for name, (unit, points) in values.items()})
+                                         for name, (unit, points) in values.items()}, also if start == 0 else ())
 
-    def _emit_line(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]]) -> None:
+    def _emit_line(self, dimensions: dict[str, str], values: dict[str, tuple[str, list[float]]],
+                   also: tuple[tuple[dict[str, str], tuple[str, ...]], ...] = ()) -> None:
         from aws_lambda_powertools.metrics import EphemeralMetrics
 
         metrics = EphemeralMetrics(namespace=self._namespace)
@@ -67,7 +71,14 @@ class EmfMetrics:
             # value goes through it and the rest, numbers already, join its list
             metrics.add_metric(name=name, unit=unit, value=points[0])
             metrics.metric_set[name]["Value"].extend(float(point) for point in points[1:])
-        self._sink(json.dumps(metrics.serialize_metric_set()))
+        line = metrics.serialize_metric_set()
+        for extra_dimensions, names in also:
+            line["_aws"]["CloudWatchMetrics"].append({
+                "Namespace": self._namespace, "Dimensions": [list(extra_dimensions)],
+                "Metrics": [{"Name": name, "Unit": values[name][0]} for name in names]})
+            line.update(extra_dimensions)
+        # compact: log ingestion is billed per byte
+        self._sink(json.dumps(line, separators=(",", ":")))
 
     def emit_gpu_spend(self, route: str, gpu: str, usd: float, gpu_seconds: float) -> None:
         """A route's GPU time as spend: in the route's and the total cost the alarms and the
@@ -93,12 +104,23 @@ class EmfMetrics:
             if entry.answered and entry.tier is not None:
                 by_tier[(entry.route, entry.tier)] = by_tier.get((entry.route, entry.tier), 0) + 1
         total_cost = total_gateway_cost = 0.0
+        totals_written = False
         for route, group in by_route.items():
             latencies = [round(e.latency_ms, 3) for e in group if e.answered]
             cost = sum(e.cost_usd for e in group)
             total_cost += cost
             gateway_cost = sum(e.gateway_cost_usd for e in group)
             total_gateway_cost += gateway_cost
+            # One line where the values agree (on Lambda a flush is one request's): the route's one
+            # tier served every answer, and one route is the whole total. Log bytes are billed.
+            also = []
+            tiers = [tier for (name, tier) in by_tier if name == route]
+            if len(tiers) == 1 and by_tier[(route, tiers[0])] == len(latencies):
+                del by_tier[(route, tiers[0])]
+                also.append(({"Route": route, "Tier": tiers[0]}, ("Requests",)))
+            if len(by_route) == 1:
+                totals_written = True
+                also.append(({}, ("CostUSD", "GatewayCostUSD")))
             self._emit({"Route": route}, {
                 "Requests": ("Count", [float(len(latencies))]),
                 "PromptTokens": ("Count", [float(sum(e.provider_tokens[0] for e in group))]),
@@ -108,8 +130,8 @@ class EmfMetrics:
                 "Refusals": ("Count", [float(sum(e.outcome == "refused" for e in group))]),
                 "Latency": ("Milliseconds", latencies),
                 "GatewayCostUSD": ("None", [gateway_cost]),
-            })
+            }, tuple(also))
         for (route, tier), count in by_tier.items():
             self._emit({"Route": route, "Tier": tier}, {"Requests": ("Count", [float(count)])})
-        if entries:
+        if entries and not totals_written:
             self._emit({}, {"CostUSD": ("None", [total_cost]), "GatewayCostUSD": ("None", [total_gateway_cost])})

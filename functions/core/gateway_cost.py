@@ -136,7 +136,8 @@ def gateway_cost_usd(units: GatewayUnits, arch: str = "arm64") -> float:
 class RequestProfile:
     """What a mean request uses, apart from its stream time (``bench/gateway_cost.py`` measures it)."""
 
-    #: CPU the gateway spends per request (parsing, auth, quota, relaying, settling)
+    #: CPU the gateway spends per request (parsing, auth, quota, relaying, settling), all of it:
+    #: what sizes a host that many requests share
     cpu_ms: float
     read_units: float
     write_units: float
@@ -146,18 +147,47 @@ class RequestProfile:
     egress_bytes: float = 0.0
     #: request bytes received (a load balancer processes both)
     request_bytes: float = 1500.0
+    #: the part of ``cpu_ms`` on the request's critical path: before the provider is called and
+    #: after its last token (None: all of it). The rest runs while the model generates.
+    critical_cpu_ms: float | None = None
+
+    @property
+    def critical_ms(self) -> float:
+        return self.cpu_ms if self.critical_cpu_ms is None else min(self.critical_cpu_ms, self.cpu_ms)
+
+
+def lambda_cpu_stretch(memory_mb: int) -> float:
+    """How much longer CPU work takes on a function of ``memory_mb`` than on one full vCPU."""
+    return max(1.0, LAMBDA_MB_PER_VCPU / memory_mb)
+
+
+def lambda_duration_s(stream_s: float, profile: RequestProfile, memory_mb: int) -> float:
+    """Seconds one invocation is billed for: Lambda bills wall time from invocation to return.
+
+    CPU on the critical path (before the provider is called, after its last token) adds to the
+    model's stream time; CPU spent while the model generates (relaying chunks between tokens,
+    background refreshes) overlaps time billed anyway, as long as it fits: stretched by the
+    function's share of a vCPU, it may not exceed the stream time, and where it would, the
+    invocation lasts as long as that CPU takes instead. So
+    ``duration = critical x stretch + max(stream, (total - critical) x stretch)``.
+    """
+    stretch = lambda_cpu_stretch(memory_mb)
+    critical_s = profile.critical_ms / 1000 * stretch
+    overlapped_s = (profile.cpu_ms - profile.critical_ms) / 1000 * stretch
+    return critical_s + max(stream_s, overlapped_s)
 
 
 #: ``bench/gateway_cost.py`` on its mix, as on Lambda at the typical answer's pace: each request
 #: writes what it owes before its response completes (ledger page, aggregates, metric lines), so it
 #: costs writes and CPU a batch of requests would share, and a busy instance's background reads
-#: (kill-switch flags, the route table) and lease renewals fall on its requests
-LAMBDA_PROFILE = RequestProfile(cpu_ms=23.7, read_units=1.82, write_units=5.78, log_bytes=1183.0,
-                                egress_bytes=33_190.0)
+#: (kill-switch flags, the route table) and lease renewals fall on its requests. About half its CPU
+#: is on the critical path; the rest (relaying chunks, background reads) overlaps the generation
+LAMBDA_PROFILE = RequestProfile(cpu_ms=22.8, critical_cpu_ms=12.4, read_units=1.82, write_units=5.76,
+                                log_bytes=882.0, egress_bytes=27_685.0)
 #: the same mix in a long-lived process: the ledger is flushed once a second for all requests, and
 #: answers are gzipped (``[gateway] compress-responses``, on in a container)
-CONTAINER_PROFILE = RequestProfile(cpu_ms=3.2, read_units=0.01, write_units=0.10, log_bytes=18.0,
-                                   egress_bytes=2_390.0)
+CONTAINER_PROFILE = RequestProfile(cpu_ms=3.5, read_units=0.01, write_units=0.11, log_bytes=14.0,
+                                   egress_bytes=2_394.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +239,7 @@ def _shared_usd(requests: float, profile: RequestProfile) -> float:
 
 def lambda_month(requests: float, mean_stream_s: float, profile: RequestProfile, *,
                  memory_mb: int, arch: str = "arm64") -> MonthlyCost:
-    # the request's own CPU stretches its duration where the function has under one vCPU
-    cpu_s = profile.cpu_ms / 1000 * max(1.0, LAMBDA_MB_PER_VCPU / memory_mb)
-    units = lambda_units((mean_stream_s + cpu_s) * 1000, memory_mb)
+    units = lambda_units(lambda_duration_s(mean_stream_s, profile, memory_mb) * 1000, memory_mb)
     compute = requests * (units.gb_seconds * price(f"lambda-gb-s-{arch}") + price("lambda-request"))
     logs = requests * LAMBDA_PLATFORM_LOG_BYTES / BYTES_PER_GB * price("logs-ingested-gb")
     return MonthlyCost("lambda", compute + logs, _shared_usd(requests, profile), f"{memory_mb} MB {arch}")

@@ -15,6 +15,12 @@ function's memory size (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``): up to the stream's
 request's own entry, and the rest (settling its guards, writing what it owes, the final ``[DONE]``)
 through the pool, on the next. Off Lambda (a container, ``tierup dev``) nothing is billed per
 invocation and only storage and logs are counted.
+
+With ``cpu_profile`` on (``bench/gateway_cost.py`` turns it on), each request's CPU is also split
+in two: the *critical path*, before the provider is called (auth, admission, the prompt's tokens)
+and after its last token until the response completes (writing what the request owes), which
+lengthens the billed duration and the user's wait; and the rest, spent while the model generates
+(relaying each chunk between tokens), which overlaps time billed anyway. Off, it costs nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class RequestMeter(_Units):
         #: milliseconds billed to the request's own entry (its duration up to the entry)
         self.settled_ms: int | None = None
         self.closed = False
+        #: process CPU seconds at arrival, at the provider's call and at its last token (profiling only)
+        self.cpu_marks: list[float] | None = [time.process_time()] if gateway.cpu_profile is not None else None
 
     @property
     def settled(self) -> bool:
@@ -83,16 +91,20 @@ class GatewayMeter:
     #: the meter of the gateway built last: log lines written outside any request count there
     latest: "GatewayMeter | None" = None
 
-    def __init__(self, *, memory_mb: int | None = None, arch: str = "arm64") -> None:
+    def __init__(self, *, memory_mb: int | None = None, arch: str = "arm64", cpu_profile: bool = False) -> None:
         self.memory_mb = memory_mb
         self.arch = arch
+        #: per finished request, its CPU seconds before the provider's call, while the model
+        #: generated, and after its last token (``cpu_split``)
+        self.cpu_profile: list[tuple[float, float, float]] | None = [] if cpu_profile else None
         self._pool = _Units()
         GatewayMeter.latest = self
 
     @classmethod
     def from_environ(cls, environ: dict) -> "GatewayMeter":
         memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        return cls(memory_mb=int(memory) if memory else None, arch=lambda_arch())
+        return cls(memory_mb=int(memory) if memory else None, arch=lambda_arch(),
+                   cpu_profile=bool(environ.get("TIERUP_CPU_PROFILE")))
 
     def start(self) -> tuple[RequestMeter, Token]:
         meter = RequestMeter(self)
@@ -101,6 +113,8 @@ class GatewayMeter:
     def finish(self, meter: RequestMeter, token: Token) -> None:
         """The response has gone out: what the request caused since its entry goes to the pool."""
         meter.closed = True
+        if meter.cpu_marks is not None and self.cpu_profile is not None:
+            self.cpu_profile.append(cpu_split(meter.cpu_marks, time.process_time()))
         if self.memory_mb is not None:  # the invocation's time not on its entry yet (all of it if none)
             tail_ms = meter.elapsed_ms() - (meter.settled_ms or 0)
             self._pool.add(GatewayUnits(invocations=0 if meter.settled else 1,
@@ -142,6 +156,32 @@ class GatewayMeter:
         own = lambda_units(meter.settled_ms, self.memory_mb) if self.memory_mb is not None else GatewayUnits()
         units = own + meter.take() + self._pool.take()
         return units, gateway_cost_usd(units, self.arch)
+
+
+def cpu_split(marks: list[float], finished: float) -> tuple[float, float, float]:
+    """(CPU before the provider's call, while the model generated, after its last token) from a
+    request's marks: arrival, then the provider's call and its last token where there were. The
+    first and the last are its critical path. A request that never called a provider (a cache hit,
+    a refusal) spent it all before; one whose provider never finished, nothing while generating."""
+    called = marks[1] if len(marks) >= 2 else finished
+    last_token = marks[2] if len(marks) >= 3 else called
+    return called - marks[0], last_token - called, finished - last_token
+
+
+def provider_called() -> None:
+    """The current request calls its provider now (profiling its CPU only: a no-op otherwise).
+    A later attempt (a fallback tier) keeps the first call's mark: the wait between is the model's."""
+    meter = _current.get()
+    if meter is not None and meter.cpu_marks is not None and len(meter.cpu_marks) == 1:
+        meter.cpu_marks.append(time.process_time())
+
+
+def provider_finished() -> None:
+    """The current request's provider has sent its last token (profiling only)."""
+    meter = _current.get()
+    if meter is not None and meter.cpu_marks is not None and len(meter.cpu_marks) >= 2:
+        del meter.cpu_marks[2:]
+        meter.cpu_marks.append(time.process_time())
 
 
 def count_log_bytes(size: int) -> None:

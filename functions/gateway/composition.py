@@ -13,6 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import orjson
 
 from ..adapters.aws import AwsClients
 from ..adapters.dynamodb.keys import DynamoKeyStore
@@ -121,6 +125,11 @@ def gateway_meter(runtime: Runtime) -> GatewayMeter:
     return meter
 
 
+async def write_cpu_profile(meter: GatewayMeter, path: str) -> None:
+    """Each request's (critical-path, overlapped) CPU seconds, as JSON, when the gateway stops."""
+    Path(path).write_bytes(orjson.dumps(meter.cpu_profile))
+
+
 def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
                   provider_override: str | None = None,
                   extra_recorders: tuple[UsageRecorder, ...] = ()) -> GatewayApp:
@@ -143,6 +152,8 @@ def build_gateway(runtime: Runtime, *, key_store: KeyStore | None = None,
 
     parts.on_startup.append(warm_up)
     parts.on_shutdown.append(registry.close)
+    if meter.cpu_profile is not None:  # bench/gateway_cost.py reads each request's CPU split back
+        parts.on_shutdown.append(partial(write_cpu_profile, meter, runtime.environ["TIERUP_CPU_PROFILE"]))
     wire_cache(runtime, parts, override)
     cost = lambda tier, model, usage: token_cost_usd(config.pricing, tier, model, usage)  # noqa: E731
     pipeline = Pipeline(guards=parts.ordered_guards(), router=parts.router, recorders=parts.recorders,

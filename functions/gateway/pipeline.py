@@ -29,6 +29,7 @@ from ..core.chat_params import honouring_targets, passthrough_params
 from ..core.context import RequestContext
 from ..core.errors import NotFoundError, ProviderError, ProviderTimeoutError, TierupError
 from ..core.gateway_cost import GatewayUnits
+from ..core.gateway_meter import provider_called, provider_finished
 from ..core.ports import Guard, ResponseCache, Router, Target, UsageRecorder
 from .deadline import ProviderDeadline
 from ..core.structured_output import check_completion, needs_check
@@ -169,6 +170,7 @@ class Pipeline:
         ctx.model = target.model
         ctx.state["simulated"] = getattr(target.provider, "simulated", False)
         ctx.response_headers["x-tierup-tier"] = target.tier
+        provider_called()
 
     # -- chat -----------------------------------------------------------------------------
 
@@ -205,6 +207,7 @@ class Pipeline:
             self._serve_from(ctx, target)
             try:
                 result = await attempt(target)
+                provider_finished()
             except ProviderError as exc:
                 self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage
                 if not exc.retryable or exc.may_have_generated:  # another tier would bill again
@@ -285,6 +288,8 @@ class Pipeline:
                 async with aclosing(target.provider.stream(self._call(ctx, target))) as deltas:
                     async for delta in deltas:
                         started = True
+                        if delta.finish_reason is not None:  # the last token: what follows is settling
+                            provider_finished()
                         yield delta
             except ProviderError as exc:
                 self._router.report(target, ok=not exc.retryable)  # a rejected request is no outage

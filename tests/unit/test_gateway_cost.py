@@ -6,9 +6,9 @@ import pytest
 
 from functions.adapters.dynamodb.consumed_capacity import consumed_units
 from functions.core.gateway_cost import (AWS_PRICES, BYTES_PER_GB, GatewayUnits, RequestProfile,
-                                         break_even_requests, container_month, gateway_cost_usd, lambda_gb_seconds,
-                                         lambda_month, lambda_units, managed_instances_month)
-from functions.core.gateway_meter import GatewayMeter, lambda_arch
+                                         break_even_requests, container_month, gateway_cost_usd, lambda_duration_s,
+                                         lambda_gb_seconds, lambda_month, lambda_units, managed_instances_month)
+from functions.core.gateway_meter import GatewayMeter, cpu_split, lambda_arch, provider_called, provider_finished
 
 HUNDRED_RPS_MONTH = 100 * 730 * 3600
 
@@ -192,12 +192,67 @@ def test_streamed_bytes_count_toward_their_request_and_outside_one_toward_the_po
 def test_the_bench_chooses_the_smallest_memory_within_its_rules_from_a_fine_grid():
     from bench.gateway_cost import CPU_BUDGET_MS, MEMORY_HEADROOM, choose_memory, price_table
 
-    measured = {"cpu_ms_per_request": 14.0, "peak_rss_mb": 111.0, "read_units_per_request": 0.05,
-                "write_units_per_request": 6.4, "log_bytes_per_request": 1200.0, "egress_bytes_per_request": 33_000.0}
+    measured = {"cpu_ms_per_request": 28.0, "critical_cpu_ms_per_request": 14.0, "peak_rss_mb": 111.0,
+                "read_units_per_request": 0.05, "write_units_per_request": 6.4, "log_bytes_per_request": 1200.0,
+                "egress_bytes_per_request": 33_000.0}
     memory, _ = choose_memory(price_table(measured, measured, 100.0)["rows"])
-    # 14 ms stretched to within 150 ms needs 14 x 1769 / 150 = 165 MB; the next 16 MB step is 176
+    # the critical-path 14 ms (not all 28) stretched to within 150 ms needs 14 x 1769 / 150 = 165 MB;
+    # the next 16 MB step is 176
     assert memory == 176
     assert 14.0 * 1769 / memory <= CPU_BUDGET_MS and 111.0 <= memory * MEMORY_HEADROOM
     # memory decides when the process is the larger need: 150 MB peak needs 200 MB, so 208
     memory, _ = choose_memory(price_table(measured | {"peak_rss_mb": 150.0}, measured, 100.0)["rows"])
     assert memory == 208
+
+
+def _gb_s_usd(memory_mb: int, billed_ms: int) -> float:
+    return memory_mb / 1024 * billed_ms / 1000 * 0.0000133334
+
+
+def test_lambda_bills_only_the_critical_path_cpu_on_top_of_the_stream():
+    # 40 ms of CPU a request, 10 ms of it before the provider's call and after its last token
+    profile = RequestProfile(cpu_ms=40, read_units=0, write_units=0, log_bytes=0, critical_cpu_ms=10)
+    per_request = 0.2e-6 + 300 / BYTES_PER_GB * 0.5
+    # one full vCPU: 1 s of stream + 10 ms (the 30 ms while the model generates overlap it)
+    full = lambda_month(1_000_000, 1.0, profile, memory_mb=1769)
+    assert full.compute_usd == pytest.approx(1_000_000 * (_gb_s_usd(1769, 1010) + per_request))
+    # 442 MB, a quarter vCPU (x 4.0023): 10 ms -> 40.02 ms on top of 1 s: 1,041 ms billed
+    quarter = lambda_month(1_000_000, 1.0, profile, memory_mb=442)
+    assert quarter.compute_usd == pytest.approx(1_000_000 * (_gb_s_usd(442, 1041) + per_request))
+    # a 0.1 s stream is shorter than the overlapped 30 ms stretched (120.07 ms): that CPU sets the
+    # time instead, 40.02 + 120.07 ms -> 161 ms billed
+    short = lambda_month(1_000_000, 0.1, profile, memory_mb=442)
+    assert short.compute_usd == pytest.approx(1_000_000 * (_gb_s_usd(442, 161) + per_request))
+    assert lambda_duration_s(0.1, profile, 442) == pytest.approx(0.16009, abs=1e-5)
+
+
+def test_a_profile_without_a_critical_path_share_counts_all_its_cpu_as_critical():
+    whole = RequestProfile(cpu_ms=40, read_units=0, write_units=0, log_bytes=0)
+    assert whole.critical_ms == 40
+    assert lambda_duration_s(1.0, whole, 442) == pytest.approx(1.0 + 0.040 * 1769 / 442)
+    # a critical share above the total (noise in a measurement) is held to the total
+    assert RequestProfile(cpu_ms=5, read_units=0, write_units=0, log_bytes=0, critical_cpu_ms=6).critical_ms == 5
+
+
+def test_cpu_split_counts_the_time_between_provider_call_and_last_token_as_overlapped():
+    assert cpu_split([1.0, 1.002, 1.010], 1.013) == pytest.approx((0.002, 0.008, 0.003))
+    assert cpu_split([1.0], 1.004) == pytest.approx((0.004, 0.0, 0.0))  # a cache hit, a refusal
+    assert cpu_split([1.0, 1.002], 1.004) == pytest.approx((0.002, 0.0, 0.002))  # the provider never finished
+
+
+def test_only_a_profiling_meter_marks_a_request_cpu():
+    plain, profiling = GatewayMeter(), GatewayMeter(cpu_profile=True)
+    meter, token = plain.start()
+    provider_called()
+    provider_finished()
+    assert meter.cpu_marks is None
+    plain.finish(meter, token)
+    meter, token = profiling.start()
+    provider_called()
+    provider_called()  # a fallback tier: the first call's mark stays
+    provider_finished()
+    provider_finished()  # the last token of the tier that answered
+    assert len(meter.cpu_marks) == 3
+    profiling.finish(meter, token)
+    assert len(profiling.cpu_profile) == 1 and all(part >= 0 for part in profiling.cpu_profile[0])
+    assert GatewayMeter.from_environ({"TIERUP_CPU_PROFILE": "/tmp/x.json"}).cpu_profile == []

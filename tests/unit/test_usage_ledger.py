@@ -31,16 +31,36 @@ def test_aggregates_count_answers_refusals_tokens_and_tiers_per_route_and_tenant
     assert rows[("route:chat", 11)].requests == 1
 
 
+def _directives(blob: dict) -> dict[tuple[str, ...], set[str]]:
+    return {tuple(d["Dimensions"][0]): {m["Name"] for m in d["Metrics"]} for d in blob["_aws"]["CloudWatchMetrics"]}
+
+
 def test_emf_lines_carry_the_stacks_metric_names_and_dimensions():
     lines: list[str] = []
-    EmfMetrics(sink=lines.append).emit([entry(1), entry(2, outcome="refused", tier=None)])
+    EmfMetrics(sink=lines.append).emit([entry(1), entry(2, tier="reserved"), entry(3, outcome="refused", tier=None)])
     blobs = [json.loads(line) for line in lines]
-    dimensions = [blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] for blob in blobs]
-    assert dimensions == [["Route"], ["Route", "Tier"], []]
+    # two tiers: the per-tier counts differ from the route's, so they go in lines of their own
+    assert [tuple(_directives(blob)) for blob in blobs] == [(("Route",), ()), (("Route", "Tier"),),
+                                                            (("Route", "Tier"),)]
     per_route = blobs[0]
-    assert per_route["Route"] == "chat" and per_route["Requests"] == [1.0] and per_route["Refusals"] == [1.0]
-    assert per_route["CostUSD"] == [0.001] and per_route["Latency"] == [2.0]
-    assert blobs[2]["CostUSD"] == [0.001]
+    assert per_route["Route"] == "chat" and per_route["Requests"] == [2.0] and per_route["Refusals"] == [1.0]
+    assert per_route["CostUSD"] == [0.002] and per_route["Latency"] == [2.0, 2.0]
+    assert {(blob["Tier"], blob["Requests"][0]) for blob in blobs[1:]} == {("serverless", 1.0), ("reserved", 1.0)}
+
+
+def test_one_request_s_metrics_are_one_compact_line():
+    """On Lambda each request flushes its own entry: its route, tier and total values agree, so one
+    line carries the three directives (log ingestion is billed by the byte)."""
+    lines: list[str] = []
+    EmfMetrics(sink=lines.append).emit([entry(1), entry(2, outcome="refused", tier=None)])
+    [line] = lines
+    assert ", " not in line and ": " not in line
+    blob = json.loads(line)
+    assert _directives(blob) == {("Route",): {"Requests", "PromptTokens", "CompletionTokens", "CostUSD", "CacheHits",
+                                              "Refusals", "Latency", "GatewayCostUSD"},
+                                 ("Route", "Tier"): {"Requests"}, (): {"CostUSD", "GatewayCostUSD"}}
+    assert blob["Route"] == "chat" and blob["Tier"] == "serverless"
+    assert blob["Requests"] == [1.0] and blob["CostUSD"] == [0.001] and blob["Refusals"] == [1.0]
 
 
 class ListAggregates:
@@ -90,7 +110,8 @@ def test_a_sink_that_fails_never_makes_the_others_write_twice():
     asyncio.run(run())
     assert sum(r.requests for r in aggregates.rows if r.scope == "route:chat") == 1
     assert records.calls == 2
-    per_route = [blob for blob in map(json.loads, lines) if blob.get("Route") == "chat" and "Tier" not in blob]
+    per_route = [blob for blob in map(json.loads, lines)
+                 if blob.get("Route") == "chat" and ("Route",) in _directives(blob)]
     assert [blob["Requests"] for blob in per_route] == [[1.0]]
 
 
@@ -98,7 +119,7 @@ def test_a_busy_flush_emits_every_latency_in_lines_powertools_accepts():
     lines: list[str] = []
     EmfMetrics(sink=lines.append).emit([replace(entry(n), latency_ms=float(n)) for n in range(250)])
     blobs = [json.loads(line) for line in lines]
-    per_route = [blob for blob in blobs if blob.get("Route") == "chat" and "Tier" not in blob]
+    per_route = [blob for blob in blobs if blob.get("Route") == "chat" and ("Route",) in _directives(blob)]
     assert per_route[0]["Requests"] == [250.0]
     assert sorted(v for blob in per_route for v in blob["Latency"]) == sorted(float(n) for n in range(250))
     assert all(len(blob["Latency"]) <= 99 for blob in per_route)

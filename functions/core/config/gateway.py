@@ -10,11 +10,12 @@ from .gateway_container import ContainerConfig, Hosting, check_hosting
 #: concurrent executions that alarm when no reservation bounds the gateway: far above a startup's
 #: steady traffic, well below the usual account quota of 1,000
 DEFAULT_CONCURRENCY_ALARM = 100
-#: ``bench/gateway_cost.py``: the gateway peaks near 125 MB, and its ~20 ms of CPU a request take
-#: ~140 ms on 256 MB's share of a vCPU (most of it after the answer's text, writing what the request
-#: owes); every larger size costs more in proportion to its memory, and buys nothing while a model
-#: generates
-DEFAULT_LAMBDA_MEMORY_MB = 256
+#: ``bench/gateway_cost.py``: the smallest size (16 MB steps) with a quarter of itself above the
+#: gateway's ~112 MB peak and its critical-path CPU (~12 ms a request: before the provider's call and
+#: after its last token) within 150 ms on the size's share of a vCPU (~140 ms at 160 MB); the rest of
+#: its CPU runs while the model generates. Every larger size costs more in proportion to its memory,
+#: and buys nothing while a model generates
+DEFAULT_LAMBDA_MEMORY_MB = 160
 
 
 class GatewayConfig(Section):
