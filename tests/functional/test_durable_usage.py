@@ -83,7 +83,8 @@ def _emf_requests(stdout: Path) -> int:
     for line in stdout.read_text().splitlines():
         if line.startswith("{") and '"_aws"' in line:
             record = json.loads(line)
-            if "Route" in record and "Tier" not in record:
+            per_route = [["Route"]] in (d["Dimensions"] for d in record["_aws"]["CloudWatchMetrics"])
+            if per_route and "Requests" in record:  # the per-route directive (a line may carry several)
                 total += int(sum(record["Requests"])) if isinstance(record["Requests"], list) \
                     else int(record["Requests"])
     return total
