@@ -1,26 +1,27 @@
-"""A batch stream priced alongside an interactive trace: tierup's batch routing against on-demand.
+"""A batch stream drained alongside an interactive trace, bucket by bucket, as the worker drains it.
 
 A batch of ``lines`` chat lines arrives ``arrive_s`` into the trace with a ``window_s`` completion
-window, and is routed as the worker routes it (``functions/batch/bedrock_path.py`` and
-``routing.py``) over the reserved replicas the policy holds each bucket:
+window. ``BatchDrain`` follows it over the replay (``replay.run_policy`` calls ``backlog`` before
+each decision and ``advance`` once the decision has set the next buckets' replicas), with the
+worker's rules (``functions/batch/routing.py``, ``functions/core/batch_bedrock.py``), judged again
+every bucket:
 
-* the route holds reserved replicas when the batch arrives: lines take reserved capacity (already
-  paid for: $0 more) only up to ``[batch] reserved-share`` of the replicas' work, interactive load
-  included, and wait otherwise; halfway to the deadline margin (``handoff_after_s``) what is left
-  goes to one Bedrock batch job when it is at least Bedrock's minimum records, else keeps waiting
-  for reserved until ``deadline-margin-s`` before the window ends and then runs on the interactive
-  serverless tier at the on-demand price;
-* it holds none, the model has a Bedrock batch price and the batch has at least Bedrock's minimum
-  records: one Bedrock batch job at the batch price (assumed to finish before the margin);
-* otherwise (too few lines, or no batch price): on-demand at once, throttled, on a route without
-  reserved replicas; on a promoted one, reserved, then on-demand at the margin.
+* **Bedrock**: while the model has a batch price, at least Bedrock's minimum records wait and the
+  deadline margin (``deadline-margin-s`` before the window ends) is not reached, the lines left go
+  to one Bedrock batch job at the batch price (assumed to finish before the margin) when the route
+  holds no reserved replicas, or from the hand-off time on (``handoff_after_s``) when it holds some;
+* **reserved**: lines take the ready replicas' idle capacity, ``[batch] reserved-share`` of their
+  work less the interactive load, and nothing more (room too small for a line in one bucket adds
+  up over the next ones, as a line runs across them). Reserved capacity is paid for already: $0 more;
+* **on-demand**: on a route without reserved replicas, and on any route once the margin is reached,
+  what reserved does not take runs on the interactive serverless tier at the on-demand price,
+  throttled to ``max-workers x line-concurrency`` lines in flight. Lines still waiting when the
+  window ends miss the deadline. Past the trace's end the lines left run on-demand, throttled, in
+  what is left of the window.
 
-``interactive_only`` prices the same batch with no Bedrock path (the last rule). The route's
-replicas are judged at the batch's arrival only: the worker looks again at every chunk, so a route
-promoted while the batch drains takes lines on reserved sooner than modelled here. Reserved
-capacity is paid for whether or not batch lines use it, so a line served there costs $0 more.
-Window past the trace's end counts as reserved-free. Used by ``tierup simulate --batch-lines`` and
-``bench/batch_cost.py``.
+``backlog`` is what the promotion runner reads from the batch store (``backlog_from_items``): the
+lines the worker still has to run (a batch handed to Bedrock leaves it), so the simulated policy
+sees the queue as the deployed one does. ``interactive_only`` drops the Bedrock path.
 
 No I/O here.
 """
@@ -33,11 +34,13 @@ import numpy as np
 
 from functions.core.batch_bedrock import handoff_after_s
 from functions.core.chat import Usage
-from functions.core.config import RouteConfig, TierupConfig
+from functions.core.config import TierupConfig
+from functions.core.policy.backlog import BatchBacklog, backlog_from_items
 from functions.core.policy.cost_model import RouteEconomics
 from functions.core.pricing import batch_token_cost_usd, token_cost_usd
 
 from .buckets import Buckets
+from .engine import steps
 
 
 @dataclass(frozen=True)
@@ -51,80 +54,123 @@ class BatchStream:
     completion_tokens: int = 200
 
 
-def route_batch(targets: np.ndarray, work_s: np.ndarray, bucket_s: float, line_work_s: float, lines: int,
-                share: float, fallback_bucket: int) -> tuple[np.ndarray, int]:
-    """Lines served on reserved each bucket, and the lines left at ``fallback_bucket``.
+class BatchDrain:
+    """Where each of the stream's lines runs, bucket by bucket, over a schedule decided as it goes."""
 
-    ``targets``: reserved replicas per bucket; ``work_s``: the interactive replica-seconds of work
-    in each bucket; ``line_work_s``: replica-seconds one batch line takes."""
-    room = np.maximum(0.0, targets * share * bucket_s - work_s)  # replica-seconds batch may use
-    served = np.zeros(len(targets), dtype=np.int64)
-    left = lines
-    carry = 0.0  # room too small for a line in one bucket adds up over the next ones
-    for b in range(min(fallback_bucket, len(targets))):
-        if left <= 0:
-            break
-        if targets[b] == 0:
-            carry = 0.0
-            continue
-        carry += room[b]
-        served[b] = min(left, int(carry // line_work_s))
-        carry -= served[b] * line_work_s
-        left -= served[b]
-    return served, left
+    def __init__(self, stream: BatchStream, buckets: Buckets, config: TierupConfig, route: str,
+                 econ: RouteEconomics, *, interactive_only: bool = False) -> None:
+        self.stream, self.config, self.route, self.econ = stream, config, route, econ
+        self.bucket_s = dt = buckets.bucket_s
+        self.start_s = buckets.start_s
+        self.work = np.asarray(buckets.work_s, dtype=float)
+        n = len(buckets)
+        self.arrive = min(n - 1, round(stream.arrive_s / dt))
+        self.window_end = self.arrive + round(stream.window_s / dt)  # may lie past the trace's end
+        margin_s = min(config.batch.deadline_margin_s, stream.window_s)
+        self.margin = self.arrive + round((stream.window_s - margin_s) / dt)
+        self.handoff = self.arrive + round(handoff_after_s(stream.window_s, margin_s) / dt)
+        self.line_work_s = float(econ.capacity.work_s(stream.prompt_tokens, stream.completion_tokens))
+        line_s = float(econ.capacity.duration_s(stream.prompt_tokens, stream.completion_tokens))
+        self.on_demand_lines_per_s = config.batch.max_workers * config.batch.line_concurrency / max(line_s, 1e-9)
+        model = config.routes[route].serverless
+        line = Usage(prompt_tokens=stream.prompt_tokens, completion_tokens=stream.completion_tokens)
+        self.on_demand_line_usd = token_cost_usd(config.pricing, "serverless", model, line)
+        self.batch_line_usd = None if interactive_only else batch_token_cost_usd(config.pricing, model, line)
+        self.warmup = max(1, steps(econ.warmup_s, dt))
 
+        self.left = stream.lines
+        self.served = np.zeros(n, dtype=np.int64)  # lines run on reserved, per bucket
+        self.ready = np.zeros(n)  # replicas ready to serve, per bucket (as ``engine.fleet`` counts them)
+        self.targets = np.zeros(n, dtype=np.int64)
+        self.bedrock_lines = self.on_demand_lines = self.missed = 0
+        self.promoted_at_arrival = False
+        self._room = self._throttle = 0.0  # capacity carried to the next bucket
+        self._ready_at: list[int] = []
+        self._previous = 0
 
-def price_batch(stream: BatchStream, targets: np.ndarray, buckets: Buckets, config: TierupConfig,
-                route: RouteConfig, econ: RouteEconomics) -> dict:
-    """Where the batch's lines run over ``targets`` (reserved replicas per bucket of ``buckets``)
-    and what they cost, against all of them on-demand."""
-    bucket_s = buckets.bucket_s
-    arrive = min(len(buckets) - 1, round(stream.arrive_s / bucket_s))
-    end = min(len(buckets), arrive + round(stream.window_s / bucket_s))
-    targets = np.asarray(targets[arrive:end])
-    work = np.asarray(buckets.work_s[arrive:end], dtype=float)
-    line_work_s = float(econ.capacity.work_s(stream.prompt_tokens, stream.completion_tokens))
-    margin_s = min(config.batch.deadline_margin_s, stream.window_s)
-    share, min_records, lines = config.batch.reserved_share, config.batch.bedrock_min_records, stream.lines
-    served, left = route_batch(targets, work, bucket_s, line_work_s, lines, share,
-                               round((stream.window_s - margin_s) / bucket_s))
+    @property
+    def queued(self) -> bool:
+        return self.left > 0
 
-    model = route.serverless
-    line = Usage(prompt_tokens=stream.prompt_tokens, completion_tokens=stream.completion_tokens)
-    on_demand_line = token_cost_usd(config.pricing, "serverless", model, line)
-    batch_line = batch_token_cost_usd(config.pricing, model, line)
-    on_demand = lines * on_demand_line
-    promoted_at_arrival = bool(len(targets) and targets[0] > 0)
-    # without Bedrock: on a promoted route lines wait for reserved, else they run on-demand at once
-    interactive_only = (left if promoted_at_arrival else lines) * on_demand_line
-    has_batch_price = batch_line is not None
-    if not promoted_at_arrival and has_batch_price and lines >= min_records:
-        path, on_reserved, bedrock_lines, on_demand_lines = "bedrock-batch", 0, lines, 0
-    elif not promoted_at_arrival:
-        path, on_reserved, bedrock_lines, on_demand_lines = "on-demand", 0, 0, lines
-    else:
-        handoff_bucket = round(handoff_after_s(stream.window_s, margin_s) / bucket_s)
-        early, left_at_handoff = route_batch(targets, work, bucket_s, line_work_s, lines, share, handoff_bucket)
-        if has_batch_price and left_at_handoff >= min_records:
-            path, on_reserved, bedrock_lines, on_demand_lines = ("reserved, then bedrock-batch", int(early.sum()),
-                                                                 int(left_at_handoff), 0)
+    def backlog(self, now_s: float) -> BatchBacklog | None:
+        """The route's queued batch work at ``now_s``, as the promotion runner reads it."""
+        if self.left <= 0 or now_s < self.start_s + self.arrive * self.bucket_s:
+            return None
+        stream = self.stream
+        item = {"lines": stream.lines, "done": stream.lines - self.left,
+                "prompt_tokens": stream.lines * stream.prompt_tokens,
+                "completion_tokens": stream.lines * stream.completion_tokens,
+                "deadline_s": self.start_s + stream.arrive_s + stream.window_s}
+        return backlog_from_items(self.route, self.config, self.econ, [item], now_s)
+
+    def advance(self, first: int, end: int, targets: np.ndarray) -> None:
+        """Run buckets ``[first, end)`` with ``targets`` (reserved replicas wanted per bucket)."""
+        for b in range(first, end):
+            self._follow_fleet(b, int(targets[b]))
+            if b == self.arrive:
+                self.promoted_at_arrival = targets[b] > 0
+            if b >= self.arrive and self.left > 0:
+                self._run_bucket(b, promoted=targets[b] > 0)
+        if end == len(self.work) and self.left > 0:
+            self._past_the_trace()
+
+    def _follow_fleet(self, b: int, want: int) -> None:
+        """Ready replicas at ``b``: raised ones serve ``warmup`` buckets later, lowered ones at once
+        stop (the latest to be ready first), as ``engine.fleet``."""
+        if want > self._previous:
+            self._ready_at += [b + self.warmup] * (want - self._previous)
+        elif want < self._previous:
+            self._ready_at = sorted(self._ready_at)[:want]
+        self._previous = want
+        self.targets[b] = want
+        self.ready[b] = sum(1 for at in self._ready_at if at <= b)
+
+    def _run_bucket(self, b: int, promoted: bool) -> None:
+        cfg = self.config.batch
+        if (self.batch_line_usd is not None and self.left >= cfg.bedrock_min_records and b < self.margin
+                and (not promoted or b >= self.handoff)):
+            self.bedrock_lines, self.left = self.left, 0
+            return
+        if b >= self.window_end:
+            self.missed, self.left = self.left, 0
+            return
+        if self.ready[b] > 0:
+            self._room += max(0.0, self.ready[b] * cfg.reserved_share * self.bucket_s - self.work[b])
+            self.served[b] = min(self.left, int(self._room // self.line_work_s))
+            self._room -= self.served[b] * self.line_work_s
+            self.left -= int(self.served[b])
         else:
-            path, on_reserved, bedrock_lines, on_demand_lines = ("reserved, then on-demand", int(served.sum()), 0,
-                                                                 int(left))
-    tierup_usd = bedrock_lines * (batch_line or 0.0) + on_demand_lines * on_demand_line
-    capacity_s = float(targets.sum()) * bucket_s
-    used_before = float(np.minimum(work, targets * bucket_s).sum())
-    return {
-        "trace_hours_after_arrival": round(len(targets) * bucket_s / 3600, 1),
-        "lines": lines, "promoted_at_arrival": promoted_at_arrival, "path": path,
-        "on_reserved": on_reserved, "bedrock_lines": bedrock_lines, "on_demand_lines": on_demand_lines,
-        "on_demand_usd": round(on_demand, 4), "interactive_only_usd": round(interactive_only, 4),
-        "tierup_usd": round(tierup_usd, 4),
-        "interactive_only_share": round(interactive_only / on_demand, 4) if on_demand else None,
-        "tierup_share": round(tierup_usd / on_demand, 4) if on_demand else None,
-        "deadline_misses": 0,  # what is left at the margin runs then, within the window
-        "reserved_replica_hours": round(capacity_s / 3600, 2),
-        "reserved_utilisation_before": round(used_before / capacity_s, 4) if capacity_s else None,
-        "reserved_utilisation_after": round((used_before + on_reserved * line_work_s) / capacity_s, 4)
-        if capacity_s else None,
-    }
+            self._room = 0.0
+        if self.left > 0 and (not promoted or b >= self.margin):
+            self._throttle += self.on_demand_lines_per_s * self.bucket_s
+            run = min(self.left, int(self._throttle))
+            self._throttle -= run
+            self.on_demand_lines += run
+            self.left -= run
+
+    def _past_the_trace(self) -> None:
+        left_s = max(0.0, (self.window_end - len(self.work)) * self.bucket_s)
+        run = min(self.left, int(self._throttle + self.on_demand_lines_per_s * left_s))
+        self.on_demand_lines += run
+        self.missed += self.left - run
+        self.left = 0
+
+    def summary(self) -> dict:
+        """Where the lines ran, what they cost, and the reserved replicas' utilisation over the
+        window (interactive work alone, then with the batch lines)."""
+        window = slice(self.arrive, min(len(self.work), self.window_end))
+        capacity_s = float(self.ready[window].sum()) * self.bucket_s
+        used = float(np.minimum(self.work[window], self.ready[window] * self.bucket_s).sum())
+        on_reserved = int(self.served.sum())
+        usd = self.bedrock_lines * (self.batch_line_usd or 0.0) + self.on_demand_lines * self.on_demand_line_usd
+        paths = [name for name, count in (("reserved", on_reserved), ("bedrock-batch", self.bedrock_lines),
+                                          ("on-demand", self.on_demand_lines)) if count]
+        return {
+            "path": ", then ".join(paths) or "-", "promoted_at_arrival": bool(self.promoted_at_arrival),
+            "on_reserved": on_reserved, "bedrock_lines": self.bedrock_lines, "on_demand_lines": self.on_demand_lines,
+            "deadline_misses": self.missed, "batch_usd": round(usd, 4),
+            "reserved_replica_hours": round(capacity_s / 3600, 2),
+            "reserved_utilisation_before": round(used / capacity_s, 4) if capacity_s else None,
+            "reserved_utilisation_after": round((used + on_reserved * self.line_work_s) / capacity_s, 4)
+            if capacity_s else None,
+        }

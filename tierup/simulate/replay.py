@@ -2,8 +2,8 @@
 
 tierup's schedule comes from the very ``decide`` the policy Lambda runs, called as in production
 every ``[policy] interval-s``: with the route's per-minute usage rows of the minutes already over,
-the state it returned the run before, and ``LiveSignals`` (in flight, last 10 s) computed from the
-simulated requests at that instant. Every schedule (tierup, the baselines, the hindsight optimum)
+the state it returned the run before, ``LiveSignals`` (in flight, last 10 s) computed from the
+simulated requests at that instant and, with a batch stream added, the route's queued batch work. Every schedule (tierup, the baselines, the hindsight optimum)
 is then priced by the one ``engine.simulate`` under the same ``Rules``, all starting cold.
 
 No I/O here: traces come in as ``Buckets``.
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from functions.core.config import RouteConfig, TierupConfig
 from functions.core.policy import LiveSignals, RouteDecision, RoutePolicyState, decide
+from functions.core.policy.backlog import BatchBacklog
 from functions.core.policy.cost_model import RouteEconomics, economics_for
 from functions.core.policy.hindsight import hindsight_targets
 from functions.core.policy.schedule import MinuteDemand
@@ -39,10 +41,20 @@ class PolicyRun:
     changes: list[RouteDecision]
 
 
+class BatchQueue(Protocol):
+    """Queued batch work the replay passes to ``decide`` and drains (``batch_stream.BatchDrain``)."""
+
+    def backlog(self, now_s: float) -> BatchBacklog | None: ...
+
+    def advance(self, first: int, end: int, targets: np.ndarray) -> None: ...
+
+
 def run_policy(route: str, route_config: RouteConfig, config: TierupConfig,
-               buckets: Buckets | MinuteDemand) -> PolicyRun:
+               buckets: Buckets | MinuteDemand, batch: BatchQueue | None = None) -> PolicyRun:
     """Call ``decide`` every ``interval-s`` with the minutes already over and the live signals.
 
+    ``batch``: queued batch work, drained over buckets ``[b, b + step)`` once each decision has set
+    their targets; its backlog goes to ``decide`` as the promotion runner passes the batch store's.
     Given per-minute ``MinuteDemand`` (no requests to count live), it decides at each minute
     without live signals and returns one target per minute.
     """
@@ -68,8 +80,11 @@ def run_policy(route: str, route_config: RouteConfig, config: TierupConfig,
             recent_requests=int(buckets.requests[last]) if last >= 0 else 0,
             recent_prompt_tokens=int(buckets.prompt_tokens[last]) if last >= 0 else 0,
             recent_completion_tokens=int(buckets.completion_tokens[last]) if last >= 0 else 0)
-        decision, state = decide(route, route_config, rows[lo:hi], state, now_s, config, live=live)
+        backlog = batch.backlog(now_s) if batch is not None else None
+        decision, state = decide(route, route_config, rows[lo:hi], state, now_s, config, live=live, backlog=backlog)
         targets[b:b + step] = decision.replicas
+        if batch is not None:
+            batch.advance(b, min(b + step, len(buckets)), targets)
         if decision.changed:
             changes.append(decision)
     return PolicyRun(targets, changes)
