@@ -86,17 +86,20 @@ def test_simulate_prices_a_batch_stream_against_on_demand(tmp_path, monkeypatch)
     monkeypatch.setenv("COLUMNS", "200")
     path = _jsonl(tmp_path / "burst.jsonl", _burst())
     args = ["simulate", "--trace-file", str(path), "--config", str(EXAMPLE_CONFIG), "--batch-lines", "500",
-            "--batch-deadline-h", "1", "--batch-arrive-h", "0.1"]
+            "--batch-deadline-h", "24", "--batch-arrive-h", "0.1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    title = "burst.jsonl: a batch of 500 lines (800 + 200 tokens each) arriving 0.1 h in, due within 1 h"
+    title = "burst.jsonl: a batch of 500 lines (800 + 200 tokens each) arriving 0.1 h in, due within 24 h"
     assert title in result.output
     table = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
              for line in result.output.splitlines() if line.startswith("│")}
-    # 500 x 1000 tokens on-demand at 0.22 USD/Mtok; on the route's Bedrock batch price half of it
-    assert table["all on-demand"][4:6] == ["0.1100", "100.0%"]
-    assert table["tierup"][2] == "500" and table["tierup"][4:7] == ["0.0550", "50.0%", "0.0550"]
-    assert "deadline misses: 0" in result.output
+    # 500 x 1000 tokens on-demand at 0.22 USD/Mtok; the promoted route's idle capacity takes some of
+    # them ($0 more) until the trace ends, the rest go to a Bedrock job at half the price
+    assert table["all on-demand"][5:7] == ["0.1100", "100.0%"]
+    for routing in ("tierup, blind", "tierup"):
+        reserved, bedrock, on_demand, missed, usd = table[routing][1:6]
+        assert int(reserved) > 0 and int(reserved) + int(bedrock) == 500 and on_demand == missed == "0"
+        assert float(usd) == round(int(bedrock) * 1000 * 0.11e-6, 4)
 
 
 def test_simulate_refuses_a_batch_arriving_after_the_trace(tmp_path):

@@ -7,8 +7,9 @@ priced under the same rules (``tierup/simulate/engine.py``). Each policy's whole
 gateway's own AWS bill on the configured host (``tierup/simulate/report.py``, ``GatewayBill``, says
 what it assumes). ``--prompt-caching`` adds what Bedrock prompt caching saves on a synthetic
 multi-turn conversation workload with long shared prefixes (``tierup/conversation_workload.py``).
-``--batch-lines`` adds a batch stream to each trace, routed and priced as the batch tier routes it
-over tierup's schedule (``tierup/simulate/batch_stream.py``), against sending it to on-demand.
+``--batch-lines`` adds a batch stream to each trace, drained bucket by bucket as the batch tier
+routes it (``tierup/simulate/batch_stream.py``), with the policy blind to its backlog and seeing it
+(``tierup/simulate/batch_replay.py``), against sending it to on-demand.
 """
 
 from __future__ import annotations
@@ -123,10 +124,10 @@ def register(app: typer.Typer) -> None:
             all_rows.append(policy_rows(comparison, gateway))
             console.print(_table(name, all_rows[-1], gateway))
             if stream is not None:
-                from tierup.simulate.batch_stream import price_batch
+                from tierup.simulate.batch_replay import replay_batch
 
-                console.print(_batch_table(name, stream, price_batch(stream, policy_run.targets, buckets, cfg,
-                                                                     route_config, econ)))
+                console.print(_batch_table(name, stream, replay_batch(stream, buckets, route, route_config, cfg, econ,
+                                                                      interactive=policy_run)))
             if plot_path is not None:
                 target = plot_path if len(loaded) == 1 else plot_path.with_name(
                     f"{plot_path.stem}-{name.replace(':', '-')}{plot_path.suffix}")
@@ -140,23 +141,31 @@ def register(app: typer.Typer) -> None:
 def _batch_table(name: str, stream, row: dict) -> Table:
     table = Table(title=f"{name}: a batch of {stream.lines:,} lines ({stream.prompt_tokens} + "
                         f"{stream.completion_tokens} tokens each) arriving {stream.arrive_s / 3600:g} h in, due within "
-                        f"{stream.window_s / 3600:g} h")
-    for column in ("routing", "path", "on reserved", "Bedrock batch", "on-demand", "USD", "vs on-demand", "saved"):
+                        f"{stream.window_s / 3600:g} h ('USD': what the batch adds to the bill; 'bill': the whole bill)")
+    for column in ("routing", "path", "on reserved", "Bedrock batch", "on-demand", "missed", "USD", "vs on-demand",
+                   "saved", "bill"):
         table.add_column(column, justify="left" if column in ("routing", "path") else "right", no_wrap=True)
     on_demand = row["on_demand_usd"]
 
     def share(usd: float) -> str:
         return f"{usd / on_demand:.1%}" if on_demand else "-"
 
-    table.add_row("all on-demand", "on-demand", "0", "0", f"{stream.lines:,}", f"{on_demand:,.4f}", share(on_demand),
-                  f"{0:,.4f}")
-    table.add_row("tierup", row["path"], f"{row['on_reserved']:,}", f"{row['bedrock_lines']:,}",
-                  f"{row['on_demand_lines']:,}", f"{row['tierup_usd']:,.4f}", share(row["tierup_usd"]),
-                  f"{on_demand - row['tierup_usd']:,.4f}")
-    before, after = row["reserved_utilisation_before"], row["reserved_utilisation_after"]
-    table.caption = (f"deadline misses: {row['deadline_misses']}; reserved replicas' utilisation "
-                     + (f"{before:.1%} -> {after:.1%}" if before is not None else "- (none held)")
-                     + "; reserved lines are paid for already (the schedule is the interactive traffic's)")
+    table.add_row("all on-demand", "on-demand", "0", "0", f"{stream.lines:,}", "0", f"{on_demand:,.4f}",
+                  share(on_demand), f"{0:,.4f}", f"{row['all_on_demand_bill_usd']:,.2f}")
+    for routing, label in (("blind", "tierup, blind"), ("sees_backlog", "tierup")):
+        run = row[routing]
+        table.add_row(label, run["path"], f"{run['on_reserved']:,}", f"{run['bedrock_lines']:,}",
+                      f"{run['on_demand_lines']:,}", f"{run['deadline_misses']:,}", f"{run['tierup_usd']:,.4f}",
+                      share(run["tierup_usd"]), f"{on_demand - run['tierup_usd']:,.4f}",
+                      f"{run['whole_bill_usd']:,.2f}")
+
+    def utilisation(run: dict) -> str:
+        before, after = run["reserved_utilisation_before"], run["reserved_utilisation_after"]
+        return f"{before:.1%} -> {after:.1%}" if before is not None else "- (none held)"
+
+    table.caption = ("'tierup, blind': the policy not given the backlog; 'tierup': it sees the backlog and may hold "
+                     f"or raise replicas for it (their cost is in its USD). Reserved replicas' utilisation over the "
+                     f"window: blind {utilisation(row['blind'])}, tierup {utilisation(row['sees_backlog'])}")
     return table
 
 

@@ -16,8 +16,8 @@ every bucket:
 * **on-demand**: on a route without reserved replicas, and on any route once the margin is reached,
   what reserved does not take runs on the interactive serverless tier at the on-demand price,
   throttled to ``max-workers x line-concurrency`` lines in flight. Lines still waiting when the
-  window ends miss the deadline. Past the trace's end the lines left run on-demand, throttled, in
-  what is left of the window.
+  window ends miss the deadline. Past the trace's end the route holds no replicas: the lines left
+  go to a Bedrock job if one may still run, else on-demand, throttled, in what is left of the window.
 
 ``backlog`` is what the promotion runner reads from the batch store (``backlog_from_items``): the
 lines the worker still has to run (a batch handed to Bedrock leaves it), so the simulated policy
@@ -149,7 +149,13 @@ class BatchDrain:
             self.left -= run
 
     def _past_the_trace(self) -> None:
-        left_s = max(0.0, (self.window_end - len(self.work)) * self.bucket_s)
+        """Past the trace's end the route holds no replicas: a Bedrock job if one may still run,
+        else the throttled on-demand path in what is left of the window."""
+        end = len(self.work)
+        if self.batch_line_usd is not None and self.left >= self.config.batch.bedrock_min_records and end < self.margin:
+            self.bedrock_lines, self.left = self.bedrock_lines + self.left, 0
+            return
+        left_s = max(0.0, (self.window_end - end) * self.bucket_s)
         run = min(self.left, int(self._throttle + self.on_demand_lines_per_s * left_s))
         self.on_demand_lines += run
         self.missed += self.left - run
