@@ -77,7 +77,8 @@ def test_the_policy_runs_every_interval_with_past_minutes_and_live_signals(monke
     buckets = _step_buckets(config, [0, 1, 1, 1])
     calls = []
 
-    def spy(route, route_config, history, state, now_s, cfg, live=None):
+    def spy(route, route_config, history, state, now_s, cfg, live=None, backlog=None):
+        assert backlog is None  # no batch stream: no queued work
         calls.append((now_s, [row.minute for row in history], live))
         return real_decide(route, route_config, history, state, now_s, cfg, live=live)
 
