@@ -140,8 +140,9 @@ def register(app: typer.Typer) -> None:
 
 def _batch_table(name: str, stream, row: dict) -> Table:
     table = Table(title=f"{name}: a batch of {stream.lines:,} lines ({stream.prompt_tokens} + "
-                        f"{stream.completion_tokens} tokens each) arriving {stream.arrive_s / 3600:g} h in, due within "
-                        f"{stream.window_s / 3600:g} h ('USD': what the batch adds to the bill; 'bill': the whole bill)")
+                        f"{stream.completion_tokens} tokens each) arriving {stream.arrive_s / 3600:g} h in, due "
+                        f"within {stream.window_s / 3600:g} h ('USD': what the batch adds to the bill; 'bill': the "
+                        "whole bill)")
     for column in ("routing", "path", "on reserved", "Bedrock batch", "on-demand", "missed", "USD", "vs on-demand",
                    "saved", "bill"):
         table.add_column(column, justify="left" if column in ("routing", "path") else "right", no_wrap=True)

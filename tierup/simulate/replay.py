@@ -3,8 +3,9 @@
 tierup's schedule comes from the very ``decide`` the policy Lambda runs, called as in production
 every ``[policy] interval-s``: with the route's per-minute usage rows of the minutes already over,
 the state it returned the run before, ``LiveSignals`` (in flight, last 10 s) computed from the
-simulated requests at that instant and, with a batch stream added, the route's queued batch work. Every schedule (tierup, the baselines, the hindsight optimum)
-is then priced by the one ``engine.simulate`` under the same ``Rules``, all starting cold.
+simulated requests at that instant and, with a batch stream added, the route's queued batch work.
+Every schedule (tierup, the baselines, the hindsight optimum) is then priced by the one
+``engine.simulate`` under the same ``Rules``, all starting cold.
 
 No I/O here: traces come in as ``Buckets``.
 """
