@@ -194,3 +194,58 @@ def test_the_dev_loop_moves_real_deadlines_onto_its_clock(config):
     assert source("chat", 6000.0).deadline_s == 6000.0 + 3600
     assert backlog_from_store(Store(), config)("chat", 6000.0) is None  # read as real times: past
     assert source("summarize", 6000.0) is None
+
+
+# -- what a replica really drains -------------------------------------------------------------
+
+
+def test_a_replica_drains_nothing_while_it_warms():
+    # a hold no longer than the warm-up: the replica a promotion would add never serves in it
+    assert _adjust(hold_s=100.0)[1] < _adjust(hold_s=100.0)[0]
+    assert backlog_usd_per_s(ECON, CANDIDATES, FORECAST, BACKLOG, NOW, 100.0, ready=0) == pytest.approx([0.003] * 3)
+    # a replica serving already drains from now on, one added to it only after its warm-up
+    assert backlog_usd_per_s(ECON, CANDIDATES, FORECAST, BACKLOG, NOW, 100.0, ready=1) == pytest.approx(
+        [0.003, 0.00225, 0.00225])
+
+
+def test_lines_the_held_replicas_drain_before_the_deadline_are_worth_no_more_replicas():
+    # the replica the interactive traffic holds leaves 0.3 idle: 120 replica-seconds in 400 s,
+    # well within the hour to the deadline; no count drains anything the held one would not
+    held = backlog_usd_per_s(ECON, CANDIDATES, FORECAST, BACKLOG, NOW, 100.0, ready=1, held=1)
+    assert held == pytest.approx([0.0, 0.0, 0.0])
+    # with the worker giving up on reserved capacity 3,400 s before the deadline, 100 s are left
+    # after the 100-s hold: the held replica drains 30 replica-seconds then; within the hold 1 and 2
+    # ready replicas drain 30 and 80, so 90, 60 and 10 of the 120 are left to the other path
+    margin = dataclasses.replace(BACKLOG, margin_s=3400.0)
+    assert backlog_usd_per_s(ECON, CANDIDATES, FORECAST, margin, NOW, 100.0, ready=2, held=1) == pytest.approx(
+        0.3 * np.array([90, 60, 10]) / 120 / 100)
+
+
+def _busy_history(minutes=60, per_minute=240):
+    first = int(NOW // 60) - minutes
+    return [MinuteUsage(minute=first + t, scope="route:chat", requests=per_minute, prompt_tokens=per_minute * 1000,
+                        completion_tokens=per_minute * 200) for t in range(minutes)]
+
+
+def test_a_replica_whose_idle_share_is_not_needed_is_not_held_for_the_backlog(config):
+    # steady traffic that pays for one replica, which has served for hours: its idle half drains the
+    # 20,000 lines long before the deadline, so a second replica for them saves nothing
+    state = RoutePolicyState(replicas=1, promoted_at_s=NOW - 7200)
+    alone, _ = decide("chat", config.routes["chat"], _busy_history(), state, NOW, config)
+    assert alone.replicas == 1, alone.reason
+    with_backlog, _ = decide("chat", config.routes["chat"], _busy_history(), state, NOW, config,
+                             backlog=_on_demand_backlog(config))
+    assert with_backlog.replicas == 1, with_backlog.reason
+
+
+def test_a_promotion_for_the_backlog_counts_the_warm_up_the_replica_drains_nothing_in():
+    # a replica (0.0008 USD/s) leaves half its capacity to the lines; what it drains is worth
+    # 0.00092 USD/s on-demand once it serves, but it serves only 480 of the 600-s hold (0.00073 USD/s)
+    from tests.support import deep_merge
+
+    config = make_config(deep_merge(POLICY_TEST_ECONOMICS, {"pricing": {"gpus": {"L40S": {"usd-per-second": 0.0008}}}}))
+    econ = economics_for("chat", config.routes["chat"], config)
+    backlog = _on_demand_backlog(config)
+    rate = backlog.on_demand_usd / float(econ.load(backlog.prompt_tokens, backlog.completion_tokens))
+    assert 0.4 * rate < econ.gpu_usd_per_s < 0.5 * rate
+    assert max(_targets(config, backlog, minutes=120)) == 0

@@ -56,27 +56,48 @@ class BatchBacklog:
     other_lines_per_s: float | None
     #: share of a replica's slots batch lines may take (``[batch] reserved-share``)
     reserved_share: float
+    #: seconds before the deadline the worker stops waiting for reserved capacity (``deadline-margin-s``)
+    margin_s: float = 0.0
 
 
 def backlog_usd_per_s(econ: RouteEconomics, replicas: np.ndarray, forecast: DemandForecast,
-                      backlog: BatchBacklog, now_s: float, hold_s: float) -> np.ndarray:
+                      backlog: BatchBacklog, now_s: float, hold_s: float, ready: int | None = None,
+                      held: int = 0) -> np.ndarray:
     """USD/s the backlog adds to each candidate replica count's projected cost over ``hold_s``:
-    what its idle capacity leaves to the other paths, and what would miss the deadline."""
+    what its idle capacity leaves to the other paths, and what would miss the deadline.
+
+    ``ready``: replicas serving now (None: every candidate's are); added ones drain nothing through
+    their warm-up. ``held``: ready replicas the interactive traffic keeps anyway; what their idle
+    share drains before the worker stops waiting for reserved capacity (``margin_s`` before the
+    deadline) would drain at no cost whatever the candidate, so only the rest is worth a replica."""
     replicas = np.asarray(replicas, dtype=float)
     work = float(econ.load(backlog.prompt_tokens, backlog.completion_tokens))  # replica-seconds
     if work <= 0 or backlog.lines <= 0 or hold_s <= 0:
         return np.zeros(len(replicas))
     burst = forecast.burst_factors
     interactive = econ.load(forecast.prompt_tps * burst, forecast.completion_tps * burst)
-    idle = np.maximum(0.0, replicas[:, None] * backlog.reserved_share - interactive[None, :]).mean(axis=1)
+
+    def idle(counts: np.ndarray) -> np.ndarray:  # replica units batch lines may take, per count
+        counts = np.asarray(counts, dtype=float).reshape(-1)
+        return np.maximum(0.0, counts[:, None] * backlog.reserved_share - interactive[None, :]).mean(axis=1)
+
+    serving = replicas if ready is None else np.minimum(replicas, float(ready))
+
+    def drains(span_s: float) -> np.ndarray:  # replica-seconds each candidate drains in ``span_s``
+        warming = 0.0 if ready is None else min(span_s, econ.warmup_s)
+        return idle(serving) * warming + idle(replicas) * (span_s - warming)
+
     time_left = max(0.0, backlog.deadline_s - now_s)
-    drained = np.minimum(work, idle * min(hold_s, time_left))
-    elsewhere_usd = backlog.other_path_usd * (work - drained) / work / hold_s
+    span = min(hold_s, time_left)
+    # after the hold the route is back to the replicas it holds anyway, which go on draining
+    later = float(idle(np.array([float(held)]))[0]) * max(0.0, time_left - backlog.margin_s - span)
+    left_over = np.maximum(0.0, work - np.minimum(work, drains(span)) - later)
+    elsewhere_usd = backlog.other_path_usd * left_over / work / hold_s
     if backlog.other_lines_per_s is None:
         elsewhere = math.inf
     else:
         elsewhere = backlog.other_lines_per_s * time_left * work / backlog.lines
-    missed = np.maximum(0.0, work - elsewhere - idle * time_left)
+    missed = np.maximum(0.0, work - elsewhere - drains(time_left))
     return elsewhere_usd + backlog.on_demand_usd * missed / work / hold_s
 
 
@@ -85,6 +106,17 @@ def backlog_pays(econ: RouteEconomics, batch_usd: np.ndarray) -> bool:
     count cheaper than none: an episode of its own, as sustained interactive traffic starts one."""
     replicas = np.arange(len(batch_usd), dtype=float)
     return bool((replicas[1:] * econ.gpu_usd_per_s + batch_usd[1:] < batch_usd[0]).any())
+
+
+def material(batch_usd: np.ndarray, current: int, usd_per_replica: float) -> np.ndarray:
+    """``batch_usd`` with differences from the current count's smaller than ``usd_per_replica`` per
+    replica of difference flattened away: the idle capacity behind them is read off the same noisy
+    forecast as the interactive traffic, so a credit that small would only tip decisions the
+    interactive traffic leaves on the edge, and each tip costs a replica's hold, not the credit."""
+    batch_usd = np.asarray(batch_usd, dtype=float)
+    here = float(batch_usd[current])
+    apart = np.abs(np.arange(len(batch_usd)) - current)
+    return np.where(np.abs(batch_usd - here) >= usd_per_replica * np.maximum(apart, 1), batch_usd, here)
 
 
 def backlog_from_items(route_name: str, config: TierupConfig, econ: RouteEconomics,
@@ -118,4 +150,4 @@ def backlog_from_items(route_name: str, config: TierupConfig, econ: RouteEconomi
         lines=int(lines), prompt_tokens=prompt, completion_tokens=completion, deadline_s=deadline,
         other_path_usd=min(batch_price, on_demand) if bedrock else on_demand, on_demand_usd=on_demand,
         other_lines_per_s=None if bedrock else in_flight / max(line_s, 1e-9),
-        reserved_share=config.batch.reserved_share)
+        reserved_share=config.batch.reserved_share, margin_s=config.batch.deadline_margin_s)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..config import PolicyConfig, RouteConfig, TierupConfig
 from ..ports import MinuteUsage
-from .backlog import BatchBacklog, backlog_pays, backlog_usd_per_s
+from .backlog import BatchBacklog, backlog_pays, backlog_usd_per_s, material
 from .cost_model import RouteEconomics, economics_for, spill_fraction
 from .decision import RouteDecision, RoutePolicyState
 from .episodes import break_even_s, buy_after_s, predicted_length_s, remember
@@ -119,8 +119,17 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     beyond_fleet = bool(ceiling) and econ.load(minutes_forecast.prompt_tps, minutes_forecast.completion_tps) > ceiling
     costs = expected_usd_per_s(econ, candidates, forecast, beyond_fleet) if ceiling else expected_usd_per_s(
         econ, np.zeros(1), forecast)
-    batch_usd = 0.0 if backlog is None else backlog_usd_per_s(  # queued batch work, on its other paths or missed
-        econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s, horizon * 60.0)
+    interactive_best = int(np.argmin(costs))
+    batch_usd = 0.0
+    if backlog is not None:  # queued batch work, on its other paths or missed
+        # added replicas drain nothing while they warm; what the replicas the interactive traffic
+        # holds anyway will drain is no reason to hold more
+        warming = state.promoted_at_s is not None and now_s < state.promoted_at_s + econ.warmup_s
+        ready = 0 if warming else min(current, ceiling)
+        batch_usd = backlog_usd_per_s(econ, candidates if ceiling else np.zeros(1), forecast, backlog, now_s,
+                                      horizon * 60.0, ready=ready, held=min(ready, interactive_best))
+        batch_usd = material(batch_usd, min(current, ceiling),
+                             (policy.hysteresis + 2 * forecast.uncertainty) * econ.gpu_usd_per_s)
     costs = costs + batch_usd
     best = int(np.argmin(costs))
     cost_now = float(costs[min(current, ceiling)])
@@ -134,7 +143,9 @@ def decide_with_economics(route: str, econ: RouteEconomics, history: list[Minute
     # The episode is what the traffic does, not what the forecast still remembers: it goes on while
     # the latest minute (or the live window) alone would be cheaper on reserved.
     hot_minutes = _trailing_hot_minutes(econ, series_from_history(history, window_start, now_minute), ceiling)
-    hot = best > 0 and (hot_minutes > 0 or live_burst or (backlog is not None and backlog_pays(econ, batch_usd)))
+    # The episodes remembered are the interactive traffic's: a backlog starts one only when it alone pays.
+    hot = (interactive_best > 0 and (hot_minutes > 0 or live_burst)) or (
+        backlog is not None and best > 0 and backlog_pays(econ, batch_usd))
     episode = _track_episode(state, hot, now_s, policy, hot_minutes)
     # A raise on top of serving replicas must also earn back what the added ones cost without
     # serving (their warm-up and release tail): at once when one hold earns it, else once the higher
