@@ -15,7 +15,8 @@ import pytest
 
 from functions.core.policy import RoutePolicyState, decide
 from functions.core.batch import line_tokens, queued_work
-from functions.core.policy.backlog import BatchBacklog, backlog_from_items, backlog_pays, backlog_usd_per_s
+from functions.core.policy.backlog import (BatchBacklog, backlog_from_items, backlog_pays, backlog_usd_per_s,
+                                           material)
 from functions.core.policy.cost_model import RouteEconomics, economics_for
 from functions.core.policy.forecast import DemandForecast
 from functions.core.ports import MinuteUsage
@@ -249,3 +250,10 @@ def test_a_promotion_for_the_backlog_counts_the_warm_up_the_replica_drains_nothi
     rate = backlog.on_demand_usd / float(econ.load(backlog.prompt_tokens, backlog.completion_tokens))
     assert 0.4 * rate < econ.gpu_usd_per_s < 0.5 * rate
     assert max(_targets(config, backlog, minutes=120)) == 0
+
+
+def test_a_credit_within_the_decisions_margin_moves_nothing():
+    # a margin of 1 USD/s a replica: the 0.5 between 1 and 2 replicas is dropped, the 3 to 0 kept
+    assert material(np.array([4.0, 1.0, 0.5]), 1, 1.0) == pytest.approx([4.0, 1.0, 1.0])
+    # apart by two replicas, a credit must beat two replicas' margin
+    assert material(np.array([3.0, 2.0, 1.5]), 0, 1.0) == pytest.approx([3.0, 2.0, 3.0])

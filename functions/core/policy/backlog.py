@@ -9,6 +9,10 @@ replica count costs over the hold a decision commits to:
   before the deadline) is paid for already; the rest runs on its cheapest other path (a Bedrock
   batch job where the model has a batch price, else on-demand) and is priced there, spread over
   the hold. So a candidate with idle capacity is cheaper by the other-path price of what it drains.
+  Only replicas that serve drain: one a raise adds drains nothing through its warm-up. And only
+  lines that would not drain anyway count: the replicas the interactive traffic holds go on
+  draining after the hold until the worker stops waiting for reserved capacity (``margin_s``
+  before the deadline), and what they would drain by then is worth no replica.
 * **A deadline at risk** (the other paths, at the share the worker may take of them, cannot finish
   the backlog before the earliest batch's window ends): the work neither they nor a candidate's
   idle capacity could finish by then would miss, and is charged to that candidate at its on-demand
@@ -17,7 +21,10 @@ replica count costs over the hold a decision commits to:
 
 Both are USD/s added to the cost model's projection (``policy.expected_usd_per_s``), so a
 decision's projected costs include the backlog's; the backlog starts an episode of its own (the
-promotion's break-even rule then applies) only when it alone makes a replica cheaper. Hysteresis,
+promotion's break-even rule then applies) only when it alone makes a replica cheaper; the episodes
+remembered are otherwise the interactive traffic's. A credit smaller than the decision's own margin
+per replica (``material``) is dropped: it rests on the same noisy forecast and would only tip
+decisions the interactive traffic leaves on the edge, each tip costing a replica's hold. Hysteresis,
 the minimum hold and the cooldown apply unchanged. Runners build a ``BatchBacklog`` from the
 batch store (``backlog_from_items``) and pass it to ``decide``.
 
