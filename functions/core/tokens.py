@@ -4,8 +4,8 @@ Llama and Titan tokenizers differ from cl100k by a few percent; quotas reserve o
 and settle on what the provider reports, so the difference is refunded, never lost.
 The encoding loads lazily so that importing this module stays cheap; the gateway loads it at
 start-up. It is read here rather than by ``tiktoken.get_encoding``, which decodes the 100,000
-ranks one ``base64.b64decode`` call at a time (about 75 ms of a vCPU) and copies the file into a
-temporary cache directory on every cold start: decoding them in one pass takes half the time, and
+ranks through ``base64.b64decode``'s checks (about 75 ms of a vCPU) and copies the file into a
+temporary cache directory on every cold start: ``binascii`` decodes them in about two thirds of the time, and
 the encoding is the same (the unit tests compare it with tiktoken's own, rank by rank).
 
 No I/O here beyond loading the bundled encoding file once.
@@ -39,13 +39,12 @@ _encoding = None
 
 
 def mergeable_ranks(data: bytes) -> dict[bytes, int]:
-    """A tiktoken ranks file's ``<base64 token> <rank>`` lines as {token: rank}, decoded in one pass."""
-    import binascii
+    """A tiktoken ranks file's ``<base64 token> <rank>`` lines as {token: rank}
+    (a line without both fields is a ValueError). Line by line, not one split of the whole file:
+    that would hold 200,000 fields at once, a few MB more of the process's peak memory."""
+    from binascii import a2b_base64
 
-    fields = data.split()
-    if len(fields) % 2:
-        raise ValueError("a tiktoken ranks file has two fields a line")
-    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
+    return {a2b_base64(token): int(rank) for token, rank in map(bytes.split, data.splitlines())}
 
 
 def _load_encoding():
