@@ -19,5 +19,5 @@ with collections_paused():
     app = create_app()
     # Modules, config and wiring live as long as the process: frozen, no collection walks them
     # again. Left uncollected, the imports' few hundred cyclic leftovers (tens of KB) stay too:
-    # cheaper than a full pass over the heap now (16 ms); start-up's end collects what came after.
+    # cheaper than a full pass over the heap now (16 ms), and this runs once a process.
     gc.freeze()
