@@ -35,6 +35,7 @@ from .health import HealthCheck
 from .http import header_map, new_request_id, read_body, send_chunk, send_json, start_stream
 from .openai_format import ChunkWriter, completion_json, embeddings_json, models_json
 from .pipeline import Pipeline
+from .start_up_gc import collections_paused
 from .validation import validation_message
 
 log = logging.getLogger("tierup.gateway")
@@ -130,16 +131,20 @@ class GatewayApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    for hook in self._on_startup:
-                        await hook()
+                    with collections_paused():
+                        for hook in self._on_startup:
+                            await hook()
+                        # What start-up built (config, clients, schemas) lives as long as the process: moved
+                        # out of the collector's sight, it no longer makes full collections long (p99 spikes).
+                        # Collected first, so that no garbage is frozen for good (a process that starts apps
+                        # again and again, as the tests do, would keep it all); while collections still wait,
+                        # so that the next allocation does not set off a pass over all start-up made.
+                        gc.collect()
+                        gc.freeze()
                 except Exception as exc:
                     log.exception("gateway start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
-                # What start-up built (config, clients, schemas) lives as long as the process: moved
-                # out of the collector's sight, it no longer makes full collections long (p99 spikes).
-                gc.collect()
-                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for hook in self._on_shutdown:
