@@ -129,22 +129,18 @@ class GatewayMeter:
         self._pool.add(units)
         return units
 
+    def _counter(self) -> _Units:
+        """Where units caused now go: the current request's meter, or the pool outside any request."""
+        meter = _current.get()
+        return meter if meter is not None and not meter.closed and meter.gateway is self else self._pool
+
     def count(self, units: GatewayUnits) -> None:
         """Units the current request caused (the pool's, outside any request)."""
-        meter = _current.get()
-        if meter is not None and not meter.closed and meter.gateway is self:
-            meter.add(units)
-        else:
-            self._pool.add(units)
+        self._counter().add(units)
 
     def count_egress(self, nbytes: int) -> None:
         """``count(GatewayUnits(egress_bytes=nbytes))``, cheaper: once per streamed chunk."""
-        meter = _current.get()
-        if meter is not None and not meter.closed and meter.gateway is self:
-            meter.add_egress(nbytes)
-        else:
-            self._pool.add_egress(nbytes)
-
+        self._counter().add_egress(nbytes)
 
     def settle(self) -> tuple[GatewayUnits, float]:
         """The current request's units so far, its Lambda invocation and the pool's units, with

@@ -68,6 +68,21 @@ def test_the_model_proves_a_tight_bound_from_far_fewer_observations_than_the_exa
     assert threshold is not None and true_share_above(threshold) <= 0.01
 
 
+def thresholds_at_looks(rng: random.Random, method: str):
+    """One route learning from its own stream of 3,200 observations and asking for its threshold (a
+    2% bound) after each, as the gateway does: the thresholds served, one per look (the hold answers
+    between looks with the last look's, checked already)."""
+    calibration, hold, last = Calibration(), ThresholdHold(), None
+    for n, (similarity, wrong) in enumerate(stream(rng, 3200), start=1):
+        calibration.observe(similarity, not wrong)
+        if look_of(n) in (None, last):
+            continue
+        last = look_of(n)
+        threshold = hold.threshold("route", calibration, 0.02, 0.80, method)
+        if threshold is not None:
+            yield threshold
+
+
 def test_the_bound_holds_on_held_out_draws_at_the_stated_rate():
     """Many routes, each learning from its own stream and asking for its threshold after every
     observation, as the gateway does (the hold answers between looks: 200, 300, ..., 3,000
@@ -76,16 +91,8 @@ def test_the_bound_holds_on_held_out_draws_at_the_stated_rate():
     rng = random.Random(7)
     routes, broken, served = 150, 0, 0
     for _ in range(routes):
-        calibration, failed, last = Calibration(), False, None
-        hold = ThresholdHold()
-        for n, (similarity, wrong) in enumerate(stream(rng, 3200), start=1):
-            calibration.observe(similarity, not wrong)
-            if look_of(n) in (None, last):  # the hold's answer is the last look's: checked already
-                continue
-            last = look_of(n)
-            threshold = hold.threshold("route", calibration, 0.02, 0.80, "model")
-            if threshold is None:
-                continue
+        failed = False
+        for threshold in thresholds_at_looks(rng, "model"):
             served += 1
             held_out = [w for s, w in stream(rng, 2000) if s >= threshold]
             if held_out and (true_share_above(threshold) > 0.02 or sum(held_out) / len(held_out) > 0.03):
@@ -179,15 +186,8 @@ def test_estimate_keeps_the_bound_on_held_out_draws():
     rng = random.Random(8)
     routes, broken, served = 150, 0, 0
     for _ in range(routes):
-        calibration, failed, last, hold = Calibration(), False, None, ThresholdHold()
-        for n, (similarity, wrong) in enumerate(stream(rng, 3200), start=1):
-            calibration.observe(similarity, not wrong)
-            if look_of(n) in (None, last):
-                continue
-            last = look_of(n)
-            threshold = hold.threshold("route", calibration, 0.02, 0.80, "estimate")
-            if threshold is None:
-                continue
+        failed = False
+        for threshold in thresholds_at_looks(rng, "estimate"):
             served += 1
             failed |= true_share_above(threshold) > 0.02
         broken += failed
